@@ -1,0 +1,108 @@
+// The building blocks of the `provenant` command: a command type, argument parsing on node:util's parseArgs,
+// the exit-code convention of DESIGN §9 (0 ok, 1 a verification said no, 2 bad usage or unreadable input),
+// `--json` output as one object with `ok` and `errors`, and a progress bar that only draws on a terminal.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+import { isProvenantError, toErrorList, UsageError, type ErrorCode } from "../errors.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+
+/** Where a command writes; injectable so that tests capture output without spawning a process. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** True when stdout is a terminal: progress bars and tables only then. */
+  isTty: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export interface Command {
+  /** The words that select it, e.g. ["snp", "verify"]. */
+  path: readonly string[];
+  summary: string;
+  usage: string;
+  run(argv: string[], io: CliIo): Promise<number>;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    isTty: Boolean(process.stdout.isTTY),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** parseArgs with strict checking; unknown flags become a UsageError (exit 2), not a stack trace. */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O, usage: string) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\nusage: ${usage}`);
+  }
+}
+
+/** Returns the one required positional argument or throws a UsageError naming it. */
+export function requirePositional(positionals: string[], index: number, name: string, usage: string): string {
+  const value = positionals[index];
+  if (value === undefined || value === "") throw new UsageError(`missing <${name}>\nusage: ${usage}`);
+  return value;
+}
+
+/** Prints the `--json` object: always `ok` and `errors`, then the command's own fields. */
+export function printJson(
+  io: CliIo,
+  ok: boolean,
+  fields: Record<string, unknown>,
+  errors: { code: ErrorCode; message: string }[] = [],
+): void {
+  io.stdout(`${JSON.stringify({ ok, ...fields, errors }, bigintReplacer)}\n`);
+}
+
+export function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/**
+ * Runs a command body and turns what it throws into the exit-code convention. Usage and I/O errors exit 2,
+ * a refused proof or policy exits 1; anything uncoded is reported as INTERNAL with exit 2, never a stack trace.
+ */
+export async function runGuarded(io: CliIo, json: boolean, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    const errors = toErrorList(error);
+    const refused = isProvenantError(error) && (error.kind === "proof" || error.kind === "policy");
+    if (json) printJson(io, false, {}, errors);
+    else for (const e of errors) io.stderr(`error ${e.code}: ${e.message}\n`);
+    return refused ? EXIT_REFUSED : EXIT_USAGE;
+  }
+}
+
+/** A one-line progress bar on stderr for a terminal; a no-op when piped (DESIGN §9). */
+export function progressBar(io: CliIo, label: string): { update(done: number, total: number): void; done(): void } {
+  if (!io.isTty) return { update() {}, done() {} };
+  let last = 0;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const fraction = total > 0 ? Math.min(1, done / total) : 1;
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      io.stderr(
+        `\r${label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}%`,
+      );
+    },
+    done() {
+      io.stderr("\n");
+    },
+  };
+}
