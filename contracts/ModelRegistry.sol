@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Subcall} from "@oasisprotocol/sapphire-contracts/contracts/Subcall.sol";
+
+import {IModelRegistry} from "./IModelRegistry.sol";
+
+/// @title Provenant model registry on Oasis Sapphire
+/// @notice Maps model hashes to the attested manifests recorded for them. It trusts its publishers (the verifier
+/// service, or in ROFL mode only the configured ROFL app) to have checked the hardware evidence offchain.
+/// @dev Storage is laid out for gas: a new model costs four fresh slots, another manifest for a known model two
+/// fresh slots and one update (see docs/contract.md). A model is referred to inside records by a 176-bit key, the
+/// low bits of its hash (probed on the improbable collision), so a record's metadata fits in one slot.
+contract ModelRegistry is AccessControl, IModelRegistry {
+    /// @inheritdoc IModelRegistry
+    bytes32 public constant override PUBLISHER_ROLE = keccak256("PUBLISHER_ROLE");
+    /// @inheritdoc IModelRegistry
+    bytes32 public constant override REVOKER_ROLE = keccak256("REVOKER_ROLE");
+    /// @inheritdoc IModelRegistry
+    /// @dev 128 records of a new model each cost about 100,000 gas: 12.8 M gas, under Sapphire's 15 M block limit.
+    uint256 public constant override MAX_BATCH_SIZE = 128;
+
+    uint8 private constant _KIND_FINETUNE = 1;
+    uint8 private constant _KIND_AUDIT = 2;
+
+    /// @dev One slot per manifest: 176 + 64 + 8 + 8 = 256 bits. `kind != 0` means the record exists.
+    struct Record {
+        uint176 modelKey;
+        uint64 publishedAt;
+        uint8 kind;
+        bool revoked;
+    }
+
+    /// @dev One slot per model: its key and how many manifests it has (the next index in `_manifests`).
+    struct Model {
+        uint176 key;
+        uint64 count;
+    }
+
+    mapping(bytes32 manifestDigest => Record) private _records;
+    mapping(bytes32 modelHash => Model) private _models;
+    mapping(uint176 modelKey => bytes32 modelHash) private _modelHashes;
+    mapping(bytes32 modelHash => mapping(uint256 index => bytes32 manifestDigest)) private _manifests;
+    bytes21 private _roflAppId;
+
+    /// @dev Allows the call only from a publisher: the ROFL app when one is set, else a PUBLISHER_ROLE holder.
+    modifier onlyPublisher() {
+        _checkPublisher();
+        _;
+    }
+
+    /// @notice Deploys the registry with `admin` as its only DEFAULT_ADMIN_ROLE holder; no one can publish yet.
+    /// @param admin The account that grants roles and sets the ROFL app id.
+    constructor(address admin) {
+        if (admin == address(0)) revert ModelRegistryZeroAdmin();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function publish(Attestation[] calldata items) external override onlyPublisher {
+        uint256 size = items.length;
+        if (size == 0) revert ModelRegistryEmptyBatch();
+        if (size > MAX_BATCH_SIZE) revert ModelRegistryBatchTooLarge(size, MAX_BATCH_SIZE);
+        for (uint256 i = 0; i < size; ++i) {
+            _validate(items[i], i);
+        }
+        uint64 publishedAt = uint64(block.timestamp);
+        for (uint256 i = 0; i < size; ++i) {
+            _record(items[i], publishedAt);
+        }
+    }
+
+    /// @inheritdoc IModelRegistry
+    function revoke(bytes32 manifestDigest, string calldata reason) external override onlyRole(REVOKER_ROLE) {
+        Record storage record = _records[manifestDigest];
+        if (record.kind == 0) revert ModelRegistryUnknownManifest(manifestDigest);
+        if (record.revoked) revert ModelRegistryAlreadyRevoked(manifestDigest);
+        record.revoked = true;
+        emit AttestationRevoked(manifestDigest, reason);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function setRoflAppId(bytes21 newAppId) external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes21 previousAppId = _roflAppId;
+        _roflAppId = newAppId;
+        emit RoflAppIdChanged(previousAppId, newAppId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function roflAppId() external view override returns (bytes21) {
+        return _roflAppId;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function isRecorded(bytes32 modelHash, bytes32 manifestDigest) external view override returns (bool) {
+        Record storage record = _records[manifestDigest];
+        return record.kind != 0 && _modelHashes[record.modelKey] == modelHash;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function latestManifest(bytes32 modelHash) external view override returns (bytes32) {
+        uint256 count = _models[modelHash].count;
+        return count == 0 ? bytes32(0) : _manifests[modelHash][count - 1];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function manifestCount(bytes32 modelHash) external view override returns (uint256) {
+        return _models[modelHash].count;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function manifestsOf(
+        bytes32 modelHash,
+        uint256 offset,
+        uint256 limit
+    ) external view override returns (bytes32[] memory digests) {
+        uint256 count = _models[modelHash].count;
+        uint256 remaining = offset < count ? count - offset : 0;
+        uint256 size = limit < remaining ? limit : remaining;
+        digests = new bytes32[](size);
+        mapping(uint256 index => bytes32 manifestDigest) storage manifests = _manifests[modelHash];
+        for (uint256 i = 0; i < size; ++i) {
+            digests[i] = manifests[offset + i];
+        }
+    }
+
+    /// @inheritdoc IModelRegistry
+    function recordOf(
+        bytes32 manifestDigest
+    ) external view override returns (bytes32 modelHash, uint64 publishedAt, uint8 kind, bool revoked) {
+        Record memory record = _records[manifestDigest];
+        if (record.kind == 0) return (bytes32(0), 0, 0, false);
+        return (_modelHashes[record.modelKey], record.publishedAt, record.kind, record.revoked);
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IModelRegistry).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    /// @dev Reverts unless the caller may publish now. In ROFL mode `msg.sender` is not trusted at all: the
+    /// SUBCALL precompile answers whether the transaction was signed by an authorized instance of the app.
+    function _checkPublisher() internal view {
+        bytes21 appId = _roflAppId;
+        if (appId != bytes21(0)) {
+            Subcall.roflEnsureAuthorizedOrigin(appId);
+        } else if (!hasRole(PUBLISHER_ROLE, _msgSender())) {
+            revert ModelRegistryUnauthorizedPublisher(_msgSender());
+        }
+    }
+
+    /// @dev Reverts with the first problem of item `index`.
+    function _validate(Attestation calldata item, uint256 index) internal pure {
+        if (item.modelHash == bytes32(0)) revert ModelRegistryZeroModelHash(index);
+        if (item.manifestDigest == bytes32(0)) revert ModelRegistryZeroManifestDigest(index);
+        if (item.measurementHash == bytes32(0)) revert ModelRegistryZeroMeasurementHash(index);
+        if (item.policyDigest == bytes32(0)) revert ModelRegistryZeroPolicyDigest(index);
+        uint8 kind = item.kind;
+        if (kind == _KIND_FINETUNE) {
+            if (item.parentModelHash == bytes32(0)) revert ModelRegistryMissingParent(index);
+        } else if (kind == _KIND_AUDIT) {
+            if (item.parentModelHash != bytes32(0)) revert ModelRegistryUnexpectedParent(index, item.parentModelHash);
+        } else {
+            revert ModelRegistryUnknownKind(index, kind);
+        }
+    }
+
+    /// @dev Records one validated item unless its manifest is already recorded (then nothing happens).
+    function _record(Attestation calldata item, uint64 publishedAt) internal {
+        bytes32 manifestDigest = item.manifestDigest;
+        if (_records[manifestDigest].kind != 0) return;
+        bytes32 modelHash = item.modelHash;
+        Model memory model = _models[modelHash];
+        if (model.count == 0) model.key = _newModelKey(modelHash);
+        _manifests[modelHash][model.count] = manifestDigest;
+        _models[modelHash] = Model({key: model.key, count: model.count + 1});
+        _records[manifestDigest] = Record({
+            modelKey: model.key,
+            publishedAt: publishedAt,
+            kind: item.kind,
+            revoked: false
+        });
+        emit AttestationRecorded(
+            modelHash,
+            manifestDigest,
+            item.parentModelHash,
+            item.kind,
+            item.measurementHash,
+            item.policyDigest,
+            item.reportedTcb
+        );
+    }
+
+    /// @dev Gives a first-seen model its key: the low 176 bits of its hash, or the next free key when another model
+    /// already holds it (finding one needs about 2^88 hashes). Zero is never a key, so zero means "no model".
+    function _newModelKey(bytes32 modelHash) internal returns (uint176 key) {
+        key = uint176(uint256(modelHash));
+        unchecked {
+            while (key == 0 || _modelHashes[key] != bytes32(0)) ++key;
+        }
+        _modelHashes[key] = modelHash;
+    }
+}
