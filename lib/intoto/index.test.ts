@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { ProvenantError } from "../errors.ts";
+import {
+  PREDICATE_EVAL,
+  PREDICATE_OMS,
+  PREDICATE_SLSA,
+  buildEvalStatement,
+  buildFinetuneStatement,
+  buildOmsStatement,
+  validateStatement,
+} from "./index.ts";
+import { A, B, evalInput, finetuneInput, sampleHash } from "./testing.ts";
+
+function invalidPath(json: unknown): string {
+  try {
+    validateStatement(json);
+  } catch (error) {
+    assert.ok(error instanceof ProvenantError);
+    assert.equal(error.code, "STATEMENT_INVALID");
+    return String(error.details?.path);
+  }
+  assert.fail("expected STATEMENT_INVALID");
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+describe("in-toto statements", () => {
+  it("when an OMS statement is built, it validates as oms with the root digest as subject", () => {
+    const statement = buildOmsStatement("model", sampleHash);
+    assert.equal(statement.predicateType, PREDICATE_OMS);
+    const v = validateStatement(clone(statement));
+    assert.equal(v.kind, "oms");
+    assert.deepEqual(v.subjectDigests, [sampleHash.rootDigest]);
+  });
+
+  it("when an OMS statement's resources do not hash to the subject, it names the subject digest", () => {
+    const statement = clone(buildOmsStatement("model", sampleHash)) as unknown as {
+      predicate: { resources: { digest: string }[] };
+    };
+    statement.predicate.resources[0]!.digest = A;
+    assert.equal(invalidPath(statement), "subject[0].digest.sha256");
+  });
+
+  it("when an OMS statement has an extra predicate field or shards without a size, it fails with the path", () => {
+    const extra = clone(buildOmsStatement("model", sampleHash));
+    extra.predicate.extra = 1;
+    assert.equal(invalidPath(extra), "predicate.extra");
+    const shards = clone(buildOmsStatement("model", sampleHash)) as unknown as {
+      predicate: { serialization: Record<string, unknown> };
+    };
+    shards.predicate.serialization.method = "shards";
+    assert.equal(invalidPath(shards), "predicate.serialization.shard_size");
+  });
+
+  it("when a fine-tune statement is built, it validates and reports the base model as parent", () => {
+    const statement = buildFinetuneStatement(finetuneInput());
+    assert.equal(statement.predicateType, PREDICATE_SLSA);
+    const v = validateStatement(clone(statement));
+    assert.equal(v.kind, "finetune");
+    assert.equal(v.parentModelHash, B);
+    assert.deepEqual(v.subjectDigests, [A]);
+  });
+
+  it("when a fine-tune statement lacks a dependency or has a bad time, it fails with the path", () => {
+    const s = clone(buildFinetuneStatement(finetuneInput())) as unknown as {
+      predicate: {
+        buildDefinition: { resolvedDependencies: unknown[] };
+        runDetails: { metadata: { startedOn: string } };
+      };
+    };
+    s.predicate.buildDefinition.resolvedDependencies.splice(1, 1);
+    assert.equal(invalidPath(s), "predicate.buildDefinition.resolvedDependencies");
+    const t = clone(buildFinetuneStatement(finetuneInput())) as unknown as typeof s;
+    t.predicate.runDetails.metadata.startedOn = "yesterday";
+    assert.equal(invalidPath(t), "predicate.runDetails.metadata.startedOn");
+  });
+
+  it("when an eval statement is built, it validates; a bad metric fails with its path", () => {
+    const statement = buildEvalStatement(evalInput());
+    assert.equal(statement.predicateType, PREDICATE_EVAL);
+    assert.equal(validateStatement(clone(statement)).kind, "eval");
+    const bad = clone(statement) as unknown as { predicate: { metrics: { value: unknown }[] } };
+    bad.predicate.metrics[0]!.value = "high";
+    assert.equal(invalidPath(bad), "predicate.metrics[0].value");
+  });
+
+  it("when the statement type, subject or predicate type is wrong, it fails with the path", () => {
+    const s = buildEvalStatement(evalInput());
+    assert.equal(invalidPath({ ...clone(s), _type: "https://in-toto.io/Statement/v0.1" }), "_type");
+    assert.equal(invalidPath({ ...clone(s), subject: [] }), "subject");
+    assert.equal(
+      invalidPath({ ...clone(s), subject: [{ name: "m", digest: { sha256: "XYZ" } }] }),
+      "subject[0].digest.XYZ".replace("XYZ", "sha256"),
+    );
+    assert.equal(invalidPath({ ...clone(s), predicateType: "https://example.com/x" }), "predicateType");
+    assert.equal(invalidPath(null), "$");
+  });
+
+  it("when a builder gets a bad digest, it throws STATEMENT_INVALID", () => {
+    assert.throws(() => buildEvalStatement({ ...evalInput(), model: { name: "m", rootDigest: "nope" } }), {
+      code: "STATEMENT_INVALID",
+    });
+  });
+});

@@ -1,0 +1,456 @@
+// in-toto Statement v1 (in-toto/attestation spec/v1) builders and validators for the three statements Provenant
+// signs (DESIGN §3.2): the OMS model signature, SLSA provenance v1 for fine-tunes, and the eval predicate for audits.
+// Validators trust nothing: they check every field, collect every violation, and throw STATEMENT_INVALID with paths.
+import { createHash } from "node:crypto";
+
+import { MalformedInputError } from "../errors.ts";
+import type { ModelHash } from "../oms/types.ts";
+
+export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+export const PREDICATE_OMS = "https://model_signing/signature/v1.0";
+export const PREDICATE_SLSA = "https://slsa.dev/provenance/v1";
+export const PREDICATE_EVAL = "https://provenant.dev/eval/v1";
+export const BUILD_TYPE_FINETUNE = "https://provenant.dev/finetune/v1";
+export const BUILDER_ID = "https://provenant.dev/enclave-job/v1";
+
+export type DigestSet = Record<string, string>;
+
+export interface ResourceDescriptor {
+  name: string;
+  digest: DigestSet;
+  annotations?: Record<string, unknown>;
+}
+
+export interface Statement {
+  _type: typeof STATEMENT_TYPE;
+  subject: ResourceDescriptor[];
+  predicateType: string;
+  predicate: Record<string, unknown>;
+}
+
+export type StatementKind = "oms" | "finetune" | "eval";
+
+export interface ValidatedStatement {
+  kind: StatementKind;
+  statement: Statement;
+  /** The sha256 digests (hex) of every subject, in order. */
+  subjectDigests: string[];
+  /** Fine-tune only: the base model's root digest (resolvedDependencies "base-model"). */
+  parentModelHash?: string;
+}
+
+export interface NamedDigest {
+  name: string;
+  /** Hex SHA-256 (64 hex), or a git commit (40 hex) for job code. */
+  digest: string;
+}
+
+export interface NamedModel {
+  name: string;
+  rootDigest: string;
+}
+
+export interface Metric {
+  name: string;
+  value: number;
+  sampleSize: number;
+  comparator?: ">=" | "<=" | ">" | "<" | "==";
+  threshold?: number;
+  passed?: boolean;
+}
+
+export interface FinetuneInput {
+  output: NamedModel;
+  baseModel: NamedModel;
+  dataset: NamedDigest;
+  jobCode: NamedDigest;
+  trainerConfig: Record<string, unknown>;
+  invocationId: string;
+  startedOn: Date;
+  finishedOn: Date;
+  /** Digests of the SNP report, of the GPU evidence, of logs. */
+  byproducts: NamedDigest[];
+}
+
+export interface EvalInput {
+  model: NamedModel;
+  suite: NamedDigest;
+  harness: { name: string; version: string; digest: string };
+  metrics: Metric[];
+  startedOn: Date;
+  finishedOn: Date;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const GIT_COMMIT_HEX = /^[0-9a-f]{40}$/;
+const COMPARATORS = [">=", "<=", ">", "<", "=="];
+
+function digestSet(digest: string, what: string): DigestSet {
+  if (SHA256_HEX.test(digest)) return { sha256: digest };
+  if (GIT_COMMIT_HEX.test(digest)) return { gitCommit: digest };
+  throw new MalformedInputError("STATEMENT_INVALID", `${what}: expected 64 hex (sha256) or 40 hex (git commit)`, {
+    details: { path: what, actual: digest },
+  });
+}
+
+function sha256Set(digest: string, what: string): DigestSet {
+  if (!SHA256_HEX.test(digest)) {
+    throw new MalformedInputError("STATEMENT_INVALID", `${what}: expected 64 lowercase hex`, {
+      details: { path: what, actual: digest },
+    });
+  }
+  return { sha256: digest };
+}
+
+/** The OMS v1.0 statement for a hashed model: subject = model name + root digest, predicate = resources + serialization. */
+export function buildOmsStatement(modelName: string, hash: ModelHash): Statement {
+  const serialization: Record<string, unknown> = {
+    method: hash.method,
+    hash_type: "sha256",
+    allow_symlinks: hash.allowSymlinks,
+    ignore_paths: [...hash.ignorePaths],
+  };
+  if (hash.method === "shards") serialization.shard_size = hash.shardSize;
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name: modelName, digest: sha256Set(hash.rootDigest, "subject[0].digest.sha256") }],
+    predicateType: PREDICATE_OMS,
+    predicate: {
+      resources: hash.resources.map((r) => ({ algorithm: r.algorithm, name: r.name, digest: r.digest })),
+      serialization,
+    },
+  };
+}
+
+/** SLSA provenance v1 for a fine-tune run (DESIGN §3.2). */
+export function buildFinetuneStatement(input: FinetuneInput): Statement {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name: input.output.name, digest: sha256Set(input.output.rootDigest, "output.rootDigest") }],
+    predicateType: PREDICATE_SLSA,
+    predicate: {
+      buildDefinition: {
+        buildType: BUILD_TYPE_FINETUNE,
+        externalParameters: { trainerConfig: input.trainerConfig },
+        resolvedDependencies: [
+          {
+            name: "base-model",
+            digest: sha256Set(input.baseModel.rootDigest, "baseModel.rootDigest"),
+            annotations: { name: input.baseModel.name },
+          },
+          {
+            name: "dataset",
+            digest: sha256Set(input.dataset.digest, "dataset.digest"),
+            annotations: { name: input.dataset.name },
+          },
+          {
+            name: "job-code",
+            digest: digestSet(input.jobCode.digest, "jobCode.digest"),
+            annotations: { name: input.jobCode.name },
+          },
+        ],
+      },
+      runDetails: {
+        builder: { id: BUILDER_ID },
+        metadata: {
+          invocationId: input.invocationId,
+          startedOn: input.startedOn.toISOString(),
+          finishedOn: input.finishedOn.toISOString(),
+        },
+        byproducts: input.byproducts.map((b, i) => ({
+          name: b.name,
+          digest: sha256Set(b.digest, `byproducts[${i}].digest`),
+        })),
+      },
+    },
+  };
+}
+
+/** The audit result statement (DESIGN §3.2). */
+export function buildEvalStatement(input: EvalInput): Statement {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [{ name: input.model.name, digest: sha256Set(input.model.rootDigest, "model.rootDigest") }],
+    predicateType: PREDICATE_EVAL,
+    predicate: {
+      suite: { name: input.suite.name, digest: sha256Set(input.suite.digest, "suite.digest") },
+      harness: {
+        name: input.harness.name,
+        version: input.harness.version,
+        digest: sha256Set(input.harness.digest, "harness.digest"),
+      },
+      metrics: input.metrics.map((m) => {
+        const metric: Record<string, unknown> = { name: m.name, value: m.value, sampleSize: m.sampleSize };
+        if (m.comparator !== undefined) metric.comparator = m.comparator;
+        if (m.threshold !== undefined) metric.threshold = m.threshold;
+        if (m.passed !== undefined) metric.passed = m.passed;
+        return metric;
+      }),
+      startedOn: input.startedOn.toISOString(),
+      finishedOn: input.finishedOn.toISOString(),
+    },
+  };
+}
+
+/** Collects shape violations as (path, message) and throws them together. */
+class Checker {
+  readonly violations: { path: string; message: string }[] = [];
+
+  fail(path: string, message: string): void {
+    this.violations.push({ path, message });
+  }
+
+  object(value: unknown, path: string): Record<string, unknown> | undefined {
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+    this.fail(path, "expected an object");
+    return undefined;
+  }
+
+  array(value: unknown, path: string, min = 0): unknown[] | undefined {
+    if (!Array.isArray(value)) {
+      this.fail(path, "expected an array");
+      return undefined;
+    }
+    if (value.length < min) this.fail(path, `expected at least ${min} entries`);
+    return value;
+  }
+
+  string(value: unknown, path: string, allowEmpty = false): string | undefined {
+    if (typeof value !== "string" || (!allowEmpty && value === "")) {
+      this.fail(path, "expected a non-empty string");
+      return undefined;
+    }
+    return value;
+  }
+
+  number(value: unknown, path: string): number | undefined {
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      this.fail(path, "expected a finite number");
+      return undefined;
+    }
+    return value;
+  }
+
+  timestamp(value: unknown, path: string): void {
+    const text = this.string(value, path);
+    if (text !== undefined && (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(text) || isNaN(Date.parse(text)))) {
+      this.fail(path, "expected an RFC 3339 UTC timestamp");
+    }
+  }
+
+  only(obj: Record<string, unknown>, path: string, allowed: readonly string[]): void {
+    for (const key of Object.keys(obj)) if (!allowed.includes(key)) this.fail(`${path}.${key}`, "unknown field");
+  }
+
+  /** A DigestSet with a sha256 entry (or, where allowed, a gitCommit); returns the sha256 hex if present. */
+  digest(value: unknown, path: string, allowGit = false): string | undefined {
+    const set = this.object(value, path);
+    if (set === undefined) return undefined;
+    if (Object.keys(set).length === 0) this.fail(path, "expected at least one digest");
+    for (const [alg, hex] of Object.entries(set)) {
+      if (typeof hex !== "string" || !/^[0-9a-f]+$/.test(hex)) this.fail(`${path}.${alg}`, "expected lowercase hex");
+    }
+    if (typeof set.sha256 === "string") {
+      if (!SHA256_HEX.test(set.sha256)) this.fail(`${path}.sha256`, "expected 64 lowercase hex");
+      return set.sha256;
+    }
+    if (allowGit && typeof set.gitCommit === "string") {
+      if (!GIT_COMMIT_HEX.test(set.gitCommit)) this.fail(`${path}.gitCommit`, "expected 40 lowercase hex");
+      return undefined;
+    }
+    this.fail(path, allowGit ? "expected a sha256 or gitCommit digest" : "expected a sha256 digest");
+    return undefined;
+  }
+
+  throwIfAny(): void {
+    const first = this.violations[0];
+    if (first === undefined) return;
+    const text = this.violations.map((v) => `${v.path}: ${v.message}`).join("; ");
+    throw new MalformedInputError("STATEMENT_INVALID", `invalid statement: ${text}`, {
+      details: { path: first.path, violations: this.violations },
+    });
+  }
+}
+
+/**
+ * Validates an untrusted statement (the decoded JSON payload of an envelope) as one of the three kinds and returns it
+ * with its subject digests. Throws STATEMENT_INVALID; details.path names the first bad field, details.violations all.
+ */
+export function validateStatement(json: unknown): ValidatedStatement {
+  const c = new Checker();
+  const root = c.object(json, "$");
+  if (root === undefined) c.throwIfAny();
+  const statement = root as Record<string, unknown>;
+  c.only(statement, "$", ["_type", "subject", "predicateType", "predicate"]);
+  if (statement._type !== STATEMENT_TYPE) c.fail("_type", `expected ${STATEMENT_TYPE}`);
+  const subjectDigests: string[] = [];
+  const subjects = c.array(statement.subject, "subject", 1) ?? [];
+  subjects.forEach((entry, i) => {
+    const subject = c.object(entry, `subject[${i}]`);
+    if (subject === undefined) return;
+    c.string(subject.name, `subject[${i}].name`);
+    const sha = c.digest(subject.digest, `subject[${i}].digest`);
+    if (sha !== undefined) subjectDigests.push(sha);
+  });
+  const predicate = c.object(statement.predicate, "predicate");
+  let kind: StatementKind | undefined;
+  let parentModelHash: string | undefined;
+  switch (statement.predicateType) {
+    case PREDICATE_OMS:
+      kind = "oms";
+      if (subjects.length !== 1) c.fail("subject", "an OMS statement has exactly one subject");
+      if (predicate !== undefined) checkOmsPredicate(c, predicate, subjectDigests[0]);
+      break;
+    case PREDICATE_SLSA:
+      kind = "finetune";
+      if (predicate !== undefined) parentModelHash = checkFinetunePredicate(c, predicate);
+      break;
+    case PREDICATE_EVAL:
+      kind = "eval";
+      if (predicate !== undefined) checkEvalPredicate(c, predicate);
+      break;
+    default:
+      c.fail("predicateType", `expected one of ${PREDICATE_OMS}, ${PREDICATE_SLSA}, ${PREDICATE_EVAL}`);
+  }
+  c.throwIfAny();
+  const result: ValidatedStatement = { kind: kind!, statement: statement as unknown as Statement, subjectDigests };
+  if (parentModelHash !== undefined) result.parentModelHash = parentModelHash;
+  return result;
+}
+
+function checkOmsPredicate(c: Checker, predicate: Record<string, unknown>, subjectDigest: string | undefined): void {
+  c.only(predicate, "predicate", ["resources", "serialization"]);
+  const resources = c.array(predicate.resources, "predicate.resources") ?? [];
+  const root = createHash("sha256");
+  let rootOk = true;
+  resources.forEach((entry, i) => {
+    const path = `predicate.resources[${i}]`;
+    const resource = c.object(entry, path);
+    if (resource === undefined) return void (rootOk = false);
+    c.string(resource.name, `${path}.name`);
+    const algorithm = c.string(resource.algorithm, `${path}.algorithm`);
+    if (algorithm !== undefined && !/^sha256(-sharded-\d+)?$/.test(algorithm)) {
+      c.fail(`${path}.algorithm`, "expected sha256");
+    }
+    const digest = resource.digest;
+    if (typeof digest !== "string" || !SHA256_HEX.test(digest)) {
+      c.fail(`${path}.digest`, "expected 64 lowercase hex");
+      rootOk = false;
+    } else root.update(Buffer.from(digest, "hex"));
+  });
+  const serialization = c.object(predicate.serialization, "predicate.serialization");
+  if (serialization !== undefined) {
+    const path = "predicate.serialization";
+    c.only(serialization, path, ["method", "hash_type", "allow_symlinks", "ignore_paths", "shard_size"]);
+    const method = serialization.method;
+    if (method !== "files" && method !== "shards") c.fail(`${path}.method`, "expected files or shards");
+    const hashType = c.string(serialization.hash_type, `${path}.hash_type`);
+    if (hashType !== undefined && !/^sha256(-sharded-\d+)?$/.test(hashType))
+      c.fail(`${path}.hash_type`, "expected sha256");
+    if (typeof serialization.allow_symlinks !== "boolean") c.fail(`${path}.allow_symlinks`, "expected a boolean");
+    if (serialization.ignore_paths !== undefined) {
+      const ignore = c.array(serialization.ignore_paths, `${path}.ignore_paths`) ?? [];
+      ignore.forEach((p, i) => c.string(p, `${path}.ignore_paths[${i}]`));
+    }
+    if (method === "shards") {
+      const size = serialization.shard_size;
+      if (typeof size !== "number" || !Number.isSafeInteger(size) || size <= 0) {
+        c.fail(`${path}.shard_size`, "expected a positive integer");
+      }
+    } else if (serialization.shard_size !== undefined) c.fail(`${path}.shard_size`, "only for method shards");
+  }
+  if (rootOk && subjectDigest !== undefined && root.digest("hex") !== subjectDigest) {
+    c.fail("subject[0].digest.sha256", "does not equal the SHA-256 over the resource digests");
+  }
+}
+
+function checkFinetunePredicate(c: Checker, predicate: Record<string, unknown>): string | undefined {
+  c.only(predicate, "predicate", ["buildDefinition", "runDetails"]);
+  let parent: string | undefined;
+  const build = c.object(predicate.buildDefinition, "predicate.buildDefinition");
+  if (build !== undefined) {
+    const path = "predicate.buildDefinition";
+    c.only(build, path, ["buildType", "externalParameters", "internalParameters", "resolvedDependencies"]);
+    if (build.buildType !== BUILD_TYPE_FINETUNE) c.fail(`${path}.buildType`, `expected ${BUILD_TYPE_FINETUNE}`);
+    const external = c.object(build.externalParameters, `${path}.externalParameters`);
+    if (external !== undefined) c.object(external.trainerConfig, `${path}.externalParameters.trainerConfig`);
+    if (build.internalParameters !== undefined) c.object(build.internalParameters, `${path}.internalParameters`);
+    const deps = c.array(build.resolvedDependencies, `${path}.resolvedDependencies`) ?? [];
+    const seen = new Map<string, number>();
+    deps.forEach((entry, i) => {
+      const depPath = `${path}.resolvedDependencies[${i}]`;
+      const dep = c.object(entry, depPath);
+      if (dep === undefined) return;
+      const name = c.string(dep.name, `${depPath}.name`);
+      const sha = c.digest(dep.digest, `${depPath}.digest`, name === "job-code");
+      if (dep.annotations !== undefined) c.object(dep.annotations, `${depPath}.annotations`);
+      if (name !== undefined) {
+        if (seen.has(name)) c.fail(`${depPath}.name`, `duplicate dependency ${name}`);
+        seen.set(name, i);
+        if (name === "base-model") parent = sha;
+      }
+    });
+    for (const required of ["base-model", "dataset", "job-code"]) {
+      if (!seen.has(required)) c.fail(`${path}.resolvedDependencies`, `missing dependency ${required}`);
+    }
+  }
+  const run = c.object(predicate.runDetails, "predicate.runDetails");
+  if (run !== undefined) {
+    const path = "predicate.runDetails";
+    c.only(run, path, ["builder", "metadata", "byproducts"]);
+    const builder = c.object(run.builder, `${path}.builder`);
+    if (builder !== undefined) c.string(builder.id, `${path}.builder.id`);
+    const metadata = c.object(run.metadata, `${path}.metadata`);
+    if (metadata !== undefined) {
+      c.string(metadata.invocationId, `${path}.metadata.invocationId`);
+      c.timestamp(metadata.startedOn, `${path}.metadata.startedOn`);
+      c.timestamp(metadata.finishedOn, `${path}.metadata.finishedOn`);
+    }
+    if (run.byproducts !== undefined) {
+      const byproducts = c.array(run.byproducts, `${path}.byproducts`) ?? [];
+      byproducts.forEach((entry, i) => {
+        const item = c.object(entry, `${path}.byproducts[${i}]`);
+        if (item === undefined) return;
+        c.string(item.name, `${path}.byproducts[${i}].name`);
+        c.digest(item.digest, `${path}.byproducts[${i}].digest`);
+      });
+    }
+  }
+  return parent;
+}
+
+function checkEvalPredicate(c: Checker, predicate: Record<string, unknown>): void {
+  c.only(predicate, "predicate", ["suite", "harness", "metrics", "startedOn", "finishedOn"]);
+  const suite = c.object(predicate.suite, "predicate.suite");
+  if (suite !== undefined) {
+    c.only(suite, "predicate.suite", ["name", "digest"]);
+    c.string(suite.name, "predicate.suite.name");
+    c.digest(suite.digest, "predicate.suite.digest");
+  }
+  const harness = c.object(predicate.harness, "predicate.harness");
+  if (harness !== undefined) {
+    c.only(harness, "predicate.harness", ["name", "version", "digest"]);
+    c.string(harness.name, "predicate.harness.name");
+    c.string(harness.version, "predicate.harness.version");
+    c.digest(harness.digest, "predicate.harness.digest");
+  }
+  const metrics = c.array(predicate.metrics, "predicate.metrics") ?? [];
+  metrics.forEach((entry, i) => {
+    const path = `predicate.metrics[${i}]`;
+    const metric = c.object(entry, path);
+    if (metric === undefined) return;
+    c.only(metric, path, ["name", "value", "sampleSize", "comparator", "threshold", "passed"]);
+    c.string(metric.name, `${path}.name`);
+    c.number(metric.value, `${path}.value`);
+    const n = c.number(metric.sampleSize, `${path}.sampleSize`);
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) c.fail(`${path}.sampleSize`, "expected an integer ≥ 0");
+    if (metric.comparator !== undefined && !COMPARATORS.includes(metric.comparator as string)) {
+      c.fail(`${path}.comparator`, `expected one of ${COMPARATORS.join(" ")}`);
+    }
+    if (metric.threshold !== undefined) c.number(metric.threshold, `${path}.threshold`);
+    if (metric.passed !== undefined && typeof metric.passed !== "boolean")
+      c.fail(`${path}.passed`, "expected a boolean");
+  });
+  c.timestamp(predicate.startedOn, "predicate.startedOn");
+  c.timestamp(predicate.finishedOn, "predicate.finishedOn");
+}
