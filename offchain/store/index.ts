@@ -1,0 +1,396 @@
+// The verifier's state in an embedded SQLite database (node:sqlite, WAL): every bundle seen, its verdict and
+// reason codes, its publication (tx hash, block), the last processed commit of each repository and every repository
+// entry that was refused. State only moves forward: a bundle's status never goes back (see STATUS_RANK), so a
+// restart, a replayed poll or a force-push can never un-publish or re-publish anything.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
+
+import type { ErrorCode } from "../../lib/errors.ts";
+
+/** seen → accepted | rejected → published | failed. `failed` is terminal (a revert or a refused record). */
+export type BundleStatus = "seen" | "accepted" | "rejected" | "published" | "failed";
+
+export const BUNDLE_STATUSES: readonly BundleStatus[] = ["seen", "accepted", "rejected", "published", "failed"];
+
+const STATUS_RANK: Record<BundleStatus, number> = { seen: 0, accepted: 1, rejected: 1, published: 2, failed: 2 };
+
+export interface ReasonCode {
+  code: ErrorCode;
+  message: string;
+}
+
+/** The onchain tuple in JSON form (hex strings with 0x, reportedTcb as a decimal string). */
+export interface StoredRecord {
+  modelHash: string;
+  manifestDigest: string;
+  parentModelHash: string;
+  measurementHash: string;
+  policyDigest: string;
+  reportedTcb: string;
+  kind: number;
+}
+
+export interface BundleRow {
+  digest: string;
+  status: BundleStatus;
+  repo: string;
+  commit: string;
+  path: string;
+  seenAt: string;
+  verifiedAt: string | null;
+  manifestDigest: string | null;
+  modelHash: string | null;
+  kind: string | null;
+  errors: ReasonCode[];
+  record: StoredRecord | null;
+  txHash: string | null;
+  block: number | null;
+  publishedAt: string | null;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface RefusalRow {
+  repo: string;
+  commit: string;
+  path: string;
+  code: ErrorCode;
+  reason: string;
+  seenAt: string;
+}
+
+/** Schema migrations, applied in order inside a transaction; a version is never edited once released. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bundles (
+     digest TEXT PRIMARY KEY,
+     status TEXT NOT NULL,
+     repo TEXT NOT NULL, commit_sha TEXT NOT NULL, path TEXT NOT NULL,
+     seen_at TEXT NOT NULL, verified_at TEXT,
+     manifest_digest TEXT, model_hash TEXT, kind TEXT,
+     errors TEXT NOT NULL DEFAULT '[]', record TEXT,
+     tx_hash TEXT, block INTEGER, published_at TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+   CREATE INDEX bundles_status ON bundles(status, seen_at);
+   CREATE INDEX bundles_manifest ON bundles(manifest_digest);
+   CREATE TABLE sightings (
+     repo TEXT NOT NULL, commit_sha TEXT NOT NULL, path TEXT NOT NULL, digest TEXT NOT NULL, seen_at TEXT NOT NULL,
+     PRIMARY KEY (repo, path, digest));
+   CREATE TABLE repos (repo TEXT PRIMARY KEY, last_commit TEXT NOT NULL, updated_at TEXT NOT NULL);
+   CREATE TABLE refusals (
+     repo TEXT NOT NULL, commit_sha TEXT NOT NULL, path TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL,
+     seen_at TEXT NOT NULL, PRIMARY KEY (repo, path, code, reason));`,
+  `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+];
+
+export interface StoreOptions {
+  /** A directory (the database is `verifier.sqlite` in it) or ":memory:". */
+  dataDir: string;
+  now?: () => Date;
+}
+
+type Row = Record<string, unknown>;
+
+export class Store {
+  readonly db: DatabaseSync;
+  readonly #now: () => Date;
+
+  constructor(options: StoreOptions) {
+    this.#now = options.now ?? (() => new Date());
+    if (options.dataDir === ":memory:") {
+      this.db = new DatabaseSync(":memory:");
+    } else {
+      mkdirSync(options.dataDir, { recursive: true });
+      this.db = new DatabaseSync(path.join(options.dataDir, "verifier.sqlite"));
+      this.db.exec("PRAGMA journal_mode = WAL");
+    }
+    // FULL: a record marked published survives a power cut as surely as the transaction that made it.
+    this.db.exec("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON");
+    this.#migrate();
+  }
+
+  get schemaVersion(): number {
+    return Number((this.db.prepare("PRAGMA user_version").get() as Row).user_version);
+  }
+
+  #migrate(): void {
+    const current = this.schemaVersion;
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[version] as string);
+        this.db.exec(`PRAGMA user_version = ${version + 1}`);
+      });
+    }
+  }
+
+  /** Runs `body` in one IMMEDIATE transaction; rolls back on throw. */
+  transaction<T>(body: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  #stamp(): string {
+    return this.#now().toISOString();
+  }
+
+  // Repositories ----------------------------------------------------------------------------------------------
+
+  lastCommit(repo: string): string | undefined {
+    const row = this.db.prepare("SELECT last_commit FROM repos WHERE repo = ?").get(repo) as Row | undefined;
+    return row === undefined ? undefined : String(row.last_commit);
+  }
+
+  setLastCommit(repo: string, commit: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO repos (repo, last_commit, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT(repo) DO UPDATE SET last_commit = excluded.last_commit, updated_at = excluded.updated_at`,
+      )
+      .run(repo, commit, this.#stamp());
+  }
+
+  // Bundles -------------------------------------------------------------------------------------------------
+
+  /**
+   * Records that `digest` was found at repo/commit/path. Returns true when the bundle itself is new (never seen in
+   * any file), false when it is a known bundle seen again (pushed twice, or the same bytes in another file).
+   */
+  recordSighting(repo: string, commit: string, filePath: string, digest: string): boolean {
+    const now = this.#stamp();
+    this.db
+      .prepare("INSERT OR IGNORE INTO sightings (repo, commit_sha, path, digest, seen_at) VALUES (?, ?, ?, ?, ?)")
+      .run(repo, commit, filePath, digest, now);
+    const result = this.db
+      .prepare(
+        "INSERT OR IGNORE INTO bundles (digest, status, repo, commit_sha, path, seen_at) VALUES (?, 'seen', ?, ?, ?, ?)",
+      )
+      .run(digest, repo, commit, filePath, now);
+    return Number(result.changes) === 1;
+  }
+
+  /** Stores the verdict of a bundle in status `seen`; a bundle already judged keeps its verdict. */
+  setVerdict(
+    digest: string,
+    verdict: {
+      ok: boolean;
+      errors: ReasonCode[];
+      manifestDigest?: string | undefined;
+      modelHash?: string | undefined;
+      kind?: string | undefined;
+      record?: StoredRecord | undefined;
+    },
+  ): boolean {
+    const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
+    const result = this.db
+      .prepare(
+        `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = ?, model_hash = ?, kind = ?,
+           record = ? WHERE digest = ? AND status = 'seen'`,
+      )
+      .run(
+        status,
+        this.#stamp(),
+        JSON.stringify(verdict.errors),
+        verdict.manifestDigest ?? null,
+        verdict.modelHash ?? null,
+        verdict.kind ?? null,
+        verdict.record === undefined ? null : JSON.stringify(verdict.record),
+        digest,
+      );
+    return Number(result.changes) === 1;
+  }
+
+  /** Marks every accepted bundle with one of these manifest digests as published (forward only). */
+  markPublished(manifestDigests: readonly string[], txHash: string | null, block: number | null): number {
+    let changed = 0;
+    const now = this.#stamp();
+    const statement = this.db.prepare(
+      `UPDATE bundles SET status = 'published', tx_hash = ?, block = ?, published_at = ?
+       WHERE manifest_digest = ? AND status = 'accepted'`,
+    );
+    this.transaction(() => {
+      for (const m of manifestDigests) changed += Number(statement.run(txHash, block, now, m).changes);
+    });
+    return changed;
+  }
+
+  /** Marks accepted bundles with these manifest digests as failed for good, with a reason. */
+  markFailed(manifestDigests: readonly string[], reason: ReasonCode): number {
+    let changed = 0;
+    const statement = this.db.prepare(
+      `UPDATE bundles SET status = 'failed', last_error = ?, errors = ?
+       WHERE manifest_digest = ? AND status = 'accepted'`,
+    );
+    this.transaction(() => {
+      for (const m of manifestDigests)
+        changed += Number(statement.run(`${reason.code}: ${reason.message}`, JSON.stringify([reason]), m).changes);
+    });
+    return changed;
+  }
+
+  /** Counts a transient failure on these manifests; they stay accepted and are retried. */
+  noteAttempt(manifestDigests: readonly string[], error: string): void {
+    const statement = this.db.prepare(
+      "UPDATE bundles SET attempts = attempts + 1, last_error = ? WHERE manifest_digest = ? AND status = 'accepted'",
+    );
+    this.transaction(() => {
+      for (const m of manifestDigests) statement.run(error, m);
+    });
+  }
+
+  /** Accepted bundles waiting for publication, one per manifest digest, oldest first. */
+  pendingRecords(limit: number): { manifestDigest: string; record: StoredRecord; seenAt: string }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT manifest_digest, MIN(record) AS record, MIN(seen_at) AS seen_at FROM bundles
+         WHERE status = 'accepted' GROUP BY manifest_digest ORDER BY MIN(seen_at), manifest_digest LIMIT ?`,
+      )
+      .all(limit) as Row[];
+    return rows.map((r) => ({
+      manifestDigest: String(r.manifest_digest),
+      record: JSON.parse(String(r.record)) as StoredRecord,
+      seenAt: String(r.seen_at),
+    }));
+  }
+
+  pendingCount(): number {
+    const row = this.db
+      .prepare("SELECT COUNT(DISTINCT manifest_digest) AS n FROM bundles WHERE status = 'accepted'")
+      .get() as Row;
+    return Number(row.n);
+  }
+
+  /** Bundles seen but not yet judged (a crash between sighting and verdict leaves some). */
+  unverified(limit: number): BundleRow[] {
+    const rows = this.db
+      .prepare("SELECT * FROM bundles WHERE status = 'seen' ORDER BY seen_at, digest LIMIT ?")
+      .all(limit) as Row[];
+    return rows.map(toBundleRow);
+  }
+
+  getBundle(digest: string): BundleRow | undefined {
+    const row = this.db.prepare("SELECT * FROM bundles WHERE digest = ?").get(digest) as Row | undefined;
+    return row === undefined ? undefined : toBundleRow(row);
+  }
+
+  listBundles(options: { status?: BundleStatus; limit?: number; offset?: number } = {}): BundleRow[] {
+    const limit = options.limit ?? 100;
+    const offset = options.offset ?? 0;
+    const rows = (
+      options.status === undefined
+        ? this.db.prepare("SELECT * FROM bundles ORDER BY seen_at DESC, digest LIMIT ? OFFSET ?").all(limit, offset)
+        : this.db
+            .prepare("SELECT * FROM bundles WHERE status = ? ORDER BY seen_at DESC, digest LIMIT ? OFFSET ?")
+            .all(options.status, limit, offset)
+    ) as Row[];
+    return rows.map(toBundleRow);
+  }
+
+  sightingsOf(digest: string): { repo: string; commit: string; path: string; seenAt: string }[] {
+    const rows = this.db
+      .prepare("SELECT * FROM sightings WHERE digest = ? ORDER BY seen_at, path")
+      .all(digest) as Row[];
+    return rows.map((r) => ({
+      repo: String(r.repo),
+      commit: String(r.commit_sha),
+      path: String(r.path),
+      seenAt: String(r.seen_at),
+    }));
+  }
+
+  countByStatus(): Record<BundleStatus, number> {
+    const counts = Object.fromEntries(BUNDLE_STATUSES.map((s) => [s, 0])) as Record<BundleStatus, number>;
+    for (const row of this.db.prepare("SELECT status, COUNT(*) AS n FROM bundles GROUP BY status").all() as Row[]) {
+      counts[row.status as BundleStatus] = Number(row.n);
+    }
+    return counts;
+  }
+
+  /** Rejections per reason code (a bundle with two codes counts under both). */
+  rejectionsByCode(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    const rows = this.db.prepare("SELECT errors FROM bundles WHERE status IN ('rejected', 'failed')").all() as Row[];
+    for (const row of rows) {
+      for (const e of JSON.parse(String(row.errors)) as ReasonCode[]) counts[e.code] = (counts[e.code] ?? 0) + 1;
+    }
+    for (const row of this.db.prepare("SELECT code, COUNT(*) AS n FROM refusals GROUP BY code").all() as Row[]) {
+      counts[String(row.code)] = (counts[String(row.code)] ?? 0) + Number(row.n);
+    }
+    return counts;
+  }
+
+  // Refused repository entries ------------------------------------------------------------------------------
+
+  recordRefusal(repo: string, commit: string, filePath: string, code: ErrorCode, reason: string): boolean {
+    const result = this.db
+      .prepare(
+        "INSERT OR IGNORE INTO refusals (repo, commit_sha, path, code, reason, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(repo, commit, filePath, code, reason, this.#stamp());
+    return Number(result.changes) === 1;
+  }
+
+  listRefusals(limit = 100): RefusalRow[] {
+    const rows = this.db.prepare("SELECT * FROM refusals ORDER BY seen_at DESC LIMIT ?").all(limit) as Row[];
+    return rows.map((r) => ({
+      repo: String(r.repo),
+      commit: String(r.commit_sha),
+      path: String(r.path),
+      code: r.code as ErrorCode,
+      reason: String(r.reason),
+      seenAt: String(r.seen_at),
+    }));
+  }
+
+  // Counters (survive restarts; used by /metrics) ----------------------------------------------------------
+
+  addCounter(name: string, delta: number): void {
+    this.db
+      .prepare(
+        "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+      )
+      .run(name, delta);
+  }
+
+  counter(name: string): number {
+    const row = this.db.prepare("SELECT value FROM counters WHERE name = ?").get(name) as Row | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  }
+}
+
+/** True when moving from `from` to `to` goes forward (the only moves the store makes). */
+export function isForward(from: BundleStatus, to: BundleStatus): boolean {
+  return STATUS_RANK[to] > STATUS_RANK[from];
+}
+
+function toBundleRow(r: Row): BundleRow {
+  return {
+    digest: String(r.digest),
+    status: r.status as BundleStatus,
+    repo: String(r.repo),
+    commit: String(r.commit_sha),
+    path: String(r.path),
+    seenAt: String(r.seen_at),
+    verifiedAt: r.verified_at === null ? null : String(r.verified_at),
+    manifestDigest: r.manifest_digest === null ? null : String(r.manifest_digest),
+    modelHash: r.model_hash === null ? null : String(r.model_hash),
+    kind: r.kind === null ? null : String(r.kind),
+    errors: JSON.parse(String(r.errors)) as ReasonCode[],
+    record: r.record === null ? null : (JSON.parse(String(r.record)) as StoredRecord),
+    txHash: r.tx_hash === null ? null : String(r.tx_hash),
+    block: r.block === null ? null : Number(r.block),
+    publishedAt: r.published_at === null ? null : String(r.published_at),
+    attempts: Number(r.attempts),
+    lastError: r.last_error === null ? null : String(r.last_error),
+  };
+}
