@@ -1,0 +1,123 @@
+// A local chain with a deployed ModelRegistry and a few published records, shared by the lookup tests, the browser
+// test and the lookup benchmark: a base model with an audit, a fine-tune of it (with an audit), a revoked audit.
+import { createHash } from "node:crypto";
+
+import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
+
+import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi.ts";
+import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../scripts/dev-chain.ts";
+
+export interface PublishedItem {
+  modelHash: string;
+  manifestDigest: string;
+  parentModelHash: string;
+  measurementHash: string;
+  policyDigest: string;
+  reportedTcb: bigint;
+  kind: 1 | 2;
+}
+
+export interface LookupFixture {
+  chain: DevChain;
+  address: string;
+  registry: Contract;
+  provider: JsonRpcProvider;
+  baseModel: string;
+  fineTunedModel: string;
+  revokedModel: string;
+  items: PublishedItem[];
+  publish(items: PublishedItem[]): Promise<void>;
+  revoke(manifestDigest: string, reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Deterministic test digests: hex SHA-256 of a label. */
+export function digestOf(label: string): string {
+  return createHash("sha256").update(label).digest("hex");
+}
+
+const ZERO = "0".repeat(64);
+
+export function item(
+  modelHash: string,
+  manifestLabel: string,
+  parentModelHash: string | null,
+  extra: Partial<PublishedItem> = {},
+): PublishedItem {
+  return {
+    modelHash,
+    manifestDigest: digestOf(manifestLabel),
+    parentModelHash: parentModelHash ?? ZERO,
+    measurementHash: digestOf(`measurement ${manifestLabel}`),
+    policyDigest: digestOf("policy"),
+    reportedTcb: 0x1b_00_00_00_00_00_04_03n,
+    kind: parentModelHash === null ? 2 : 1,
+    ...extra,
+  };
+}
+
+function toTuple(i: PublishedItem): unknown[] {
+  const b = (h: string) => `0x${h}`;
+  return [
+    b(i.modelHash),
+    b(i.manifestDigest),
+    b(i.parentModelHash),
+    b(i.measurementHash),
+    b(i.policyDigest),
+    i.reportedTcb,
+    i.kind,
+  ];
+}
+
+/** Starts the dev chain, deploys the registry from MODEL_REGISTRY_BYTECODE and publishes the standard records. */
+export async function startLookupFixture(options: { port?: number; records?: boolean } = {}): Promise<LookupFixture> {
+  const chain = await startDevChain(options.port === undefined ? {} : { port: options.port });
+  const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true, batchStallTime: 0 });
+  const admin = new NonceManager(new Wallet(DEV_PRIVATE_KEYS[0], provider));
+  const factory = new ContractFactory(MODEL_REGISTRY_ABI as never, MODEL_REGISTRY_BYTECODE, admin);
+  const deployed = await factory.deploy(await admin.getAddress());
+  await deployed.waitForDeployment();
+  const registry = deployed as unknown as Contract;
+  const address = await registry.getAddress();
+  const me = await admin.getAddress();
+  await (await registry.getFunction("grantRole")(await registry.getFunction("PUBLISHER_ROLE")(), me)).wait();
+  await (await registry.getFunction("grantRole")(await registry.getFunction("REVOKER_ROLE")(), me)).wait();
+
+  const publish = async (items: PublishedItem[]): Promise<void> => {
+    await (await registry.getFunction("publish")(items.map(toTuple))).wait();
+  };
+  const revoke = async (manifestDigest: string, reason: string): Promise<void> => {
+    await (await registry.getFunction("revoke")(`0x${manifestDigest}`, reason)).wait();
+  };
+
+  const baseModel = digestOf("base model");
+  const fineTunedModel = digestOf("fine-tuned model");
+  const revokedModel = digestOf("revoked model");
+  const items = [
+    item(baseModel, "audit of base", null),
+    item(fineTunedModel, "fine-tune of base", baseModel),
+    item(fineTunedModel, "audit of fine-tune", null),
+    item(revokedModel, "audit of revoked", null),
+  ];
+  if (options.records !== false) {
+    await publish(items.slice(0, 2));
+    await publish(items.slice(2));
+    await revoke(items[3]!.manifestDigest, "evaluation harness was tampered with");
+  }
+  return {
+    chain,
+    address,
+    registry,
+    provider,
+    baseModel,
+    fineTunedModel,
+    revokedModel,
+    items,
+    publish,
+    revoke,
+    async close() {
+      provider.destroy();
+      await chain.close();
+    },
+  };
+}
