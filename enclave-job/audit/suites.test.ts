@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { loadSuite, parseCsvSuite, parseJsonlSuite } from "./suites.ts";
+
+describe("suites", () => {
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "provenant-suites-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("when the built-in suites load, they have 20 questions with 3 few-shot examples and 10 prompts", async () => {
+    const mc = await loadSuite("builtin:mc");
+    assert.equal(mc.kind, "mc");
+    assert.equal(mc.items.length, 20);
+    if (mc.kind === "mc") assert.equal(mc.fewShot.length, 3);
+    const gen = await loadSuite("builtin:gen");
+    assert.equal(gen.kind, "generation");
+    assert.equal(gen.items.length, 10);
+    assert.match(mc.digest, /^[0-9a-f]{64}$/);
+  });
+
+  it("when an MMLU-style CSV has quoted fields and a letter answer, it parses", () => {
+    const suite = parseCsvSuite(
+      '"What is 1,000 + 1?",1001,1000,"say ""hi""",2,A\nSecond?,x,y,z,w,d\n',
+      "s.csv",
+      "0".repeat(64),
+    );
+    assert.equal(suite.items.length, 2);
+    assert.equal(suite.items[0]?.question, "What is 1,000 + 1?");
+    assert.equal(suite.items[0]?.choices[2], 'say "hi"');
+    assert.equal(suite.items[1]?.answer, 3);
+  });
+
+  it("when a JSONL line does not parse, it is JOB_SUITE_INVALID naming file and line", () => {
+    const text = '{"question":"q","choices":["a","b"],"answer":"A"}\n{oops\n';
+    assert.throws(
+      () => parseJsonlSuite(text, "bad.jsonl", "0".repeat(64)),
+      (error: unknown) => {
+        const e = error as { code: string; details: { file: string; line: number } };
+        return e.code === "JOB_SUITE_INVALID" && e.details.file === "bad.jsonl" && e.details.line === 2;
+      },
+    );
+    assert.throws(() => parseJsonlSuite('{"question":"q","choices":["a","b"],"answer":"C"}', "f", ""), {
+      code: "JOB_SUITE_INVALID",
+    });
+  });
+
+  it("when a CSV row is short or its answer names no choice, it is JOB_SUITE_INVALID", () => {
+    assert.throws(() => parseCsvSuite("q,a,b\n", "f.csv", ""), { code: "JOB_SUITE_INVALID" });
+    assert.throws(() => parseCsvSuite("q,a,b,c,d,E\n", "f.csv", ""), { code: "JOB_SUITE_INVALID" });
+  });
+
+  it("when a suite file is missing or a built-in unknown, it is JOB_SUITE_INVALID", async () => {
+    await assert.rejects(loadSuite(join(dir, "missing.jsonl")), { code: "JOB_SUITE_INVALID" });
+    await assert.rejects(loadSuite("builtin:nope"), { code: "JOB_SUITE_INVALID" });
+  });
+
+  it("when few-shot examples come from a file, the suite digest covers them", async () => {
+    const shots = join(dir, "shots.csv");
+    await writeFile(shots, "Q?,a,b,c,d,B\n");
+    const plain = await loadSuite("builtin:mc");
+    const withShots = await loadSuite("builtin:mc", { fewShotPath: shots });
+    assert.notEqual(plain.digest, withShots.digest);
+    if (withShots.kind === "mc") assert.equal(withShots.fewShot.length, 1);
+  });
+});

@@ -1,0 +1,288 @@
+// `provenant job finetune`: attest, hash the base model, data and job code, probe the base, run the trainer,
+// hash the output, probe it again (the model must load and answer), and sign SLSA provenance for it.
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+
+import { readGgufFileInfo, type LlamaContextSequence, type Token } from "node-llama-cpp";
+
+import { buildFinetuneStatement, buildOmsStatement } from "../../lib/intoto/index.ts";
+import { IoError, UsageError } from "../../lib/errors.ts";
+import {
+  attest,
+  finishBundle,
+  hashWithProgress,
+  jobCodeDigest,
+  silentReporter,
+  type CommonJobOptions,
+  type JobResult,
+} from "../job.ts";
+import { assertReadable, loadModel } from "../llama.ts";
+import { ensureFinetuneBuild } from "./llama-build.ts";
+import { expandTrainerCommand, parseLlamaLoss, runTrainerProcess, type LossCurve } from "./trainer.ts";
+
+export interface FinetuneOptions extends CommonJobOptions {
+  base: string;
+  data: string;
+  /** "llama" for the built-in llama.cpp trainer, or a command line with {base}, {data}, {out}. */
+  trainer: string;
+  /** The output model directory; default `finetune-<id>` under cwd. */
+  output?: string;
+  probes?: string[];
+  epochs?: number;
+  learningRate?: number;
+  contextSize?: number;
+  trainerTimeoutMs?: number;
+}
+
+export interface Probe {
+  prompt: string;
+  completion: string;
+  /** Mean natural-log probability per token of the prompt's expected continuation (from the data), when known. */
+  meanLogProb?: number;
+}
+
+export interface FinetuneResult extends JobResult {
+  outputDir: string;
+  outputModel: string;
+  loss?: LossCurve;
+  before: Probe[];
+  after: Probe[];
+  logPath: string;
+}
+
+async function greedy(sequence: LlamaContextSequence, prompt: string, maxTokens: number): Promise<string> {
+  const model = sequence.model;
+  await sequence.clearHistory();
+  const bos = model.tokens.bos;
+  const tokens =
+    bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...model.tokenize(prompt)] : model.tokenize(prompt);
+  const out: Token[] = [];
+  for await (const token of sequence.evaluate(tokens, { temperature: 0 })) {
+    if (token === model.tokens.eos) break;
+    out.push(token);
+    if (out.length >= maxTokens) break;
+  }
+  return model.detokenize(out);
+}
+
+/** Mean log-probability per token of `continuation` after `prompt`, by teacher forcing. */
+async function continuationLogProb(
+  sequence: LlamaContextSequence,
+  prompt: string,
+  continuation: string,
+): Promise<number> {
+  const model = sequence.model;
+  await sequence.clearHistory();
+  const bos = model.tokens.bos;
+  const promptTokens = model.tokenize(prompt);
+  const all = model.tokenize(prompt + continuation);
+  const head = bos !== null && model.tokens.shouldPrependBosToken ? [bos] : [];
+  let split = 0;
+  while (split < promptTokens.length && promptTokens[split] === all[split]) split++;
+  const input = [...head, ...all];
+  const start = head.length + Math.max(split, 1);
+  if (start >= input.length) return 0;
+  const items = input.map((token, index) => {
+    const target = input[index + 1];
+    if (index + 1 < start || target === undefined) return token;
+    return [
+      token,
+      { generateNext: { logits: { filter: { tokens: [target], includeMax: true } }, totalLogitWeight: true } },
+    ] as const;
+  });
+  const output = await sequence.controlledEvaluate(items as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+  let sum = 0;
+  let count = 0;
+  for (let index = start - 1; index < input.length - 1; index++) {
+    const next = output[index]?.next;
+    const target = input[index + 1];
+    if (next?.logits === undefined || next.totalLogitWeight === undefined || target === undefined) continue;
+    const max = Math.max(...next.logits.values());
+    sum += (next.logits.get(target) ?? -Infinity) - max - Math.log(next.totalLogitWeight);
+    count++;
+  }
+  return count === 0 ? 0 : sum / count;
+}
+
+async function probeModel(
+  modelPath: string,
+  adapter: string | undefined,
+  probes: { prompt: string; expected?: string }[],
+  options: FinetuneOptions,
+): Promise<Probe[]> {
+  const loaded = await loadModel(modelPath, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
+  try {
+    const context = await loaded.createContext({ contextSize: 512, ...(adapter === undefined ? {} : { adapter }) });
+    try {
+      const sequence = context.getSequence();
+      const out: Probe[] = [];
+      for (const probe of probes) {
+        const completion = await greedy(sequence, probe.prompt, 16);
+        const result: Probe = { prompt: probe.prompt, completion };
+        if (probe.expected !== undefined && probe.expected !== "") {
+          result.meanLogProb = await continuationLogProb(sequence, probe.prompt, probe.expected);
+        }
+        out.push(result);
+      }
+      return out;
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await loaded.dispose();
+  }
+}
+
+/** Default probes: the first line of the data, cut in half: the prompt is its first half, the expectation the rest. */
+function defaultProbes(data: string): { prompt: string; expected?: string }[] {
+  const line =
+    data
+      .split(/\r?\n/)
+      .find((l) => l.trim().length > 0)
+      ?.trim() ?? "";
+  const sentence = line.split(/(?<=[.!?])\s/)[0] ?? line;
+  const words = sentence.split(/\s+/);
+  const cut = Math.max(1, Math.floor(words.length / 2));
+  return [{ prompt: words.slice(0, cut).join(" "), expected: ` ${words.slice(cut).join(" ")}` }];
+}
+
+async function digestOfData(path: string, options: FinetuneOptions): Promise<string> {
+  const info = await stat(path).catch((error: unknown) => {
+    throw new IoError("JOB_MODEL_UNREADABLE", `data ${path} is missing or unreadable`, { cause: error });
+  });
+  if (info.isDirectory()) return (await hashWithProgress(options, path, "data")).rootDigest;
+  return createHash("sha256")
+    .update(await readFile(path))
+    .digest("hex");
+}
+
+/** The output model file to probe: the first .gguf in the output directory (or the output itself). */
+async function findOutputGguf(outputDir: string): Promise<string> {
+  const entries = (await readdir(outputDir)).filter((name) => name.endsWith(".gguf")).sort();
+  const first = entries[0];
+  if (first === undefined) throw new IoError("JOB_TRAINER_FAILED", `the trainer wrote no .gguf into ${outputDir}`);
+  return join(outputDir, first);
+}
+
+export async function runFinetuneJob(options: FinetuneOptions): Promise<FinetuneResult> {
+  const reporter = options.reporter ?? silentReporter;
+  const now = options.now ?? (() => new Date());
+  const cwd = options.cwd ?? process.cwd();
+  await assertReadable(options.base, "base model");
+  const dataText = await readFile(options.data, "utf8").catch((error: unknown) => {
+    throw new IoError("JOB_MODEL_UNREADABLE", `data ${options.data} is missing or unreadable`, { cause: error });
+  });
+  const invocationId = randomUUID();
+  const outputDir = resolve(cwd, options.output ?? `finetune-${invocationId.slice(0, 8)}`);
+  const logPath = `${outputDir}.trainer.log`;
+  const epochs = options.epochs ?? 4;
+  const learningRate = options.learningRate ?? 1e-4;
+  const contextSize = options.contextSize ?? 64;
+  const threads = options.threads ?? 2;
+
+  reporter.step(`attesting with ${options.provider.name}`);
+  const attested = await attest(options.provider, options.nonce);
+  const baseHash = await hashWithProgress(options, options.base, "base model");
+  const dataDigest = await digestOfData(options.data, options);
+  const codeDigest = await jobCodeDigest();
+  const probes =
+    options.probes !== undefined && options.probes.length > 0
+      ? options.probes.map((prompt) => ({ prompt }))
+      : defaultProbes(dataText);
+
+  reporter.step("probing the base model");
+  const before = await probeModel(options.base, undefined, probes, options);
+  await mkdir(outputDir, { recursive: true });
+  const startedOn = now();
+  let trainerConfig: Record<string, unknown>;
+  let run;
+  if (options.trainer === "llama") {
+    const binary = await ensureFinetuneBuild({ log: (line) => reporter.step(line) });
+    const args = [
+      "-m",
+      options.base,
+      "-f",
+      options.data,
+      "-o",
+      join(outputDir, "model.gguf"),
+      "-c",
+      String(contextSize),
+      "-b",
+      String(contextSize),
+      "-ub",
+      String(contextSize),
+      "-t",
+      String(threads),
+      "--epochs",
+      String(epochs),
+      "-lr",
+      String(learningRate),
+      "-ngl",
+      "0",
+    ];
+    trainerConfig = { trainer: "llama.cpp llama-finetune", epochs, learningRate, contextSize, optimizer: "adamw" };
+    reporter.step("training with llama-finetune");
+    run = await runTrainerProcess([binary, ...args], {
+      cwd,
+      ...(options.trainerTimeoutMs === undefined ? {} : { timeoutMs: options.trainerTimeoutMs }),
+    });
+  } else {
+    if (!options.trainer.includes("{out}")) throw new UsageError("--trainer command must contain {out}");
+    const command = expandTrainerCommand(options.trainer, {
+      base: resolve(cwd, options.base),
+      data: resolve(cwd, options.data),
+      out: outputDir,
+    });
+    trainerConfig = { trainer: "command", command: options.trainer };
+    reporter.step(`training: ${options.trainer}`);
+    run = await runTrainerProcess(command, {
+      cwd,
+      ...(options.trainerTimeoutMs === undefined ? {} : { timeoutMs: options.trainerTimeoutMs }),
+    });
+  }
+  await writeFile(logPath, run.log);
+  if (run.exitCode !== 0) {
+    throw new IoError("JOB_TRAINER_FAILED", `trainer exited with ${run.exitCode}; its output is in ${logPath}`, {
+      details: { exitCode: run.exitCode, log: logPath },
+    });
+  }
+  const finishedOn = now();
+  const outputModel = await findOutputGguf(outputDir);
+  const info = await readGgufFileInfo(outputModel, { readTensorInfo: false }).catch((error: unknown) => {
+    throw new IoError("JOB_MODEL_LOAD_FAILED", `the trainer's output ${outputModel} is not a GGUF file`, {
+      cause: error,
+    });
+  });
+  const isAdapter = (info.metadata as { general?: { type?: string } }).general?.type === "adapter";
+  reporter.step("probing the fine-tuned model");
+  const after = isAdapter
+    ? await probeModel(options.base, outputModel, probes, options)
+    : await probeModel(outputModel, undefined, probes, options);
+  const outputHash = await hashWithProgress(options, outputDir, "output model");
+  const loss = options.trainer === "llama" ? parseLlamaLoss(run.log) : undefined;
+  if (loss !== undefined) trainerConfig.reportedLoss = { first: loss.first, last: loss.last };
+  const logDigest = createHash("sha256").update(run.log).digest("hex");
+  const reportDigest = createHash("sha256").update(attested.evidence.report).digest("hex");
+  const manifest = buildFinetuneStatement({
+    output: { name: basename(outputDir), rootDigest: outputHash.rootDigest },
+    baseModel: { name: basename(options.base), rootDigest: baseHash.rootDigest },
+    dataset: { name: basename(options.data), digest: dataDigest },
+    jobCode: { name: "provenant-enclave-job", digest: codeDigest },
+    trainerConfig,
+    invocationId,
+    startedOn,
+    finishedOn,
+    byproducts: [
+      { name: "snp-report", digest: reportDigest },
+      { name: "logs", digest: logDigest },
+    ],
+  });
+  const models = [
+    buildOmsStatement(basename(options.base), baseHash),
+    buildOmsStatement(basename(outputDir), outputHash),
+  ];
+  reporter.step("signing and writing the bundle");
+  const result = await finishBundle(options, attested, manifest, models, outputHash.rootDigest);
+  return { ...result, outputDir, outputModel, before, after, logPath, ...(loss === undefined ? {} : { loss }) };
+}

@@ -1,0 +1,298 @@
+// The enclave job (DESIGN §1 steps 1-6): key K and the attestation report first (so a missing device fails
+// before any work), then hashing of inputs, the audit or fine-tune, hashing of outputs, signed statements, and the
+// bundle written atomically and optionally pushed. Every dependency on the outside world is an option, for tests.
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+
+import { buildEvalStatement, buildOmsStatement, type Metric, type Statement } from "../lib/intoto/index.ts";
+import type { ModelHash } from "../lib/oms/types.ts";
+import { IoError, UsageError } from "../lib/errors.ts";
+import { generateJobKey, reportDataFor, toNonce } from "./attest/key.ts";
+import type { AttestationProvider, Evidence } from "./attest/providers.ts";
+import { runGeneration, type GenResult } from "./audit/generation.ts";
+import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
+import { judgeScorer, regexScorer, toxicityScorer, type Scorer } from "./audit/scorers.ts";
+import { loadSuite, type Suite } from "./audit/suites.ts";
+import { assembleBundle, bundleFileName, writeFileAtomic } from "./bundle.ts";
+import { loadModel, assertReadable, type LoadedModel } from "./llama.ts";
+import { pushBundle, type PushResult } from "./push.ts";
+
+export type HashFn = (path: string, onProgress?: (done: number, total: number) => void) => Promise<ModelHash>;
+
+export const defaultHash: HashFn = async (path, onProgress) => {
+  const { hashModel } = await import("../lib/oms/index.ts");
+  return hashModel(path, onProgress === undefined ? {} : { onProgress });
+};
+
+export interface JobReporter {
+  step(message: string): void;
+  progress(label: string): { update(done: number, total: number): void; done(): void };
+}
+
+export const silentReporter: JobReporter = { step() {}, progress: () => ({ update() {}, done() {} }) };
+
+export interface CommonJobOptions {
+  provider: AttestationProvider;
+  /** 64 hex; random when absent. */
+  nonce?: string;
+  /** Where the bundle goes; default `bundles/<name>` under cwd. */
+  out?: string;
+  cwd?: string;
+  push?: string;
+  threads?: number;
+  gpu?: boolean;
+  hash?: HashFn;
+  reporter?: JobReporter;
+  now?: () => Date;
+}
+
+export interface JobResult {
+  bundlePath: string;
+  manifestDigest: string;
+  modelHash: string;
+  bytes: Uint8Array;
+  pushed?: PushResult;
+}
+
+const ENCLAVE_JOB_DIR = new URL(".", import.meta.url).pathname;
+
+/** Hex SHA-256 over the sorted (name, content) pairs of the given source files: the code that ran, by digest. */
+async function digestSources(dir: string, filter: (name: string) => boolean): Promise<string> {
+  const hash = createHash("sha256");
+  const walk = async (relative: string): Promise<string[]> => {
+    const entries = await readdir(join(dir, relative), { withFileTypes: true });
+    const out: string[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith(".")) continue;
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) out.push(...(await walk(path)));
+      else if (entry.isFile() && filter(path)) out.push(path);
+    }
+    return out;
+  };
+  for (const path of (await walk("")).sort()) {
+    hash.update(`${path}\0`);
+    hash.update(await readFile(join(dir, path)));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
+}
+
+const isSource = (path: string): boolean => path.endsWith(".ts") && !path.endsWith(".test.ts");
+
+/** The audit harness: the runner's sources (audit/, llama.ts). */
+export function harnessDigest(): Promise<string> {
+  return digestSources(ENCLAVE_JOB_DIR, (p) => isSource(p) && (p.startsWith("audit/") || p === "llama.ts"));
+}
+
+/** The job code: every enclave-job source file and the built-in suites. */
+export function jobCodeDigest(): Promise<string> {
+  return digestSources(ENCLAVE_JOB_DIR, (p) => isSource(p) || p.startsWith("suites/"));
+}
+
+export async function harnessVersion(): Promise<string> {
+  const read = async (path: string): Promise<string> =>
+    (JSON.parse(await readFile(path, "utf8")) as { version: string }).version;
+  const root = resolve(ENCLAVE_JOB_DIR, "..");
+  const llamaVersion = await read(join(root, "node_modules/node-llama-cpp/package.json")).catch(() => "unknown");
+  return `${await read(join(root, "package.json"))}+node-llama-cpp.${llamaVersion}`;
+}
+
+interface Attested {
+  key: ReturnType<typeof generateJobKey>;
+  nonce: Uint8Array;
+  evidence: Evidence;
+}
+
+export async function attest(provider: AttestationProvider, nonceHex: string | undefined): Promise<Attested> {
+  const key = generateJobKey();
+  const nonce = toNonce(nonceHex);
+  const evidence = await provider.attest(reportDataFor(key.spki, nonce));
+  return { key, nonce, evidence };
+}
+
+export async function finishBundle(
+  options: CommonJobOptions,
+  attested: Attested,
+  manifest: Statement,
+  models: Statement[],
+  modelHash: string,
+): Promise<JobResult> {
+  const now = (options.now ?? (() => new Date()))();
+  const { bytes, manifestDigest } = assembleBundle({
+    manifest,
+    models,
+    privateKey: attested.key.privateKey,
+    spki: attested.key.spki,
+    nonce: attested.nonce,
+    evidence: attested.evidence,
+  });
+  const name = bundleFileName(manifestDigest, now);
+  const cwd = options.cwd ?? process.cwd();
+  const bundlePath = resolve(cwd, options.out ?? join("bundles", name));
+  await writeFileAtomic(bundlePath, bytes);
+  const result: JobResult = { bundlePath, manifestDigest, modelHash, bytes };
+  if (options.push !== undefined) {
+    options.reporter?.step(`pushing ${name} to ${options.push}`);
+    result.pushed = await pushBundle(options.push, name, bytes);
+  }
+  return result;
+}
+
+export async function hashWithProgress(options: CommonJobOptions, path: string, label: string): Promise<ModelHash> {
+  const bar = (options.reporter ?? silentReporter).progress(`hashing ${label}`);
+  try {
+    return await (options.hash ?? defaultHash)(path, (done, total) => bar.update(done, total));
+  } catch (error) {
+    if (error instanceof IoError || (error as { code?: string }).code === "OMS_FILE_MISSING") {
+      throw new IoError("JOB_MODEL_UNREADABLE", `${label} ${path} cannot be hashed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    bar.done();
+  }
+}
+
+export interface AuditOptions extends CommonJobOptions {
+  model: string;
+  adapter?: string;
+  suite: string;
+  fewShot?: string;
+  /** Generation suites: "toxicity", "regex", or "judge" (with `judgeModel`); default from the suite, else toxicity. */
+  scorer?: string;
+  judgeModel?: string;
+  /** Optional pass/fail threshold on the headline metric (accuracy ≥ t, or rate ≤ t / ≥ t for regex). */
+  threshold?: number;
+}
+
+export interface AuditResult extends JobResult {
+  suite: Suite;
+  metrics: Metric[];
+  mc?: McResult;
+  generation?: GenResult;
+  auditMs: number;
+}
+
+async function makeScorer(
+  name: string,
+  suite: Suite,
+  options: AuditOptions,
+): Promise<{ scorer: Scorer; judge?: LoadedModel }> {
+  if (suite.kind !== "generation") throw new Error("scorers are for generation suites");
+  switch (name) {
+    case "toxicity":
+      return { scorer: toxicityScorer() };
+    case "regex":
+      return { scorer: regexScorer(suite.pattern) };
+    case "judge": {
+      if (options.judgeModel === undefined) throw new UsageError("--scorer judge needs --judge <model.gguf>");
+      const judge = await loadModel(options.judgeModel, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
+      return { scorer: await judgeScorer(judge), judge };
+    }
+    default:
+      throw new UsageError(`unknown scorer ${name} (toxicity, regex, judge)`);
+  }
+}
+
+/** `provenant job audit`: attest, hash, run the suite, sign the eval statement, write (and push) the bundle. */
+export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
+  const reporter = options.reporter ?? silentReporter;
+  const now = options.now ?? (() => new Date());
+  await assertReadable(options.model);
+  if (options.adapter !== undefined) await assertReadable(options.adapter, "adapter");
+  const suite = await loadSuite(options.suite, options.fewShot === undefined ? {} : { fewShotPath: options.fewShot });
+  reporter.step(`attesting with ${options.provider.name}`);
+  const attested = await attest(options.provider, options.nonce);
+  const modelHash = await hashWithProgress(options, options.model, "model");
+  const adapterHash =
+    options.adapter === undefined ? undefined : await hashWithProgress(options, options.adapter, "adapter");
+  const [harness, version] = await Promise.all([harnessDigest(), harnessVersion()]);
+  reporter.step(`loading ${options.model}`);
+  const loaded = await loadModel(options.model, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
+  const startedOn = now();
+  const started = performance.now();
+  let mc: McResult | undefined;
+  let generation: GenResult | undefined;
+  const metrics: Metric[] = [];
+  try {
+    if (suite.kind === "mc") {
+      const context = await loadedContext(loaded, options.adapter, mcContextSize(loaded.model, suite));
+      try {
+        const bar = reporter.progress(`auditing ${suite.name}`);
+        mc = await runMultipleChoice(context.getSequence(), suite, (d, t) => bar.update(d, t));
+        bar.done();
+      } finally {
+        await context.dispose();
+      }
+      const accuracy: Metric = { name: "accuracy", value: mc.accuracy, sampleSize: mc.items };
+      if (options.threshold !== undefined) {
+        accuracy.comparator = ">=";
+        accuracy.threshold = options.threshold;
+        accuracy.passed = mc.accuracy >= options.threshold;
+      }
+      metrics.push(accuracy, { name: "mean_answer_logprob", value: round(mc.meanLogProb), sampleSize: mc.items });
+    } else {
+      const { scorer, judge } = await makeScorer(options.scorer ?? suite.scorer ?? "toxicity", suite, options);
+      const context = await loadedContext(loaded, options.adapter, 1024);
+      try {
+        const bar = reporter.progress(`auditing ${suite.name}`);
+        generation = await runGeneration(context.getSequence(), suite, scorer, (d, t) => bar.update(d, t));
+        bar.done();
+      } finally {
+        await scorer.dispose?.();
+        await judge?.dispose();
+        await context.dispose();
+      }
+      const metric: Metric = { name: scorer.metric, value: generation.rate, sampleSize: generation.items };
+      if (options.threshold !== undefined) {
+        metric.comparator = scorer.lowerIsBetter ? "<=" : ">=";
+        metric.threshold = options.threshold;
+        metric.passed = scorer.lowerIsBetter
+          ? generation.rate <= options.threshold
+          : generation.rate >= options.threshold;
+      }
+      metrics.push(metric);
+    }
+  } finally {
+    await loaded.dispose();
+  }
+  const auditMs = performance.now() - started;
+  const finishedOn = now();
+  // With an adapter, the audited artifact is the adapter on its base: the subject is the adapter, and both
+  // models get an OMS statement so a verifier can check either file.
+  const subject = adapterHash ?? modelHash;
+  const subjectName = basename(options.adapter ?? options.model);
+  const manifest = buildEvalStatement({
+    model: { name: subjectName, rootDigest: subject.rootDigest },
+    suite: { name: suite.name, digest: suite.digest },
+    harness: { name: "provenant-audit", version, digest: harness },
+    metrics,
+    startedOn,
+    finishedOn,
+  });
+  const models = [buildOmsStatement(basename(options.model), modelHash)];
+  if (adapterHash !== undefined && options.adapter !== undefined) {
+    models.push(buildOmsStatement(basename(options.adapter), adapterHash));
+  }
+  reporter.step("signing and writing the bundle");
+  const result = await finishBundle(options, attested, manifest, models, subject.rootDigest);
+  return {
+    ...result,
+    suite,
+    metrics,
+    auditMs,
+    ...(mc === undefined ? {} : { mc }),
+    ...(generation === undefined ? {} : { generation }),
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
+}
+
+async function loadedContext(loaded: LoadedModel, adapter: string | undefined, contextSize: number) {
+  return loaded.createContext({ contextSize, ...(adapter === undefined ? {} : { adapter }) });
+}

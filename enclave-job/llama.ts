@@ -1,0 +1,107 @@
+// Loading models with node-llama-cpp for the job: CPU unless asked, an explicit thread count (the library's
+// default is very slow on small machines), a time limit on loading so that a bad file never hangs the job,
+// and every failure mapped to a coded error (JOB_MODEL_UNREADABLE, JOB_MODEL_LOAD_FAILED).
+import { access, constants } from "node:fs/promises";
+
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+
+import { IoError, ProvenantError } from "../lib/errors.ts";
+
+export interface RuntimeOptions {
+  /** Use a GPU when node-llama-cpp has one; default false. */
+  gpu?: boolean;
+  threads?: number;
+  /** Milliseconds before a model load is abandoned; default 120 s. */
+  loadTimeoutMs?: number;
+}
+
+export interface LoadedModel {
+  llama: Llama;
+  model: LlamaModel;
+  threads: number;
+  createContext(options?: { contextSize?: number; adapter?: string; sequences?: number }): Promise<LlamaContext>;
+  dispose(): Promise<void>;
+}
+
+const llamas = new Map<string, Promise<Llama>>();
+
+/** One Llama instance per process and GPU choice: node-llama-cpp binds the native library once. */
+export function sharedLlama(gpu: boolean): Promise<Llama> {
+  const key = gpu ? "auto" : "cpu";
+  let llama = llamas.get(key);
+  if (llama === undefined) {
+    llama = getLlama({ gpu: gpu ? "auto" : false, logLevel: LlamaLogLevel.error });
+    llamas.set(key, llama);
+  }
+  return llama;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new IoError("JOB_MODEL_LOAD_FAILED", `${what} did not finish within ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Checks a model file is readable before native code touches it, so the error names the file. */
+export async function assertReadable(path: string, what = "model"): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (error) {
+    throw new IoError("JOB_MODEL_UNREADABLE", `${what} ${path} is missing or unreadable`, { cause: error });
+  }
+}
+
+export async function loadModel(path: string, options: RuntimeOptions = {}): Promise<LoadedModel> {
+  await assertReadable(path);
+  const threads = options.threads ?? 2;
+  const timeoutMs = options.loadTimeoutMs ?? 120_000;
+  const llama = await sharedLlama(options.gpu ?? false);
+  let model: LlamaModel;
+  try {
+    model = await withTimeout(llama.loadModel({ modelPath: path }), timeoutMs, `loading ${path}`);
+  } catch (error) {
+    if (error instanceof ProvenantError) throw error;
+    throw new IoError("JOB_MODEL_LOAD_FAILED", `node-llama-cpp could not load ${path}: ${String(error)}`, {
+      cause: error,
+    });
+  }
+  return {
+    llama,
+    model,
+    threads,
+    async createContext(contextOptions = {}) {
+      if (contextOptions.adapter !== undefined) await assertReadable(contextOptions.adapter, "adapter");
+      try {
+        return await withTimeout(
+          model.createContext({
+            threads,
+            contextSize: contextOptions.contextSize ?? 1024,
+            sequences: contextOptions.sequences ?? 1,
+            ...(contextOptions.adapter === undefined
+              ? {}
+              : { lora: { adapters: [{ filePath: contextOptions.adapter }] } }),
+          }),
+          timeoutMs,
+          `creating a context for ${path}`,
+        );
+      } catch (error) {
+        if (error instanceof ProvenantError) throw error;
+        throw new IoError("JOB_MODEL_LOAD_FAILED", `could not create a context for ${path}: ${String(error)}`, {
+          cause: error,
+        });
+      }
+    },
+    async dispose() {
+      await model.dispose();
+    },
+  };
+}
