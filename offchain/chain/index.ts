@@ -25,7 +25,7 @@ export function isSapphire(chainId: bigint): boolean {
 export function createProvider(rpcUrl: string, options: { timeoutMs?: number } = {}): JsonRpcProvider {
   const fetchRequest = new FetchRequest(rpcUrl);
   fetchRequest.timeout = options.timeoutMs ?? 10_000;
-  return new JsonRpcProvider(fetchRequest, undefined, { staticNetwork: false, batchMaxCount: 1, polling: true });
+  return new JsonRpcProvider(fetchRequest, undefined, { batchMaxCount: 1, polling: true, cacheTimeout: -1 });
 }
 
 /** Hides credentials in an RPC URL (user:password@ and query strings) for logs. */
@@ -72,8 +72,13 @@ export function isTransient(error: unknown): boolean {
 export function toChainError(error: unknown, what: string): IoError | VerificationError {
   if (error instanceof IoError || error instanceof VerificationError) return error;
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  const shortMessage = (error as { shortMessage?: unknown } | null)?.shortMessage;
+  const full = typeof shortMessage === "string" ? shortMessage : error instanceof Error ? error.message : String(error);
+  const message = (full.split("\n")[0] ?? "").slice(0, 300);
   if (code === "CALL_EXCEPTION") return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`);
+  // Some nodes (Hardhat automine) refuse a reverting transaction at submission with an error ethers cannot classify.
+  const inner = JSON.stringify((error as { error?: unknown; info?: unknown } | null)?.info ?? "") + String(full);
+  if (/revert/i.test(inner)) return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`);
   if (code === "INSUFFICIENT_FUNDS" || code === "INVALID_ARGUMENT")
     return new IoError("PUBLISH_FAILED", `${what}: ${message}`, { cause: error });
   return new IoError("RPC_UNAVAILABLE", `${what}: ${message}`, { cause: error });
