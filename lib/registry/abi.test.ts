@@ -1,0 +1,45 @@
+// The committed ABI module must be exactly what scripts/export-abi.ts renders from the current compiled contract,
+// so every TypeScript part talks to the contract that the Solidity source describes.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { describe, it } from "node:test";
+
+import hre from "hardhat";
+
+import { ABI_MODULE_PATH, readRegistryArtifact, toAbiModule } from "../../scripts/export-abi.ts";
+import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "./abi.ts";
+
+describe("lib/registry/abi.ts", () => {
+  it("when compared with the compiled artifact, it is what `npm run abi` writes (run it after a contract change)", async () => {
+    await hre.tasks.getTask("build").run({ quiet: true, noTests: true });
+    const artifact = await readRegistryArtifact();
+    assert.deepEqual(MODEL_REGISTRY_ABI, artifact.abi);
+    assert.equal(MODEL_REGISTRY_BYTECODE, artifact.bytecode);
+    assert.equal(await readFile(ABI_MODULE_PATH, "utf8"), await toAbiModule(artifact));
+  });
+
+  it("when read, it names the functions, events and errors of DESIGN §5", () => {
+    const names = new Set<string>(MODEL_REGISTRY_ABI.map((entry) => ("name" in entry ? entry.name : entry.type)));
+    for (const name of [
+      "publish",
+      "revoke",
+      "isRecorded",
+      "latestManifest",
+      "manifestsOf",
+      "recordOf",
+      "manifestCount",
+      "roflAppId",
+      "setRoflAppId",
+      "PUBLISHER_ROLE",
+      "REVOKER_ROLE",
+      "MAX_BATCH_SIZE",
+      "AttestationRecorded",
+      "AttestationRevoked",
+      "RoflAppIdChanged",
+      "ModelRegistryUnauthorizedPublisher",
+      "RoflOriginNotAuthorizedForApp",
+    ]) {
+      assert.ok(names.has(name), name);
+    }
+  });
+});
