@@ -15,7 +15,7 @@ import {
   type CliIo,
   type Command,
 } from "../../lib/cli/index.ts";
-import { IoError, ProvenantError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
+import { IoError, MalformedInputError, ProvenantError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
 import { findManifest, manifestDigestOf, readBundle } from "../../lib/bundle/index.ts";
 import { verifyEnvelope } from "../../lib/dsse/index.ts";
 import { validateStatement } from "../../lib/intoto/index.ts";
@@ -58,6 +58,9 @@ async function hashPath(target: string, io: CliIo): Promise<string> {
   try {
     await stat(target);
   } catch (error) {
+    if (/^(0x)?[0-9a-fA-F]+$/.test(target)) {
+      throw new MalformedInputError("HASH_MALFORMED", `'${target}' is not a 64-hex model hash (nor a path)`);
+    }
     throw new IoError("IO_ERROR", `'${target}' is neither a 64-hex model hash nor a readable path`, { cause: error });
   }
   const omsPath = "../../lib/oms/index.ts";

@@ -15,7 +15,14 @@ export const DEFAULT_DIST_DIR = fileURLToPath(new URL("../../web/dist/", import.
 /** What the page reads from /config.json. */
 export interface ExplorerConfig {
   defaultNetwork: string;
-  networks: { name: string; label: string; rpcUrl: string; chainId: number; address: string | null; logRange: number }[];
+  networks: {
+    name: string;
+    label: string;
+    rpcUrl: string;
+    chainId: number;
+    address: string | null;
+    logRange: number;
+  }[];
 }
 
 const LABELS: Record<string, string> = {
