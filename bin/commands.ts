@@ -8,4 +8,5 @@ export const COMMAND_MODULES: readonly CommandLoader[] = [
   // one line per part, e.g. async () => (await import("../lib/snp/cli.ts")).commands,
   async () => (await import("../enclave-job/cli.ts")).commands,
   async () => (await import("../offchain/client/cli.ts")).commands,
+  async () => (await import("../lib/oms/cli.ts")).commands,
 ];

@@ -1,0 +1,340 @@
+// OMS v1.0 model hashing (DESIGN §3.1, sigstore/model-transparency `model_signing`): every regular file, or every
+// fixed-size shard of it, hashed with SHA-256; resources sorted as the reference sorts them (path by path component,
+// then shard start and end); the root digest is SHA-256 over the concatenated raw digests in that order. Several
+// files or shards are hashed at once on a worker_threads pool; the result never depends on the thread count.
+import { createHash } from "node:crypto";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { Worker } from "node:worker_threads";
+
+import {
+  ERROR_CODES,
+  IoError,
+  MalformedInputError,
+  ProvenantError,
+  VerificationError,
+  type ErrorCode,
+} from "../errors.ts";
+import { hashFileRange } from "./range.ts";
+import type { HashedFile, ModelHash, OmsResource, SerializationMethod } from "./types.ts";
+import type { HashTask, WorkerReply } from "./worker.ts";
+
+/** OMS default shard size: 1,000,000,000 bytes (model_signing hashing.Config.use_shard_serialization). */
+export const DEFAULT_SHARD_SIZE = 1_000_000_000;
+/** Paths model_signing ignores by default, relative to the model root (hashing.Config, ignore_git_paths). */
+export const DEFAULT_IGNORE_PATHS: readonly string[] = [".git", ".gitattributes", ".github", ".gitignore"];
+/** Below this many bytes in total, hashing stays on the calling thread: starting workers would cost more. */
+const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
+
+export interface HashOptions {
+  method?: SerializationMethod;
+  /** Shard size in bytes for method "shards" (default 1,000,000,000). */
+  shardSize?: number;
+  /** Extra paths to ignore, relative to the model root (or absolute inside it). A directory ignores its subtree. */
+  ignorePaths?: string[];
+  /** Whether the OMS git defaults are ignored (default true). */
+  ignoreGitPaths?: boolean;
+  /** Follow symbolic links (inside the model only). Default false: a symlink fails with OMS_SYMLINK. */
+  allowSymlinks?: boolean;
+  /** Worker threads; 1 hashes on the calling thread. Default: the CPUs available, for models above 16 MiB. */
+  threads?: number;
+  /** Bytes hashed so far and in total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface FoundFile {
+  name: string;
+  path: string;
+  size: number;
+}
+
+/** Compares two strings by Unicode code point, as Python compares str (JavaScript's < compares UTF-16 units). */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return (a.codePointAt(i) ?? x) - (b.codePointAt(i) ?? y);
+  }
+  return a.length - b.length;
+}
+
+/** Orders relative POSIX paths component by component, as pathlib.PurePosixPath does ("a/b" < "a-b"). */
+export function comparePaths(a: string, b: string): number {
+  const pa = a.split("/");
+  const pb = b.split("/");
+  const n = Math.min(pa.length, pb.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareCodePoints(pa[i]!, pb[i]!);
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
+}
+
+/** Parses an OMS shard resource name `path:start:end` (path may itself contain ':'; the last two fields are numbers). */
+export function parseShardName(name: string): { path: string; start: number; end: number } | undefined {
+  const match = /^(.*):(\d+):(\d+)$/s.exec(name);
+  if (match === null) return undefined;
+  const start = Number(match[2]);
+  const end = Number(match[3]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return undefined;
+  return { path: match[1]!, start, end };
+}
+
+/** Orders OMS resource names: files by path; shards by (path, start, end) numerically, as the reference does. */
+export function compareResourceNames(method: SerializationMethod, a: string, b: string): number {
+  if (method === "files") return comparePaths(a, b);
+  const sa = parseShardName(a);
+  const sb = parseShardName(b);
+  if (sa === undefined || sb === undefined) return comparePaths(a, b);
+  return comparePaths(sa.path, sb.path) || sa.start - sb.start || sa.end - sb.end;
+}
+
+/** Turns user ignore paths into normalised POSIX paths relative to the model root; paths outside it are dropped. */
+export function normaliseIgnorePaths(modelRoot: string, paths: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of paths) {
+    let p = isAbsolute(raw) ? relative(resolve(modelRoot), raw) : raw;
+    p = p.split(sep).join("/").replace(/\/+$/, "");
+    while (p.startsWith("./")) p = p.slice(2);
+    if (p === "" || p === "." || p === ".." || p.startsWith("../")) continue;
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
+
+export function isIgnored(name: string, ignorePaths: readonly string[]): boolean {
+  return ignorePaths.some((p) => name === p || name.startsWith(`${p}/`));
+}
+
+function symlinkError(path: string): never {
+  throw new MalformedInputError("OMS_SYMLINK", `${path} is a symbolic link; pass allowSymlinks to follow it`, {
+    details: { path },
+  });
+}
+
+async function lstatOrFail(path: string) {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    throw new IoError("IO_ERROR", `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+      details: { path },
+    });
+  }
+}
+
+/** Lists the model's regular files (relative POSIX names), refusing symlinks unless allowed and special files always. */
+async function listFiles(root: string, ignorePaths: readonly string[], allowSymlinks: boolean): Promise<FoundFile[]> {
+  const rootInfo = await lstatOrFail(root);
+  if (rootInfo.isSymbolicLink() && !allowSymlinks) symlinkError(root);
+  const rootStat = rootInfo.isSymbolicLink() ? await stat(root) : rootInfo;
+  // A single-file model: the reference names its one resource "." (the path relative to itself); no ignore paths.
+  if (rootStat.isFile()) return [{ name: ".", path: root, size: rootStat.size }];
+  if (!rootStat.isDirectory()) notRegular(root);
+  const realRoot = await realpath(root);
+  const files: FoundFile[] = [];
+  const visited = new Set<string>([realRoot]);
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      throw new IoError("IO_ERROR", `cannot list ${dir}: ${(error as Error).message}`, {
+        cause: error,
+        details: { path: dir },
+      });
+    }
+    for (const entry of entries) {
+      const name = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+      if (isIgnored(name, ignorePaths)) continue;
+      const path = join(dir, entry.name);
+      let info = entry.isSymbolicLink() ? undefined : await lstatOrFail(path);
+      if (info === undefined) {
+        if (!allowSymlinks) symlinkError(path);
+        const target = await realpath(path).catch(() => notRegular(path));
+        if (target !== realRoot && !target.startsWith(realRoot + sep)) {
+          throw new MalformedInputError("OMS_SYMLINK", `${path} points outside the model (${target})`, {
+            details: { path, target },
+          });
+        }
+        info = await stat(path);
+        if (info.isDirectory()) {
+          if (visited.has(target)) continue;
+          visited.add(target);
+        }
+      }
+      if (info.isDirectory()) await walk(path, name);
+      else if (info.isFile()) files.push({ name, path, size: info.size });
+      else notRegular(path);
+    }
+  };
+  await walk(root, "");
+  return files;
+}
+
+function notRegular(path: string): never {
+  throw new IoError("IO_ERROR", `${path} is neither a regular file nor a directory`, { details: { path } });
+}
+
+interface Task {
+  file: FoundFile;
+  start: number;
+  end: number;
+  name: string;
+}
+
+function toProvenantError(code: string, message: string): ProvenantError {
+  const known = (ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : "INTERNAL";
+  if (known === "IO_ERROR") return new IoError("IO_ERROR", message);
+  if (known === "INTERNAL") return new ProvenantError("internal", "INTERNAL", message);
+  return new VerificationError(known, message);
+}
+
+/** Runs the tasks on `threads` workers (largest first), or on this thread when threads ≤ 1. */
+async function runTasks(tasks: Task[], threads: number, onBytes: (n: number) => void): Promise<Uint8Array[]> {
+  const results: Uint8Array[] = new Array<Uint8Array>(tasks.length);
+  if (threads <= 1) {
+    for (const [i, t] of tasks.entries()) results[i] = await hashFileRange(t.file.path, t.start, t.end, onBytes);
+    return results;
+  }
+  const order = tasks
+    .map((_, i) => i)
+    .sort((a, b) => tasks[b]!.end - tasks[b]!.start - (tasks[a]!.end - tasks[a]!.start));
+  const workers: Worker[] = [];
+  try {
+    await new Promise<void>((resolvePool, rejectPool) => {
+      let next = 0;
+      let finished = 0;
+      let failed = false;
+      const fail = (error: Error) => {
+        if (!failed) {
+          failed = true;
+          rejectPool(error);
+        }
+      };
+      const feed = (worker: Worker) => {
+        const index = order[next++];
+        if (index === undefined) return;
+        const t = tasks[index]!;
+        worker.postMessage({ id: index, path: t.file.path, start: t.start, end: t.end } satisfies HashTask);
+      };
+      const count = Math.min(threads, tasks.length);
+      for (let w = 0; w < count; w++) {
+        const worker = new Worker(new URL("./worker.ts", import.meta.url));
+        workers.push(worker);
+        worker.on("message", (reply: WorkerReply) => {
+          if (reply.type === "progress") onBytes(reply.bytes);
+          else if (reply.type === "error") fail(toProvenantError(reply.code, reply.message));
+          else {
+            results[reply.id] = reply.digest;
+            finished++;
+            if (finished === tasks.length) resolvePool();
+            else feed(worker);
+          }
+        });
+        worker.on("error", (error: Error) =>
+          fail(new ProvenantError("internal", "INTERNAL", `hash worker failed: ${error.message}`, { cause: error })),
+        );
+        feed(worker);
+      }
+      if (tasks.length === 0) resolvePool();
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return results;
+}
+
+/**
+ * Hashes a model (a file or a directory) the OMS v1.0 way. Throws OMS_SYMLINK for a symlink when not allowed,
+ * IO_ERROR for unreadable or special files, OMS_MALFORMED when nothing is left to hash.
+ */
+export async function hashModel(path: string, options: HashOptions = {}): Promise<ModelHash> {
+  const method = options.method ?? "files";
+  if (method !== "files" && method !== "shards") {
+    throw new MalformedInputError("OMS_MALFORMED", `unknown serialization method ${String(method)}`);
+  }
+  const shardSize = options.shardSize ?? DEFAULT_SHARD_SIZE;
+  if (!Number.isSafeInteger(shardSize) || shardSize <= 0) {
+    throw new MalformedInputError("OMS_MALFORMED", `shard size must be a positive integer, got ${shardSize}`);
+  }
+  const allowSymlinks = options.allowSymlinks ?? false;
+  const root = resolve(path);
+  const ignorePaths = normaliseIgnorePaths(root, [
+    ...((options.ignoreGitPaths ?? true) ? DEFAULT_IGNORE_PATHS : []),
+    ...(options.ignorePaths ?? []),
+  ]);
+  const found = await listFiles(root, ignorePaths, allowSymlinks);
+  if (found.length === 0) {
+    throw new MalformedInputError("OMS_MALFORMED", `${path} contains no regular files after applying ignore paths`, {
+      details: { path },
+    });
+  }
+  found.sort((a, b) => comparePaths(a.name, b.name));
+
+  const tasks: Task[] = [];
+  for (const file of found) {
+    if (method === "files") tasks.push({ file, start: 0, end: file.size, name: file.name });
+    else {
+      // As model_signing's file_shard serializer: [0, s), [s, 2s), …, the last one ends at the file size; an empty
+      // file has no shard.
+      for (let start = 0; start < file.size; start += shardSize) {
+        const end = Math.min(start + shardSize, file.size);
+        tasks.push({ file, start, end, name: `${file.name}:${start}:${end}` });
+      }
+    }
+  }
+  const totalBytes = found.reduce((sum, f) => sum + f.size, 0);
+  const threads =
+    options.threads ?? (totalBytes < WORKER_THRESHOLD_BYTES || tasks.length < 2 ? 1 : availableParallelism());
+  let done = 0;
+  options.onProgress?.(0, totalBytes);
+  const digests = await runTasks(tasks, Math.max(1, Math.floor(threads)), (n) => {
+    done += n;
+    options.onProgress?.(done, totalBytes);
+  });
+
+  const resources: OmsResource[] = tasks.map((t, i) => ({
+    name: t.name,
+    digest: Buffer.from(digests[i]!).toString("hex"),
+    algorithm: "sha256",
+  }));
+  // Tasks were built in sorted order already (files sorted, shards by offset); sorting again keeps the rule explicit.
+  const order = resources
+    .map((_, i) => i)
+    .sort((a, b) => compareResourceNames(method, resources[a]!.name, resources[b]!.name));
+  const root256 = createHash("sha256");
+  for (const i of order) root256.update(digests[i]!);
+
+  // In files mode task i is file i; in shards mode a file's shards are consecutive tasks, in offset order.
+  const perFile = new Map<FoundFile, ReturnType<typeof createHash>>();
+  if (method === "shards") {
+    for (const file of found) perFile.set(file, createHash("sha256"));
+    tasks.forEach((t, i) => perFile.get(t.file)!.update(digests[i]!));
+  }
+  const files: HashedFile[] = found.map((file, i) => ({
+    name: file.name,
+    digest: method === "files" ? resources[i]!.digest : perFile.get(file)!.digest("hex"),
+    size: file.size,
+  }));
+
+  const hash: ModelHash = {
+    rootDigest: root256.digest("hex"),
+    method,
+    files,
+    resources: order.map((i) => resources[i]!),
+    modelName: modelNameOf(root),
+    ignorePaths,
+    allowSymlinks,
+    totalBytes,
+  };
+  if (method === "shards") hash.shardSize = shardSize;
+  return hash;
+}
+
+/** OMS model name: the last component of the model path (model_signing uses Path.name, resolved when empty). */
+export function modelNameOf(path: string): string {
+  return basename(resolve(path));
+}
