@@ -12,6 +12,16 @@ const soljson = path.join(path.dirname(require.resolve("solc/package.json")), "s
 /** Accounts for remote networks come from the environment only; nothing secret is committed. */
 const deployerKey = configVariable("PROVENANT_DEPLOYER_KEY");
 
+/** Fuzz runs from PROVENANT_FUZZ_RUNS (a positive integer), 256 when unset. */
+function fuzzRuns(): number {
+  const value = process.env.PROVENANT_FUZZ_RUNS;
+  if (value === undefined || value === "") return 256;
+  const runs = Number(value);
+  if (!Number.isSafeInteger(runs) || runs < 1)
+    throw new Error(`PROVENANT_FUZZ_RUNS must be a positive integer: ${value}`);
+  return runs;
+}
+
 export default defineConfig({
   plugins: [hardhatEthers],
   solidity: {
@@ -26,6 +36,8 @@ export default defineConfig({
     sources: "./contracts",
     tests: { solidity: "./contracts/test" },
   },
+  // Fuzz runs per Solidity fuzz test: 256 in `npm test`; the reliability suite raises it (PROVENANT_FUZZ_RUNS=10000).
+  test: { solidity: { fuzz: { runs: fuzzRuns() } } },
   networks: {
     hardhat: { type: "edr-simulated", chainType: "l1", hardfork: "shanghai" },
     localhost: { type: "http", url: "http://127.0.0.1:8545" },
