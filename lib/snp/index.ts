@@ -1,0 +1,24 @@
+// SEV-SNP attestation: parse (bytes → report), verify (signature, chain, binding), validate (policy), simulate.
+export {
+  decodeTcb,
+  encodeTcb,
+  parseReport,
+  productFromCpuid,
+  reportToJson,
+  REPORT_SIZE,
+  SIGNED_SIZE,
+  PRODUCTS,
+} from "./parse.ts";
+export type { AttestationReport, FirmwareVersion, GuestPolicy, PlatformInfo, Product, TcbVersion } from "./parse.ts";
+export { createReportVerifier, verifyReport } from "./verify.ts";
+export type {
+  CertificateSource,
+  ReportVerifier,
+  ReportVerifierOptions,
+  SnpEvidence,
+  VerifiedReport,
+} from "./verify.ts";
+export { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport } from "./validate.ts";
+export type { MinimumTcb, SnpPolicy } from "./validate.ts";
+export { checkRevocation, parseCrl } from "./crl.ts";
+export { AMD_CERTIFICATES, ARK_FINGERPRINTS } from "./amd-roots.ts";

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+
+import { ProvenantError } from "../errors.ts";
+import { createReportVerifier, DEFAULT_SNP_POLICY, parseReport, validateReport, verifyReport } from "./index.ts";
+
+const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
+const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
+const pemToDer = (name: string) =>
+  new Uint8Array(Buffer.from(readFileSync(new URL(name, dir), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64"));
+const NOW = new Date("2026-11-21T00:00:00Z");
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ProvenantError, `not a ProvenantError: ${String(error)}`);
+    return error.code;
+  }
+  return "OK";
+}
+
+describe("the real Milan report", () => {
+  it("when verified with its VCEK and the built-in chain, it passes the default policy", () => {
+    const verified = verifyReport(report, { vcek }, NOW);
+    assert.equal(verified.product, "Milan");
+    assert.equal(verified.signer, "vcek");
+    assert.equal(verified.rootFingerprint, "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd");
+    validateReport(verified, DEFAULT_SNP_POLICY);
+  });
+
+  it("when parsed, its fields match PROVENANCE.md", () => {
+    const r = parseReport(report);
+    assert.equal(r.version, 3);
+    assert.equal(r.guestSvn, 2);
+    assert.equal(r.policy.raw, 0x3001fn);
+    assert.equal(r.policy.debug, false);
+    assert.equal(r.policy.migrateMa, false);
+    assert.equal(r.policy.smt, true);
+    assert.equal(r.vmpl, 0);
+    assert.equal(r.signatureAlgo, 1);
+    assert.equal(r.platformInfo.raw, 0x25n);
+    assert.equal(r.signingKey, "vcek");
+    assert.deepEqual(r.cpuid, { family: 0x19, model: 1, stepping: 1 });
+    assert.equal(r.productFromCpuid, "Milan");
+    assert.equal(
+      hex(r.measurement),
+      "5feee30d6d7e1a29f403d70a4198237ddfb13051a2d6976439487c609388ed7f98189887920ab2fa0096903a0c23fca1",
+    );
+    assert.equal(hex(r.hostData), "4f4448c67f3c8dfc8de8a5e37125d807dadcc41f06cf23f615dbd52eec777d10");
+    assert.equal(hex(r.chipId).slice(0, 16), "4ffb5cb4fd594f3f");
+    for (const tcb of [r.currentTcb, r.reportedTcb, r.committedTcb, r.launchTcb]) {
+      assert.deepEqual({ ...tcb, raw: 0n }, { bootloader: 4, tee: 0, snp: 24, microcode: 219, raw: 0n });
+    }
+    assert.deepEqual(r.currentVersion, { major: 1, minor: 55, build: 29 });
+    assert.equal(r.launchMitigationVector, undefined);
+  });
+
+  it("when the chain is given as ASK and ARK, it verifies the same", () => {
+    const verified = verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), pemToDer("milan-ark.pem")] }, NOW);
+    assert.equal(verified.product, "Milan");
+  });
+
+  it("when a signed byte is flipped, it fails with SNP_BAD_SIGNATURE", () => {
+    const bad = report.slice();
+    bad[0x50] ^= 1;
+    assert.equal(
+      codeOf(() => verifyReport(bad, { vcek }, NOW)),
+      "SNP_BAD_SIGNATURE",
+    );
+  });
+
+  it("when an unsigned tail byte is non-zero, it fails with SNP_MALFORMED", () => {
+    const bad = report.slice();
+    bad[0x400] = 1;
+    assert.equal(
+      codeOf(() => verifyReport(bad, { vcek }, NOW)),
+      "SNP_MALFORMED",
+    );
+  });
+
+  it("when the chain carries the Genoa ARK, it fails with a chain error", () => {
+    const code = codeOf(() =>
+      verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), pemToDer("genoa-ark.pem")] }, NOW),
+    );
+    assert.ok(["SNP_CHAIN_INVALID", "SNP_PRODUCT_MISMATCH"].includes(code), code);
+  });
+
+  it("when the chain carries the Milan ASVK for a VCEK, it fails with SNP_CHAIN_INVALID", () => {
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [pemToDer("milan-asvk.pem"), pemToDer("milan-ark.pem")] }, NOW)),
+      "SNP_CHAIN_INVALID",
+    );
+  });
+
+  it("when now is outside the VCEK's validity, it fails with SNP_CERT_EXPIRED", () => {
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek }, new Date("2034-01-01T00:00:00Z"))),
+      "SNP_CERT_EXPIRED",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek }, new Date("2025-01-01T00:00:00Z"))),
+      "SNP_CERT_EXPIRED",
+    );
+  });
+
+  it("when a policy requires another measurement, it fails with POLICY_MEASUREMENT", () => {
+    const verified = verifyReport(report, { vcek }, NOW);
+    assert.equal(
+      codeOf(() => validateReport(verified, { ...DEFAULT_SNP_POLICY, measurements: [new Uint8Array(48)] })),
+      "POLICY_MEASUREMENT",
+    );
+  });
+
+  it("when the report is truncated or of version 1 or 6, it fails with SNP_MALFORMED or SNP_UNSUPPORTED_VERSION", () => {
+    assert.equal(
+      codeOf(() => parseReport(report.subarray(0, 1000))),
+      "SNP_MALFORMED",
+    );
+    for (const v of [1, 6]) {
+      const bad = report.slice();
+      bad[0] = v;
+      assert.equal(
+        codeOf(() => parseReport(bad)),
+        "SNP_UNSUPPORTED_VERSION",
+      );
+    }
+  });
+
+  it("when verified twice through one verifier, the cached chain gives the same result", () => {
+    const verifier = createReportVerifier();
+    const a = verifier.verify(report, { vcek }, NOW);
+    const b = verifier.verify(report, { vcek }, NOW);
+    assert.equal(a.rootFingerprint, b.rootFingerprint);
+    assert.equal(
+      codeOf(() => verifier.verify(report, { vcek }, new Date("2040-01-01"))),
+      "SNP_CERT_EXPIRED",
+    );
+  });
+});
