@@ -9,4 +9,5 @@ export const COMMAND_MODULES: readonly CommandLoader[] = [
   async () => (await import("../enclave-job/cli.ts")).commands,
   async () => (await import("../offchain/client/cli.ts")).commands,
   async () => (await import("../lib/oms/cli.ts")).commands,
+  async () => (await import("../offchain/cli.ts")).commands,
 ];

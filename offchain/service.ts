@@ -1,0 +1,259 @@
+// The verifier service: polls git repositories, verifies every new bundle with the pure pipeline, keeps state in
+// SQLite, publishes accepted records in batches and serves the HTTP API. Crash-safe by construction: a repository's
+// last processed commit is stored only after every bundle of that commit has a stored verdict, verdicts and
+// publications only move forward, and the publisher asks the chain (`isRecorded`) before sending anything.
+import path from "node:path";
+
+import pino, { type Logger } from "pino";
+
+import { isProvenantError, toErrorList } from "../lib/errors.ts";
+import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
+import { assertRegistry } from "./chain/registry.ts";
+import { Metrics, startApi } from "./http/index.ts";
+import { reportVerifierFor, verifyBundle, type VerifierPolicy } from "./pipeline/index.ts";
+import { backoffDelay, Publisher } from "./publisher/index.ts";
+import { Store } from "./store/index.ts";
+import { GitRepo } from "./watcher/index.ts";
+
+export interface ServiceOptions {
+  repos: string[];
+  /** Branch to follow in every repository; default: the source's HEAD. */
+  branch?: string;
+  rpcUrl: string;
+  registry: string;
+  policy: VerifierPolicy;
+  /** Builds the sender once the provider is up (the local key needs the chain id to decide on Sapphire wrapping). */
+  createSender: (provider: ReturnType<typeof createProvider>) => Promise<TxSender>;
+  dataDir: string;
+  listen?: { host: string; port: number } | undefined;
+  intervalMs?: number;
+  maxBatch?: number;
+  maxWaitMs?: number;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface RunningService {
+  store: Store;
+  metrics: Metrics;
+  apiUrl: string | undefined;
+  /** Resolves after one complete poll of every repository (tests). */
+  pollOnce(): Promise<void>;
+  /** Stops polling, lets the batch in flight finish (or abandons it safely), closes everything. */
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"): Logger {
+  return pino({
+    level,
+    base: { service: "provenant-verifier" },
+    // Key material and RPC credentials never reach a log line.
+    redact: {
+      paths: ["privateKey", "*.privateKey", "key", "*.key", "rpcUrl", "*.rpcUrl", "headers.authorization"],
+      censor: "[redacted]",
+    },
+  });
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const logger = options.logger ?? createLogger();
+  const now = options.now ?? (() => new Date());
+  const intervalMs = options.intervalMs ?? 30_000;
+  const store = new Store({ dataDir: options.dataDir, now });
+  const metrics = new Metrics();
+  const stopController = new AbortController();
+  const log = logger.child({ module: "service" });
+  const watchLog = logger.child({ module: "watcher" });
+  const pubLog = logger.child({ module: "publisher" });
+
+  const provider = createProvider(options.rpcUrl);
+  log.info(
+    {
+      repos: options.repos.length,
+      rpc: redactUrl(options.rpcUrl),
+      registry: options.registry,
+      dataDir: options.dataDir,
+    },
+    "starting",
+  );
+
+  // The chain may be down at start: wait for it (with backoff) instead of exiting, unless we are asked to stop.
+  let sender: TxSender | undefined;
+  for (let attempt = 0; sender === undefined && !stopController.signal.aborted; attempt++) {
+    try {
+      await assertRegistry(provider, options.registry);
+      sender = await options.createSender(provider);
+      metrics.rpcUp = 1;
+    } catch (error) {
+      if (!isTransient(error) || (isProvenantError(error) && error.code === "REGISTRY_NOT_FOUND")) {
+        store.close();
+        provider.destroy();
+        throw error;
+      }
+      metrics.rpcUp = 0;
+      const delay = backoffDelay(attempt, 500, 10_000);
+      log.warn({ err: toErrorList(error)[0], retryInMs: delay }, "chain not reachable yet");
+      await sleep(delay);
+    }
+  }
+  if (sender === undefined) throw new Error("unreachable");
+  log.info({ signer: sender.kind, address: sender.address }, "signer ready");
+
+  const publisher = new Publisher({
+    store,
+    provider,
+    sender,
+    registry: options.registry,
+    maxBatch: options.maxBatch ?? 64,
+    maxWaitMs: options.maxWaitMs ?? 1_000,
+    logger: pubLog,
+    now: () => now().getTime(),
+    onPublished: (ms) => metrics.observeLatency(ms),
+  });
+
+  const repos = options.repos.map(
+    (source) =>
+      new GitRepo({
+        source,
+        mirrorDir: path.join(options.dataDir, "mirrors", `${GitRepo.mirrorName(source)}.git`),
+        ...(options.branch === undefined ? {} : { branch: options.branch }),
+        maxBundleBytes: options.policy.maxBundleBytes,
+      }),
+  );
+  const verifier = reportVerifierFor(options.policy);
+  let lastPollAt: string | null = null;
+  let lastPollError: string | null = null;
+
+  async function pollRepo(repo: GitRepo): Promise<void> {
+    const rlog = watchLog.child({ repo: redactUrl(repo.source) });
+    const head = await repo.fetch();
+    const last = store.lastCommit(repo.source);
+    const scan = await repo.scan(head, last);
+    if (scan.mode === "unchanged") return;
+    rlog.info({ commit: head, mode: scan.mode, bundles: scan.bundles.length, refused: scan.refused.length }, "scanned");
+    for (const r of scan.refused) {
+      if (store.recordRefusal(repo.source, head, r.path, r.code, r.reason))
+        rlog.warn({ path: r.path, code: r.code, reason: r.reason }, "entry refused");
+    }
+    for (const found of scan.bundles) {
+      if (stopController.signal.aborted) return; // last commit not advanced: the rest is picked up after restart
+      const bytes = await repo.readBlob(found.blob);
+      const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
+      store.recordSighting(repo.source, head, found.path, verdict.bundleDigest);
+      if (store.getBundle(verdict.bundleDigest)?.status !== "seen") continue; // known bundle: its verdict stands
+      store.setVerdict(verdict.bundleDigest, {
+        ok: verdict.ok,
+        errors: verdict.errors,
+        manifestDigest: verdict.manifestDigest,
+        modelHash: verdict.modelHash,
+        kind: verdict.kind,
+        record: verdict.record,
+      });
+      rlog.info(
+        {
+          path: found.path,
+          digest: verdict.bundleDigest,
+          ok: verdict.ok,
+          codes: verdict.errors.map((e) => e.code),
+          manifestDigest: verdict.manifestDigest,
+        },
+        verdict.ok ? "bundle accepted" : "bundle rejected",
+      );
+    }
+    store.setLastCommit(repo.source, head);
+  }
+
+  async function pollOnce(): Promise<void> {
+    let failed: string | null = null;
+    for (const repo of repos) {
+      try {
+        await pollRepo(repo);
+      } catch (error) {
+        failed = toErrorList(error)[0]?.message ?? "poll failed";
+        watchLog.error({ repo: redactUrl(repo.source), err: toErrorList(error)[0] }, "poll failed");
+      }
+    }
+    lastPollAt = now().toISOString();
+    lastPollError = failed;
+  }
+
+  async function watchLoop(): Promise<void> {
+    while (!stopController.signal.aborted) {
+      await pollOnce();
+      await sleep(intervalMs, stopController.signal);
+    }
+  }
+
+  async function publishLoop(): Promise<void> {
+    let attempt = 0;
+    while (!stopController.signal.aborted) {
+      if (!publisher.isDue()) {
+        await sleep(Math.min(200, intervalMs), stopController.signal);
+        continue;
+      }
+      try {
+        await publisher.publishBatch();
+        metrics.rpcUp = 1;
+        attempt = 0;
+      } catch (error) {
+        metrics.rpcUp = 0;
+        metrics.publishErrors += 1;
+        const delay = backoffDelay(attempt++, 500, 15_000);
+        pubLog.warn({ err: toErrorList(error)[0], retryInMs: delay }, "publish failed; will retry");
+        await sleep(delay, stopController.signal);
+      }
+    }
+  }
+
+  const api =
+    options.listen === undefined
+      ? undefined
+      : await startApi(
+          {
+            store,
+            metrics,
+            health: () => ({
+              ok: lastPollError === null && metrics.rpcUp === 1,
+              lastPollAt,
+              lastPollError,
+              rpcUp: metrics.rpcUp === 1,
+              queueDepth: store.pendingCount(),
+            }),
+          },
+          options.listen,
+        );
+  if (api !== undefined) log.info({ url: api.url }, "http api listening");
+
+  const done = Promise.all([watchLoop(), publishLoop()]).then(async () => {
+    await api?.close();
+    provider.destroy();
+    store.close();
+    log.info("stopped");
+  });
+
+  return {
+    store,
+    metrics,
+    apiUrl: api?.url,
+    pollOnce,
+    async stop() {
+      if (!stopController.signal.aborted) {
+        log.info("stopping: finishing the batch in flight");
+        publisher.stop();
+        stopController.abort();
+      }
+      await done;
+    },
+    done,
+  };
+}
