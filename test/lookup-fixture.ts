@@ -121,3 +121,83 @@ export async function startLookupFixture(options: { port?: number; records?: boo
     },
   };
 }
+
+export interface TestBundle {
+  bytes: Uint8Array;
+  manifestDigest: string;
+  measurementHash: string;
+  item: PublishedItem;
+}
+
+/**
+ * A provenance bundle for an audit of `modelHash`, signed with a fresh key (P-384 DER by default, or P-256 with
+ * IEEE-P1363 signatures), and a report stub that binds the key and nonce as a real one would. Its SNP signature is
+ * not real: the browser checks DSSE and binding only; the chain record stands for the verifier's full check.
+ */
+export async function makeTestBundle(
+  modelHash: string,
+  options: { curve?: "P-384" | "P-256"; encoding?: "der" | "ieee-p1363" } = {},
+): Promise<TestBundle> {
+  const { generateKeyPairSync, sign } = await import("node:crypto");
+  const { buildEvalStatement } = await import("../lib/intoto/index.ts");
+  const { INTOTO_PAYLOAD_TYPE, pae, keyIdOf } = await import("../lib/dsse/index.ts");
+  const { BUNDLE_MEDIA_TYPE, manifestDigestOf, writeBundle } = await import("../lib/bundle/index.ts");
+  const curve = options.curve ?? "P-384";
+  const { privateKey, publicKey } = generateKeyPairSync("ec", {
+    namedCurve: curve === "P-384" ? "secp384r1" : "prime256v1",
+  });
+  const spki = publicKey.export({ type: "spki", format: "der" });
+  const statement = buildEvalStatement({
+    model: { name: "tiny.gguf", rootDigest: modelHash },
+    suite: { name: "tiny-mc", digest: digestOf("suite") },
+    harness: { name: "provenant", version: "0.1.0", digest: digestOf("harness") },
+    metrics: [{ name: "accuracy", value: 0.75, sampleSize: 8, comparator: ">=", threshold: 0.5, passed: true }],
+    startedOn: new Date("2026-11-21T10:00:00Z"),
+    finishedOn: new Date("2026-11-21T10:05:00Z"),
+  });
+  const payload = Buffer.from(JSON.stringify(statement));
+  const signature = sign(curve === "P-384" ? "sha384" : "sha256", pae(INTOTO_PAYLOAD_TYPE, payload), {
+    key: privateKey,
+    dsaEncoding: options.encoding ?? "der",
+  });
+  const envelope = {
+    payloadType: INTOTO_PAYLOAD_TYPE,
+    payload: payload.toString("base64"),
+    signatures: [{ keyid: keyIdOf(publicKey), sig: signature.toString("base64") }],
+  };
+  const nonce = digestOf(`nonce ${modelHash}`);
+  const report = Buffer.alloc(1184);
+  report.writeUInt32LE(3, 0); // version 3
+  createHash("sha256").update(spki).digest().copy(report, 0x50);
+  Buffer.from(nonce, "hex").copy(report, 0x70);
+  const measurement = createHash("sha384").update(`measurement ${modelHash}`).digest();
+  measurement.copy(report, 0x90);
+  report.writeBigUInt64LE(0x1b_00_00_00_00_00_04_03n, 0x180);
+  report[0x188] = 0x19; // family 19h
+  report[0x189] = 0x11; // model 11h: Genoa
+  const bytes = writeBundle({
+    mediaType: BUNDLE_MEDIA_TYPE,
+    envelopes: [envelope],
+    signer: { publicKey: spki.toString("base64") },
+    nonce,
+    evidence: {
+      cpu: { type: "sev-snp", report: report.toString("base64"), vcek: spki.toString("base64"), provider: "sim" },
+    },
+  });
+  const manifestDigest = manifestDigestOf(envelope);
+  const measurementHash = createHash("sha256").update(measurement).digest("hex");
+  return {
+    bytes,
+    manifestDigest,
+    measurementHash,
+    item: {
+      modelHash,
+      manifestDigest,
+      parentModelHash: ZERO,
+      measurementHash,
+      policyDigest: digestOf("policy"),
+      reportedTcb: 0x1b_00_00_00_00_00_04_03n,
+      kind: 2,
+    },
+  };
+}
