@@ -13,6 +13,7 @@ export {
   OMS_BUNDLE_MEDIA_TYPE,
   PREDICATE_OMS_COMPAT,
   keyHintOf,
+  paeCompat,
   parseOmsSignature,
   signOmsStatement,
   toOmsManifest,

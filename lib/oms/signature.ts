@@ -189,7 +189,8 @@ function pythonBytesRepr(bytes: Uint8Array): string {
   return out + quote;
 }
 
-function paeCompat(payload: Uint8Array): Uint8Array {
+/** Exported for tests. */
+export function paeCompat(payload: Uint8Array): Uint8Array {
   return new TextEncoder().encode(
     `DSSEV1 ${INTOTO_PAYLOAD_TYPE.length} ${INTOTO_PAYLOAD_TYPE} ${payload.length} ${pythonBytesRepr(payload)}`,
   );
