@@ -139,3 +139,55 @@ export function readTime(reader: DerReader, node: DerNode): Date {
   }
   return reader.fail(`tag 0x${node.tag.toString(16)} is not a time`);
 }
+
+// ---- A tiny DER writer (the simulator's certificates) ----
+
+export function derTlv(tag: number, ...parts: readonly Uint8Array[]): Uint8Array {
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  let header: number[];
+  if (length < 0x80) header = [tag, length];
+  else if (length < 0x100) header = [tag, 0x81, length];
+  else if (length < 0x10000) header = [tag, 0x82, length >> 8, length & 0xff];
+  else header = [tag, 0x83, length >> 16, (length >> 8) & 0xff, length & 0xff];
+  const out = new Uint8Array(header.length + length);
+  out.set(header, 0);
+  let offset = header.length;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export const derSequence = (...parts: readonly Uint8Array[]) => derTlv(0x30, ...parts);
+
+export function derOid(oid: string): Uint8Array {
+  const arcs = oid.split(".").map(Number);
+  const bytes: number[] = [];
+  const push = (value: number) => {
+    const stack = [value & 0x7f];
+    for (let v = Math.floor(value / 128); v > 0; v = Math.floor(v / 128)) stack.unshift((v & 0x7f) | 0x80);
+    bytes.push(...stack);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const arc of arcs.slice(2)) push(arc);
+  return derTlv(0x06, Uint8Array.from(bytes));
+}
+
+/** A non-negative INTEGER from big-endian magnitude bytes (adds the leading zero DER needs). */
+export function derUnsigned(magnitude: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
+  const m = magnitude.subarray(start);
+  return m.length > 0 && m[0]! & 0x80
+    ? derTlv(0x02, Uint8Array.of(0), m)
+    : derTlv(0x02, m.length === 0 ? Uint8Array.of(0) : m);
+}
+
+export function derTime(date: Date): Uint8Array {
+  const iso = date.toISOString();
+  const compact = iso.slice(0, 19).replace(/[-:T]/g, "") + "Z";
+  return date.getUTCFullYear() < 2050
+    ? derTlv(0x17, Buffer.from(compact.slice(2), "latin1"))
+    : derTlv(0x18, Buffer.from(compact, "latin1"));
+}

@@ -22,3 +22,5 @@ export { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport } f
 export type { MinimumTcb, SnpPolicy } from "./validate.ts";
 export { checkRevocation, parseCrl } from "./crl.ts";
 export { AMD_CERTIFICATES, ARK_FINGERPRINTS } from "./amd-roots.ts";
+export { createSimulator, defaultKeyDir } from "./sim.ts";
+export type { SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";
