@@ -40,7 +40,8 @@ export default defineConfig({
   test: { solidity: { fuzz: { runs: fuzzRuns() } } },
   networks: {
     hardhat: { type: "edr-simulated", chainType: "l1", hardfork: "shanghai" },
-    localhost: { type: "http", url: "http://127.0.0.1:8545" },
+    // PROVENANT_LOCALHOST_URL points `--network localhost` at another local node (the deploy test starts one).
+    localhost: { type: "http", url: process.env.PROVENANT_LOCALHOST_URL || "http://127.0.0.1:8545" },
     "sapphire-localnet": { type: "http", url: "http://localhost:8545", chainId: 23293, accounts: [deployerKey] },
     "sapphire-testnet": {
       type: "http",

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 
 import hre from "hardhat";
 
-import { ABI_MODULE_PATH, readRegistryArtifact, toAbiModule } from "../../scripts/export-abi.ts";
+import { ABI_MODULE_PATH, readCompilerInfo, readRegistryArtifact, toAbiModule } from "../../scripts/export-abi.ts";
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "./abi.ts";
 
 describe("lib/registry/abi.ts", () => {
@@ -15,7 +15,10 @@ describe("lib/registry/abi.ts", () => {
     const artifact = await readRegistryArtifact();
     assert.deepEqual(MODEL_REGISTRY_ABI, artifact.abi);
     assert.equal(MODEL_REGISTRY_BYTECODE, artifact.bytecode);
-    assert.equal(await readFile(ABI_MODULE_PATH, "utf8"), await toAbiModule(artifact));
+    assert.equal(
+      await readFile(ABI_MODULE_PATH, "utf8"),
+      await toAbiModule(artifact, await readCompilerInfo(artifact)),
+    );
   });
 
   it("when read, it names the functions, events and errors of DESIGN §5", () => {
