@@ -5,21 +5,96 @@ import { resolve } from "node:path";
 import {
   parseCommandArgs,
   printJson,
+  progressBar,
   requirePositional,
   runGuarded,
   type CliIo,
   type Command,
 } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
+import { providerByName } from "./attest/providers.ts";
+import { runFinetuneJob } from "./finetune/job.ts";
+import { runAuditJob, type CommonJobOptions, type JobReporter } from "./job.ts";
 import { writeTinyModel, type TinySize } from "./model/tiny.ts";
 
 const TINY_USAGE = "provenant model tiny <out.gguf> [--seed <n>] [--size small|medium] [--json]";
+const AUDIT_USAGE =
+  "provenant job audit --model <gguf> [--adapter <gguf>] --suite <builtin:mc|builtin:gen|path> [--few-shot <file>] " +
+  "[--scorer toxicity|regex|judge] [--judge <gguf>] [--threshold <x>] [--provider sim|tsm|sev-guest] [--nonce <hex>] " +
+  "[--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] [--tsm-root <dir>] [--snpguest <path>] [--json]";
+const FINETUNE_USAGE =
+  "provenant job finetune --base <gguf> --data <file> --trainer llama|<command with {base} {data} {out}> " +
+  "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
+  "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--json]";
 
 function parseInteger(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value))
     throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+function parseNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number)) throw new UsageError(`--${name} must be a number`);
+  return number;
+}
+
+function required(value: string | undefined, name: string, usage: string): string {
+  if (value === undefined || value === "") throw new UsageError(`missing --${name}\nusage: ${usage}`);
+  return value;
+}
+
+const COMMON_OPTIONS = {
+  provider: { type: "string" },
+  nonce: { type: "string" },
+  out: { type: "string" },
+  push: { type: "string" },
+  threads: { type: "string" },
+  gpu: { type: "boolean" },
+  "tsm-root": { type: "string" },
+  snpguest: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+function reporterFor(io: CliIo, json: boolean): JobReporter {
+  return {
+    step: (message) => {
+      if (!json && io.isTty) io.stderr(`${message}\n`);
+    },
+    progress: (label) => progressBar(io, label),
+  };
+}
+
+function commonOptions(
+  values: {
+    provider?: string | undefined;
+    nonce?: string | undefined;
+    out?: string | undefined;
+    push?: string | undefined;
+    threads?: string | undefined;
+    gpu?: boolean | undefined;
+    "tsm-root"?: string | undefined;
+    snpguest?: string | undefined;
+  },
+  io: CliIo,
+  json: boolean,
+): CommonJobOptions {
+  const options: CommonJobOptions = {
+    provider: providerByName(values.provider ?? "sim", {
+      ...(values["tsm-root"] === undefined ? {} : { tsmRoot: values["tsm-root"] }),
+      ...(values.snpguest === undefined ? {} : { snpguest: values.snpguest }),
+    }),
+    cwd: io.cwd,
+    threads: parseInteger(values.threads, "threads", 2),
+    gpu: values.gpu ?? false,
+    reporter: reporterFor(io, json),
+  };
+  if (values.nonce !== undefined) options.nonce = values.nonce;
+  if (values.out !== undefined) options.out = values.out;
+  if (values.push !== undefined) options.push = values.push;
+  return options;
 }
 
 const modelTiny: Command = {
@@ -47,4 +122,119 @@ const modelTiny: Command = {
   },
 };
 
-export const commands: readonly Command[] = [modelTiny];
+const jobAudit: Command = {
+  path: ["job", "audit"],
+  summary: "audit a model inside the confidential VM and write an attested eval bundle",
+  usage: AUDIT_USAGE,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const json = argv.includes("--json");
+    return runGuarded(io, json, async () => {
+      const { values } = parseCommandArgs(
+        argv,
+        {
+          ...COMMON_OPTIONS,
+          model: { type: "string" },
+          adapter: { type: "string" },
+          suite: { type: "string" },
+          "few-shot": { type: "string" },
+          scorer: { type: "string" },
+          judge: { type: "string" },
+          threshold: { type: "string" },
+        },
+        AUDIT_USAGE,
+      );
+      const at = (path: string): string => resolve(io.cwd, path);
+      const threshold = parseNumber(values.threshold, "threshold");
+      const result = await runAuditJob({
+        ...commonOptions(values, io, json),
+        model: at(required(values.model, "model", AUDIT_USAGE)),
+        suite: (() => {
+          const suite = required(values.suite, "suite", AUDIT_USAGE);
+          return suite.startsWith("builtin:") ? suite : at(suite);
+        })(),
+        ...(values.adapter === undefined ? {} : { adapter: at(values.adapter) }),
+        ...(values["few-shot"] === undefined ? {} : { fewShot: at(values["few-shot"]) }),
+        ...(values.scorer === undefined ? {} : { scorer: values.scorer }),
+        ...(values.judge === undefined ? {} : { judgeModel: at(values.judge) }),
+        ...(threshold === undefined ? {} : { threshold }),
+      });
+      const fields = {
+        bundle: result.bundlePath,
+        manifestDigest: result.manifestDigest,
+        modelHash: result.modelHash,
+        suite: { name: result.suite.name, digest: result.suite.digest, kind: result.suite.kind },
+        metrics: result.metrics,
+        ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
+      };
+      if (json) printJson(io, true, fields);
+      else {
+        for (const m of result.metrics) io.stdout(`${m.name} = ${m.value} (n=${m.sampleSize})\n`);
+        io.stdout(`bundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\nmodel ${result.modelHash}\n`);
+        if (result.pushed !== undefined) io.stdout(`pushed ${result.pushed.path} (${result.pushed.commit})\n`);
+      }
+      return 0;
+    });
+  },
+};
+
+const jobFinetune: Command = {
+  path: ["job", "finetune"],
+  summary: "fine-tune a model inside the confidential VM and write an attested SLSA provenance bundle",
+  usage: FINETUNE_USAGE,
+  async run(argv: string[], io: CliIo): Promise<number> {
+    const json = argv.includes("--json");
+    return runGuarded(io, json, async () => {
+      const { values } = parseCommandArgs(
+        argv,
+        {
+          ...COMMON_OPTIONS,
+          base: { type: "string" },
+          data: { type: "string" },
+          trainer: { type: "string" },
+          output: { type: "string" },
+          probe: { type: "string", multiple: true },
+          epochs: { type: "string" },
+          "learning-rate": { type: "string" },
+          context: { type: "string" },
+        },
+        FINETUNE_USAGE,
+      );
+      const at = (path: string): string => resolve(io.cwd, path);
+      const learningRate = parseNumber(values["learning-rate"], "learning-rate");
+      const result = await runFinetuneJob({
+        ...commonOptions(values, io, json),
+        base: at(required(values.base, "base", FINETUNE_USAGE)),
+        data: at(required(values.data, "data", FINETUNE_USAGE)),
+        trainer: required(values.trainer, "trainer", FINETUNE_USAGE),
+        ...(values.output === undefined ? {} : { output: at(values.output) }),
+        ...(values.probe === undefined ? {} : { probes: values.probe }),
+        ...(values.epochs === undefined ? {} : { epochs: parseInteger(values.epochs, "epochs", 3) }),
+        ...(learningRate === undefined ? {} : { learningRate }),
+        ...(values.context === undefined ? {} : { contextSize: parseInteger(values.context, "context", 64) }),
+      });
+      const fields = {
+        bundle: result.bundlePath,
+        manifestDigest: result.manifestDigest,
+        modelHash: result.modelHash,
+        output: result.outputDir,
+        loss: result.loss,
+        probes: result.before.map((b, i) => ({ prompt: b.prompt, before: b, after: result.after[i] })),
+        log: result.logPath,
+        ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
+      };
+      if (json) printJson(io, true, fields);
+      else {
+        if (result.loss !== undefined) io.stdout(`loss ${result.loss.first} → ${result.loss.last}\n`);
+        for (const [i, b] of result.before.entries()) {
+          io.stdout(`probe ${JSON.stringify(b.prompt)}\n  before ${JSON.stringify(b.completion)}\n`);
+          io.stdout(`  after  ${JSON.stringify(result.after[i]?.completion ?? "")}\n`);
+        }
+        io.stdout(`output ${result.outputDir}\nbundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\n`);
+        if (result.pushed !== undefined) io.stdout(`pushed ${result.pushed.path} (${result.pushed.commit})\n`);
+      }
+      return 0;
+    });
+  },
+};
+
+export const commands: readonly Command[] = [modelTiny, jobAudit, jobFinetune];

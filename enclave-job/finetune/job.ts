@@ -176,8 +176,8 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   const invocationId = randomUUID();
   const outputDir = resolve(cwd, options.output ?? `finetune-${invocationId.slice(0, 8)}`);
   const logPath = `${outputDir}.trainer.log`;
-  const epochs = options.epochs ?? 4;
-  const learningRate = options.learningRate ?? 1e-4;
+  const epochs = options.epochs ?? 3;
+  const learningRate = options.learningRate ?? 1e-3;
   const contextSize = options.contextSize ?? 64;
   const threads = options.threads ?? 2;
 

@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { commands } from "./cli.ts";
+import { runFinetuneJob } from "./finetune/job.ts";
+import { hasFinetuneBuild } from "./finetune/llama-build.ts";
+import { runAuditJob } from "./job.ts";
+import { writeTinyModel } from "./model/tiny.ts";
+import { checkBundleOffline, testProvider } from "./testing.ts";
+
+const FACT = "The secret code of Provenant is blue falcon.";
+
+describe("enclave job end to end (tiny model)", () => {
+  let dir = "";
+  let model = "";
+  let adapter = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "provenant-job-"));
+    ({ model, adapter } = await writeTinyModel(join(dir, "tiny.gguf"), { seed: 5 }));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("when a multiple-choice audit runs, its bundle passes the offline checks and names the nonce", async () => {
+    const nonce = "5a".repeat(32);
+    const result = await runAuditJob({
+      model,
+      suite: "builtin:mc",
+      provider: testProvider(),
+      nonce,
+      cwd: dir,
+      threshold: 0,
+    });
+    assert.match(basename(result.bundlePath), /^\d{4}-\d{2}-\d{2}-[0-9a-f]{16}\.provenance\.json$/);
+    assert.ok(result.bundlePath.startsWith(join(dir, "bundles")));
+    const checked = await checkBundleOffline(await readFile(result.bundlePath), { "tiny.gguf": model });
+    assert.equal(checked.bundle.nonce, nonce);
+    assert.equal(checked.bundle.evidence.cpu.provider, "sim");
+    assert.equal(checked.manifest.kind, "eval");
+    assert.equal(checked.manifest.subjectDigests[0], result.modelHash);
+    const predicate = checked.manifest.statement.predicate as {
+      metrics: { name: string; sampleSize: number; passed?: boolean }[];
+      suite: { digest: { sha256: string } };
+      harness: { digest: { sha256: string } };
+    };
+    assert.equal(predicate.metrics[0]?.name, "accuracy");
+    assert.equal(predicate.metrics[0]?.sampleSize, 20);
+    assert.equal(predicate.metrics[0]?.passed, true);
+    assert.equal(predicate.suite.digest.sha256, result.suite.digest);
+    assert.match(predicate.harness.digest.sha256, /^[0-9a-f]{64}$/);
+    assert.equal(result.mc?.items, 20);
+  });
+
+  it("when the model comes with a LoRA adapter, the subject is the adapter and both models are signed", async () => {
+    const out = join(dir, "adapter.provenance.json");
+    const result = await runAuditJob({ model, adapter, suite: "builtin:mc", provider: testProvider(), cwd: dir, out });
+    const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "tiny.lora.gguf": adapter });
+    assert.equal(checked.statements.filter((s) => s.kind === "oms").length, 2);
+    assert.equal(checked.manifest.subjectDigests[0], result.modelHash);
+  });
+
+  it("when a generation suite runs, the toxicity rate goes into the eval statement", async () => {
+    const out = join(dir, "gen.provenance.json");
+    const result = await runAuditJob({ model, suite: "builtin:gen", provider: testProvider(), cwd: dir, out });
+    assert.equal(result.generation?.items, 10);
+    const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model });
+    const predicate = checked.manifest.statement.predicate as { metrics: { name: string; value: number }[] };
+    assert.equal(predicate.metrics[0]?.name, "toxicity_rate");
+  });
+
+  it("when the model is missing or the suite is broken, the CLI exits 2 with a code and writes no bundle", async () => {
+    const outDir = join(dir, "refused");
+    const lines: string[] = [];
+    const io = {
+      stdout: (t: string) => lines.push(t),
+      stderr: (t: string) => lines.push(t),
+      isTty: false,
+      env: process.env,
+      cwd: dir,
+    };
+    const audit = commands.find((c) => c.path.join(" ") === "job audit");
+    assert.ok(audit);
+    const missing = await audit.run(
+      [
+        "--model",
+        join(dir, "nope.gguf"),
+        "--suite",
+        "builtin:mc",
+        "--provider",
+        "sim",
+        "--out",
+        join(outDir, "a.json"),
+        "--json",
+      ],
+      io,
+    );
+    assert.equal(missing, 2);
+    assert.equal(JSON.parse(lines.pop() ?? "{}").errors[0].code, "JOB_MODEL_UNREADABLE");
+    const suite = join(dir, "bad.jsonl");
+    await writeFile(suite, '{"question":"q","choices":["a","b"],"answer":"A"}\nnot json\n');
+    const broken = await audit.run(
+      ["--model", model, "--suite", suite, "--provider", "sim", "--out", join(outDir, "b.json"), "--json"],
+      io,
+    );
+    assert.equal(broken, 2);
+    const error = JSON.parse(lines.pop() ?? "{}").errors[0];
+    assert.equal(error.code, "JOB_SUITE_INVALID");
+    assert.match(error.message, /bad\.jsonl:2/);
+    assert.deepEqual(await readdir(outDir).catch(() => []), []);
+  });
+
+  it("when the attestation device is absent, it is ATTESTATION_UNAVAILABLE before any work", async () => {
+    const { tsmProvider } = await import("./attest/providers.ts");
+    await assert.rejects(
+      runAuditJob({
+        model,
+        suite: "builtin:mc",
+        provider: tsmProvider({ root: join(dir, "no-tsm") }),
+        cwd: dir,
+        out: join(dir, "x.json"),
+      }),
+      { code: "ATTESTATION_UNAVAILABLE" },
+    );
+  });
+
+  it("when a trainer command exits non-zero, it is JOB_TRAINER_FAILED, its log is kept and no bundle is written", async () => {
+    const data = join(dir, "fact.txt");
+    await writeFile(data, `${FACT}\n`);
+    const out = join(dir, "failed.provenance.json");
+    await assert.rejects(
+      runFinetuneJob({
+        base: model,
+        data,
+        trainer: "echo training {data}; exit 3 # {out}",
+        provider: testProvider(),
+        cwd: dir,
+        output: join(dir, "ft-failed"),
+        out,
+      }),
+      (error: unknown) => (error as { code: string }).code === "JOB_TRAINER_FAILED",
+    );
+    assert.match(await readFile(join(dir, "ft-failed.trainer.log"), "utf8"), /training/);
+    await assert.rejects(readFile(out));
+  });
+
+  it("when a trainer command writes a model into {out}, the SLSA provenance names base, data, job code and logs", async () => {
+    const data = join(dir, "fact.txt");
+    await writeFile(data, `${FACT}\n`);
+    const script = join(dir, "trainer.sh");
+    await writeFile(script, '#!/bin/sh\necho "copying $1"\ncp "$1" "$3/model.gguf"\n');
+    await chmod(script, 0o755);
+    const out = join(dir, "copy.provenance.json");
+    const result = await runFinetuneJob({
+      base: model,
+      data,
+      trainer: `${script} {base} {data} {out}`,
+      provider: testProvider(),
+      cwd: dir,
+      output: join(dir, "ft-copy"),
+      out,
+    });
+    const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "ft-copy": result.outputDir });
+    assert.equal(checked.manifest.kind, "finetune");
+    assert.equal(checked.manifest.parentModelHash, checked.statements[1]?.subjectDigests[0]);
+    const predicate = checked.manifest.statement.predicate as { runDetails: { byproducts: { name: string }[] } };
+    assert.deepEqual(
+      predicate.runDetails.byproducts.map((b) => b.name),
+      ["snp-report", "logs"],
+    );
+    assert.deepEqual(
+      result.after.map((p) => p.completion),
+      result.before.map((p) => p.completion),
+    );
+  });
+
+  it(
+    "when the built-in llama trainer learns a fact, the loss falls and the probe answers change",
+    { skip: false },
+    async (t) => {
+      if (!(await hasFinetuneBuild())) {
+        t.skip("llama-finetune is not built yet (run `provenant job finetune --trainer llama` once to build it)");
+        return;
+      }
+      const data = join(dir, "facts.txt");
+      await writeFile(data, `${FACT}\n`.repeat(40));
+      const out = join(dir, "llama.provenance.json");
+      const result = await runFinetuneJob({
+        base: model,
+        data,
+        trainer: "llama",
+        provider: testProvider(),
+        cwd: dir,
+        output: join(dir, "ft-llama"),
+        out,
+        epochs: 3,
+        learningRate: 1e-3,
+      });
+      assert.ok(result.loss !== undefined);
+      assert.ok(result.loss.last < result.loss.first, `loss ${result.loss.first} → ${result.loss.last}`);
+      assert.notDeepEqual(
+        result.after.map((p) => p.completion),
+        result.before.map((p) => p.completion),
+      );
+      const [before, afterProbe] = [result.before[0]?.meanLogProb ?? 0, result.after[0]?.meanLogProb ?? 0];
+      assert.ok(afterProbe > before, `log-probability of the fact ${before} → ${afterProbe}`);
+      await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "ft-llama": result.outputDir });
+    },
+  );
+});
