@@ -85,7 +85,7 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     else maxBundleBytes = v;
   }
 
-  let acceptedKinds: AcceptedKind[] = ["finetune", "eval"];
+  let acceptedKinds: AcceptedKind[] = ["eval", "finetune"]; // sorted: the normalised form
   if (input.acceptedKinds !== undefined) {
     const v = input.acceptedKinds;
     if (
