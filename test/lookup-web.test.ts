@@ -36,7 +36,7 @@ describe("explorer in-browser hashing", () => {
     }
     const expected = await hashModel(model);
     const dropped = Object.entries(files).map(([name, data]) => ({
-      file: new File([data], path.basename(name)),
+      file: new File([new Uint8Array(data)], path.basename(name)),
       relativePath: `model/${name}`,
     }));
     const got = await hashModelFiles(toModelFiles(dropped));
@@ -49,7 +49,7 @@ describe("explorer in-browser hashing", () => {
     const data = bytesOf("single", 3 * 1024 * 1024);
     await writeFile(path.join(dir, "tiny.gguf"), data);
     const expected = await hashModel(path.join(dir, "tiny.gguf"));
-    const got = await hashModelFiles(toModelFiles([{ file: new File([data], "tiny.gguf") }]));
+    const got = await hashModelFiles(toModelFiles([{ file: new File([new Uint8Array(data)], "tiny.gguf") }]));
     assert.equal(got.rootDigest, expected.rootDigest);
   });
 });

@@ -194,6 +194,7 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
     if (entries.length === 1 && entries[0]!.file.size < 16 * 1024 * 1024 && /\.json$/i.test(entries[0]!.file.name)) {
       const bytes = new Uint8Array(await entries[0]!.file.arrayBuffer());
       if (new TextDecoder().decode(bytes.subarray(0, 4096)).includes(BUNDLE_MEDIA_TYPE)) {
+        progressEl.hidden = true;
         await showBundle(checkBundle(bytes));
         return;
       }
@@ -261,6 +262,7 @@ async function start(): Promise<void> {
       setStatus("error");
       return;
     }
+    progressEl.hidden = true;
     const target = `#/model/${value.replace(/^(0x|sha256:)/i, "").toLowerCase()}`;
     if (location.hash === target) route();
     else location.hash = target;
