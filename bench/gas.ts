@@ -1,0 +1,80 @@
+// Gas used by ModelRegistry on Hardhat's in-process EDR network (Shanghai rules, like Sapphire's EVM): one publish of
+// one record, batches of 10 and 100 records for new models, a batch of 100 second manifests for known models, and a
+// revoke. Per-record figures are the whole transaction's gasUsed (21,000 base and calldata included) divided by the
+// batch size. Gas is deterministic, so one run is enough. Writes bench/results/gas.json.
+// Usage: node bench/gas.ts
+import { writeFileSync } from "node:fs";
+import { cpus, platform, release } from "node:os";
+import { fileURLToPath } from "node:url";
+
+import { MODEL_REGISTRY_COMPILER } from "../lib/registry/abi.ts";
+import { attestation, connect, deployRegistry } from "../test/registry-fixture.ts";
+import type { AttestationInput } from "../test/registry-fixture.ts";
+
+/** The figures the issue asks for (gas), with their ceilings. */
+const TARGETS = { publishSingle: 125_000, perRecordBatch100: 100_000, perRecordExistingModel: 80_000 } as const;
+
+const connection = await connect();
+const [admin, publisher, revoker] = await connection.ethers.getSigners();
+const registry = await deployRegistry(connection, admin);
+await (await registry.grantRole(await registry.PUBLISHER_ROLE(), publisher.address)).wait();
+await (await registry.grantRole(await registry.REVOKER_ROLE(), revoker.address)).wait();
+const asPublisher = registry.connect(publisher);
+
+async function publishGas(items: AttestationInput[]): Promise<number> {
+  const receipt = await (await asPublisher.publish(items)).wait();
+  if (receipt === null || receipt.status !== 1) throw new Error("publish failed");
+  return Number(receipt.gasUsed);
+}
+
+const newModels = (n: number): AttestationInput[] => Array.from({ length: n }, () => attestation());
+
+// Warm-up: the very first publish is no different (no global counters), but keep the measured ones typical.
+await publishGas(newModels(1));
+const publishSingle = await publishGas(newModels(1));
+const perRecordBatch10 = (await publishGas(newModels(10))) / 10;
+const batch100 = newModels(100);
+const perRecordBatch100 = (await publishGas(batch100)) / 100;
+const perRecordExistingModel =
+  (await publishGas(batch100.map((item) => attestation({ modelHash: item.modelHash })))) / 100;
+const existingModelSingle = await publishGas([attestation({ modelHash: batch100[0].modelHash })]);
+const republishBatch100 = (await publishGas(batch100)) / 100;
+const revokeReceipt = await (
+  await registry.connect(revoker).revoke(batch100[1].manifestDigest, "signing key compromised")
+).wait();
+const revoke = Number(revokeReceipt?.gasUsed ?? 0);
+
+const result = {
+  publishSingle,
+  perRecordBatch10: Math.round(perRecordBatch10),
+  perRecordBatch100: Math.round(perRecordBatch100),
+  perRecordExistingModel: Math.round(perRecordExistingModel),
+  existingModelSingle,
+  perRecordRepublishBatch100: Math.round(republishBatch100),
+  revoke,
+  targets: TARGETS,
+  conditions: `Hardhat ${connection.networkName} network (EDR, hardfork shanghai), solc ${MODEL_REGISTRY_COMPILER.version}, optimizer runs ${MODEL_REGISTRY_COMPILER.optimizer.runs}; whole-transaction gasUsed, per record = tx gas / batch size`,
+  machine: `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()} ${release()}, Node ${process.version}`,
+  date: new Date().toISOString(),
+};
+
+const rows: [string, number, number | undefined][] = [
+  ["publishSingle (1 record, whole tx)", result.publishSingle, TARGETS.publishSingle],
+  ["perRecordBatch10 (new models)", result.perRecordBatch10, undefined],
+  ["perRecordBatch100 (new models)", result.perRecordBatch100, TARGETS.perRecordBatch100],
+  ["perRecordExistingModel (batch of 100)", result.perRecordExistingModel, TARGETS.perRecordExistingModel],
+  ["existingModelSingle (1 record, whole tx)", result.existingModelSingle, undefined],
+  ["perRecordRepublishBatch100 (all known)", result.perRecordRepublishBatch100, undefined],
+  ["revoke (whole tx)", result.revoke, undefined],
+];
+console.log(`${"measurement".padEnd(44)}${"gas".padStart(10)}${"target".padStart(10)}  ok`);
+for (const [name, gas, target] of rows) {
+  const ok = target === undefined ? "" : gas <= target ? "yes" : "NO";
+  console.log(
+    `${name.padEnd(44)}${gas.toLocaleString("en-US").padStart(10)}${(target?.toLocaleString("en-US") ?? "").padStart(10)}  ${ok}`,
+  );
+}
+const out = fileURLToPath(new URL("./results/gas.json", import.meta.url));
+writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+console.log(`wrote ${out}`);
+await connection.close();
