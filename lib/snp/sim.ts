@@ -87,6 +87,8 @@ export interface SnpSimulator {
   /** The TCB the VCEK/VLEK certify, and the default for every TCB field of a report. */
   tcb: SimTcb;
   signReport(fields?: SimReportFields): Uint8Array;
+  /** A DER CRL signed by the simulated ARK listing these serials (e.g. 0x10001, the ASK). */
+  crl(revokedSerials?: readonly number[], nextUpdate?: Date): Uint8Array;
   evidence(signer?: "vcek" | "vlek"): SnpEvidence;
 }
 
@@ -443,6 +445,26 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     chipId,
     tcb,
     signReport,
+    crl(revokedSerials = [], nextUpdate = new Date(Date.now() + 7 * DAY)) {
+      const thisUpdate = new Date(Date.now() - DAY);
+      const entries = revokedSerials.map((serial) =>
+        derSequence(derUnsigned(Buffer.from(serial.toString(16).padStart(6, "0"), "hex")), derTime(thisUpdate)),
+      );
+      const tbs = derSequence(
+        derTlv(0x02, Uint8Array.of(1)),
+        PSS_ALGORITHM,
+        derName(`${DN}, CN=ARK-${product}`),
+        derTime(thisUpdate),
+        derTime(nextUpdate),
+        ...(entries.length > 0 ? [derSequence(...entries)] : []),
+      );
+      const signature = cryptoSign("sha384", tbs, {
+        key: keys.ark,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: 48,
+      });
+      return derSequence(tbs, PSS_ALGORITHM, derTlv(0x03, Uint8Array.of(0), signature));
+    },
     evidence(signer = "vcek") {
       return signer === "vcek"
         ? { vcek: vcekDer, chain: [askDer, arkDer] }

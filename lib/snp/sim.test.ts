@@ -1,0 +1,304 @@
+import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+
+import { PolicyViolationError, ProvenantError } from "../errors.ts";
+import {
+  createReportVerifier,
+  createSimulator,
+  DEFAULT_SNP_POLICY,
+  parseSnpPolicy,
+  snpPolicyToJson,
+  validateReport,
+  verifyReport,
+  type Product,
+  type SnpSimulator,
+} from "./index.ts";
+
+const keyDir = join(tmpdir(), "provenant-test-sim");
+const NOW = new Date();
+const sims = {} as Record<Product, SnpSimulator>;
+
+before(async () => {
+  for (const product of ["Milan", "Genoa", "Turin"] as const)
+    sims[product] = await createSimulator({ product, keyDir });
+});
+
+function codes(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ProvenantError, `not a ProvenantError: ${String(error)}`);
+    return error instanceof PolicyViolationError ? error.violations.map((v) => v.code) : [error.code];
+  }
+  return [];
+}
+
+const trust = (sim: SnpSimulator) => ({ trustedRoots: [sim.rootFingerprint] });
+
+describe("the simulator", () => {
+  it("when signing every version for every product with VCEK and VLEK, the reports verify and pass the default policy", () => {
+    for (const product of ["Milan", "Genoa", "Turin"] as const) {
+      const sim = sims[product];
+      for (const version of [2, 3, 4, 5]) {
+        for (const signer of ["vcek", "vlek"] as const) {
+          const bytes = sim.signReport({ version, signer, reportData: new Uint8Array(64).fill(7) });
+          const verified = verifyReport(bytes, sim.evidence(signer), NOW, trust(sim));
+          assert.equal(verified.product, product);
+          assert.equal(verified.signer, signer);
+          assert.equal(verified.report.version, version);
+          assert.equal(verified.report.reportedTcb.microcode, sim.tcb.microcode);
+          if (product === "Turin") assert.equal(verified.report.reportedTcb.fmc, sim.tcb.fmc);
+          validateReport(verified, DEFAULT_SNP_POLICY);
+        }
+      }
+    }
+  });
+
+  it("when the root is not named by the policy, it fails with SNP_UNTRUSTED_ROOT", () => {
+    const sim = sims.Milan;
+    assert.deepEqual(
+      codes(() => verifyReport(sim.signReport(), sim.evidence(), NOW)),
+      ["SNP_UNTRUSTED_ROOT"],
+    );
+  });
+
+  it("when the simulated VCEK comes with AMD's real chain, it fails with SNP_CHAIN_INVALID", () => {
+    const sim = sims.Milan;
+    assert.deepEqual(
+      codes(() => verifyReport(sim.signReport(), { vcek: sim.vcekDer }, NOW)),
+      ["SNP_CHAIN_INVALID"],
+    );
+  });
+
+  it("when v5 mitigation vectors are set, they are parsed", () => {
+    const sim = sims.Genoa;
+    const bytes = sim.signReport({ launchMitigationVector: 3n, currentMitigationVector: 0x8000000000000001n });
+    const { report } = verifyReport(bytes, sim.evidence(), NOW, trust(sim));
+    assert.equal(report.launchMitigationVector, 3n);
+    assert.equal(report.currentMitigationVector, 0x8000000000000001n);
+  });
+
+  it("when the chip key is masked, a zero CHIP_ID verifies", () => {
+    const sim = sims.Genoa;
+    const verified = verifyReport(sim.signReport({ maskChipKey: true }), sim.evidence(), NOW, trust(sim));
+    assert.equal(verified.report.maskChipKey, true);
+  });
+
+  it("when debug and a migration agent are allowed and VMPL is 1, it reports all three violations", () => {
+    const sim = sims.Milan;
+    const verified = verifyReport(
+      sim.signReport({ debug: true, migrateMa: true, vmpl: 1 }),
+      sim.evidence(),
+      NOW,
+      trust(sim),
+    );
+    assert.deepEqual(
+      codes(() => validateReport(verified, DEFAULT_SNP_POLICY)),
+      ["POLICY_DEBUG", "POLICY_MIGRATION_AGENT", "POLICY_VMPL"],
+    );
+  });
+
+  it("when the TCB, firmware and guest SVN are below the policy's floors, it fails with POLICY_TCB, POLICY_FIRMWARE, POLICY_GUEST_SVN", () => {
+    const sim = sims.Turin;
+    const verified = verifyReport(sim.signReport({ guestSvn: 1 }), sim.evidence(), NOW, trust(sim));
+    const policy = parseSnpPolicy({
+      minimumTcb: { Turin: { fmc: 2 }, Milan: { snp: 99 } },
+      minimumFirmware: { major: 1, minor: 56 },
+      minimumGuestSvn: 2,
+    });
+    assert.deepEqual(
+      codes(() => validateReport(verified, policy)),
+      ["POLICY_TCB", "POLICY_FIRMWARE", "POLICY_FIRMWARE", "POLICY_GUEST_SVN"],
+    );
+    validateReport(verified, parseSnpPolicy({ minimumTcb: { Turin: { fmc: 1, microcode: 0x80 } } }));
+  });
+
+  it("when SPLs are 0x80 or more, the certificate's INTEGERs decode to the same TCB", async () => {
+    const sim = await createSimulator({
+      product: "Milan",
+      keyDir,
+      tcb: { bootloader: 0xff, tee: 0x80, snp: 0x81, microcode: 0xdb },
+    });
+    const verified = verifyReport(sim.signReport(), sim.evidence(), NOW, trust(sim));
+    assert.deepEqual(
+      { ...verified.report.reportedTcb, raw: 0n },
+      { bootloader: 0xff, tee: 0x80, snp: 0x81, microcode: 0xdb, raw: 0n },
+    );
+  });
+
+  it("when REPORTED_TCB differs from the certificate, it fails with SNP_TCB_MISMATCH (FMC too on Turin)", () => {
+    const milan = sims.Milan;
+    const t = milan.tcb;
+    assert.deepEqual(
+      codes(() =>
+        verifyReport(milan.signReport({ reportedTcb: { ...t, snp: t.snp + 1 } }), milan.evidence(), NOW, trust(milan)),
+      ),
+      ["SNP_TCB_MISMATCH"],
+    );
+    const turin = sims.Turin;
+    const bytes = turin.signReport({ signer: "vlek", reportedTcb: { ...turin.tcb, fmc: 9 } });
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, turin.evidence("vlek"), NOW, trust(turin))),
+      ["SNP_TCB_MISMATCH"],
+    );
+  });
+
+  it("when CHIP_ID differs from hwID, it fails with SNP_CHIP_ID_MISMATCH; Turin compares 8 bytes and needs zeros after", () => {
+    const milan = sims.Milan;
+    const other = milan.chipId.slice();
+    other[63] ^= 1;
+    assert.deepEqual(
+      codes(() => verifyReport(milan.signReport({ chipId: other }), milan.evidence(), NOW, trust(milan))),
+      ["SNP_CHIP_ID_MISMATCH"],
+    );
+    const turin = sims.Turin;
+    assert.equal(
+      turin.chipId.subarray(8).every((b) => b === 0),
+      true,
+    );
+    const longer = turin.chipId.slice();
+    longer[8] = 1;
+    assert.deepEqual(
+      codes(() => verifyReport(turin.signReport({ chipId: longer }), turin.evidence(), NOW, trust(turin))),
+      ["SNP_CHIP_ID_MISMATCH"],
+    );
+    const wrong = turin.chipId.slice();
+    wrong[7] ^= 1;
+    assert.deepEqual(
+      codes(() => verifyReport(turin.signReport({ chipId: wrong }), turin.evidence(), NOW, trust(turin))),
+      ["SNP_CHIP_ID_MISMATCH"],
+    );
+    // A VLEK carries no hwID: the chip id is not compared.
+    verifyReport(turin.signReport({ signer: "vlek", chipId: wrong }), turin.evidence("vlek"), NOW, trust(turin));
+  });
+
+  it("when the report's signing-key kind differs from the certificate, it fails with SNP_SIGNER_MISMATCH", () => {
+    const sim = sims.Genoa;
+    assert.deepEqual(
+      codes(() => verifyReport(sim.signReport({ signingKey: "vlek" }), sim.evidence(), NOW, trust(sim))),
+      ["SNP_SIGNER_MISMATCH"],
+    );
+    assert.deepEqual(
+      codes(() =>
+        verifyReport(sim.signReport({ signer: "vlek", signingKey: "vcek" }), sim.evidence("vlek"), NOW, trust(sim)),
+      ),
+      ["SNP_SIGNER_MISMATCH"],
+    );
+  });
+
+  it("when the VLEK evidence is used for a VCEK-signed report, it fails with SNP_BAD_SIGNATURE or SNP_SIGNER_MISMATCH", () => {
+    const sim = sims.Milan;
+    const c = codes(() => verifyReport(sim.signReport(), sim.evidence("vlek"), NOW, trust(sim)));
+    assert.ok(c[0] === "SNP_SIGNER_MISMATCH" || c[0] === "SNP_BAD_SIGNATURE", String(c));
+  });
+
+  it("when CPUID names another product than the chain, it fails with SNP_PRODUCT_MISMATCH; v2 takes the product from the certificate", () => {
+    const sim = sims.Milan;
+    const bytes = sim.signReport({ version: 3, cpuid: { family: 0x19, model: 0x11, stepping: 1 } });
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, trust(sim))),
+      ["SNP_PRODUCT_MISMATCH"],
+    );
+    const turin = sims.Turin;
+    const v2 = verifyReport(turin.signReport({ version: 2 }), turin.evidence(), NOW, trust(turin));
+    assert.equal(v2.product, "Turin");
+    assert.equal(v2.report.reportedTcb.fmc, turin.tcb.fmc);
+  });
+
+  it("when the signature algorithm is not 1, it fails with SNP_BAD_SIGNATURE", () => {
+    const sim = sims.Milan;
+    assert.deepEqual(
+      codes(() => verifyReport(sim.signReport({ signatureAlgo: 2 }), sim.evidence(), NOW, trust(sim))),
+      ["SNP_BAD_SIGNATURE"],
+    );
+  });
+
+  it("when a CRL from the ARK lists the ASK, it fails with SNP_CERT_REVOKED; an empty CRL passes; no CRL is SNP_CERT_UNAVAILABLE", () => {
+    const sim = sims.Genoa;
+    const bytes = sim.signReport();
+    verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl()] });
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl([0x10001])] })),
+      ["SNP_CERT_REVOKED"],
+    );
+    const forged = sim.crl();
+    forged[forged.length - 1] ^= 1;
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [forged] })),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [new Uint8Array([1, 2, 3])] })),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
+  });
+
+  it("when one verifier sees reports from several chips, its cache keeps them apart", () => {
+    const verifier = createReportVerifier({ trustedRoots: Object.values(sims).map((s) => s.rootFingerprint) });
+    for (let i = 0; i < 3; i++) {
+      for (const sim of Object.values(sims))
+        assert.equal(verifier.verify(sim.signReport(), sim.evidence(), NOW).product, sim.product);
+    }
+    const milan = sims.Milan;
+    // The simulated products share keys, so the signature holds; CPUID still names Milan.
+    assert.deepEqual(
+      codes(() => verifier.verify(milan.signReport(), sims.Genoa.evidence(), NOW)),
+      ["SNP_PRODUCT_MISMATCH"],
+    );
+  });
+
+  it("when the keys are loaded twice from one directory, the root is the same", async () => {
+    const again = await createSimulator({ product: "Milan", keyDir });
+    assert.equal(again.rootFingerprint, sims.Milan.rootFingerprint);
+  });
+});
+
+describe("the SNP policy JSON", () => {
+  it("when a full policy is written and read back, it is the same", () => {
+    const json = {
+      allowDebug: false,
+      allowMigrationAgent: false,
+      vmpl: 0,
+      signatureAlgo: 1,
+      minimumTcb: { Milan: { bootloader: 4, snp: 24, microcode: 219 }, Turin: { fmc: 1 } },
+      minimumFirmware: { major: 1, minor: 55, build: 29 },
+      minimumGuestSvn: 2,
+      measurements: ["ab".repeat(48)],
+      hostData: "cd".repeat(32),
+      idKeyDigests: ["01".repeat(48)],
+      authorKeyDigests: ["00".repeat(48)],
+      reportData: "00".repeat(64),
+    };
+    assert.deepEqual(snpPolicyToJson(parseSnpPolicy(json)), json);
+    assert.deepEqual(parseSnpPolicy({}), DEFAULT_SNP_POLICY);
+    assert.deepEqual(parseSnpPolicy({ vmpl: null }).vmpl, undefined);
+  });
+
+  it("when fields are unknown or malformed, it fails with POLICY_INVALID listing each", () => {
+    assert.deepEqual(
+      codes(() => parseSnpPolicy({ nope: 1, vmpl: 7, measurements: ["zz"] })),
+      ["POLICY_INVALID", "POLICY_INVALID", "POLICY_INVALID"],
+    );
+    assert.deepEqual(
+      codes(() => parseSnpPolicy([])),
+      ["POLICY_INVALID"],
+    );
+  });
+
+  it("when host data, report data and key digests differ, it reports each", () => {
+    const sim = sims.Milan;
+    const verified = verifyReport(sim.signReport(), sim.evidence(), NOW, trust(sim));
+    const policy = parseSnpPolicy({
+      hostData: "11".repeat(32),
+      reportData: "11".repeat(64),
+      idKeyDigests: ["11".repeat(48)],
+      authorKeyDigests: ["11".repeat(48)],
+    });
+    assert.deepEqual(
+      codes(() => validateReport(verified, policy)),
+      ["POLICY_HOST_DATA", "POLICY_REPORT_DATA", "POLICY_ID_KEY", "POLICY_ID_KEY"],
+    );
+  });
+});
