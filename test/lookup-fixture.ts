@@ -57,7 +57,7 @@ export function item(
 }
 
 function toTuple(i: PublishedItem): unknown[] {
-  const b = (h: string) => `0x${h}`;
+  const b = (h: string) => `0x${h.replace(/^0x/, "")}`;
   return [
     b(i.modelHash),
     b(i.manifestDigest),
