@@ -11,6 +11,7 @@ import hre from "hardhat";
 import { isProvenantError } from "../errors.ts";
 import { MODEL_REGISTRY_ABI } from "./abi.ts";
 import { deployRegistry } from "./deploy.ts";
+import { toRoflAppIdBech32 } from "./rofl.ts";
 
 describe("deployRegistry", () => {
   it("when given a publisher and a directory, it grants the roles and writes <network>.json", async () => {
@@ -34,6 +35,16 @@ describe("deployRegistry", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("when given a ROFL app id in bech32, it switches ROFL mode on with its bytes", async () => {
+    const connection = await hre.network.connect();
+    const [deployer] = await connection.ethers.getSigners();
+    const appId = "0x00" + "c0ffee".repeat(6) + "4242";
+    const deployment = await deployRegistry({ signer: deployer, network: "unit", roflAppId: toRoflAppIdBech32(appId) });
+    assert.equal(deployment.roflAppId, appId);
+    const registry = new Contract(deployment.address, MODEL_REGISTRY_ABI, connection.ethers.provider);
+    assert.equal(await registry.getFunction("roflAppId")(), appId);
   });
 
   it("when the publisher is not an address, it throws USAGE before deploying", async () => {

@@ -10,6 +10,7 @@ import type { Signer } from "ethers";
 
 import { IoError, ProvenantError, UsageError } from "../errors.ts";
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE, MODEL_REGISTRY_COMPILER } from "./abi.ts";
+import { toRoflAppIdBytes } from "./rofl.ts";
 
 /** Chain ids of Sapphire mainnet, testnet and localnet, where calls are encrypted. */
 export const SAPPHIRE_CHAIN_IDS: ReadonlySet<bigint> = new Set([23294n, 23295n, 23293n]);
@@ -26,6 +27,8 @@ export interface Deployment {
   revoker: string;
   compiler: string;
   deployedAt: string;
+  /** The ROFL app id set at deployment (bytes21 hex), when one was given. */
+  roflAppId?: string;
 }
 
 export interface DeployOptions {
@@ -37,6 +40,8 @@ export interface DeployOptions {
   publisher?: string;
   /** Gets REVOKER_ROLE; default: the deployer. */
   revoker?: string;
+  /** When given (`rofl1…` or bytes21 hex), ROFL mode is switched on: only that app's instances may publish. */
+  roflAppId?: string;
   /** Where to write `<network>.json`; undefined: write nothing. */
   deploymentsDir?: string;
 }
@@ -50,6 +55,7 @@ export async function deployRegistry(options: DeployOptions): Promise<Deployment
   const deployer = getAddress(await signer.getAddress());
   const publisher = toAddress(options.publisher ?? deployer, "publisher");
   const revoker = toAddress(options.revoker ?? deployer, "revoker");
+  const roflAppId = options.roflAppId === undefined ? undefined : toRoflAppIdBytes(options.roflAppId);
 
   const factory = new ContractFactory(MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE, signer);
   const contract = await factory.deploy(deployer);
@@ -68,6 +74,7 @@ export async function deployRegistry(options: DeployOptions): Promise<Deployment
     const grant = await registry.getFunction("grantRole")(roleId, account);
     await grant.wait();
   }
+  if (roflAppId !== undefined) await (await registry.getFunction("setRoflAppId")(roflAppId)).wait();
 
   const deployment: Deployment = {
     network: options.network,
@@ -80,6 +87,7 @@ export async function deployRegistry(options: DeployOptions): Promise<Deployment
     revoker,
     compiler: `solc ${MODEL_REGISTRY_COMPILER.version} (evm ${MODEL_REGISTRY_COMPILER.evmVersion}, optimizer runs ${MODEL_REGISTRY_COMPILER.optimizer.runs})`,
     deployedAt: new Date().toISOString(),
+    ...(roflAppId === undefined ? {} : { roflAppId }),
   };
   if (options.deploymentsDir !== undefined) await writeDeployment(options.deploymentsDir, deployment);
   return deployment;
