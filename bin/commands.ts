@@ -10,4 +10,5 @@ export const COMMAND_MODULES: readonly CommandLoader[] = [
   async () => (await import("../offchain/client/cli.ts")).commands,
   async () => (await import("../lib/oms/cli.ts")).commands,
   async () => (await import("../offchain/cli.ts")).commands,
+  async () => (await import("../lib/snp/cli.ts")).commands,
 ];
