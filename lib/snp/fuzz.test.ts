@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import { ProvenantError } from "../errors.ts";
+import { createReportVerifier, createSimulator, parseCrl, parseReport, parseSnpPolicy } from "./index.ts";
+
+const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
+const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
+const NOW = new Date("2026-11-21T00:00:00Z");
+const BUDGET_MS = 2500;
+
+/** xorshift32: deterministic, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+function mutate(bytes: Uint8Array, next: () => number): Uint8Array {
+  const out = bytes.slice();
+  const kind = next() % 4;
+  if (kind === 3) return out.subarray(0, next() % (out.length + 1));
+  const flips = 1 + (next() % 4);
+  for (let i = 0; i < flips; i++) {
+    const at = next() % out.length;
+    out[at] = kind === 0 ? out[at]! ^ (1 << (next() % 8)) : next() & 0xff;
+  }
+  return out;
+}
+
+function expectCoded(fn: () => unknown, outcomes: Map<string, number>): void {
+  try {
+    fn();
+    outcomes.set("OK", (outcomes.get("OK") ?? 0) + 1);
+  } catch (error) {
+    if (!(error instanceof ProvenantError)) assert.fail(`uncoded ${String(error)}`);
+    outcomes.set(error.code, (outcomes.get(error.code) ?? 0) + 1);
+  }
+}
+
+describe("fuzzing lib/snp", () => {
+  it("when fed random and mutated reports, certificates, CRLs and policies for a few seconds, every failure is a coded error", async () => {
+    const sim = await createSimulator({ product: "Turin", keyDir: join(tmpdir(), "provenant-test-sim") });
+    const simReport = sim.signReport();
+    const verifier = createReportVerifier({ trustedRoots: [sim.rootFingerprint] });
+    const next = rng(0x5eed);
+    const outcomes = new Map<string, number>();
+    const deadline = Date.now() + BUDGET_MS;
+    let rounds = 0;
+    while (Date.now() < deadline) {
+      rounds++;
+      const pick = next() % 8;
+      if (pick === 0) {
+        const random = Uint8Array.from({ length: next() % 2 === 0 ? 1184 : next() % 2000 }, () => next() & 0xff);
+        expectCoded(() => verifier.verify(random, { vcek }, NOW), outcomes);
+      } else if (pick === 1) expectCoded(() => verifier.verify(mutate(report, next), { vcek }, NOW), outcomes);
+      else if (pick === 2) expectCoded(() => verifier.verify(report, { vcek: mutate(vcek, next) }, NOW), outcomes);
+      else if (pick === 3) {
+        expectCoded(() => verifier.verify(mutate(simReport, next), sim.evidence(), NOW), outcomes);
+      } else if (pick === 4) {
+        const chain = [mutate(sim.askDer, next), sim.arkDer];
+        expectCoded(() => verifier.verify(simReport, { vcek: sim.vcekDer, chain }, NOW), outcomes);
+      } else if (pick === 5) expectCoded(() => parseCrl(mutate(sim.crl([1, 2, 3]), next)), outcomes);
+      else if (pick === 6) {
+        const values: unknown[] = [null, 1, "x", [], {}, -1, 1e9, "ab".repeat(48), ["00"], { Milan: { snp: 300 } }];
+        const keys = ["vmpl", "measurements", "minimumTcb", "hostData", "allowDebug", "minimumFirmware", "bogus"];
+        const policy: Record<string, unknown> = {};
+        for (let i = 0; i < 3; i++) policy[keys[next() % keys.length]!] = values[next() % values.length];
+        expectCoded(() => parseSnpPolicy(policy), outcomes);
+      } else {
+        expectCoded(() => parseReport(mutate(report, next)), outcomes);
+      }
+    }
+    assert.ok(rounds > 200, `only ${rounds} rounds`);
+    assert.ok((outcomes.get("SNP_BAD_SIGNATURE") ?? 0) > 0);
+    assert.ok((outcomes.get("SNP_MALFORMED") ?? 0) > 0);
+    assert.ok((outcomes.get("SNP_CHAIN_INVALID") ?? 0) > 0);
+  });
+
+  it("when the evidence or the date is not what the types say, it still throws coded errors", () => {
+    const verifier = createReportVerifier();
+    const bad: unknown[] = [
+      undefined,
+      null,
+      {},
+      { vcek: "x" },
+      { vcek: new Uint8Array(0) },
+      { vcek, chain: [new Uint8Array(3)] },
+    ];
+    for (const evidence of bad) {
+      assert.throws(
+        () => verifier.verify(report, evidence as never, NOW),
+        (e) => e instanceof ProvenantError,
+      );
+    }
+    assert.throws(
+      () => verifier.verify("report" as never, { vcek }, NOW),
+      (e) => e instanceof ProvenantError && e.code === "SNP_MALFORMED",
+    );
+    assert.throws(
+      () => verifier.verify(report, { vcek }, new Date("nope")),
+      (e) => e instanceof ProvenantError && e.code === "SNP_CERT_EXPIRED",
+    );
+  });
+});
