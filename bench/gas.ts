@@ -1,8 +1,9 @@
 // Gas used by ModelRegistry on Hardhat's in-process EDR network (Shanghai rules, like Sapphire's EVM): one publish of
 // one record, batches of 10 and 100 records for new models, a batch of 100 second manifests for known models, and a
 // revoke. Per-record figures are the whole transaction's gasUsed (21,000 base and calldata included) divided by the
-// batch size. Gas is deterministic, so one run is enough. Writes bench/results/gas.json.
+// batch size. Digests are deterministic and gas too, so one run is enough. Writes bench/results/gas.json.
 // Usage: node bench/gas.ts
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { cpus, platform, release } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -27,7 +28,18 @@ async function publishGas(items: AttestationInput[]): Promise<number> {
   return Number(receipt.gasUsed);
 }
 
-const newModels = (n: number): AttestationInput[] => Array.from({ length: n }, () => attestation());
+// Deterministic digests (SHA-256 of a counter), so that calldata, and with it the figures, repeat exactly.
+let counter = 0;
+const digest = (): string => `0x${createHash("sha256").update(`provenant bench ${counter++}`).digest("hex")}`;
+const record = (modelHash = digest()): AttestationInput =>
+  attestation({
+    modelHash,
+    manifestDigest: digest(),
+    parentModelHash: digest(),
+    measurementHash: digest(),
+    policyDigest: digest(),
+  });
+const newModels = (n: number): AttestationInput[] => Array.from({ length: n }, () => record());
 
 // Warm-up: the very first publish is no different (no global counters), but keep the measured ones typical.
 await publishGas(newModels(1));
@@ -35,9 +47,8 @@ const publishSingle = await publishGas(newModels(1));
 const perRecordBatch10 = (await publishGas(newModels(10))) / 10;
 const batch100 = newModels(100);
 const perRecordBatch100 = (await publishGas(batch100)) / 100;
-const perRecordExistingModel =
-  (await publishGas(batch100.map((item) => attestation({ modelHash: item.modelHash })))) / 100;
-const existingModelSingle = await publishGas([attestation({ modelHash: batch100[0].modelHash })]);
+const perRecordExistingModel = (await publishGas(batch100.map((item) => record(item.modelHash)))) / 100;
+const existingModelSingle = await publishGas([record(batch100[0].modelHash)]);
 const republishBatch100 = (await publishGas(batch100)) / 100;
 const revokeReceipt = await (
   await registry.connect(revoker).revoke(batch100[1].manifestDigest, "signing key compromised")

@@ -18,7 +18,7 @@ contract ModelRegistry is AccessControl, IModelRegistry {
     /// @inheritdoc IModelRegistry
     bytes32 public constant override REVOKER_ROLE = keccak256("REVOKER_ROLE");
     /// @inheritdoc IModelRegistry
-    /// @dev 128 records of a new model each cost about 100,000 gas: 12.8 M gas, under Sapphire's 15 M block limit.
+    /// @dev 128 records of new models cost about 12.4 M gas, under the 15 M gas blocks Sapphire has used so far.
     uint256 public constant override MAX_BATCH_SIZE = 128;
 
     uint8 private constant _KIND_FINETUNE = 1;
