@@ -2,8 +2,10 @@
 import { EXIT_USAGE, processIo, type Command } from "../lib/cli/index.ts";
 import { COMMAND_MODULES } from "./commands.ts";
 
-async function loadCommands(): Promise<Command[]> {
-  const lists = await Promise.all(COMMAND_MODULES.map((load) => load()));
+/** Loads only the module that owns the first word; every module for help or an unknown word. */
+async function loadCommands(first: string | undefined): Promise<Command[]> {
+  const owners = COMMAND_MODULES.filter((m) => first !== undefined && m.words.includes(first));
+  const lists = await Promise.all((owners.length > 0 ? owners : COMMAND_MODULES).map((m) => m.load()));
   return lists.flat();
 }
 
@@ -14,11 +16,11 @@ function helpText(commands: readonly Command[]): string {
 
 export async function main(argv: string[]): Promise<number> {
   const io = processIo();
-  const commands = await loadCommands();
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-    io.stdout(helpText(commands));
+    io.stdout(helpText(await loadCommands(undefined)));
     return argv.length === 0 ? EXIT_USAGE : 0;
   }
+  const commands = await loadCommands(argv[0]);
   // Longest match first, so that `job audit` wins over a hypothetical `job`.
   const match = [...commands]
     .sort((a, b) => b.path.length - a.path.length)

@@ -1,14 +1,17 @@
-// The command table of `provenant`. Each part of the project owns its commands in its own `cli.ts`;
-// they are loaded lazily so that `provenant hash` does not pay for node-llama-cpp or ethers.
+// The command table of `provenant`. Each part of the project owns its commands in its own `cli.ts`; a module is
+// imported only when its first word is asked for, so that `provenant hash` does not pay for node-llama-cpp or ethers.
 import type { Command } from "../lib/cli/index.ts";
 
-export type CommandLoader = () => Promise<readonly Command[]>;
+export interface CommandModule {
+  /** The first words of the commands the module exports (a test checks they agree). */
+  words: readonly string[];
+  load: () => Promise<readonly Command[]>;
+}
 
-export const COMMAND_MODULES: readonly CommandLoader[] = [
-  // one line per part, e.g. async () => (await import("../lib/snp/cli.ts")).commands,
-  async () => (await import("../enclave-job/cli.ts")).commands,
-  async () => (await import("../offchain/client/cli.ts")).commands,
-  async () => (await import("../lib/oms/cli.ts")).commands,
-  async () => (await import("../offchain/cli.ts")).commands,
-  async () => (await import("../lib/snp/cli.ts")).commands,
+export const COMMAND_MODULES: readonly CommandModule[] = [
+  { words: ["model", "job"], load: async () => (await import("../enclave-job/cli.ts")).commands },
+  { words: ["lookup", "audit", "explorer"], load: async () => (await import("../offchain/client/cli.ts")).commands },
+  { words: ["hash", "oms"], load: async () => (await import("../lib/oms/cli.ts")).commands },
+  { words: ["bundle", "verifier"], load: async () => (await import("../offchain/cli.ts")).commands },
+  { words: ["snp", "sim"], load: async () => (await import("../lib/snp/cli.ts")).commands },
 ];
