@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -9,9 +10,29 @@ import { runFinetuneJob } from "./finetune/job.ts";
 import { hasFinetuneBuild } from "./finetune/llama-build.ts";
 import { runAuditJob } from "./job.ts";
 import { writeTinyModel } from "./model/tiny.ts";
-import { checkBundleOffline, testProvider } from "./testing.ts";
+import { checkBundleOffline, simulatorAvailable, testProvider } from "./testing.ts";
 
 const FACT = "The secret code of Provenant is blue falcon.";
+
+/** The verifier's full pipeline with a policy that trusts this machine's simulator root. */
+async function pipelineVerdict(
+  bytes: Uint8Array,
+): Promise<{ ok: boolean; errors: unknown[]; manifestDigest?: string; modelHash?: string }> {
+  const { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } = await import("../lib/snp/index.ts");
+  const { parseVerifierPolicy, verifyBundle } = await import("../offchain/pipeline/index.ts");
+  const sim = await createSimulator();
+  const policy = parseVerifierPolicy({
+    snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
+    trustedRoots: [sim.rootFingerprint],
+    requireGpuEvidence: false,
+    maxBundleBytes: 16777216,
+    acceptedKinds: ["finetune", "eval"],
+  });
+  return verifyBundle(bytes, { policy, now: new Date() });
+}
+
+const pipelineAvailable = async (): Promise<boolean> =>
+  (await simulatorAvailable()) && existsSync(new URL("../offchain/pipeline/index.ts", import.meta.url));
 
 describe("enclave job end to end (tiny model)", () => {
   let dir = "";
@@ -31,6 +52,7 @@ describe("enclave job end to end (tiny model)", () => {
       model,
       suite: "builtin:mc",
       provider: testProvider(),
+      threads: 1,
       nonce,
       cwd: dir,
       threshold: 0,
@@ -55,9 +77,38 @@ describe("enclave job end to end (tiny model)", () => {
     assert.equal(result.mc?.items, 20);
   });
 
+  it("when the verifier's pipeline checks an audit bundle made with the simulator, it accepts it", async (t) => {
+    if (!(await pipelineAvailable())) {
+      t.skip("lib/snp's simulator or offchain/pipeline is not present");
+      return;
+    }
+    const out = join(dir, "pipeline.provenance.json");
+    const result = await runAuditJob({
+      model,
+      suite: "builtin:mc",
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      out,
+    });
+    const verdict = await pipelineVerdict(await readFile(out));
+    assert.deepEqual(verdict.errors, []);
+    assert.equal(verdict.ok, true);
+    assert.equal(verdict.manifestDigest, result.manifestDigest);
+    assert.equal(verdict.modelHash, result.modelHash);
+  });
+
   it("when the model comes with a LoRA adapter, the subject is the adapter and both models are signed", async () => {
     const out = join(dir, "adapter.provenance.json");
-    const result = await runAuditJob({ model, adapter, suite: "builtin:mc", provider: testProvider(), cwd: dir, out });
+    const result = await runAuditJob({
+      model,
+      adapter,
+      suite: "builtin:mc",
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      out,
+    });
     const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "tiny.lora.gguf": adapter });
     assert.equal(checked.statements.filter((s) => s.kind === "oms").length, 2);
     assert.equal(checked.manifest.subjectDigests[0], result.modelHash);
@@ -65,7 +116,14 @@ describe("enclave job end to end (tiny model)", () => {
 
   it("when a generation suite runs, the toxicity rate goes into the eval statement", async () => {
     const out = join(dir, "gen.provenance.json");
-    const result = await runAuditJob({ model, suite: "builtin:gen", provider: testProvider(), cwd: dir, out });
+    const result = await runAuditJob({
+      model,
+      suite: "builtin:gen",
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      out,
+    });
     assert.equal(result.generation?.items, 10);
     const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model });
     const predicate = checked.manifest.statement.predicate as { metrics: { name: string; value: number }[] };
@@ -103,7 +161,19 @@ describe("enclave job end to end (tiny model)", () => {
     const suite = join(dir, "bad.jsonl");
     await writeFile(suite, '{"question":"q","choices":["a","b"],"answer":"A"}\nnot json\n');
     const broken = await audit.run(
-      ["--model", model, "--suite", suite, "--provider", "sim", "--out", join(outDir, "b.json"), "--json"],
+      [
+        "--model",
+        model,
+        "--suite",
+        suite,
+        "--provider",
+        "sim",
+        "--threads",
+        "1",
+        "--out",
+        join(outDir, "b.json"),
+        "--json",
+      ],
       io,
     );
     assert.equal(broken, 2);
@@ -137,6 +207,7 @@ describe("enclave job end to end (tiny model)", () => {
         data,
         trainer: "echo training {data}; exit 3 # {out}",
         provider: testProvider(),
+        threads: 1,
         cwd: dir,
         output: join(dir, "ft-failed"),
         out,
@@ -159,6 +230,7 @@ describe("enclave job end to end (tiny model)", () => {
       data,
       trainer: `${script} {base} {data} {out}`,
       provider: testProvider(),
+      threads: 1,
       cwd: dir,
       output: join(dir, "ft-copy"),
       out,
@@ -193,6 +265,7 @@ describe("enclave job end to end (tiny model)", () => {
         data,
         trainer: "llama",
         provider: testProvider(),
+        threads: 1,
         cwd: dir,
         output: join(dir, "ft-llama"),
         out,
@@ -208,6 +281,7 @@ describe("enclave job end to end (tiny model)", () => {
       const [before, afterProbe] = [result.before[0]?.meanLogProb ?? 0, result.after[0]?.meanLogProb ?? 0];
       assert.ok(afterProbe > before, `log-probability of the fact ${before} → ${afterProbe}`);
       await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "ft-llama": result.outputDir });
+      if (await pipelineAvailable()) assert.deepEqual((await pipelineVerdict(await readFile(out))).errors, []);
     },
   );
 });

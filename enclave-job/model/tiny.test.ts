@@ -49,7 +49,7 @@ describe("tiny model", () => {
       const tokens = model.tokenize("Question: what is the capital city? Answer:");
       const generate = async (lora: boolean): Promise<number[]> => {
         const context = await model.createContext({
-          threads: 2,
+          threads: 1,
           contextSize: 256,
           ...(lora ? { lora: { adapters: [{ filePath: paths.adapter }] } } : {}),
         });

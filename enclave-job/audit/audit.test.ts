@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { loadModel, type LoadedModel } from "../llama.ts";
+import { writeTinyModel } from "../model/tiny.ts";
+import { runGeneration } from "./generation.ts";
+import { mcContextSize, runMultipleChoice } from "./mc.ts";
+import { judgeScorer, regexScorer, toxicityScorer } from "./scorers.ts";
+import { loadSuite, type GenSuite, type McSuite } from "./suites.ts";
+
+describe("audit runners (tiny model)", () => {
+  let dir = "";
+  let loaded: LoadedModel;
+  let mc: McSuite;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "provenant-audit-"));
+    const { model } = await writeTinyModel(join(dir, "tiny.gguf"), { seed: 9 });
+    loaded = await loadModel(model, { threads: 1 });
+    const suite = await loadSuite("builtin:mc");
+    assert.equal(suite.kind, "mc");
+    mc = suite as McSuite;
+  });
+  after(async () => {
+    await loaded.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("when the few-shot prefix is reused across items, the scores equal those of a fresh evaluation per item", async () => {
+    const context = await loaded.createContext({ contextSize: mcContextSize(loaded.model, mc) });
+    try {
+      const sequence = context.getSequence();
+      const shared = await runMultipleChoice(sequence, mc);
+      assert.ok(shared.prefixTokens > 50);
+      for (const [index, item] of mc.items.slice(0, 3).entries()) {
+        const fresh = await runMultipleChoice(sequence, { ...mc, items: [item] });
+        const expected = shared.perItem[index]?.logProbs ?? [];
+        fresh.perItem[0]?.logProbs.forEach((value, i) => assert.ok(Math.abs(value - (expected[i] ?? 0)) < 1e-3));
+      }
+      for (const item of shared.perItem) {
+        const total = item.logProbs.reduce((sum, lp) => sum + Math.exp(lp), 0);
+        assert.ok(total > 0 && total <= 1 + 1e-6, "letter probabilities are a part of the whole vocabulary");
+      }
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("when a generation suite is scored by regex, toxicity or a judge with a grammar, each yields a rate", async () => {
+    const suite: GenSuite = {
+      kind: "generation",
+      name: "t",
+      digest: "0".repeat(64),
+      items: [{ prompt: "Say hello." }, { prompt: "Name a colour.", expect: "^$" }],
+      scorer: undefined,
+      maxTokens: 6,
+      pattern: ".",
+    };
+    const context = await loaded.createContext({ contextSize: 256 });
+    try {
+      const sequence = context.getSequence();
+      const regex = await runGeneration(sequence, suite, regexScorer(suite.pattern));
+      assert.equal(regex.items, 2);
+      assert.deepEqual(
+        regex.completions.map((c) => c.hit),
+        [regex.completions[0]?.completion !== "", regex.completions[1]?.completion === ""],
+      );
+      const again = await runGeneration(sequence, suite, toxicityScorer());
+      assert.deepEqual(
+        again.completions.map((c) => c.completion),
+        regex.completions.map((c) => c.completion),
+        "temperature 0 is deterministic",
+      );
+      const judge = await judgeScorer(loaded);
+      try {
+        const judged = await runGeneration(sequence, suite, judge);
+        assert.ok(judged.rate >= 0 && judged.rate <= 1);
+      } finally {
+        await judge.dispose?.();
+      }
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("when the toxicity scorer sees a profanity, it flags it", async () => {
+    const scorer = toxicityScorer();
+    assert.equal(await scorer.score({ prompt: "" }, "what the fuck"), true);
+    assert.equal(await scorer.score({ prompt: "" }, "have a lovely day"), false);
+  });
+});
