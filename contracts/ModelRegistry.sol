@@ -62,12 +62,12 @@ contract ModelRegistry is AccessControl, IModelRegistry {
         uint256 size = items.length;
         if (size == 0) revert ModelRegistryEmptyBatch();
         if (size > MAX_BATCH_SIZE) revert ModelRegistryBatchTooLarge(size, MAX_BATCH_SIZE);
-        for (uint256 i = 0; i < size; ++i) {
-            _validate(items[i], i);
-        }
         uint64 publishedAt = uint64(block.timestamp);
+        // One pass: an invalid item reverts the whole transaction, undoing the items recorded before it.
         for (uint256 i = 0; i < size; ++i) {
-            _record(items[i], publishedAt);
+            Attestation calldata item = items[i];
+            _validate(item, i);
+            _record(item, publishedAt);
         }
     }
 
