@@ -2,8 +2,9 @@
 // the questions marketplaces and auditors ask ("is this model attested, by what, is it revoked, what is it built on?").
 // Views are the authority (manifestsOf, recordOf); events only add details (evidence digests, TCB, block, tx) and are
 // read in block ranges small enough for public Sapphire RPCs. Nothing here touches node: modules (see node.ts).
-import { Contract, Interface, JsonRpcProvider, Network, type Filter, type Log, type Provider } from "ethers";
+import { Interface, type Provider } from "ethers";
 
+import { FetchTransport, ProviderTransport, type RawLog, type Transport } from "./transport.ts";
 import { MODEL_REGISTRY_ABI } from "../../lib/registry/abi.ts";
 import { IoError, MalformedInputError, ProvenantError, UsageError } from "../../lib/errors.ts";
 
@@ -80,7 +81,6 @@ export interface ClientOptions {
 export interface RegistryClient {
   readonly address: string;
   readonly chainId: number;
-  readonly provider: Provider;
   lookup(modelHash: string): Promise<LookupResult>;
   record(manifestDigest: string): Promise<RegistryRecord | null>;
   isRecorded(modelHash: string, manifestDigest: string): Promise<boolean>;
@@ -165,28 +165,22 @@ export async function connectRegistryClient(options: ClientOptions): Promise<Reg
       `registry address must be 0x + 40 hex digits: '${options.address}'`,
     );
   }
-  let provider: Provider;
+  let transport: Transport;
   let chainId: number;
-  let owned = false;
   if (options.provider !== undefined) {
-    provider = options.provider;
+    transport = new ProviderTransport(options.provider);
     try {
-      chainId = Number((await provider.getNetwork()).chainId);
+      chainId = await transport.chainId();
     } catch (error) {
       throw toClientError(error, options.address);
     }
   } else if (options.rpcUrl !== undefined) {
     chainId = await probeChainId(options.rpcUrl, timeoutMs);
-    provider = new JsonRpcProvider(options.rpcUrl, undefined, {
-      staticNetwork: Network.from(chainId),
-      batchStallTime: 0,
-    });
-    owned = true;
+    transport = new FetchTransport(options.rpcUrl, timeoutMs);
   } else {
     throw new UsageError("createRegistryClient needs rpcUrl or provider");
   }
   if (options.chainId !== undefined && options.chainId !== chainId) {
-    if (owned) provider.destroy?.();
     throw new IoError(
       "CHAIN_MISMATCH",
       `the RPC endpoint serves chain ${chainId}, the registry deployment is on chain ${options.chainId}`,
@@ -195,17 +189,16 @@ export async function connectRegistryClient(options: ClientOptions): Promise<Reg
   }
   let code: string;
   try {
-    code = await provider.getCode(options.address);
+    code = await transport.code(options.address);
   } catch (error) {
     throw toClientError(error, options.address);
   }
   if (code === "0x") {
-    if (owned) provider.destroy?.();
     throw new IoError("REGISTRY_NOT_FOUND", `no contract at ${options.address} on chain ${chainId}`, {
       details: { address: options.address, chainId },
     });
   }
-  return new Client(provider, options.address, chainId, options, owned);
+  return new Client(transport, options.address, chainId, options);
 }
 
 interface RecordView {
@@ -229,29 +222,31 @@ interface RecordedEvent {
 }
 
 class Client implements RegistryClient {
-  readonly provider: Provider;
   readonly address: string;
   readonly chainId: number;
-  readonly #contract: Contract;
+  readonly #transport: Transport;
   readonly #fromBlock: number;
   readonly #logRange: number;
   readonly #maxScanBlocks: number;
-  readonly #owned: boolean;
   readonly #blockTimes = new Map<number, number>();
 
-  constructor(provider: Provider, address: string, chainId: number, options: ClientOptions, owned: boolean) {
-    this.provider = provider;
+  constructor(transport: Transport, address: string, chainId: number, options: ClientOptions) {
+    this.#transport = transport;
     this.address = address;
     this.chainId = chainId;
-    this.#contract = new Contract(address, registryInterface, provider);
     this.#fromBlock = options.fromBlock ?? 0;
     this.#logRange = Math.max(1, options.logRange ?? DEFAULT_LOG_RANGE);
     this.#maxScanBlocks = options.maxScanBlocks ?? DEFAULT_MAX_SCAN_BLOCKS;
-    this.#owned = owned;
   }
 
   close(): void {
-    if (this.#owned) this.provider.destroy?.();
+    this.#transport.close();
+  }
+
+  /** One eth_call of a registry view, decoded. */
+  async #view(name: string, args: unknown[]): Promise<unknown[]> {
+    const data = registryInterface.encodeFunctionData(name, args);
+    return [...registryInterface.decodeFunctionResult(name, await this.#transport.call(this.address, data))];
   }
 
   async #call<T>(body: () => Promise<T>): Promise<T> {
@@ -265,29 +260,29 @@ class Client implements RegistryClient {
   async isRecorded(modelHash: string, manifestDigest: string): Promise<boolean> {
     const model = toBytes32(modelHash, "modelHash");
     const manifest = toBytes32(manifestDigest, "manifestDigest");
-    return this.#call(async () => Boolean(await this.#contract.getFunction("isRecorded")(model, manifest)));
+    return this.#call(async () => Boolean((await this.#view("isRecorded", [model, manifest]))[0]));
   }
 
   async #manifestsOf(model: string): Promise<string[]> {
     const digests: string[] = [];
     for (let offset = 0; ; offset += PAGE_SIZE) {
-      const page = (await this.#contract.getFunction("manifestsOf")(model, offset, PAGE_SIZE)) as string[];
+      const page = (await this.#view("manifestsOf", [model, offset, PAGE_SIZE]))[0] as string[];
       digests.push(...page);
       if (page.length < PAGE_SIZE) return digests;
     }
   }
 
   async #recordOf(manifest: string): Promise<RecordView> {
-    const r = (await this.#contract.getFunction("recordOf")(manifest)) as unknown as [string, bigint, bigint, boolean];
+    const r = (await this.#view("recordOf", [manifest])) as [string, bigint, bigint, boolean];
     return { modelHash: r[0], publishedAt: BigInt(r[1]), kind: Number(r[2]), revoked: Boolean(r[3]) };
   }
 
   async lookup(modelHash: string): Promise<LookupResult> {
     const model = toBytes32(modelHash, "modelHash");
     return this.#call(async () => {
-      const manifests = await this.#manifestsOf(model);
+      // The list and the head go out together: one round trip.
+      const [manifests, latest] = await Promise.all([this.#manifestsOf(model), this.#transport.blockNumber()]);
       if (manifests.length === 0) return { modelHash: fromBytes32(model), records: [] };
-      const latest = await this.provider.getBlockNumber();
       const topics = [RECORDED_TOPIC, model];
       let views: RecordView[];
       let events: Map<string, RecordedEvent>;
@@ -324,7 +319,7 @@ class Client implements RegistryClient {
     return this.#call(async () => {
       const view = await this.#recordOf(manifest);
       if (fromBytes32(view.modelHash) === ZERO_HASH) return null;
-      const latest = await this.provider.getBlockNumber();
+      const latest = await this.#transport.blockNumber();
       const events = await this.#recordedEvents([RECORDED_TOPIC, null, manifest], latest, [view.publishedAt]);
       return this.#assemble(manifest, view, events.get(fromBytes32(manifest)) ?? null, latest);
     });
@@ -356,7 +351,7 @@ class Client implements RegistryClient {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async (): Promise<void> => {
       try {
-        const head = await this.provider.getBlockNumber();
+        const head = await this.#transport.blockNumber();
         if (next === null) next = head + 1;
         if (head >= next) {
           const logs = await this.#scan({ topics: [[RECORDED_TOPIC, REVOKED_TOPIC]] }, next, head);
@@ -381,7 +376,7 @@ class Client implements RegistryClient {
     };
   }
 
-  async #toEvent(log: Log, latest: number): Promise<RegistryEvent | null> {
+  async #toEvent(log: RawLog, latest: number): Promise<RegistryEvent | null> {
     if (log.topics[0] === REVOKED_TOPIC) {
       const parsed = registryInterface.parseLog(log);
       if (parsed === null) return null;
@@ -471,8 +466,7 @@ class Client implements RegistryClient {
   async #blockTime(block: number): Promise<number> {
     const cached = this.#blockTimes.get(block);
     if (cached !== undefined) return cached;
-    const b = await this.provider.getBlock(block);
-    const time = b?.timestamp ?? 0;
+    const time = await this.#transport.blockTimestamp(block);
     this.#blockTimes.set(block, time);
     return time;
   }
@@ -496,19 +490,19 @@ class Client implements RegistryClient {
   }
 
   /** eth_getLogs over [from, to] in windows of logRange blocks, a few windows at a time, in block order. */
-  async #scan(filter: Omit<Filter, "fromBlock" | "toBlock">, from: number, to: number): Promise<Log[]> {
+  async #scan(filter: { topics: (string | string[] | null)[] }, from: number, to: number): Promise<RawLog[]> {
     const windows: [number, number][] = [];
     for (let start = from; start <= to; start += this.#logRange) {
       windows.push([start, Math.min(to, start + this.#logRange - 1)]);
     }
-    const logs: Log[] = [];
+    const logs: RawLog[] = [];
     const parallel = 4;
     for (let i = 0; i < windows.length; i += parallel) {
       const batch = await Promise.all(
         windows
           .slice(i, i + parallel)
           .map(([fromBlock, toBlock]) =>
-            this.provider.getLogs({ ...filter, address: this.address, fromBlock, toBlock }),
+            this.#transport.logs({ ...filter, address: this.address, fromBlock, toBlock }),
           ),
       );
       for (const page of batch) logs.push(...page);
@@ -517,7 +511,7 @@ class Client implements RegistryClient {
   }
 }
 
-function toRecordedEvent(log: Log): RecordedEvent | null {
+function toRecordedEvent(log: RawLog): RecordedEvent | null {
   const parsed = registryInterface.parseLog(log);
   if (parsed === null || parsed.name !== "AttestationRecorded") return null;
   const parent = fromBytes32(parsed.args[2] as string);
