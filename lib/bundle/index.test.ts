@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
 import { INTOTO_PAYLOAD_TYPE, signEnvelope, verifyEnvelope } from "../dsse/index.ts";
 import { ProvenantError } from "../errors.ts";
 import { buildEvalStatement, buildOmsStatement, validateStatement } from "../intoto/index.ts";
 import { evalInput, sampleHash } from "../intoto/testing.ts";
+import { checkSchema, type Schema } from "../oms/schema-check.ts";
 import {
   BUNDLE_MEDIA_TYPE,
   findManifest,
@@ -136,6 +138,21 @@ describe("provenance bundle", () => {
     assert.equal(
       codeOf(() => readBundle(enc.encode(dupInner))),
       "BUNDLE_MALFORMED",
+    );
+  });
+
+  it("when a bundle carries an OMS statement, the statement meets the OMS v1.0 statement schema", () => {
+    const schemas = new URL("../../../shared/testdata/formats/oms-spec/schemas/v1.0/", import.meta.url);
+    const registry = new Map<string, Schema>();
+    for (const name of ["statement", "predicate"]) {
+      const schema = JSON.parse(readFileSync(new URL(`${name}.schema.json`, schemas), "utf8")) as Schema;
+      registry.set(schema.$id as string, schema);
+    }
+    const oms = readBundle(writeBundle(makeBundle())).envelopes[0]!;
+    const statement = JSON.parse(Buffer.from(verifyEnvelope(oms, publicKey)).toString());
+    assert.deepEqual(
+      checkSchema(statement, registry.get("https://model_signing/statement/v1.0/schema")!, registry),
+      [],
     );
   });
 
