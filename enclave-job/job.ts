@@ -173,7 +173,10 @@ export interface AuditResult extends JobResult {
   metrics: Metric[];
   mc?: McResult;
   generation?: GenResult;
+  /** Scoring time (the suite run, context creation included). */
   auditMs: number;
+  /** Loading the model with node-llama-cpp. */
+  modelLoadMs: number;
 }
 
 async function makeScorer(
@@ -211,7 +214,9 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
     options.adapter === undefined ? undefined : await hashWithProgress(options, options.adapter, "adapter");
   const [harness, version] = await Promise.all([harnessDigest(), harnessVersion()]);
   reporter.step(`loading ${options.model}`);
+  const loadStarted = performance.now();
   const loaded = await loadModel(options.model, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
+  const modelLoadMs = performance.now() - loadStarted;
   const startedOn = now();
   const started = performance.now();
   let mc: McResult | undefined;
@@ -284,6 +289,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
     suite,
     metrics,
     auditMs,
+    modelLoadMs,
     ...(mc === undefined ? {} : { mc }),
     ...(generation === undefined ? {} : { generation }),
   };
