@@ -147,6 +147,22 @@ describe("ModelRegistry deployment and roles", () => {
     );
   });
 
+  it("when the admin grants PUBLISHER_ROLE, it emits RoleGranted and the account can publish", async () => {
+    const events = await eventsOf(registry.grantRole(PUBLISHER_ROLE, stranger.address));
+    assert.deepEqual(events, [{ name: "RoleGranted", args: [PUBLISHER_ROLE, stranger.address, admin.address] }]);
+    const item = attestation();
+    await (await registry.connect(stranger).publish([item])).wait();
+    assert.equal(await registry.isRecorded(item.modelHash, item.manifestDigest), true);
+  });
+
+  it("when an account renounces a role for another account, it reverts with AccessControlBadConfirmation", async () => {
+    await assertRevert(
+      () => registry.connect(stranger).renounceRole(PUBLISHER_ROLE, publisher.address),
+      "AccessControlBadConfirmation",
+      [],
+    );
+  });
+
   it("when the admin revokes PUBLISHER_ROLE, the former publisher can no longer publish", async () => {
     const events = await eventsOf(registry.revokeRole(PUBLISHER_ROLE, publisher.address));
     assert.deepEqual(events, [{ name: "RoleRevoked", args: [PUBLISHER_ROLE, publisher.address, admin.address] }]);
