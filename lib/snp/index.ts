@@ -24,12 +24,5 @@ export { checkRevocation, parseCrl } from "./crl.ts";
 export { AMD_CERTIFICATES, ARK_FINGERPRINTS } from "./amd-roots.ts";
 export { createSimulator, defaultKeyDir } from "./sim.ts";
 export type { SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";
-export {
-  createCertificateStore,
-  defaultCacheDir,
-  kdsChainUrl,
-  kdsCrlUrl,
-  kdsVcekUrl,
-  KDS_BASE,
-} from "./kds.ts";
+export { createCertificateStore, defaultCacheDir, kdsChainUrl, kdsCrlUrl, kdsVcekUrl, KDS_BASE } from "./kds.ts";
 export type { CertificateStore, CertificateStoreOptions, FetchLike } from "./kds.ts";

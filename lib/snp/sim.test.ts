@@ -223,6 +223,11 @@ describe("the simulator", () => {
       codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl([0x10001])] })),
       ["SNP_CERT_REVOKED"],
     );
+    const stale = sim.crl([], new Date(Date.now() - 1000));
+    assert.deepEqual(
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [stale] })),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
     const forged = sim.crl();
     forged[forged.length - 1] ^= 1;
     assert.deepEqual(

@@ -65,6 +65,8 @@ interface VerifiedChain {
   certificates: readonly AmdCertificate[];
   spl: { bootloader: number; tee: number; snp: number; microcode: number; fmc: number | undefined };
   hwid: Uint8Array | undefined;
+  /** When CRLs were checked: the CRL's nextUpdate, after which the check no longer holds. */
+  crlNextUpdate?: Date | undefined;
 }
 
 const PINNED: ReadonlyMap<string, Product> = new Map(
@@ -168,13 +170,16 @@ function verifyChain(
     },
     hwid: readHwid(leaf),
   };
-  if (options.crls !== undefined) checkRevocation(options.crls, ark, [intermediate, leaf]);
+  if (options.crls !== undefined) chain.crlNextUpdate = checkRevocation(options.crls, ark, [intermediate, leaf]);
   return chain;
 }
 
 function checkValidity(chain: VerifiedChain, now: Date): void {
   const t = now.getTime();
   if (!Number.isFinite(t)) throw new VerificationError("SNP_CERT_EXPIRED", "`now` is not a valid date");
+  if (chain.crlNextUpdate !== undefined && t > chain.crlNextUpdate.getTime()) {
+    throw new VerificationError("SNP_CERT_UNAVAILABLE", `the CRL expired at ${chain.crlNextUpdate.toISOString()}`);
+  }
   for (const cert of chain.certificates) {
     if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
       throw new VerificationError(
