@@ -105,7 +105,10 @@ describe("verifier service, end to end", () => {
     repo.commitAndPush("bundles");
 
     const logs: string[] = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => void logs.push(line) });
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => void (logs.push(line), process.env.E2E_DEBUG && process.stderr.write(line)) },
+    );
     const dataDir = path.join(work, "data-e2e");
     const service: RunningService = await startService({
       repos: [repo.origin],

@@ -30,6 +30,7 @@ export function createProvider(rpcUrl: string, options: { timeoutMs?: number } =
 
 /** Hides credentials in an RPC URL (user:password@ and query strings) for logs. */
 export function redactUrl(url: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url; // a local path or scp-style git address: no credentials
   try {
     const parsed = new URL(url);
     if (parsed.username !== "" || parsed.password !== "") {

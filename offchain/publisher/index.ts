@@ -68,6 +68,8 @@ export class Publisher {
     Pick<PublisherOptions, "logger" | "onPublished">;
   readonly #registry;
   #stopping = false;
+  /** Record manifest digest (0x…) → the store's key for it (the verdict's manifest digest). */
+  readonly #keys = new Map<string, string>();
 
   constructor(options: PublisherOptions) {
     this.#o = {
@@ -102,7 +104,8 @@ export class Publisher {
     const outcome: PublishOutcome = { published: 0, alreadyRecorded: 0, failed: 0, txHashes: [], gasUsed: 0n };
     const pending = this.#o.store.pendingRecords(this.#o.maxBatch);
     if (pending.length === 0) return outcome;
-    const seenAt = new Map(pending.map((p) => [p.manifestDigest, Date.parse(p.seenAt)]));
+    for (const p of pending) this.#keys.set(p.record.manifestDigest, p.manifestDigest);
+    const seenAt = new Map(pending.map((p) => [p.record.manifestDigest, Date.parse(p.seenAt)]));
     const toSend = await this.#dropRecorded(
       pending.map((p) => p.record),
       outcome,
@@ -128,10 +131,14 @@ export class Publisher {
         continue;
       }
       const where = await this.#findRecordingTx(record.manifestDigest);
-      outcome.alreadyRecorded += this.#o.store.markPublished([record.manifestDigest], where.txHash, where.block);
+      outcome.alreadyRecorded += this.#o.store.markPublished([this.#key(record)], where.txHash, where.block);
       this.#o.logger?.info({ manifestDigest: record.manifestDigest, ...where }, "already recorded onchain");
     }
     return remaining;
+  }
+
+  #key(record: StoredRecord): string {
+    return this.#keys.get(record.manifestDigest) ?? record.manifestDigest;
   }
 
   async #findRecordingTx(manifestDigest: string): Promise<{ txHash: string | null; block: number | null }> {
@@ -172,7 +179,11 @@ export class Publisher {
       const sent = await this.#o.sender.send({ to: this.#o.registry, data, gasLimit });
       let { txHash, block } = sent;
       if (txHash === null) ({ txHash, block } = await this.#findRecordingTx(digests[0]!));
-      const count = this.#o.store.markPublished(digests, txHash, block);
+      const count = this.#o.store.markPublished(
+        records.map((r) => this.#key(r)),
+        txHash,
+        block,
+      );
       outcome.published += count;
       if (txHash !== null) outcome.txHashes.push(txHash);
       outcome.gasUsed += sent.gasUsed ?? 0n;
@@ -181,7 +192,10 @@ export class Publisher {
       log?.info({ txHash, block, gasUsed: sent.gasUsed?.toString(), records: count }, "batch published");
     } catch (error) {
       if (isTransient(error)) {
-        this.#o.store.noteAttempt(digests, error instanceof Error ? error.message : String(error));
+        this.#o.store.noteAttempt(
+          records.map((r) => this.#key(r)),
+          error instanceof Error ? error.message : String(error),
+        );
         throw error;
       }
       if (records.length > 1) {
@@ -196,7 +210,10 @@ export class Publisher {
       const rest = await this.#dropRecorded(records, outcome);
       if (rest.length === 0) return;
       const coded = toChainError(error, "publish");
-      outcome.failed += this.#o.store.markFailed(digests, { code: coded.code, message: coded.message });
+      outcome.failed += this.#o.store.markFailed(
+        records.map((r) => this.#key(r)),
+        { code: coded.code, message: coded.message },
+      );
       log?.error({ manifestDigest: digests[0], code: coded.code }, "record refused by the chain");
     }
   }
