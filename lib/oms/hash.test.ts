@@ -164,3 +164,14 @@ describe("hashModel", () => {
     assert.equal(await codeOf(hashModel(m, { method: "shards", shardSize: 0 })), "OMS_MALFORMED");
   });
 });
+
+describe("sha256File", () => {
+  it("when given a file, it returns its SHA-256; a missing file fails with IO_ERROR", async () => {
+    const { sha256File } = await import("./index.ts");
+    assert.equal(
+      await sha256File(join(sample, "signme-1")),
+      "bc9a717db6064a32cbe9eae6fc40651dd6d36ef1757183f590eff2b1765d7ebc",
+    );
+    assert.equal(await codeOf(sha256File(join(sample, "absent"))), "IO_ERROR");
+  });
+});

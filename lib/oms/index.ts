@@ -32,4 +32,5 @@ export {
   type SignModelOptions,
   type VerifyModelOptions,
 } from "./verify.ts";
+export { sha256File } from "./range.ts";
 export type { HashedFile, ModelHash, OmsResource, SerializationMethod } from "./types.ts";

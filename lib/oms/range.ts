@@ -2,7 +2,7 @@
 // double-buffered: the next read runs on libuv's pool while this thread hashes the previous chunk, so hashing is
 // not serialised behind I/O. Used on the main thread and inside the worker pool (worker.ts).
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 
 import { IoError } from "../errors.ts";
 
@@ -62,4 +62,18 @@ export async function hashFileRange(
   } finally {
     await handle.close();
   }
+}
+
+/** Hex SHA-256 of a whole file (e.g. a dataset file or a job archive), with the same fast reads. */
+export async function sha256File(path: string): Promise<string> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (error) {
+    throw new IoError("IO_ERROR", `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+      details: { path },
+    });
+  }
+  return (await hashFileRange(path, 0, size)).toString("hex");
 }
