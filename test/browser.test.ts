@@ -2,6 +2,7 @@
 // a revoked and an unknown hash, a malformed one, a dropped model file (digest == lib/oms), a dropped bundle, a
 // tampered bundle and an unreachable RPC. Screenshots go to test-results/. Chromium must be installed (.ci/run does).
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,8 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { build } from "vite";
 
 import { hashModel } from "../lib/oms/index.ts";
+import { policyDigest, verifyBundle } from "../offchain/pipeline/index.ts";
+import { createBundleFactory, type MadeBundle } from "../offchain/testing/bundles.ts";
 import { serveExplorer, type ExplorerServer } from "../offchain/client/serve.ts";
 import { digestOf, makeTestBundle, startLookupFixture, type LookupFixture, type TestBundle } from "./lookup-fixture.ts";
 
@@ -28,6 +31,10 @@ describe("explorer page in Chromium", () => {
   let modelFile: string;
   let modelHash: string;
   let bundle: TestBundle;
+  let simBundle: MadeBundle;
+  let simPolicyDigest: string;
+  let folder: string;
+  let folderHash: string;
 
   before(async () => {
     // Fail loudly: a silent skip would hide that the page was never tested.
@@ -48,6 +55,21 @@ describe("explorer page in Chromium", () => {
     modelHash = (await hashModel(modelFile)).rootDigest;
     bundle = await makeTestBundle(modelHash);
     await f.publish([bundle.item]);
+    // A bundle from the SNP simulator that the offline pipeline accepts, recorded as the verifier would record it.
+    const factory = await createBundleFactory({ keyDir: path.join(work, "sim") });
+    simBundle = factory.make({ seed: "browser fine-tune", kind: "finetune" });
+    const verdict = verifyBundle(simBundle.bytes, { policy: factory.policy, now: new Date() });
+    assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+    await f.publish([{ ...verdict.record!, reportedTcb: BigInt(verdict.record!.reportedTcb) }]);
+    simPolicyDigest = policyDigest(factory.policy);
+    folder = path.join(work, "model-dir");
+    await mkdir(path.join(folder, "tokenizer"), { recursive: true });
+    await mkdir(path.join(folder, ".git"), { recursive: true });
+    await writeFile(path.join(folder, "weights.gguf"), data.subarray(0, 2 * 1024 * 1024));
+    await writeFile(path.join(folder, "config.json"), '{"layers":2}');
+    await writeFile(path.join(folder, "tokenizer", "vocab.txt"), "a\nb\n");
+    await writeFile(path.join(folder, ".git", "HEAD"), "ref: refs/heads/main");
+    folderHash = (await hashModel(folder)).rootDigest;
     const local = { rpcUrl: "/rpc", chainId: f.chain.chainId, address: f.address, logRange: 10_000 };
     server = await serveExplorer({
       rpcUrl: f.chain.url,
@@ -75,6 +97,8 @@ describe("explorer page in Chromium", () => {
       ],
     });
     page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    // The machine is shared: give a slow moment room rather than a flaky failure.
+    page.setDefaultTimeout(120_000);
     await page.goto(server.url);
     await page.waitForSelector("body[data-state=ready]");
   });
@@ -134,6 +158,40 @@ describe("explorer page in Chromium", () => {
     assert.equal(await page.getAttribute(".verdict", "data-verdict"), "attested");
     assert.match((await page.textContent("#progress-text")) ?? "", /hashed 1 file/);
     await page.screenshot({ path: path.join(SHOTS, "explorer-model-file.png"), fullPage: true });
+  });
+
+  it("when a model folder is chosen, its browser digest equals lib/oms's", async () => {
+    await page.setInputFiles("#pick-folder", folder);
+    await open(folderHash);
+    assert.equal(await page.getAttribute(".verdict", "data-verdict"), "not-recorded");
+    assert.match((await page.textContent("#progress-text")) ?? "", /hashed 3 file/);
+  });
+
+  it("when a file is dragged onto the drop zone, it is hashed like a chosen one", async () => {
+    const expected = createHash("sha256").update(createHash("sha256").update("dropped weights").digest()).digest("hex");
+    const dataTransfer = await page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["dropped weights"], "dropped.bin"));
+      return dt;
+    });
+    await page.dispatchEvent("#drop", "drop", { dataTransfer });
+    await open(expected);
+    assert.equal(await page.textContent("#model-hash"), expected);
+  });
+
+  it("when a simulator bundle is dropped, it shows the evidence and the policy digest the chain recorded", async () => {
+    const file = path.join(work, "sim.provenance.json");
+    await writeFile(file, simBundle.bytes);
+    await page.evaluate(() => (location.hash = ""));
+    await page.setInputFiles("#pick-bundle", file);
+    await page.waitForSelector("[data-verdict=bundle-verified]");
+    await open(simBundle.modelHash);
+    const evidence = await page.locator("#evidence").innerText();
+    assert.match(evidence, /AMD SEV-SNP (Milan|Genoa|Turin)/);
+    assert.match(evidence, /provider sim/);
+    assert.match(evidence, new RegExp(simPolicyDigest.replace(/^0x/, "")));
+    assert.equal(await page.locator("#lineage li").count(), 2);
+    await page.screenshot({ path: path.join(SHOTS, "explorer-sim-bundle.png"), fullPage: true });
   });
 
   it("when a bundle is dropped, it checks signatures in the browser and compares the manifest with the chain", async () => {
