@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 
 import { commands } from "./cli.ts";
 import { runFinetuneJob } from "./finetune/job.ts";
@@ -100,7 +102,10 @@ describe("enclave job end to end (tiny model)", () => {
 
   it("when the model comes with a LoRA adapter, the subject is the adapter and both models are signed", async () => {
     const out = join(dir, "adapter.provenance.json");
+    const bare = join(dir, "watched.git");
+    await promisify(execFile)("git", ["init", "--quiet", "--bare", "-b", "main", bare]);
     const result = await runAuditJob({
+      push: bare,
       model,
       adapter,
       suite: "builtin:mc",
@@ -111,6 +116,17 @@ describe("enclave job end to end (tiny model)", () => {
     });
     const checked = await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "tiny.lora.gguf": adapter });
     assert.equal(checked.statements.filter((s) => s.kind === "oms").length, 2);
+    assert.match(
+      result.pushed?.path ?? "",
+      new RegExp(`^bundles/\\d{4}-\\d{2}-\\d{2}-${result.manifestDigest.slice(0, 16)}\\.provenance\\.json$`),
+    );
+    const { stdout } = await promisify(execFile)("git", [
+      "--git-dir",
+      bare,
+      "show",
+      `main:${result.pushed?.path ?? ""}`,
+    ]);
+    assert.equal(stdout, await readFile(out, "utf8"));
     assert.equal(checked.manifest.subjectDigests[0], result.modelHash);
   });
 
