@@ -1,0 +1,224 @@
+// Soak: the verifier service (`provenant verifier run`, a real child process) fed a repository of mixed valid and
+// invalid bundles on a real chain, while it is killed with SIGKILL at random points and restarted. Afterwards every
+// valid bundle must be onchain exactly once (one AttestationRecorded event per manifest), every invalid one refused
+// with the code that the offline pipeline gives it, and the store consistent (nothing stuck half way).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { verifyBundle } from "../../offchain/pipeline/index.ts";
+import { Store } from "../../offchain/store/index.ts";
+import { createBundleFactory, type Variant } from "../../offchain/testing/bundles.ts";
+import { deployRegistry, startDevChain } from "../../offchain/testing/chain.ts";
+import { createTestRepo } from "../../offchain/testing/git.ts";
+import { createRng } from "./fuzz.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const INVALID_VARIANTS: readonly Variant[] = [
+  "debug",
+  "wrong-key",
+  "wrong-nonce",
+  "bad-envelope-signature",
+  "no-oms-for-subject",
+  "tampered-report",
+];
+
+export interface SoakOptions {
+  bundles: number;
+  /** Share of bundles that are invalid (0..1). */
+  invalidShare: number;
+  /** Kill the service at a random moment in [minLifeMs, maxLifeMs] after each start. */
+  minLifeMs: number;
+  maxLifeMs: number;
+  /** Stop killing after this long, then let one clean run finish. */
+  killForMs: number;
+  /** Give up waiting for the clean run after this long. */
+  finishWithinMs: number;
+  seed?: number;
+}
+
+export interface SoakResult {
+  bundles: number;
+  valid: number;
+  invalid: number;
+  restarts: number;
+  /** Valid bundles not onchain, plus bundles without a verdict. Must be 0. */
+  bundlesLost: number;
+  /** Extra AttestationRecorded events for the same manifest. Must be 0. */
+  duplicates: number;
+  /** Invalid bundles stored as rejected with the code the offline pipeline gives. */
+  invalidRefused: number;
+  /** Anything else that does not hold, in words. */
+  problems: string[];
+  seconds: number;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+export async function runSoak(options: SoakOptions): Promise<SoakResult> {
+  const started = performance.now();
+  const rng = createRng(options.seed ?? 7);
+  const work = mkdtempSync(path.join(tmpdir(), "provenant-soak-"));
+  const chain = await startDevChain();
+  const registry = await deployRegistry(chain.url);
+  const repo = createTestRepo();
+  const factory = await createBundleFactory();
+  const policyFile = path.join(work, "policy.json");
+  writeFileSync(policyFile, JSON.stringify(factory.policyJson));
+  const dataDir = path.join(work, "data");
+  const problems: string[] = [];
+
+  try {
+    // The bundles, each with the verdict the offline pipeline gives it: the service must agree.
+    const now = new Date();
+    const made = Array.from({ length: options.bundles }, (_, i) => {
+      const invalid = rng() < options.invalidShare;
+      const variant: Variant = invalid ? INVALID_VARIANTS[i % INVALID_VARIANTS.length]! : "good";
+      const m = factory.make({ seed: `soak-${i}`, kind: i % 2 === 0 ? "eval" : "finetune", variant });
+      const verdict = verifyBundle(m.bytes, { policy: factory.policy, now });
+      return { ...m, index: i, variant, digest: sha256(m.bytes), verdict };
+    });
+    for (const m of made) {
+      if ((m.variant === "good") !== m.verdict.ok)
+        problems.push(`bundle ${m.index} (${m.variant}): offline verdict ${m.verdict.ok ? "accepted" : "refused"}`);
+    }
+    // Several commits, so that kills land between and during them.
+    const perCommit = Math.max(1, Math.ceil(made.length / 10));
+    for (let i = 0; i < made.length; i += perCommit) {
+      for (const m of made.slice(i, i + perCommit)) repo.write(`bundles/s-${m.index}.provenance.json`, m.bytes);
+      repo.commitAndPush(`soak ${i}`);
+    }
+
+    const start = (): ChildProcess =>
+      spawn(
+        process.execPath,
+        [
+          "--disable-warning=ExperimentalWarning",
+          path.join(ROOT, "bin/cli.ts"),
+          "verifier",
+          "run",
+          "--repo",
+          repo.origin,
+          "--rpc",
+          chain.url,
+          "--registry",
+          registry.address,
+          "--policy",
+          policyFile,
+          "--data-dir",
+          dataDir,
+          "--interval",
+          "0.2",
+          "--max-wait",
+          "0.1",
+          "--max-batch",
+          "64",
+          "--listen",
+          "off",
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, PROVENANT_PRIVATE_KEY: registry.publisherKey, PROVENANT_LOG_LEVEL: "error" },
+          stdio: ["ignore", "ignore", "ignore"],
+        },
+      );
+    const validCount = made.filter((m) => m.variant === "good").length;
+    const finished = (): boolean => {
+      const store = new Store({ dataDir });
+      try {
+        const counts = store.countByStatus();
+        return counts.published === validCount && counts.rejected === made.length - validCount;
+      } catch {
+        return false; // the database may not exist yet
+      } finally {
+        store.close();
+      }
+    };
+
+    let restarts = 0;
+    const killUntil = Date.now() + options.killForMs;
+    while (Date.now() < killUntil && !finished()) {
+      const child = start();
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      const life = options.minLifeMs + rng() * (options.maxLifeMs - options.minLifeMs);
+      await new Promise((resolve) => setTimeout(resolve, life));
+      child.kill("SIGKILL");
+      await exited;
+      restarts++;
+    }
+    if (!finished()) {
+      const child = start();
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      const deadline = Date.now() + options.finishWithinMs;
+      while (!finished() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+      child.kill("SIGTERM");
+      await exited;
+    }
+
+    // What the chain says: one event per valid manifest, none for the invalid ones.
+    const events = await registry.contract.queryFilter(registry.contract.filters.AttestationRecorded!(), 0, "latest");
+    const eventsByManifest = new Map<string, number>();
+    for (const e of events) {
+      if (!("args" in e)) continue;
+      const manifest = String(e.args[1]).slice(2);
+      eventsByManifest.set(manifest, (eventsByManifest.get(manifest) ?? 0) + 1);
+    }
+
+    let bundlesLost = 0;
+    let duplicates = 0;
+    let invalidRefused = 0;
+    const store = new Store({ dataDir });
+    try {
+      for (const m of made) {
+        const row = store.getBundle(m.digest);
+        if (row === undefined || row.status === "seen") {
+          bundlesLost++;
+          problems.push(`bundle ${m.index}: no verdict`);
+          continue;
+        }
+        const manifest = m.verdict.manifestDigest;
+        const onchain = manifest === undefined ? 0 : (eventsByManifest.get(manifest) ?? 0);
+        if (m.variant === "good") {
+          if (row.status !== "published" || onchain === 0) {
+            bundlesLost++;
+            problems.push(`bundle ${m.index}: valid but ${row.status}, ${onchain} events`);
+          }
+          duplicates += Math.max(0, onchain - 1);
+        } else {
+          const expected = m.verdict.errors.map((e) => e.code);
+          const stored = (row.errors ?? []).map((e: { code: string }) => e.code);
+          if (row.status === "rejected" && expected.every((code) => stored.includes(code))) invalidRefused++;
+          else
+            problems.push(
+              `bundle ${m.index} (${m.variant}): ${row.status} [${stored.join(",")}], expected [${expected.join(",")}]`,
+            );
+          if (onchain > 0) problems.push(`bundle ${m.index} (${m.variant}) is onchain`);
+        }
+      }
+      if (events.length !== validCount + duplicates)
+        problems.push(`${events.length} events onchain for ${validCount} valid bundles`);
+    } finally {
+      store.close();
+    }
+
+    return {
+      bundles: made.length,
+      valid: validCount,
+      invalid: made.length - validCount,
+      restarts,
+      bundlesLost,
+      duplicates,
+      invalidRefused,
+      problems,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    repo.cleanup();
+    registry.provider.destroy();
+    await chain.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
