@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { ProvenantError } from "../errors.ts";
-import { createReportVerifier, DEFAULT_SNP_POLICY, parseReport, validateReport, verifyReport } from "./index.ts";
+import {
+  createReportVerifier,
+  createSimulator,
+  DEFAULT_SNP_POLICY,
+  parseReport,
+  validateReport,
+  verifyReport,
+} from "./index.ts";
 
 const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
@@ -87,6 +96,26 @@ describe("the real Milan report", () => {
       verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), pemToDer("genoa-ark.pem")] }, NOW),
     );
     assert.ok(["SNP_CHAIN_INVALID", "SNP_PRODUCT_MISMATCH"].includes(code), code);
+  });
+
+  it("when the chain carries an unpinned ARK, it fails with SNP_UNTRUSTED_ROOT even though the ARK came with the evidence", async () => {
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), sim.arkDer] }, NOW)),
+      "SNP_UNTRUSTED_ROOT",
+    );
+  });
+
+  it("when another chip's VCEK comes with the report, it fails with SNP_CHAIN_INVALID or SNP_BAD_SIGNATURE", async () => {
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek: sim.vcekDer }, NOW)),
+      "SNP_CHAIN_INVALID",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, sim.evidence(), NOW, { trustedRoots: [sim.rootFingerprint] })),
+      "SNP_BAD_SIGNATURE",
+    );
   });
 
   it("when the chain carries the Milan ASVK for a VCEK, it fails with SNP_CHAIN_INVALID", () => {
