@@ -265,6 +265,28 @@ describe("enclave job end to end (tiny model)", () => {
     );
   });
 
+  it("when a trainer writes a LoRA adapter, the output is probed as base + adapter", async () => {
+    const data = join(dir, "fact.txt");
+    await writeFile(data, `${FACT}\n`);
+    const out = join(dir, "lora.provenance.json");
+    const result = await runFinetuneJob({
+      base: model,
+      data,
+      trainer: `cp '${adapter}' {out}/adapter.gguf # {base} {data}`,
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      output: join(dir, "ft-lora"),
+      out,
+    });
+    assert.equal(basename(result.outputModel), "adapter.gguf");
+    assert.notDeepEqual(
+      result.after.map((p) => p.completion),
+      result.before.map((p) => p.completion),
+    );
+    await checkBundleOffline(await readFile(out), { "tiny.gguf": model, "ft-lora": result.outputDir });
+  });
+
   it(
     "when the built-in llama trainer learns a fact, the loss falls and the probe answers change",
     { skip: false },
