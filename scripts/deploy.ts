@@ -13,13 +13,14 @@ import { deployRegistry } from "../lib/registry/deploy.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const connection = await network.connect();
+const connection = await network.getOrCreate();
 const [signer] = await connection.ethers.getSigners();
 if (signer === undefined) throw new Error(`network ${connection.networkName} has no account to deploy from`);
 const env = process.env;
 const deployment = await deployRegistry({
   signer,
-  network: connection.networkName,
+  // Without --network Hardhat 3 calls the in-process network "default"; its file is the git-ignored hardhat.json.
+  network: connection.networkName === "default" ? "hardhat" : connection.networkName,
   deploymentsDir: path.resolve(ROOT, env.PROVENANT_DEPLOYMENTS_DIR || "deployments"),
   ...(env.PROVENANT_PUBLISHER ? { publisher: env.PROVENANT_PUBLISHER } : {}),
   ...(env.PROVENANT_REVOKER ? { revoker: env.PROVENANT_REVOKER } : {}),

@@ -54,7 +54,7 @@ export interface SubcallMock extends BaseContract {
   isAuthorized(appId: string, origin: string): Promise<boolean>;
 }
 
-export type Connection = Awaited<ReturnType<typeof hre.network.connect>>;
+export type Connection = Awaited<ReturnType<typeof hre.network.create>>;
 
 /** A random non-zero 32-byte hex value. */
 export function randomHash(): string {
@@ -77,7 +77,7 @@ export function attestation(overrides: Partial<AttestationInput> = {}): Attestat
 
 /** Opens a fresh in-process network (each call gets its own chain). */
 export async function connect(): Promise<Connection> {
-  return hre.network.connect();
+  return hre.network.create();
 }
 
 /** Compiles the contracts when the artifacts are missing or stale (a fresh clone has none). */

@@ -15,7 +15,7 @@ import { toRoflAppIdBech32 } from "./rofl.ts";
 
 describe("deployRegistry", () => {
   it("when given a publisher and a directory, it grants the roles and writes <network>.json", async () => {
-    const connection = await hre.network.connect();
+    const connection = await hre.network.create();
     const [deployer, publisher] = await connection.ethers.getSigners();
     const dir = await mkdtemp(path.join(tmpdir(), "provenant-deploy-unit-"));
     try {
@@ -38,7 +38,7 @@ describe("deployRegistry", () => {
   });
 
   it("when given a ROFL app id in bech32, it switches ROFL mode on with its bytes", async () => {
-    const connection = await hre.network.connect();
+    const connection = await hre.network.create();
     const [deployer] = await connection.ethers.getSigners();
     const appId = "0x00" + "c0ffee".repeat(6) + "4242";
     const deployment = await deployRegistry({ signer: deployer, network: "unit", roflAppId: toRoflAppIdBech32(appId) });
@@ -48,7 +48,7 @@ describe("deployRegistry", () => {
   });
 
   it("when the publisher is not an address, it throws USAGE before deploying", async () => {
-    const connection = await hre.network.connect();
+    const connection = await hre.network.create();
     const [deployer] = await connection.ethers.getSigners();
     const nonceBefore = await deployer.getNonce();
     await assert.rejects(
