@@ -266,7 +266,6 @@ function bindReport(parsed: AttestationReport, chain: VerifiedChain): Attestatio
     const chip = report.chipId;
     let diff = 0;
     for (let i = 0; i < length; i++) diff |= chip[i]! ^ hwid[i]!;
-    for (let i = length; i < 64; i++) diff |= chip[i]!;
     if (diff !== 0) {
       throw new VerificationError("SNP_CHIP_ID_MISMATCH", "CHIP_ID differs from the VCEK's hwID", {
         details: { chipId: Buffer.from(chip).toString("hex"), hwid: Buffer.from(hwid).toString("hex") },
