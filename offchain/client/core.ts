@@ -92,6 +92,38 @@ export interface RegistryClient {
 const registryInterface = new Interface(MODEL_REGISTRY_ABI as unknown as string[]);
 const RECORDED_TOPIC = registryInterface.getEvent("AttestationRecorded")!.topicHash;
 const REVOKED_TOPIC = registryInterface.getEvent("AttestationRevoked")!.topicHash;
+/** Selectors of the views the client reads, taken from MODEL_REGISTRY_ABI so that they follow the contract. */
+const SELECTORS = {
+  isRecorded: registryInterface.getFunction("isRecorded")!.selector,
+  manifestsOf: registryInterface.getFunction("manifestsOf")!.selector,
+  recordOf: registryInterface.getFunction("recordOf")!.selector,
+};
+
+/**
+ * The views take only bytes32 and uint256 arguments and return static words (or one bytes32[]), so the client
+ * encodes and decodes them directly: a lookup is latency-bound, and ethers' generic coder costs more than the call.
+ */
+function encodeCall(selector: string, args: (string | number)[]): string {
+  return (
+    selector +
+    args.map((a) => (typeof a === "number" ? a.toString(16) : a.replace(/^0x/, "")).padStart(64, "0")).join("")
+  );
+}
+
+function toWords(hex: string): string[] {
+  const body = hex.replace(/^0x/, "");
+  if (body.length % 64 !== 0)
+    throw Object.assign(new Error(`return data of ${body.length / 2} bytes`), { code: "BAD_DATA" });
+  const words: string[] = [];
+  for (let i = 0; i < body.length; i += 64) words.push(body.slice(i, i + 64));
+  return words;
+}
+
+function wordAt(words: string[], index: number): string {
+  const word = words[index];
+  if (word === undefined) throw Object.assign(new Error("short return data"), { code: "BAD_DATA" });
+  return word;
+}
 
 /** Accepts 64 hex digits with or without `0x` or `sha256:`; returns the 0x form for the chain. */
 export function toBytes32(value: string, name = "hash"): string {
@@ -243,10 +275,9 @@ class Client implements RegistryClient {
     this.#transport.close();
   }
 
-  /** One eth_call of a registry view, decoded. */
-  async #view(name: string, args: unknown[]): Promise<unknown[]> {
-    const data = registryInterface.encodeFunctionData(name, args);
-    return [...registryInterface.decodeFunctionResult(name, await this.#transport.call(this.address, data))];
+  /** One eth_call of a registry view; the raw return data as 64-hex words. */
+  async #view(selector: string, args: (string | number)[]): Promise<string[]> {
+    return toWords(await this.#transport.call(this.address, encodeCall(selector, args)));
   }
 
   async #call<T>(body: () => Promise<T>): Promise<T> {
@@ -260,21 +291,32 @@ class Client implements RegistryClient {
   async isRecorded(modelHash: string, manifestDigest: string): Promise<boolean> {
     const model = toBytes32(modelHash, "modelHash");
     const manifest = toBytes32(manifestDigest, "manifestDigest");
-    return this.#call(async () => Boolean((await this.#view("isRecorded", [model, manifest]))[0]));
+    return this.#call(
+      async () => BigInt(`0x${wordAt(await this.#view(SELECTORS.isRecorded, [model, manifest]), 0)}`) !== 0n,
+    );
   }
 
   async #manifestsOf(model: string): Promise<string[]> {
     const digests: string[] = [];
     for (let offset = 0; ; offset += PAGE_SIZE) {
-      const page = (await this.#view("manifestsOf", [model, offset, PAGE_SIZE]))[0] as string[];
+      // ABI: bytes32[] return = offset word, length word, then the items.
+      const words = await this.#view(SELECTORS.manifestsOf, [model, offset, PAGE_SIZE]);
+      const start = Number(BigInt(`0x${wordAt(words, 0)}`)) / 32;
+      const length = Number(BigInt(`0x${wordAt(words, start)}`));
+      const page = Array.from({ length }, (_, i) => `0x${wordAt(words, start + 1 + i)}`);
       digests.push(...page);
       if (page.length < PAGE_SIZE) return digests;
     }
   }
 
   async #recordOf(manifest: string): Promise<RecordView> {
-    const r = (await this.#view("recordOf", [manifest])) as [string, bigint, bigint, boolean];
-    return { modelHash: r[0], publishedAt: BigInt(r[1]), kind: Number(r[2]), revoked: Boolean(r[3]) };
+    const w = await this.#view(SELECTORS.recordOf, [manifest]);
+    return {
+      modelHash: `0x${wordAt(w, 0)}`,
+      publishedAt: BigInt(`0x${wordAt(w, 1)}`),
+      kind: Number(BigInt(`0x${wordAt(w, 2)}`)),
+      revoked: BigInt(`0x${wordAt(w, 3)}`) !== 0n,
+    };
   }
 
   async lookup(modelHash: string): Promise<LookupResult> {
@@ -512,17 +554,19 @@ class Client implements RegistryClient {
 }
 
 function toRecordedEvent(log: RawLog): RecordedEvent | null {
-  const parsed = registryInterface.parseLog(log);
-  if (parsed === null || parsed.name !== "AttestationRecorded") return null;
-  const parent = fromBytes32(parsed.args[2] as string);
+  // AttestationRecorded: three indexed bytes32 topics, then kind, measurementHash, policyDigest, reportedTcb as words.
+  if (log.topics[0] !== RECORDED_TOPIC || log.topics.length !== 4) return null;
+  const data = toWords(log.data);
+  if (data.length !== 4) return null;
+  const parent = fromBytes32(log.topics[3]!);
   return {
-    modelHash: fromBytes32(parsed.args[0] as string),
-    manifestDigest: fromBytes32(parsed.args[1] as string),
+    modelHash: fromBytes32(log.topics[1]!),
+    manifestDigest: fromBytes32(log.topics[2]!),
     parentModelHash: parent === ZERO_HASH ? null : parent,
-    kind: Number(parsed.args[3]),
-    measurementHash: fromBytes32(parsed.args[4] as string),
-    policyDigest: fromBytes32(parsed.args[5] as string),
-    reportedTcb: BigInt(parsed.args[6] as bigint),
+    kind: Number(BigInt(`0x${data[0]}`)),
+    measurementHash: data[1]!.toLowerCase(),
+    policyDigest: data[2]!.toLowerCase(),
+    reportedTcb: BigInt(`0x${data[3]}`),
     blockNumber: log.blockNumber,
     txHash: log.transactionHash,
     logIndex: log.index,
