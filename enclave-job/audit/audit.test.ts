@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -80,6 +80,21 @@ describe("audit runners (tiny model)", () => {
       } finally {
         await judge.dispose?.();
       }
+    } finally {
+      await context.dispose();
+    }
+  });
+
+  it("when an MMLU-style CSV suite runs, every item is scored", async () => {
+    const path = join(dir, "mmlu.csv");
+    await writeFile(path, '"What is 2 + 2?",3,4,5,6,B\n"Which is a colour?",Red,Run,Rain,Rust,A\n');
+    const suite = (await loadSuite(path)) as McSuite;
+    const context = await loaded.createContext({ contextSize: mcContextSize(loaded.model, suite) });
+    try {
+      const result = await runMultipleChoice(context.getSequence(), suite);
+      assert.equal(result.items, 2);
+      assert.equal(result.perItem.length, 2);
+      assert.ok(result.perItem.every((item) => item.logProbs.length === 4 && item.logProbs.every(Number.isFinite)));
     } finally {
       await context.dispose();
     }
