@@ -56,6 +56,52 @@ describe("the simulator", () => {
     }
   });
 
+  it("when reserved bytes for the report's version are set, it fails with SNP_MALFORMED; reserved SIGNING_KEY and policy bit 17 too", () => {
+    const sim = sims.Genoa;
+    const cases: [Uint8Array, number][] = [
+      [sim.signReport({ version: 2 }), 0x188], // v2 has no CPUID
+      [sim.signReport({ version: 3 }), 0x1f8], // v3/v4 have no mitigation vectors
+      [sim.signReport({ version: 4 }), 0x207],
+      [sim.signReport({ version: 5 }), 0x208],
+      [sim.signReport({ version: 5 }), 0x18b],
+      [sim.signReport({ version: 5 }), 0x1eb],
+      [sim.signReport({ version: 5 }), 0x4c],
+      [sim.signReport({ version: 5 }), 0x49f],
+    ];
+    for (const [bytes, offset] of cases) {
+      const bad = bytes.slice();
+      bad[offset] = 1;
+      assert.deepEqual(
+        codes(() => verifyReport(bad, sim.evidence(), NOW, trust(sim))),
+        ["SNP_MALFORMED"],
+        `0x${offset.toString(16)}`,
+      );
+    }
+    const v5 = sim.signReport({ version: 5 });
+    const reservedKey = v5.slice();
+    reservedKey[0x48] = 3 << 2;
+    assert.deepEqual(
+      codes(() => verifyReport(reservedKey, sim.evidence(), NOW, trust(sim))),
+      ["SNP_MALFORMED"],
+    );
+    assert.deepEqual(
+      codes(() => verifyReport(sim.signReport({ policy: 0n }), sim.evidence(), NOW, trust(sim))),
+      ["SNP_MALFORMED"],
+    );
+  });
+
+  it("when r or s has bytes beyond 384 bits, it fails with SNP_BAD_SIGNATURE", () => {
+    const sim = sims.Milan;
+    for (const offset of [0x2a0 + 48, 0x2e8 + 71]) {
+      const bad = sim.signReport();
+      bad[offset] = 1;
+      assert.deepEqual(
+        codes(() => verifyReport(bad, sim.evidence(), NOW, trust(sim))),
+        ["SNP_BAD_SIGNATURE"],
+      );
+    }
+  });
+
   it("when the root is not named by the policy, it fails with SNP_UNTRUSTED_ROOT", () => {
     const sim = sims.Milan;
     assert.deepEqual(
