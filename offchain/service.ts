@@ -134,6 +134,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let lastPollAt: string | null = null;
   let lastPollError: string | null = null;
 
+  let acceptedInPoll = false;
+
   async function pollRepo(repo: GitRepo): Promise<void> {
     const rlog = watchLog.child({ repo: redactUrl(repo.source) });
     const head = await repo.fetch();
@@ -159,6 +161,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         kind: verdict.kind,
         record: verdict.record,
       });
+      if (verdict.ok) acceptedInPoll = true;
       rlog.info(
         {
           path: found.path,
@@ -185,6 +188,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
     lastPollAt = now().toISOString();
     lastPollError = failed;
+    if (acceptedInPoll) {
+      acceptedInPoll = false;
+      wakePublisher?.();
+    }
   }
 
   async function watchLoop(): Promise<void> {
@@ -194,11 +201,25 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
   }
 
+  // The watcher wakes the publisher as soon as a poll accepted something, so no idle tick adds to the latency.
+  let wakePublisher: (() => void) | undefined;
+  const idle = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakePublisher = undefined;
+        resolve();
+      }
+      wakePublisher = done;
+      stopController.signal.addEventListener("abort", done, { once: true });
+    });
+
   async function publishLoop(): Promise<void> {
     let attempt = 0;
     while (!stopController.signal.aborted) {
       if (!publisher.isDue()) {
-        await sleep(Math.min(200, intervalMs), stopController.signal);
+        await idle(Math.min(200, intervalMs));
         continue;
       }
       try {

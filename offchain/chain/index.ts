@@ -22,10 +22,16 @@ export function isSapphire(chainId: bigint): boolean {
 }
 
 /** A provider that does not poll by itself and gives up quickly, so that the service sees an RPC outage. */
-export function createProvider(rpcUrl: string, options: { timeoutMs?: number } = {}): JsonRpcProvider {
+export function createProvider(
+  rpcUrl: string,
+  options: { timeoutMs?: number; pollingIntervalMs?: number } = {},
+): JsonRpcProvider {
   const fetchRequest = new FetchRequest(rpcUrl);
   fetchRequest.timeout = options.timeoutMs ?? 10_000;
-  return new JsonRpcProvider(fetchRequest, undefined, { batchMaxCount: 1, polling: true, cacheTimeout: -1 });
+  const provider = new JsonRpcProvider(fetchRequest, undefined, { batchMaxCount: 1, polling: true, cacheTimeout: -1 });
+  // Receipts are awaited by polling: 4 s (the default) would dominate push-to-record latency on fast chains.
+  provider.pollingInterval = options.pollingIntervalMs ?? 500;
+  return provider;
 }
 
 /** Hides credentials in an RPC URL (user:password@ and query strings) for logs. */
