@@ -246,7 +246,9 @@ export function parseReport(bytes: Uint8Array, options: ParseOptions = {}): Atte
   }
   requireZero(raw, 0x1eb, 0x1ec, "reserved after CURRENT version");
   requireZero(raw, 0x1ef, 0x1f0, "reserved after COMMITTED version");
-  requireZero(raw, version >= 5 ? 0x208 : 0x1f8, SIGNED_SIZE, "reserved before the signature");
+  // v5 (56860 rev 1.58) adds LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR at 0x1F8/0x200. Turin firmware that emits
+  // v4 reports already fills them, so v4 is read like v5 there; v2 and v3 keep the range reserved.
+  requireZero(raw, version >= 4 ? 0x208 : 0x1f8, SIGNED_SIZE, "reserved before the signature");
   requireZero(raw, 0x330, REPORT_SIZE, "reserved tail of the signature");
 
   const tcbProduct: Product = options.product ?? fromCpuid ?? "Milan";
@@ -284,7 +286,7 @@ export function parseReport(bytes: Uint8Array, options: ParseOptions = {}): Atte
   };
   if (cpuid !== undefined) report.cpuid = cpuid;
   if (fromCpuid !== undefined) report.productFromCpuid = fromCpuid;
-  if (version >= 5) {
+  if (version >= 4) {
     report.launchMitigationVector = u64(raw, 0x1f8);
     report.currentMitigationVector = u64(raw, 0x200);
   }

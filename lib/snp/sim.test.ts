@@ -61,7 +61,8 @@ describe("the simulator", () => {
     const cases: [Uint8Array, number][] = [
       [sim.signReport({ version: 2 }), 0x188], // v2 has no CPUID
       [sim.signReport({ version: 3 }), 0x1f8], // v3/v4 have no mitigation vectors
-      [sim.signReport({ version: 4 }), 0x207],
+      [sim.signReport({ version: 3 }), 0x207],
+      [sim.signReport({ version: 4 }), 0x208],
       [sim.signReport({ version: 5 }), 0x208],
       [sim.signReport({ version: 5 }), 0x18b],
       [sim.signReport({ version: 5 }), 0x1eb],

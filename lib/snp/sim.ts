@@ -419,7 +419,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     raw.set([current.build, current.minor, current.major], 0x1e8);
     raw.set([committed.build, committed.minor, committed.major], 0x1ec);
     view.setBigUint64(0x1f0, tcbValue(fields.launchTcb, tcb, product), true);
-    if (version >= 5) {
+    if (version >= 4) {
       view.setBigUint64(0x1f8, fields.launchMitigationVector ?? 0n, true);
       view.setBigUint64(0x200, fields.currentMitigationVector ?? 0n, true);
     }
