@@ -32,7 +32,7 @@ const client = await createRegistryClient({ rpcUrl: f.chain.url, address: f.addr
 const iface = new Interface(MODEL_REGISTRY_ABI as unknown as string[]);
 const model = `0x${f.fineTunedModel}`;
 
-// Bare JSON-RPC with pre-encoded calldata: the same reads the SDK makes for lookup(), in the same two round trips
+// Bare JSON-RPC coded by hand: the same reads the SDK makes for lookup(), in the same two round trips
 // (manifestsOf + eth_blockNumber, then recordOf per manifest + one eth_getLogs), without ethers.
 let id = 0;
 async function rpc(body: unknown): Promise<unknown> {
@@ -50,15 +50,19 @@ const call = (data: string) => ({
   params: [{ to: f.address, data }, "latest"],
 });
 const manifestsData = iface.encodeFunctionData("manifestsOf", [model, 0, 100]);
+const recordOfSelector = iface.getFunction("recordOf")!.selector;
 const recordedTopic = iface.getEvent("AttestationRecorded")!.topicHash;
 async function bareLookup(): Promise<void> {
   const [listReply, headReply] = (await rpc([
     call(manifestsData),
     { jsonrpc: "2.0", id: ++id, method: "eth_blockNumber", params: [] },
   ])) as { result: string }[];
-  const manifests = iface.decodeFunctionResult("manifestsOf", listReply!.result)[0] as string[];
+  // Hand-decoded bytes32[]: offset word, length word, items; recordOf calldata is selector + the digest.
+  const body = listReply!.result.slice(2);
+  const count = Number(BigInt(`0x${body.slice(64, 128)}`));
+  const manifests = Array.from({ length: count }, (_, i) => body.slice(128 + i * 64, 192 + i * 64));
   await rpc([
-    ...manifests.map((m) => call(iface.encodeFunctionData("recordOf", [m]))),
+    ...manifests.map((m) => call(recordOfSelector + m)),
     {
       jsonrpc: "2.0",
       id: ++id,
@@ -170,14 +174,19 @@ const result = {
     lookup:
       `median of ${ITERATIONS} interleaved runs, local in-process Hardhat EDR chain over HTTP on 127.0.0.1; ` +
       "lookup of a model with 2 records (manifestsOf, recordOf x2, eth_getLogs); bare = the same JSON-RPC " +
-      "requests in the same round trips with pre-encoded calldata and fetch; isRecorded = one eth_call each way",
+      "requests in the same round trips by fetch, calldata and results coded by hand (no ethers); isRecorded = one eth_call each way",
     hash:
       `one ${FILE_MIB} MiB random file from the page cache, best of 3; browser = the explorer page in headless ` +
       "Chromium (@noble/hashes SHA-256, 8 MiB File.slice reads), node = lib/oms hashModel in-process (what " +
       "`provenant hash` runs, node:crypto); both digests equal",
   },
   unit: "ms (median); MB/s = 10^6 bytes per second",
-  machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverage1m: round(loadavg()[0]!, 1) },
+  machine: {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    loadAverage1m: round(loadavg()[0]!, 1),
+  },
   node: process.version,
   date: new Date().toISOString(),
 };
