@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -21,22 +21,34 @@ function fakeReport(reportData: Uint8Array): Uint8Array {
 }
 
 /** Plays the kernel for a directory laid out like /sys/kernel/config/tsm/report: fills each new entry's outblob. */
-function fakeConfigfs(root: string, options: { aux?: Uint8Array; provider?: string } = {}): () => void {
-  const timer = setInterval(() => {
-    void (async () => {
-      for (const name of await readdir(root).catch(() => [])) {
-        const entry = join(root, name);
-        const inblob = await readFile(join(entry, "inblob")).catch(() => undefined);
-        const done = await stat(join(entry, "outblob")).catch(() => undefined);
-        if (inblob === undefined || done !== undefined) continue;
+function fakeConfigfs(root: string, options: { aux?: Uint8Array; provider?: string } = {}): () => Promise<void> {
+  const handled = new Set<string>();
+  let busy: Promise<void> = Promise.resolve();
+  const pass = async (): Promise<void> => {
+    for (const name of await readdir(root).catch(() => [])) {
+      if (handled.has(name)) continue;
+      const entry = join(root, name);
+      const inblob = await readFile(join(entry, "inblob")).catch(() => undefined);
+      if (inblob === undefined || handled.has(name)) continue;
+      handled.add(name);
+      try {
         await writeFile(join(entry, "generation"), "1\n");
         await writeFile(join(entry, "provider"), `${options.provider ?? "sev_guest"}\n`);
         await writeFile(join(entry, "auxblob"), options.aux ?? new Uint8Array());
+        // outblob last: the provider reads the others once it has the report.
         await writeFile(join(entry, "outblob"), fakeReport(inblob));
+      } catch {
+        // The provider may already have removed the entry.
       }
-    })();
+    }
+  };
+  const timer = setInterval(() => {
+    busy = busy.then(pass);
   }, 5);
-  return () => clearInterval(timer);
+  return async () => {
+    clearInterval(timer);
+    await busy;
+  };
 }
 
 describe("attestation providers", () => {
@@ -83,11 +95,11 @@ describe("attestation providers", () => {
       assert.deepEqual(evidence.chain, [ASK, ARK]);
       assert.deepEqual(await readdir(root), [], "the report entry is removed");
     } finally {
-      stop();
+      await stop();
     }
   });
 
-  it("when the host gives no certificates, tsm falls back to the certificate cache", async () => {
+  it("when the host gives no certificates, tsm falls back to the certificate cache, then to the KDS", async () => {
     const root = join(dir, "tsm-nocerts");
     const certDir = join(dir, "certs");
     await mkdir(root);
@@ -97,11 +109,24 @@ describe("attestation providers", () => {
     try {
       const evidence = await tsmProvider({ root, certDir }).attest(new Uint8Array(64));
       assert.deepEqual(evidence.vcek, VCEK);
-      await assert.rejects(tsmProvider({ root, certDir: join(dir, "empty") }).attest(new Uint8Array(64)), {
-        code: "ATTESTATION_FAILED",
-      });
+      const offline = {
+        resolveEvidence: async (): Promise<never> => {
+          throw new Error("offline");
+        },
+      };
+      await assert.rejects(
+        tsmProvider({ root, certDir: join(dir, "empty"), certificates: offline }).attest(new Uint8Array(64)),
+        { code: "ATTESTATION_FAILED" },
+      );
+      // With neither host nor cache, the KDS resolver (lib/snp's certificate store) supplies the VCEK and chain.
+      const kds = { resolveEvidence: async () => ({ vcek: VCEK, chain: [ASK, ARK] }) };
+      const fromKds = await tsmProvider({ root, certDir: join(dir, "empty"), certificates: kds }).attest(
+        new Uint8Array(64),
+      );
+      assert.deepEqual(fromKds.vcek, VCEK);
+      assert.deepEqual(fromKds.chain, [ASK, ARK]);
     } finally {
-      stop();
+      await stop();
     }
   });
 
@@ -115,7 +140,7 @@ describe("attestation providers", () => {
     try {
       await assert.rejects(tsmProvider({ root }).attest(new Uint8Array(64)), { code: "ATTESTATION_UNAVAILABLE" });
     } finally {
-      stop();
+      await stop();
     }
   });
 

@@ -58,6 +58,44 @@ function checkReport(report: Uint8Array, provider: ProviderName): Uint8Array {
   return report.slice(0, REPORT_SIZE);
 }
 
+/** What fetches a VCEK (and chain) when neither the host nor the local cache has one: lib/snp's KDS store. */
+export interface CertificateResolver {
+  resolveEvidence(
+    report: Uint8Array,
+    evidence?: { vcek?: Uint8Array; chain?: readonly Uint8Array[] },
+  ): Promise<{ vcek: Uint8Array; chain?: readonly Uint8Array[] }>;
+}
+
+async function defaultResolver(): Promise<CertificateResolver> {
+  const { createCertificateStore } = await import("../../lib/snp/index.ts");
+  return createCertificateStore();
+}
+
+/** Last resort: AMD's KDS through lib/snp (cached under $PROVENANT_HOME/kds, throttled). */
+async function resolveFromKds(
+  report: Uint8Array,
+  found: { vcek?: Uint8Array; chain?: Uint8Array[] },
+  resolver: CertificateResolver | undefined,
+  provider: ProviderName,
+): Promise<{ vcek: Uint8Array; chain?: Uint8Array[] }> {
+  if (found.vcek !== undefined)
+    return { vcek: found.vcek, ...(found.chain === undefined ? {} : { chain: found.chain }) };
+  try {
+    const resolved = await (resolver ?? (await defaultResolver())).resolveEvidence(
+      report,
+      found.chain === undefined ? {} : { chain: found.chain },
+    );
+    return { vcek: resolved.vcek, ...(resolved.chain === undefined ? {} : { chain: [...resolved.chain] }) };
+  } catch (error) {
+    throw new IoError(
+      "ATTESTATION_FAILED",
+      `${provider}: no VCEK/VLEK from the host, the cache or AMD's KDS (${error instanceof Error ? error.message : String(error)}); ` +
+        "put vcek.der in the certificate cache",
+      { cause: error },
+    );
+  }
+}
+
 export interface TsmOptions {
   /** The configfs-tsm report directory; default /sys/kernel/config/tsm/report. */
   root?: string;
@@ -65,6 +103,8 @@ export interface TsmOptions {
   certDir?: string;
   /** Milliseconds to wait for outblob (a real kernel answers on read; test doubles may be asynchronous). */
   timeoutMs?: number;
+  /** Fetches a missing VCEK; default lib/snp's KDS certificate store. */
+  certificates?: CertificateResolver;
 }
 
 /**
@@ -123,13 +163,14 @@ export function tsmProvider(options: TsmOptions = {}): AttestationProvider {
           vcek ??= cached.vcek;
           chain ??= cached.chain;
         }
-        if (vcek === undefined) {
-          throw new IoError(
-            "ATTESTATION_FAILED",
-            "the host provided no VCEK/VLEK and none is cached: put vcek.der (from AMD's KDS) in the certificate cache",
-          );
-        }
-        return { provider: "tsm", report: checkReport(report, "tsm"), vcek, ...(chain === undefined ? {} : { chain }) };
+        const checked = checkReport(report, "tsm");
+        const certs = await resolveFromKds(
+          checked,
+          { ...(vcek === undefined ? {} : { vcek }), ...(chain === undefined ? {} : { chain }) },
+          options.certificates,
+          "tsm",
+        );
+        return { provider: "tsm", report: checked, ...certs };
       } finally {
         // configfs removes an entry with rmdir; a plain directory (tests) needs its files removed first.
         await rmdir(entry).catch(() => rm(entry, { recursive: true, force: true }));
@@ -142,6 +183,8 @@ export interface SevGuestOptions {
   /** The snpguest executable; default `snpguest` on the PATH. */
   command?: string;
   timeoutMs?: number;
+  /** Fetches a missing VCEK; default lib/snp's KDS certificate store. */
+  certificates?: CertificateResolver;
 }
 
 const run = promisify(execFile);
@@ -160,8 +203,8 @@ export function sevGuestProvider(options: SevGuestOptions = {}): AttestationProv
       try {
         const reportPath = join(dir, "report.bin");
         const requestPath = join(dir, "request.bin");
-        const certs = join(dir, "certs");
-        await mkdir(certs);
+        const certDir = join(dir, "certs");
+        await mkdir(certDir);
         await writeFile(requestPath, reportData);
         try {
           await run(command, ["report", reportPath, requestPath], { timeout });
@@ -174,22 +217,15 @@ export function sevGuestProvider(options: SevGuestOptions = {}): AttestationProv
           );
         }
         try {
-          await run(command, ["certificates", "der", certs], { timeout });
+          await run(command, ["certificates", "der", certDir], { timeout });
         } catch {
           // The host may not provide certificates; the cache below is the fallback.
         }
-        let found = await cachedCerts(certs);
+        let found = await cachedCerts(certDir);
         if (found.vcek === undefined) found = { ...(await cachedCerts(join(provenantHome(), "certs"))), ...found };
-        if (found.vcek === undefined) {
-          throw new IoError("ATTESTATION_FAILED", "snpguest returned no VCEK/VLEK and none is cached");
-        }
         const report = checkReport(new Uint8Array(await readFile(reportPath)), "sev-guest");
-        return {
-          provider: "sev-guest",
-          report,
-          vcek: found.vcek,
-          ...(found.chain === undefined ? {} : { chain: found.chain }),
-        };
+        const certs = await resolveFromKds(report, found, options.certificates, "sev-guest");
+        return { provider: "sev-guest", report, ...certs };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
