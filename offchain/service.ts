@@ -13,7 +13,7 @@ import { Metrics, startApi } from "./http/index.ts";
 import { reportVerifierFor, verifyBundle, type VerifierPolicy } from "./pipeline/index.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
 import { Store } from "./store/index.ts";
-import { GitRepo } from "./watcher/index.ts";
+import { GitRepo, type FoundBundle } from "./watcher/index.ts";
 
 export interface ServiceOptions {
   repos: string[];
@@ -147,33 +147,55 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (store.recordRefusal(repo.source, head, r.path, r.code, r.reason))
         rlog.warn({ path: r.path, code: r.code, reason: r.reason }, "entry refused");
     }
+    // Blobs are read in chunks of at most 64 MiB with one git process each.
+    const chunks: FoundBundle[][] = [];
+    let size = Infinity;
     for (const found of scan.bundles) {
+      if (size + found.size > 64 * 1024 * 1024 || chunks.at(-1)!.length >= 256) {
+        chunks.push([]);
+        size = 0;
+      }
+      chunks.at(-1)!.push(found);
+      size += found.size;
+    }
+    for (const chunk of chunks) {
       if (stopController.signal.aborted) return; // last commit not advanced: the rest is picked up after restart
-      const bytes = await repo.readBlob(found.blob);
-      const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
-      store.recordSighting(repo.source, head, found.path, verdict.bundleDigest);
-      if (store.getBundle(verdict.bundleDigest)?.status !== "seen") continue; // known bundle: its verdict stands
-      store.setVerdict(verdict.bundleDigest, {
-        ok: verdict.ok,
-        errors: verdict.errors,
-        manifestDigest: verdict.manifestDigest,
-        modelHash: verdict.modelHash,
-        kind: verdict.kind,
-        record: verdict.record,
-      });
-      if (verdict.ok) acceptedInPoll = true;
-      rlog.info(
-        {
-          path: found.path,
-          digest: verdict.bundleDigest,
-          ok: verdict.ok,
-          codes: verdict.errors.map((e) => e.code),
-          manifestDigest: verdict.manifestDigest,
-        },
-        verdict.ok ? "bundle accepted" : "bundle rejected",
-      );
+      const blobs = await repo.readBlobs(chunk.map((b) => b.blob));
+      for (const found of chunk)
+        judge(
+          { source: repo.source, head, log: rlog },
+          found,
+          blobs.get(found.blob) ?? (await repo.readBlob(found.blob)),
+        );
+      // A long scan feeds the publisher as it goes instead of at the end.
+      if (acceptedInPoll) wakePublisher?.();
     }
     store.setLastCommit(repo.source, head);
+  }
+
+  function judge(where: { source: string; head: string; log: Logger }, found: FoundBundle, bytes: Uint8Array): void {
+    const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
+    store.recordSighting(where.source, where.head, found.path, verdict.bundleDigest);
+    if (store.getBundle(verdict.bundleDigest)?.status !== "seen") return; // known bundle: its verdict stands
+    store.setVerdict(verdict.bundleDigest, {
+      ok: verdict.ok,
+      errors: verdict.errors,
+      manifestDigest: verdict.manifestDigest,
+      modelHash: verdict.modelHash,
+      kind: verdict.kind,
+      record: verdict.record,
+    });
+    if (verdict.ok) acceptedInPoll = true;
+    where.log.info(
+      {
+        path: found.path,
+        digest: verdict.bundleDigest,
+        ok: verdict.ok,
+        codes: verdict.errors.map((e) => e.code),
+        manifestDigest: verdict.manifestDigest,
+      },
+      verdict.ok ? "bundle accepted" : "bundle rejected",
+    );
   }
 
   async function pollOnce(): Promise<void> {

@@ -2,7 +2,7 @@
 // private bare mirror, and the watcher reads trees and blobs with plumbing commands only: no checkout, no hooks,
 // no filters, no submodules, nothing from the repository is ever executed. Entries that are not plain files under
 // `bundles/` with a sane UTF-8 name, or that exceed the size limit, are refused with a code instead of read.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -157,6 +157,44 @@ export class GitRepo {
   /** Reads one blob, bounded: a blob larger than the limit is never loaded whole. */
   async readBlob(blob: string): Promise<Uint8Array> {
     return await this.git(["cat-file", "blob", blob], { maxBuffer: this.maxBundleBytes + 1 });
+  }
+
+  /**
+   * Reads several blobs with one `git cat-file --batch` process (one process per bundle costs more than verifying
+   * it). Callers keep the total size bounded; every blob was size-checked by the scan.
+   */
+  async readBlobs(blobs: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    if (blobs.length === 0) return out;
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const child = spawn("git", [...SAFE_CONFIG, "cat-file", "--batch"], {
+        cwd: this.mirrorDir,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", GIT_CONFIG_NOSYSTEM: "1" },
+        stdio: ["pipe", "pipe", "pipe"],
+        timeout: this.#timeoutMs,
+      });
+      const chunks: Buffer[] = [];
+      child.stdout.on("data", (c: Buffer) => chunks.push(c));
+      child.on("error", (e) => reject(new IoError("REPO_UNREADABLE", `git cat-file: ${e.message}`, { cause: e })));
+      child.on("close", (code) =>
+        code === 0
+          ? resolve(Buffer.concat(chunks))
+          : reject(new IoError("REPO_UNREADABLE", `git cat-file --batch exited with ${code}`)),
+      );
+      child.stdin.end(`${blobs.join("\n")}\n`);
+    });
+    let offset = 0;
+    while (offset < raw.length) {
+      const eol = raw.indexOf(10, offset);
+      if (eol === -1) break;
+      const [sha = "", type = "", size = "0"] = raw.subarray(offset, eol).toString("latin1").split(" ");
+      offset = eol + 1;
+      if (type !== "blob") continue; // "<sha> missing": left out, the caller reports it
+      const length = Number(size);
+      out.set(sha, raw.subarray(offset, offset + length));
+      offset += length + 1;
+    }
+    return out;
   }
 
   async #treeEntries(commit: string): Promise<RawEntry[]> {

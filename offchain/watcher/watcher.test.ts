@@ -31,6 +31,9 @@ describe("watcher", () => {
     );
     assert.deepEqual(scan1.refused, []);
     assert.equal(Buffer.from(await watched.readBlob(scan1.bundles[0]!.blob)).toString(), '{"a":1}');
+    const many = await watched.readBlobs([scan1.bundles[0]!.blob, "0".repeat(40)]);
+    assert.equal(Buffer.from(many.get(scan1.bundles[0]!.blob)!).toString(), '{"a":1}');
+    assert.equal(many.size, 1, "a missing object is left out");
 
     repo.write("bundles/team/b.provenance.json", '{"b":2}');
     const second = repo.commitAndPush("second");
