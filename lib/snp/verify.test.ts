@@ -73,6 +73,22 @@ describe("the real Milan report", () => {
     assert.equal(verified.product, "Milan");
   });
 
+  it("when the chain comes ARK first, as the ASK alone, or with the VCEK included, it verifies the same", () => {
+    const ask = pemToDer("milan-ask.pem");
+    const ark = pemToDer("milan-ark.pem");
+    for (const chain of [[ark, ask], [ask], [vcek, ask, ark]]) {
+      assert.equal(verifyReport(report, { vcek, chain }, NOW).product, "Milan");
+    }
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [ask, ask] }, NOW)),
+      "SNP_CHAIN_INVALID",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [ark] }, NOW)),
+      "SNP_CHAIN_INVALID",
+    );
+  });
+
   it("when a signed byte is flipped, it fails with SNP_BAD_SIGNATURE", () => {
     const bad = report.slice();
     bad[0x50] ^= 1;

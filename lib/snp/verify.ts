@@ -116,13 +116,23 @@ function verifyChain(
     evidence.chain !== undefined && evidence.chain.length > 0
       ? evidence.chain
       : (options.certificates?.chain(issuerProduct, signer) ?? builtinChain(issuerProduct, signer));
-  if (chainDer.length > 2)
-    fail("SNP_CHAIN_INVALID", `the chain holds ${chainDer.length} certificates; expected ASK|ASVK and ARK`);
-  const intermediate = readCertificate(chainDer[0]!, signer === "vcek" ? "ASK" : "ASVK");
-  const ark =
-    chainDer[1] !== undefined
-      ? readCertificate(chainDer[1], "ARK")
-      : readCertificate(builtinChain(issuerProduct, signer)[1]!, "ARK");
+  if (chainDer.length > 3) fail("SNP_CHAIN_INVALID", `the chain holds ${chainDer.length} certificates`);
+  // KDS serves ASK|ASVK then ARK; other tools put the ARK first or include the leaf. Roles go by subject CN.
+  let intermediate: AmdCertificate | undefined;
+  let ark: AmdCertificate | undefined;
+  for (const [i, der] of chainDer.entries()) {
+    const cert = readCertificate(der, `chain[${i}]`);
+    if (cert.subjectCn === "SEV-VCEK" || cert.subjectCn === "SEV-VLEK") continue;
+    const isRoot = cert.subjectCn.startsWith("ARK-");
+    if ((isRoot ? ark : intermediate) !== undefined) fail("SNP_CHAIN_INVALID", `the chain holds two ${cert.subjectCn}`);
+    if (isRoot) ark = cert;
+    else intermediate = cert;
+  }
+  const builtin = builtinChain(issuerProduct, signer);
+  // An intermediate without its ARK is checked against AMD's pinned ARK; an ARK alone gets no AMD intermediate.
+  if (intermediate === undefined && ark === undefined) intermediate = readCertificate(builtin[0]!, "ASK|ASVK");
+  if (intermediate === undefined) fail("SNP_CHAIN_INVALID", `the chain has no ${expectedIssuer} certificate`);
+  ark ??= readCertificate(builtin[1]!, "ARK");
 
   // The root is trusted only by fingerprint, never because it came with the evidence.
   const pinnedProduct = PINNED.get(ark.fingerprint);
