@@ -63,6 +63,17 @@ describe("provenant snp verify", () => {
     writeFileSync(join(dir, "chain.pem"), pem(sim.askDer) + pem(sim.arkDer));
     const args = [join(dir, "report.bin"), "--vcek", join(dir, "vcek.der"), "--chain", join(dir, "chain.pem")];
     assert.equal((await run("snp verify", [...args, "--policy", join(dir, "policy.json")])).code, 0);
+    writeFileSync(join(dir, "revoked.crl"), sim.crl([0x10001]));
+    const revoked = await run("snp verify", [
+      ...args,
+      "--policy",
+      join(dir, "policy.json"),
+      "--crl",
+      join(dir, "revoked.crl"),
+      "--json",
+    ]);
+    assert.equal(revoked.code, 1);
+    assert.equal((JSON.parse(revoked.out) as { errors: { code: string }[] }).errors[0]?.code, "SNP_CERT_REVOKED");
     const refused = await run("snp verify", [...args, "--json"]);
     assert.equal(refused.code, 1);
     assert.equal((JSON.parse(refused.out) as { errors: { code: string }[] }).errors[0]?.code, "SNP_UNTRUSTED_ROOT");

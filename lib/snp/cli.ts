@@ -19,7 +19,7 @@ import { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport, ty
 import { verifyReport, type VerifiedReport } from "./verify.ts";
 
 const VERIFY_USAGE =
-  "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--policy <json>] [--now <iso>] [--json]";
+  "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--policy <json>] [--now <iso>] [--crl <der>]… [--json]";
 const POLICY_USAGE = "provenant sim policy [--product Milan|Genoa|Turin] [--key-dir <dir>]";
 
 async function readInput(io: CliIo, path: string, what: string): Promise<Uint8Array> {
@@ -71,6 +71,7 @@ const snpVerify: Command = {
         chain: { type: "string" },
         policy: { type: "string" },
         now: { type: "string" },
+        crl: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
       },
       VERIFY_USAGE,
@@ -94,6 +95,9 @@ const snpVerify: Command = {
           ? { snp: DEFAULT_SNP_POLICY, trustedRoots: [] }
           : readPolicy(Buffer.from(await readInput(io, values.policy, "policy")).toString("utf8"));
 
+      const crls: Uint8Array[] = [];
+      for (const path of values.crl ?? []) crls.push(await readInput(io, path, "CRL"));
+
       let report: AttestationReport | undefined;
       let verified: VerifiedReport | undefined;
       let failure: unknown;
@@ -101,6 +105,7 @@ const snpVerify: Command = {
         report = parseReport(bytes);
         verified = verifyReport(bytes, chain === undefined ? { vcek } : { vcek, chain }, now, {
           trustedRoots: policy.trustedRoots,
+          ...(crls.length > 0 ? { crls } : {}),
         });
         report = verified.report;
         validateReport(verified, policy.snp);
