@@ -185,7 +185,7 @@ describe("explorer page in Chromium", () => {
     await page.evaluate(() => (location.hash = ""));
     await page.setInputFiles("#pick-bundle", file);
     await page.waitForSelector("[data-verdict=bundle-verified]");
-    await open(simBundle.modelHash);
+    await page.waitForSelector("body[data-state=done] #records");
     const evidence = await page.locator("#evidence").innerText();
     assert.match(evidence, /AMD SEV-SNP (Milan|Genoa|Turin)/);
     assert.match(evidence, /provider sim/);
@@ -200,7 +200,7 @@ describe("explorer page in Chromium", () => {
     await page.evaluate(() => (location.hash = ""));
     await page.setInputFiles("#pick-bundle", file);
     await page.waitForSelector("[data-verdict=bundle-verified]");
-    await open(modelHash);
+    await page.waitForSelector("body[data-state=done] #records");
     assert.equal(await page.textContent("#manifest-digest"), bundle.manifestDigest);
     assert.equal(await page.locator("#bundle li.fail").count(), 0);
     assert.match(await page.locator("#evidence").innerText(), /Genoa/);

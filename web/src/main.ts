@@ -190,6 +190,10 @@ async function showBundle(check: BundleCheck): Promise<void> {
 async function handleFiles(entries: { file: File; relativePath?: string }[]): Promise<void> {
   clearError();
   if (entries.length === 0) return;
+  // A new drop replaces what the page showed; nothing of the previous answer may linger while this one is computed.
+  resultEl.hidden = true;
+  resultEl.innerHTML = "";
+  setStatus("busy");
   try {
     if (entries.length === 1 && entries[0]!.file.size < 16 * 1024 * 1024 && /\.json$/i.test(entries[0]!.file.name)) {
       const bytes = new Uint8Array(await entries[0]!.file.arrayBuffer());
