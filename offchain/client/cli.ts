@@ -46,13 +46,6 @@ async function connect(values: ConnectValues, io: CliIo): Promise<RegistryClient
   });
 }
 
-interface OmsModule {
-  hashModel(
-    path: string,
-    options?: { onProgress?: (done: number, total: number) => void },
-  ): Promise<{ rootDigest: string }>;
-}
-
 /** A model path → its OMS root digest (lib/oms), with a progress bar on a terminal. */
 async function hashPath(target: string, io: CliIo): Promise<string> {
   try {
@@ -63,8 +56,8 @@ async function hashPath(target: string, io: CliIo): Promise<string> {
     }
     throw new IoError("IO_ERROR", `'${target}' is neither a 64-hex model hash nor a readable path`, { cause: error });
   }
-  const omsPath = "../../lib/oms/index.ts";
-  const oms = (await import(omsPath)) as OmsModule;
+  // Loaded on demand: `provenant --help` loads every command module, and hashing is only needed for a path.
+  const oms = await import("../../lib/oms/index.ts");
   const bar = progressBar(io, "hashing");
   const { rootDigest } = await oms.hashModel(target, { onProgress: (done, total) => bar.update(done, total) });
   bar.done();
@@ -140,15 +133,6 @@ interface AuditCheck {
   code?: ErrorCode;
 }
 
-interface PipelineModule {
-  parseVerifierPolicy(json: unknown): unknown;
-  policyDigest(policy: unknown): string;
-  verifyBundle(
-    bytes: Uint8Array,
-    context: { policy: unknown; now: Date },
-  ): { ok: boolean; modelHash?: string; manifestDigest?: string; errors: { code: ErrorCode; message: string }[] };
-}
-
 function sameHex(a: string | null | undefined, b: string | null | undefined): boolean {
   if (typeof a !== "string" || typeof b !== "string" || a.length !== b.length) return false;
   return timingSafeEqual(Buffer.from(a.toLowerCase()), Buffer.from(b.toLowerCase()));
@@ -212,8 +196,7 @@ const auditCommand: Command = {
 
       let expectedPolicyDigest: string | undefined;
       try {
-        const pipelinePath = "../pipeline/index.ts";
-        const pipeline = (await import(pipelinePath)) as PipelineModule;
+        const pipeline = await import("../pipeline/index.ts");
         let policyJson: unknown = {};
         if (values.policy !== undefined) {
           try {
