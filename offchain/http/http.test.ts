@@ -13,7 +13,7 @@ describe("http api", () => {
   let api: Awaited<ReturnType<typeof startApi>>;
   let healthy = true;
   before(async () => {
-    store.recordSighting("repo", "c1", "bundles/a.provenance.json", D1);
+    store.recordSighting("https://user:token@git.example/r.git", "c1", "bundles/a.provenance.json", D1);
     store.setVerdict(D1, {
       ok: true,
       errors: [],
@@ -54,6 +54,7 @@ describe("http api", () => {
       rejected.errors.map((e) => e.code),
       ["POLICY_DEBUG"],
     );
+    assert.ok(!JSON.stringify(body).includes("token"), "repository credentials are never served");
     assert.equal((await fetch(`${api.url}/bundles/${"c".repeat(64)}`)).status, 404);
     assert.equal((await fetch(`${api.url}/bundles/zz`)).status, 404);
   });

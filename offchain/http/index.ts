@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+import { redactUrl } from "../chain/index.ts";
 import { BUNDLE_STATUSES, type BundleStatus, type Store } from "../store/index.ts";
 
 /** Publish latency buckets (seconds): bundle first seen → record confirmed. */
@@ -116,7 +117,8 @@ function bundleView(store: Store, digest: string) {
     verifiedAt: row.verifiedAt,
     attempts: row.attempts,
     lastError: row.lastError,
-    files: store.sightingsOf(row.digest),
+    // Repository URLs may carry credentials (https://token@host/…): never serve them.
+    files: store.sightingsOf(row.digest).map((f) => ({ ...f, repo: redactUrl(f.repo) })),
   };
 }
 
@@ -155,7 +157,10 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
         offset,
       });
     }
-    if (url.pathname === "/refusals") return send(res, 200, { refusals: options.store.listRefusals(200) });
+    if (url.pathname === "/refusals")
+      return send(res, 200, {
+        refusals: options.store.listRefusals(200).map((r) => ({ ...r, repo: redactUrl(r.repo) })),
+      });
     const match = /^\/bundles\/(?:0x)?([0-9a-fA-F]{64})$/.exec(url.pathname);
     if (match !== null) {
       const view = bundleView(options.store, match[1]!.toLowerCase());
