@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
+
+import { INTOTO_PAYLOAD_TYPE, signEnvelope, verifyEnvelope, type DsseEnvelope } from "../dsse/index.ts";
 
 import { ProvenantError } from "../errors.ts";
 import {
@@ -103,4 +106,41 @@ describe("in-toto statements", () => {
       code: "STATEMENT_INVALID",
     });
   });
+});
+
+describe("signed statements: round trips and tampering", () => {
+  const builders = {
+    oms: () => buildOmsStatement("model", sampleHash),
+    finetune: () => buildFinetuneStatement(finetuneInput()),
+    eval: () => buildEvalStatement(evalInput()),
+  };
+  for (const curve of ["P-256", "P-384"] as const) {
+    for (const [kind, build] of Object.entries(builders)) {
+      it(`when a ${kind} statement is signed with ${curve}, it verifies and validates; any changed byte fails`, () => {
+        const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: curve });
+        const body = new TextEncoder().encode(JSON.stringify(build()));
+        const envelope = signEnvelope(body, INTOTO_PAYLOAD_TYPE, privateKey);
+        const payload = verifyEnvelope(envelope, publicKey);
+        assert.equal(validateStatement(JSON.parse(Buffer.from(payload).toString())).kind, kind);
+        const sig = Buffer.from(envelope.signatures[0]!.sig, "base64");
+        const attempts: DsseEnvelope[] = [];
+        for (let i = 0; i < body.length; i++) {
+          const t = Buffer.from(body);
+          t[i]! ^= 0x01;
+          attempts.push({ ...envelope, payload: t.toString("base64") });
+        }
+        for (let i = 0; i < sig.length; i++) {
+          const t = Buffer.from(sig);
+          t[i]! ^= 0x01;
+          attempts.push({ ...envelope, signatures: [{ sig: t.toString("base64") }] });
+        }
+        for (const bad of attempts) {
+          assert.throws(
+            () => verifyEnvelope(bad, publicKey),
+            (e: unknown) => e instanceof ProvenantError,
+          );
+        }
+      });
+    }
+  }
 });
