@@ -199,6 +199,17 @@ describe("enclave job end to end (tiny model)", () => {
     assert.deepEqual(await readdir(outDir).catch(() => []), []);
   });
 
+  it("when the model file is not a loadable GGUF, it is JOB_MODEL_LOAD_FAILED and no bundle is written", async () => {
+    const bad = join(dir, "bad.gguf");
+    await writeFile(bad, "GGUF\u0003\u0000\u0000\u0000 not really a model");
+    const out = join(dir, "bad.provenance.json");
+    await assert.rejects(
+      runAuditJob({ model: bad, suite: "builtin:mc", provider: testProvider(), threads: 1, cwd: dir, out }),
+      { code: "JOB_MODEL_LOAD_FAILED" },
+    );
+    await assert.rejects(readFile(out));
+  });
+
   it("when the attestation device is absent, it is ATTESTATION_UNAVAILABLE before any work", async () => {
     const { tsmProvider } = await import("./attest/providers.ts");
     await assert.rejects(

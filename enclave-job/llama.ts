@@ -1,7 +1,7 @@
 // Loading models with node-llama-cpp for the job: CPU unless asked, an explicit thread count (the library's
 // default is very slow on small machines), a time limit on loading so that a bad file never hangs the job,
 // and every failure mapped to a coded error (JOB_MODEL_UNREADABLE, JOB_MODEL_LOAD_FAILED).
-import { access, constants } from "node:fs/promises";
+import { access, constants, open } from "node:fs/promises";
 
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 
@@ -60,8 +60,38 @@ export async function assertReadable(path: string, what = "model"): Promise<void
   }
 }
 
+/**
+ * Reads a GGUF header (magic, version, tensor and key/value counts; docs/gguf.md) and refuses counts that the file
+ * cannot hold. node-llama-cpp's reader trusts them, and a corrupt count makes it allocate without bound, which no
+ * timeout can interrupt; this check keeps a bad file from hanging the job.
+ */
+export async function assertPlausibleGguf(path: string): Promise<void> {
+  const file = await open(path, "r").catch((error: unknown) => {
+    throw new IoError("JOB_MODEL_UNREADABLE", `model ${path} is missing or unreadable`, { cause: error });
+  });
+  try {
+    const { size } = await file.stat();
+    const header = Buffer.alloc(24);
+    const { bytesRead } = await file.read(header, 0, 24, 0);
+    const fail = (why: string): never => {
+      throw new IoError("JOB_MODEL_LOAD_FAILED", `${path} is not a loadable GGUF model: ${why}`);
+    };
+    if (bytesRead < 24 || header.toString("latin1", 0, 4) !== "GGUF") fail("no GGUF magic");
+    const version = header.readUInt32LE(4);
+    if (version !== 2 && version !== 3) fail(`unsupported GGUF version ${version}`);
+    const tensors = header.readBigUInt64LE(8);
+    const kvs = header.readBigUInt64LE(16);
+    // A tensor info takes at least 8 (name length) + 4 + 8 + 4 + 8 bytes; a key/value at least 8 + 4 + 1.
+    if (tensors * 32n + kvs * 13n > BigInt(size))
+      fail(`${tensors} tensors and ${kvs} keys do not fit in ${size} bytes`);
+  } finally {
+    await file.close();
+  }
+}
+
 export async function loadModel(path: string, options: RuntimeOptions = {}): Promise<LoadedModel> {
   await assertReadable(path);
+  await assertPlausibleGguf(path);
   const threads = options.threads ?? 2;
   const timeoutMs = options.loadTimeoutMs ?? 120_000;
   const llama = await sharedLlama(options.gpu ?? false);
@@ -79,7 +109,10 @@ export async function loadModel(path: string, options: RuntimeOptions = {}): Pro
     model,
     threads,
     async createContext(contextOptions = {}) {
-      if (contextOptions.adapter !== undefined) await assertReadable(contextOptions.adapter, "adapter");
+      if (contextOptions.adapter !== undefined) {
+        await assertReadable(contextOptions.adapter, "adapter");
+        await assertPlausibleGguf(contextOptions.adapter);
+      }
       try {
         return await withTimeout(
           model.createContext({

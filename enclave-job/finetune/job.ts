@@ -17,7 +17,7 @@ import {
   type CommonJobOptions,
   type JobResult,
 } from "../job.ts";
-import { assertReadable, loadModel } from "../llama.ts";
+import { assertPlausibleGguf, assertReadable, loadModel } from "../llama.ts";
 import { ensureFinetuneBuild } from "./llama-build.ts";
 import { expandTrainerCommand, parseLlamaLoss, runTrainerProcess, type LossCurve } from "./trainer.ts";
 
@@ -249,6 +249,7 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   }
   const finishedOn = now();
   const outputModel = await findOutputGguf(outputDir);
+  await assertPlausibleGguf(outputModel);
   const info = await readGgufFileInfo(outputModel, { readTensorInfo: false }).catch((error: unknown) => {
     throw new IoError("JOB_MODEL_LOAD_FAILED", `the trainer's output ${outputModel} is not a GGUF file`, {
       cause: error,
