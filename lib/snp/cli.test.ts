@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -13,6 +13,14 @@ const data = fileURLToPath(new URL("../../../shared/testdata/snp/", import.meta.
 const report = join(data, "milan-report-1.bin");
 const vcek = join(data, "milan-report-1-vcek.der");
 const keyDir = join(tmpdir(), "provenant-test-sim");
+/** AMD's Milan cert_chain (ASK then ARK) from testdata, as a --chain file and as a pre-filled certificate cache. */
+const chainPem =
+  readFileSync(join(data, "milan-ask.pem"), "latin1") + readFileSync(join(data, "milan-ark.pem"), "latin1");
+const work = mkdtempSync(join(tmpdir(), "snp-cli-chain-"));
+const chainFile = join(work, "milan-chain.pem");
+writeFileSync(chainFile, chainPem, "latin1");
+const filledCache = mkdtempSync(join(tmpdir(), "snp-cli-kds-"));
+writeFileSync(join(filledCache, "vcek-Milan-cert_chain.pem"), chainPem, "latin1");
 
 async function run(path: string, argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const command = commands.find((c) => c.path.join(" ") === path)!;
@@ -24,8 +32,17 @@ async function run(path: string, argv: string[]): Promise<{ code: number; out: s
 }
 
 describe("provenant snp verify", () => {
-  it("when given the real Milan report and VCEK, it exits 0 and prints every field as JSON", async () => {
-    const { code, out } = await run("snp verify", [report, "--vcek", vcek, "--now", "2026-11-21T00:00:00Z", "--json"]);
+  it("when given the real Milan report, VCEK and chain, it exits 0 and prints every field as JSON", async () => {
+    const { code, out } = await run("snp verify", [
+      report,
+      "--vcek",
+      vcek,
+      "--chain",
+      chainFile,
+      "--now",
+      "2026-11-21T00:00:00Z",
+      "--json",
+    ]);
     assert.equal(code, 0);
     const json = JSON.parse(out) as Record<string, unknown> & { report: Record<string, unknown> };
     assert.equal(json["ok"], true);
@@ -36,8 +53,39 @@ describe("provenant snp verify", () => {
     assert.equal(json.report["hostData"], "4f4448c67f3c8dfc8de8a5e37125d807dadcc41f06cf23f615dbd52eec777d10");
   });
 
+  it("when --chain is absent and --cache-dir holds the cert_chain, it verifies from the cache", async () => {
+    const args = [report, "--vcek", vcek, "--cache-dir", filledCache, "--offline", "--json"];
+    const ok = await run("snp verify", [...args, "--now", "2026-11-21T00:00:00Z"]);
+    assert.equal(ok.code, 0, ok.out);
+    assert.equal((JSON.parse(ok.out) as { rootFingerprint: string }).rootFingerprint.slice(0, 8), "69d063b4");
+  });
+
+  it("when --chain is absent and no cache holds the chain, it exits 1 with SNP_CERT_UNAVAILABLE and no stack trace", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "snp-cli-kds-"));
+    const args = [report, "--vcek", vcek, "--cache-dir", empty, "--offline", "--now", "2026-11-21T00:00:00Z"];
+    const asJson = await run("snp verify", [...args, "--json"]);
+    assert.equal(asJson.code, 1);
+    assert.deepEqual(
+      (JSON.parse(asJson.out) as { errors: { code: string }[] }).errors.map((e) => e.code),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
+    const text = await run("snp verify", args);
+    assert.equal(text.code, 1);
+    assert.match(text.err, /^error SNP_CERT_UNAVAILABLE: /);
+    assert.doesNotMatch(text.err, /\n\s+at /);
+  });
+
   it("when now is past the VCEK's validity, it exits 1 with SNP_CERT_EXPIRED", async () => {
-    const { code, out } = await run("snp verify", [report, "--vcek", vcek, "--now", "2040-01-01T00:00:00Z", "--json"]);
+    const { code, out } = await run("snp verify", [
+      report,
+      "--vcek",
+      vcek,
+      "--chain",
+      chainFile,
+      "--now",
+      "2040-01-01T00:00:00Z",
+      "--json",
+    ]);
     assert.equal(code, 1);
     assert.deepEqual(
       (JSON.parse(out) as { errors: { code: string }[] }).errors.map((e) => e.code),

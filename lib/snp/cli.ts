@@ -12,14 +12,16 @@ import {
   type CliIo,
   type Command,
 } from "../cli/index.ts";
-import { IoError, PolicyError, toErrorList, UsageError } from "../errors.ts";
+import { IoError, PolicyError, ProvenantError, toErrorList, UsageError, VerificationError } from "../errors.ts";
+import { productOfCommonName, readCertificate, type AmdCertificate } from "./cert.ts";
+import { createCertificateStore, defaultCacheDir, type CertificateStore } from "./kds.ts";
 import { parseReport, reportToJson, type AttestationReport } from "./parse.ts";
 import { createSimulator, defaultKeyDir } from "./sim.ts";
 import { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport, type SnpPolicy } from "./validate.ts";
 import { verifyReport, type VerifiedReport } from "./verify.ts";
 
 const VERIFY_USAGE =
-  "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--policy <json>] [--now <iso>] [--crl <der>]… [--json]";
+  "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--cache-dir <dir>] [--offline] [--policy <json>] [--now <iso>] [--crl <der>]… [--json]";
 const POLICY_USAGE = "provenant sim policy [--product Milan|Genoa|Turin] [--key-dir <dir>]";
 
 async function readInput(io: CliIo, path: string, what: string): Promise<Uint8Array> {
@@ -38,6 +40,47 @@ export function pemCertificates(bytes: Uint8Array): Uint8Array[] {
     out.push(new Uint8Array(Buffer.from(match[1]!.replace(/\s+/g, ""), "base64")));
   }
   return out;
+}
+
+/** Whether the given chain lacks the ASK/ASVK or the ARK (then the certificate cache / KDS must supply them). */
+function chainIncomplete(chain: readonly Uint8Array[] | undefined): boolean {
+  if (chain === undefined) return true;
+  try {
+    const names = chain.map((der, i) => readCertificate(der, `chain[${i}]`).subjectCn);
+    const arks = names.filter((cn) => cn.startsWith("ARK-")).length;
+    const intermediates = names.filter((cn) => !cn.startsWith("ARK-") && cn !== "SEV-VCEK" && cn !== "SEV-VLEK").length;
+    return arks === 0 || intermediates === 0;
+  } catch {
+    return false; // an unreadable chain is the verifier's to report (SNP_CHAIN_INVALID)
+  }
+}
+
+/**
+ * Makes sure the store's cache holds the cert_chain (ASK|ASVK, ARK) for the leaf's product, from AMD's KDS when it
+ * does not, so that the synchronous verifier finds it. A leaf that names no product is left to the verifier.
+ */
+async function prefetchChain(store: CertificateStore, leafDer: Uint8Array, cacheDir: string): Promise<void> {
+  let leaf: AmdCertificate;
+  try {
+    leaf = readCertificate(leafDer, "VCEK/VLEK");
+  } catch {
+    return;
+  }
+  const signer = leaf.subjectCn === "SEV-VLEK" ? "vlek" : leaf.subjectCn === "SEV-VCEK" ? "vcek" : undefined;
+  const product = productOfCommonName(leaf.issuerCn);
+  if (signer === undefined || product === undefined) return;
+  try {
+    await store.fetchChain(product, signer);
+  } catch (error) {
+    const reason = error instanceof ProvenantError ? error.message : String(error);
+    throw new VerificationError(
+      "SNP_CERT_UNAVAILABLE",
+      `the evidence carries no ${signer === "vcek" ? "ASK" : "ASVK"}/ARK and no certificate cache holds them ` +
+        `(cache ${cacheDir}; AMD KDS: ${reason}): pass --chain <pem> (KDS ${signer}/v1/${product}/cert_chain), ` +
+        "or point --cache-dir at a cache that holds it, or allow access to kdsintf.amd.com",
+      { cause: error, details: { product, signer, cacheDir } },
+    );
+  }
 }
 
 /** A verifier policy file ({snp, trustedRoots, …}) or a bare SNP policy object. */
@@ -69,6 +112,8 @@ const snpVerify: Command = {
       {
         vcek: { type: "string" },
         chain: { type: "string" },
+        "cache-dir": { type: "string" },
+        offline: { type: "boolean", default: false },
         policy: { type: "string" },
         now: { type: "string" },
         crl: { type: "string", multiple: true },
@@ -98,13 +143,20 @@ const snpVerify: Command = {
       const crls: Uint8Array[] = [];
       for (const path of values.crl ?? []) crls.push(await readInput(io, path, "CRL"));
 
+      // What --chain does not give comes from the certificate cache, filled from AMD's KDS (unless --offline).
+      const cacheDir =
+        values["cache-dir"] === undefined ? defaultCacheDir(io.env) : resolve(io.cwd, values["cache-dir"]);
+      const certificates = createCertificateStore({ cacheDir, offline: values.offline === true });
+
       let report: AttestationReport | undefined;
       let verified: VerifiedReport | undefined;
       let failure: unknown;
       try {
         report = parseReport(bytes);
+        if (chainIncomplete(chain)) await prefetchChain(certificates, vcek, cacheDir);
         verified = verifyReport(bytes, chain === undefined ? { vcek } : { vcek, chain }, now, {
           trustedRoots: policy.trustedRoots,
+          certificates,
           ...(crls.length > 0 ? { crls } : {}),
         });
         report = verified.report;

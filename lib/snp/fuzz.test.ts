@@ -10,6 +10,10 @@ import { createReportVerifier, createSimulator, parseCrl, parseReport, parseSnpP
 const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
 const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
+const pemToDer = (name: string) =>
+  new Uint8Array(Buffer.from(readFileSync(new URL(name, dir), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64"));
+/** AMD's Milan ASK and ARK from testdata (no certificate is built into lib/snp). */
+const milanChain = [pemToDer("milan-ask.pem"), pemToDer("milan-ark.pem")];
 const NOW = new Date("2026-11-21T00:00:00Z");
 const BUDGET_MS = 2500;
 
@@ -67,15 +71,16 @@ describe("fuzzing lib/snp", () => {
       const pick = next() % 8;
       if (pick === 0) {
         const random = Uint8Array.from({ length: next() % 2 === 0 ? 1184 : next() % 2000 }, () => next() & 0xff);
-        expectCoded(() => verifier.verify(random, { vcek }, NOW), outcomes);
+        expectCoded(() => verifier.verify(random, { vcek, chain: milanChain }, NOW), outcomes);
       } else if (pick === 1) {
         const mutated = mutate(report, next);
         expectCoded(
-          () => verifier.verify(mutated, { vcek }, NOW),
+          () => verifier.verify(mutated, { vcek, chain: milanChain }, NOW),
           outcomes,
           () => sameBytes(mutated, report),
         );
-      } else if (pick === 2) expectCoded(() => verifier.verify(report, { vcek: mutate(vcek, next) }, NOW), outcomes);
+      } else if (pick === 2)
+        expectCoded(() => verifier.verify(report, { vcek: mutate(vcek, next), chain: milanChain }, NOW), outcomes);
       else if (pick === 3) {
         const mutated = mutate(simReport, next);
         expectCoded(
@@ -121,11 +126,11 @@ describe("fuzzing lib/snp", () => {
       );
     }
     assert.throws(
-      () => verifier.verify("report" as never, { vcek }, NOW),
+      () => verifier.verify("report" as never, { vcek, chain: milanChain }, NOW),
       (e) => e instanceof ProvenantError && e.code === "SNP_MALFORMED",
     );
     assert.throws(
-      () => verifier.verify(report, { vcek }, new Date("nope")),
+      () => verifier.verify(report, { vcek, chain: milanChain }, new Date("nope")),
       (e) => e instanceof ProvenantError && e.code === "SNP_CERT_EXPIRED",
     );
   });

@@ -21,7 +21,7 @@ export type {
 export { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport } from "./validate.ts";
 export type { MinimumTcb, SnpPolicy } from "./validate.ts";
 export { checkRevocation, parseCrl } from "./crl.ts";
-export { AMD_CERTIFICATES, ARK_FINGERPRINTS } from "./amd-roots.ts";
+export { ARK_FINGERPRINTS } from "./amd-roots.ts";
 export { createSimulator, defaultKeyDir } from "./sim.ts";
 export type { SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";
 export { createCertificateStore, defaultCacheDir, kdsChainUrl, kdsCrlUrl, kdsVcekUrl, KDS_BASE } from "./kds.ts";

@@ -67,6 +67,8 @@ export interface CertificateStoreOptions {
   fetch?: FetchLike;
   /** Never touch the network: only the cache. */
   offline?: boolean;
+  /** Per-request time limit of the default fetch (default 15000 ms), so an unreachable KDS fails, never hangs. */
+  timeoutMs?: number;
   /** Minimum time between two KDS requests (default 2000 ms; KDS answers 429 when hurried). */
   minIntervalMs?: number;
   /** Injectable clock and sleep, for tests. */
@@ -85,6 +87,13 @@ export interface CertificateStore extends CertificateSource {
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const home = env["PROVENANT_HOME"];
   return join(home !== undefined && home !== "" ? home : join(homedir(), ".provenant"), "kds");
+}
+
+/** globalThis.fetch with a time limit per request, or undefined where the runtime has none. */
+function defaultFetch(timeoutMs: number): FetchLike | undefined {
+  const fetcher = globalThis.fetch as typeof globalThis.fetch | undefined;
+  if (fetcher === undefined) return undefined;
+  return (url, init) => fetcher(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
 }
 
 export function createCertificateStore(options: CertificateStoreOptions = {}): CertificateStore {
@@ -130,7 +139,7 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
   const get = (url: string): Promise<Uint8Array> => {
     const run = async (): Promise<Uint8Array> => {
       if (options.offline === true) unavailable(`offline: ${url} is not cached`);
-      const fetcher = options.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined);
+      const fetcher = options.fetch ?? defaultFetch(options.timeoutMs ?? 15_000);
       if (fetcher === undefined) return unavailable("no fetch available");
       for (let attempt = 0; ; attempt++) {
         const wait = lastRequest + minInterval - clock();
@@ -140,7 +149,9 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
         try {
           response = await fetcher(url);
         } catch (error) {
-          return unavailable(`cannot reach ${url}`, error);
+          const reason =
+            error instanceof Error ? ((error.cause as { code?: unknown } | undefined)?.code ?? error.message) : error;
+          return unavailable(`cannot reach ${url} (${String(reason)})`, error);
         }
         if (response.ok) return new Uint8Array(await response.arrayBuffer());
         if ((response.status === 429 || response.status === 503) && attempt === 0) {

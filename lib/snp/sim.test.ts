@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -113,8 +114,12 @@ describe("the simulator", () => {
 
   it("when the simulated VCEK comes with AMD's real chain, it fails with SNP_CHAIN_INVALID", () => {
     const sim = sims.Milan;
+    const testdata = new URL("../../../shared/testdata/snp/", import.meta.url);
+    const pemToDer = (name: string) =>
+      Buffer.from(readFileSync(new URL(name, testdata), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64");
+    const chain = [pemToDer("milan-ask.pem"), pemToDer("milan-ark.pem")];
     assert.deepEqual(
-      codes(() => verifyReport(sim.signReport(), { vcek: sim.vcekDer }, NOW)),
+      codes(() => verifyReport(sim.signReport(), { vcek: sim.vcekDer, chain }, NOW)),
       ["SNP_CHAIN_INVALID"],
     );
   });

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { ProvenantError } from "../errors.ts";
 import {
+  type CertificateSource,
+  createCertificateStore,
   createReportVerifier,
   createSimulator,
   DEFAULT_SNP_POLICY,
@@ -20,6 +22,12 @@ const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)
 const pemToDer = (name: string) =>
   new Uint8Array(Buffer.from(readFileSync(new URL(name, dir), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64"));
 const NOW = new Date("2026-11-21T00:00:00Z");
+const ask = pemToDer("milan-ask.pem");
+const ark = pemToDer("milan-ark.pem");
+/** The report with its VCEK and AMD's Milan chain (ASK, ARK) read from testdata: nothing is built in. */
+const evidence = { vcek, chain: [ask, ark] };
+const chainPem =
+  readFileSync(new URL("milan-ask.pem", dir), "latin1") + readFileSync(new URL("milan-ark.pem", dir), "latin1");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 function codeOf(fn: () => unknown): string {
@@ -33,8 +41,8 @@ function codeOf(fn: () => unknown): string {
 }
 
 describe("the real Milan report", () => {
-  it("when verified with its VCEK and the built-in chain, it passes the default policy", () => {
-    const verified = verifyReport(report, { vcek }, NOW);
+  it("when verified with its VCEK and the testdata ASK and ARK, it passes the default policy", () => {
+    const verified = verifyReport(report, evidence, NOW);
     assert.equal(verified.product, "Milan");
     assert.equal(verified.signer, "vcek");
     assert.equal(verified.rootFingerprint, "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd");
@@ -68,15 +76,11 @@ describe("the real Milan report", () => {
     assert.equal(r.launchMitigationVector, undefined);
   });
 
-  it("when the chain is given as ASK and ARK, it verifies the same", () => {
-    const verified = verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), pemToDer("milan-ark.pem")] }, NOW);
-    assert.equal(verified.product, "Milan");
-  });
-
-  it("when the chain comes ARK first, as the ASK alone, or with the VCEK included, it verifies the same", () => {
-    const ask = pemToDer("milan-ask.pem");
-    const ark = pemToDer("milan-ark.pem");
-    for (const chain of [[ark, ask], [ask], [vcek, ask, ark]]) {
+  it("when the chain comes ARK first or with the VCEK included, it verifies the same", () => {
+    for (const chain of [
+      [ark, ask],
+      [vcek, ask, ark],
+    ]) {
       assert.equal(verifyReport(report, { vcek, chain }, NOW).product, "Milan");
     }
     assert.equal(
@@ -89,11 +93,76 @@ describe("the real Milan report", () => {
     );
   });
 
+  it("when the evidence carries no chain and no certificate source is configured, it fails with SNP_CERT_UNAVAILABLE", () => {
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek }, NOW)),
+      "SNP_CERT_UNAVAILABLE",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [] }, NOW)),
+      "SNP_CERT_UNAVAILABLE",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [ask] }, NOW)),
+      "SNP_CERT_UNAVAILABLE",
+    );
+    const empty = createCertificateStore({ cacheDir: mkdtempSync(join(tmpdir(), "snp-kds-")), offline: true });
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek }, NOW, { certificates: empty })),
+      "SNP_CERT_UNAVAILABLE",
+    );
+  });
+
+  it("when the certificate store's disk cache holds the testdata cert_chain, the same report verifies without a chain", () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "snp-kds-"));
+    writeFileSync(join(cacheDir, "vcek-Milan-cert_chain.pem"), chainPem, "latin1");
+    const store = createCertificateStore({ cacheDir, offline: true });
+    const verified = verifyReport(report, { vcek }, NOW, { certificates: store });
+    assert.equal(verified.product, "Milan");
+    assert.equal(verified.rootFingerprint, "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd");
+    // The evidence's ASK alone: the cache supplies the ARK.
+    assert.equal(verifyReport(report, { vcek, chain: [ask] }, NOW, { certificates: store }).product, "Milan");
+  });
+
+  it("when a store fetched the cert_chain through an injected fetch, the synchronous verify finds it", async () => {
+    const urls: string[] = [];
+    const store = createCertificateStore({
+      cacheDir: mkdtempSync(join(tmpdir(), "snp-kds-")),
+      minIntervalMs: 0,
+      fetch: async (url) => {
+        urls.push(url);
+        const body = url.endsWith("/vcek/v1/Milan/cert_chain") ? Buffer.from(chainPem, "latin1") : undefined;
+        return {
+          ok: body !== undefined,
+          status: body === undefined ? 404 : 200,
+          arrayBuffer: async () => Uint8Array.from(body ?? []).buffer,
+        };
+      },
+    });
+    assert.equal(store.chain("Milan", "vcek"), undefined);
+    await store.fetchChain("Milan", "vcek");
+    assert.deepEqual(urls, ["https://kdsintf.amd.com/vcek/v1/Milan/cert_chain"]);
+    assert.equal(verifyReport(report, { vcek }, NOW, { certificates: store }).product, "Milan");
+  });
+
+  it("when the certificate source serves an unpinned ARK, it fails with SNP_UNTRUSTED_ROOT", async () => {
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    const source: CertificateSource = { chain: () => [ask, sim.arkDer] };
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek }, NOW, { certificates: source })),
+      "SNP_UNTRUSTED_ROOT",
+    );
+    assert.equal(
+      codeOf(() => verifyReport(report, { vcek, chain: [ask] }, NOW, { certificates: source })),
+      "SNP_UNTRUSTED_ROOT",
+    );
+  });
+
   it("when a signed byte is flipped, it fails with SNP_BAD_SIGNATURE", () => {
     const bad = report.slice();
     bad[0x50] ^= 1;
     assert.equal(
-      codeOf(() => verifyReport(bad, { vcek }, NOW)),
+      codeOf(() => verifyReport(bad, evidence, NOW)),
       "SNP_BAD_SIGNATURE",
     );
   });
@@ -102,22 +171,20 @@ describe("the real Milan report", () => {
     const bad = report.slice();
     bad[0x400] = 1;
     assert.equal(
-      codeOf(() => verifyReport(bad, { vcek }, NOW)),
+      codeOf(() => verifyReport(bad, evidence, NOW)),
       "SNP_MALFORMED",
     );
   });
 
   it("when the chain carries the Genoa ARK, it fails with a chain error", () => {
-    const code = codeOf(() =>
-      verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), pemToDer("genoa-ark.pem")] }, NOW),
-    );
+    const code = codeOf(() => verifyReport(report, { vcek, chain: [ask, pemToDer("genoa-ark.pem")] }, NOW));
     assert.ok(["SNP_CHAIN_INVALID", "SNP_PRODUCT_MISMATCH"].includes(code), code);
   });
 
   it("when the chain carries an unpinned ARK, it fails with SNP_UNTRUSTED_ROOT even though the ARK came with the evidence", async () => {
     const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
     assert.equal(
-      codeOf(() => verifyReport(report, { vcek, chain: [pemToDer("milan-ask.pem"), sim.arkDer] }, NOW)),
+      codeOf(() => verifyReport(report, { vcek, chain: [ask, sim.arkDer] }, NOW)),
       "SNP_UNTRUSTED_ROOT",
     );
   });
@@ -125,7 +192,7 @@ describe("the real Milan report", () => {
   it("when another chip's VCEK comes with the report, it fails with SNP_CHAIN_INVALID or SNP_BAD_SIGNATURE", async () => {
     const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
     assert.equal(
-      codeOf(() => verifyReport(report, { vcek: sim.vcekDer }, NOW)),
+      codeOf(() => verifyReport(report, { vcek: sim.vcekDer, chain: [ask, ark] }, NOW)),
       "SNP_CHAIN_INVALID",
     );
     assert.equal(
@@ -136,24 +203,24 @@ describe("the real Milan report", () => {
 
   it("when the chain carries the Milan ASVK for a VCEK, it fails with SNP_CHAIN_INVALID", () => {
     assert.equal(
-      codeOf(() => verifyReport(report, { vcek, chain: [pemToDer("milan-asvk.pem"), pemToDer("milan-ark.pem")] }, NOW)),
+      codeOf(() => verifyReport(report, { vcek, chain: [pemToDer("milan-asvk.pem"), ark] }, NOW)),
       "SNP_CHAIN_INVALID",
     );
   });
 
   it("when now is outside the VCEK's validity, it fails with SNP_CERT_EXPIRED", () => {
     assert.equal(
-      codeOf(() => verifyReport(report, { vcek }, new Date("2034-01-01T00:00:00Z"))),
+      codeOf(() => verifyReport(report, evidence, new Date("2034-01-01T00:00:00Z"))),
       "SNP_CERT_EXPIRED",
     );
     assert.equal(
-      codeOf(() => verifyReport(report, { vcek }, new Date("2025-01-01T00:00:00Z"))),
+      codeOf(() => verifyReport(report, evidence, new Date("2025-01-01T00:00:00Z"))),
       "SNP_CERT_EXPIRED",
     );
   });
 
   it("when a policy requires another measurement, it fails with POLICY_MEASUREMENT", () => {
-    const verified = verifyReport(report, { vcek }, NOW);
+    const verified = verifyReport(report, evidence, NOW);
     assert.equal(
       codeOf(() => validateReport(verified, { ...DEFAULT_SNP_POLICY, measurements: [new Uint8Array(48)] })),
       "POLICY_MEASUREMENT",
@@ -177,11 +244,11 @@ describe("the real Milan report", () => {
 
   it("when verified twice through one verifier, the cached chain gives the same result", () => {
     const verifier = createReportVerifier();
-    const a = verifier.verify(report, { vcek }, NOW);
-    const b = verifier.verify(report, { vcek }, NOW);
+    const a = verifier.verify(report, evidence, NOW);
+    const b = verifier.verify(report, evidence, NOW);
     assert.equal(a.rootFingerprint, b.rootFingerprint);
     assert.equal(
-      codeOf(() => verifier.verify(report, { vcek }, new Date("2040-01-01"))),
+      codeOf(() => verifier.verify(report, evidence, new Date("2040-01-01"))),
       "SNP_CERT_EXPIRED",
     );
   });

@@ -2,10 +2,12 @@
 // up to a pinned AMD root (or a development root a policy names), then binds the report to the certificate:
 // signing-key kind, REPORTED_TCB = SPL extensions, CHIP_ID = hwID, product line. Synchronous and offline;
 // the verified chain is cached per (VCEK, chain) so a second report from the same chip costs one P-384 verify.
+// No AMD certificate is built in: the ASK/ASVK and ARK come from the evidence, else from an injected
+// CertificateSource (kds.ts: the disk cache filled from AMD's KDS), else verification fails SNP_CERT_UNAVAILABLE.
 import { createHash, verify as cryptoVerify, type KeyObject } from "node:crypto";
 
 import { ProvenantError, VerificationError } from "../errors.ts";
-import { AMD_CERTIFICATES, ARK_FINGERPRINTS } from "./amd-roots.ts";
+import { ARK_FINGERPRINTS } from "./amd-roots.ts";
 import {
   OID_BL_SPL,
   OID_FMC_SPL,
@@ -25,7 +27,7 @@ import { parseReport, SIGNED_SIZE, withTcbProduct, type AttestationReport, type 
 export interface SnpEvidence {
   /** DER (or PEM) VCEK or VLEK. */
   vcek: Uint8Array;
-  /** DER ASK or ASVK, then the ARK (as KDS cert_chain serves them). Optional: AMD's are built in. */
+  /** DER ASK or ASVK, then the ARK (as KDS cert_chain serves them). When absent, `certificates` must supply them. */
   chain?: readonly Uint8Array[];
 }
 
@@ -46,7 +48,10 @@ export interface CertificateSource {
 export interface ReportVerifierOptions {
   /** Extra pinned ARK fingerprints (hex SHA-256 of the DER), e.g. the simulator's. AMD's are always pinned. */
   trustedRoots?: readonly string[];
-  /** Intermediate/root certificates when the evidence omits them; AMD's built-in chains are used last. */
+  /**
+   * Intermediate/root certificates when the evidence omits them (e.g. the kds.ts store: its disk cache, which
+   * `fetchChain` fills from KDS beforehand). Without it, evidence without a chain fails SNP_CERT_UNAVAILABLE.
+   */
   certificates?: CertificateSource;
   /** DER CRLs signed by an ARK (KDS `crl`); when given, ASK/ASVK and VLEK serials are checked against them. */
   crls?: readonly Uint8Array[];
@@ -77,9 +82,35 @@ function fail(code: "SNP_CHAIN_INVALID" | "SNP_UNTRUSTED_ROOT" | "SNP_PRODUCT_MI
   throw new VerificationError(code, message);
 }
 
-function builtinChain(product: Product, signer: "vcek" | "vlek"): Uint8Array[] {
-  const set = AMD_CERTIFICATES[product];
-  return [Buffer.from(signer === "vcek" ? set.ask : set.asvk, "base64"), Buffer.from(set.ark, "base64")];
+/** Sorts certificates into their roles by subject CN (KDS order, ARK first, or with the leaf included). */
+function assignRoles(
+  chainDer: readonly Uint8Array[],
+  what: string,
+): { intermediate: AmdCertificate | undefined; ark: AmdCertificate | undefined } {
+  if (chainDer.length > 3) fail("SNP_CHAIN_INVALID", `the ${what} holds ${chainDer.length} certificates`);
+  let intermediate: AmdCertificate | undefined;
+  let ark: AmdCertificate | undefined;
+  for (const [i, der] of chainDer.entries()) {
+    const cert = readCertificate(der, `${what}[${i}]`);
+    if (cert.subjectCn === "SEV-VCEK" || cert.subjectCn === "SEV-VLEK") continue;
+    const isRoot = cert.subjectCn.startsWith("ARK-");
+    if ((isRoot ? ark : intermediate) !== undefined)
+      fail("SNP_CHAIN_INVALID", `the ${what} holds two ${cert.subjectCn}`);
+    if (isRoot) ark = cert;
+    else intermediate = cert;
+  }
+  return { intermediate, ark };
+}
+
+function certificatesUnavailable(product: Product, signer: "vcek" | "vlek", missing: string): never {
+  const intermediate = signer === "vcek" ? "ASK" : "ASVK";
+  throw new VerificationError(
+    "SNP_CERT_UNAVAILABLE",
+    `the bundle carries no ${missing} for ${product} and no certificate cache holds them: include the ${intermediate} ` +
+      `and ARK (KDS ${signer}/v1/${product}/cert_chain; \`--chain <pem>\` on the command line), or configure the ` +
+      `certificate cache / AMD KDS`,
+    { details: { product, signer, missing } },
+  );
 }
 
 function signedBy(child: AmdCertificate, parent: AmdCertificate, what: string): void {
@@ -112,27 +143,24 @@ function verifyChain(
   if (leaf.issuerCn !== expectedIssuer)
     fail("SNP_CHAIN_INVALID", `a ${signer.toUpperCase()} must be issued by ${expectedIssuer}, not ${leaf.issuerCn}`);
 
-  const chainDer =
-    evidence.chain !== undefined && evidence.chain.length > 0
-      ? evidence.chain
-      : (options.certificates?.chain(issuerProduct, signer) ?? builtinChain(issuerProduct, signer));
-  if (chainDer.length > 3) fail("SNP_CHAIN_INVALID", `the chain holds ${chainDer.length} certificates`);
+  // The evidence's chain first; what it lacks comes from the certificate source (cache / KDS), never from the code.
   // KDS serves ASK|ASVK then ARK; other tools put the ARK first or include the leaf. Roles go by subject CN.
-  let intermediate: AmdCertificate | undefined;
-  let ark: AmdCertificate | undefined;
-  for (const [i, der] of chainDer.entries()) {
-    const cert = readCertificate(der, `chain[${i}]`);
-    if (cert.subjectCn === "SEV-VCEK" || cert.subjectCn === "SEV-VLEK") continue;
-    const isRoot = cert.subjectCn.startsWith("ARK-");
-    if ((isRoot ? ark : intermediate) !== undefined) fail("SNP_CHAIN_INVALID", `the chain holds two ${cert.subjectCn}`);
-    if (isRoot) ark = cert;
-    else intermediate = cert;
+  let { intermediate, ark } =
+    evidence.chain !== undefined && evidence.chain.length > 0
+      ? assignRoles(evidence.chain, "chain")
+      : { intermediate: undefined, ark: undefined };
+  // An ARK alone gets no intermediate from elsewhere: whoever sent the root must send the ASK/ASVK it signed.
+  if (intermediate === undefined && ark !== undefined)
+    fail("SNP_CHAIN_INVALID", `the chain has no ${expectedIssuer} certificate`);
+  if (intermediate === undefined || ark === undefined) {
+    const missing = intermediate === undefined ? (signer === "vcek" ? "ASK/ARK" : "ASVK/ARK") : "ARK";
+    const sourced = options.certificates?.chain(issuerProduct, signer);
+    if (sourced === undefined || sourced.length === 0) certificatesUnavailable(issuerProduct, signer, missing);
+    const fromSource = assignRoles(sourced, "cached chain");
+    intermediate ??= fromSource.intermediate;
+    ark ??= fromSource.ark;
+    if (intermediate === undefined || ark === undefined) certificatesUnavailable(issuerProduct, signer, missing);
   }
-  const builtin = builtinChain(issuerProduct, signer);
-  // An intermediate without its ARK is checked against AMD's pinned ARK; an ARK alone gets no AMD intermediate.
-  if (intermediate === undefined && ark === undefined) intermediate = readCertificate(builtin[0]!, "ASK|ASVK");
-  if (intermediate === undefined) fail("SNP_CHAIN_INVALID", `the chain has no ${expectedIssuer} certificate`);
-  ark ??= readCertificate(builtin[1]!, "ARK");
 
   // The root is trusted only by fingerprint, never because it came with the evidence.
   const pinnedProduct = PINNED.get(ark.fingerprint);
