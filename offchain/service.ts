@@ -2,15 +2,18 @@
 // SQLite, publishes accepted records in batches and serves the HTTP API. Crash-safe by construction: a repository's
 // last processed commit is stored only after every bundle of that commit has a stored verdict, verdicts and
 // publications only move forward, and the publisher asks the chain (`isRecorded`) before sending anything.
+import { createHash } from "node:crypto";
 import path from "node:path";
 
 import pino, { type Logger } from "pino";
 
+import { readBundle } from "../lib/bundle/index.ts";
 import { isProvenantError, toErrorList } from "../lib/errors.ts";
+import { createCertificateStore, createReportVerifier, type CertificateStore } from "../lib/snp/index.ts";
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
 import { Metrics, startApi } from "./http/index.ts";
-import { reportVerifierFor, verifyBundle, type VerifierPolicy } from "./pipeline/index.ts";
+import { verifyBundle, type VerifierPolicy } from "./pipeline/index.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
 import { Store } from "./store/index.ts";
 import { GitRepo, type FoundBundle } from "./watcher/index.ts";
@@ -31,6 +34,11 @@ export interface ServiceOptions {
   maxWaitMs?: number;
   logger?: Logger;
   now?: () => Date;
+  /**
+   * Where the ASK/ASVK and ARK come from when a bundle does not carry them: an on-disk cache (default
+   * `<dataDir>/kds`) filled from AMD's KDS. Inject one to use another cache or to forbid the network.
+   */
+  certificates?: CertificateStore;
 }
 
 export interface RunningService {
@@ -130,7 +138,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         maxBundleBytes: options.policy.maxBundleBytes,
       }),
   );
-  const verifier = reportVerifierFor(options.policy);
+  // Certificates a bundle lacks come from the cache or AMD's KDS; the verifier reads them synchronously once fetched.
+  const certificates = options.certificates ?? createCertificateStore({ cacheDir: path.join(options.dataDir, "kds") });
+  const verifier = createReportVerifier({ trustedRoots: options.policy.trustedRoots, certificates });
   let lastPollAt: string | null = null;
   let lastPollError: string | null = null;
 
@@ -162,7 +172,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (stopController.signal.aborted) return; // last commit not advanced: the rest is picked up after restart
       const blobs = await repo.readBlobs(chunk.map((b) => b.blob));
       for (const found of chunk)
-        judge(
+        await judge(
           { source: repo.source, head, log: rlog },
           found,
           blobs.get(found.blob) ?? (await repo.readBlob(found.blob)),
@@ -173,10 +183,35 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     store.setLastCommit(repo.source, head);
   }
 
-  function judge(where: { source: string; head: string; log: Logger }, found: FoundBundle, bytes: Uint8Array): void {
+  /**
+   * A bundle without its ASK/ARK (or VCEK) is refused with SNP_CERT_UNAVAILABLE by the pure pipeline; before that
+   * verdict is stored, fetch what is missing into the certificate cache (KDS, throttled) and verify once more.
+   */
+  async function verifyWithCertificates(bytes: Uint8Array, log: Logger) {
     const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
-    store.recordSighting(where.source, where.head, found.path, verdict.bundleDigest);
-    if (store.getBundle(verdict.bundleDigest)?.status !== "seen") return; // known bundle: its verdict stands
+    if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) return verdict;
+    try {
+      const cpu = readBundle(bytes, { maxBytes: options.policy.maxBundleBytes }).evidence.cpu;
+      await certificates.resolveEvidence(Buffer.from(cpu.report, "base64"), {
+        vcek: Buffer.from(cpu.vcek, "base64"),
+        ...(cpu.chain === undefined ? {} : { chain: cpu.chain.map((c) => Buffer.from(c, "base64")) }),
+      });
+    } catch (error) {
+      log.warn({ err: toErrorList(error)[0] }, "certificates not available from the cache or AMD's KDS");
+      return verdict;
+    }
+    return verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
+  }
+
+  async function judge(
+    where: { source: string; head: string; log: Logger },
+    found: FoundBundle,
+    bytes: Uint8Array,
+  ): Promise<void> {
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    store.recordSighting(where.source, where.head, found.path, digest);
+    if (store.getBundle(digest)?.status !== "seen") return; // known bundle: its verdict stands, not verified again
+    const verdict = await verifyWithCertificates(bytes, where.log);
     store.setVerdict(verdict.bundleDigest, {
       ok: verdict.ok,
       errors: verdict.errors,
