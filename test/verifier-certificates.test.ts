@@ -2,8 +2,6 @@
 // through an injected fetch that serves the simulator's cert_chain at the KDS URL) and then verifies the bundle;
 // without a source, the same bundle is refused with SNP_CERT_UNAVAILABLE, never a crash.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -12,44 +10,25 @@ import pino from "pino";
 import { createCertificateStore, kdsChainUrl } from "../lib/snp/index.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { startService } from "../offchain/service.ts";
-import { createBundleFactory, type BundleFactory } from "../offchain/testing/bundles.ts";
-import { deployRegistry, startDevChain, type DeployedRegistry, type DevChain } from "../offchain/testing/chain.ts";
 import { createTestRepo } from "../offchain/testing/git.ts";
+import { createTestWorld, waitFor, type TestWorld } from "../offchain/testing/world.ts";
 
 const pem = (der: Uint8Array): string =>
   `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE-----\n`;
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe("verifier service: certificates a bundle lacks", () => {
-  let chain: DevChain;
-  let registry: DeployedRegistry;
-  let factory: BundleFactory;
-  let work: string;
+  let world: TestWorld;
 
   before(async () => {
-    chain = await startDevChain();
-    registry = await deployRegistry(chain.url);
-    factory = await createBundleFactory();
-    work = mkdtempSync(path.join(tmpdir(), "verifier-certs-"));
+    world = await createTestWorld("verifier-certs");
   });
   after(async () => {
-    registry.provider.destroy();
-    await chain.close();
-    rmSync(work, { recursive: true, force: true });
+    await world.close();
   });
 
   /** A sound bundle whose evidence names only the VCEK, as a host without a certificate table would leave it. */
   function bundleWithoutChain(seed: string) {
-    const made = factory.make({ seed, kind: "eval" });
+    const made = world.factory.make({ seed, kind: "eval" });
     const { chain: _chain, ...cpu } = made.bundle.evidence.cpu;
     const bundle = { ...made.bundle, evidence: { ...made.bundle.evidence, cpu } };
     return { made, bytes: new TextEncoder().encode(JSON.stringify(bundle)) };
@@ -61,8 +40,9 @@ describe("verifier service: certificates a bundle lacks", () => {
     repo.write("bundles/no-chain.provenance.json", bytes);
     repo.commitAndPush("a bundle without its chain");
     const requested: string[] = [];
+    const { factory, registry, chain } = world;
     const certificates = createCertificateStore({
-      cacheDir: path.join(work, `kds-${seed}`),
+      cacheDir: path.join(world.work, `kds-${seed}`),
       minIntervalMs: 0,
       fetch: async (url) => {
         requested.push(url);
@@ -79,14 +59,14 @@ describe("verifier service: certificates a bundle lacks", () => {
       registry: registry.address,
       policy: factory.policy,
       createSender: (provider) => createLocalSender(provider, registry.publisherKey),
-      dataDir: path.join(work, `data-${seed}`),
+      dataDir: path.join(world.work, `data-${seed}`),
       intervalMs: 200,
       maxWaitMs: 50,
       logger: pino({ level: "silent" }),
       certificates,
     });
     try {
-      const row = await waitFor(() => {
+      const row = await waitFor("a verdict", () => {
         const r = service.store.listBundles()[0];
         return r !== undefined && r.status !== "seen" && r.status !== "accepted" ? r : undefined;
       });
@@ -100,8 +80,8 @@ describe("verifier service: certificates a bundle lacks", () => {
   it("when the bundle carries no ASK/ARK, it fetches them into the cache and publishes the bundle", async () => {
     const { row, made, requested } = await run("no-chain-served", true);
     assert.equal(row.status, "published", JSON.stringify(row.errors));
-    assert.deepEqual(requested, [kdsChainUrl(factory.sim.product, "vcek")]);
-    const recorded = (await registry.contract.getFunction("manifestCount")(`0x${made.modelHash}`)) as bigint;
+    assert.deepEqual(requested, [kdsChainUrl(world.factory.sim.product, "vcek")]);
+    const recorded = (await world.registry.contract.getFunction("manifestCount")(`0x${made.modelHash}`)) as bigint;
     assert.equal(recorded, 1n);
   });
 
@@ -112,7 +92,7 @@ describe("verifier service: certificates a bundle lacks", () => {
       row.errors.map((e) => e.code),
       ["SNP_CERT_UNAVAILABLE"],
     );
-    const recorded = (await registry.contract.getFunction("manifestCount")(`0x${made.modelHash}`)) as bigint;
+    const recorded = (await world.registry.contract.getFunction("manifestCount")(`0x${made.modelHash}`)) as bigint;
     assert.equal(recorded, 0n);
   });
 });

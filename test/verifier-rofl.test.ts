@@ -3,9 +3,7 @@
 // The container image itself cannot be built here (no container runtime, no network); this checks the app's side.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -13,9 +11,10 @@ import { encode as encodeCbor } from "cborg";
 import { JsonRpcProvider, Wallet } from "ethers";
 
 import { Store } from "../offchain/store/index.ts";
-import { createBundleFactory, type BundleFactory } from "../offchain/testing/bundles.ts";
-import { deployRegistry, startDevChain, type DeployedRegistry, type DevChain } from "../offchain/testing/chain.ts";
+import type { BundleFactory } from "../offchain/testing/bundles.ts";
+import type { DeployedRegistry, DevChain } from "../offchain/testing/chain.ts";
 import { createTestRepo } from "../offchain/testing/git.ts";
+import { createTestWorld, verifierRunArgs, waitFor, type TestWorld } from "../offchain/testing/world.ts";
 
 const ROOT = path.resolve(new URL("..", import.meta.url).pathname);
 
@@ -24,16 +23,13 @@ describe("verifier with the rofl-appd signer", () => {
   let registry: DeployedRegistry;
   let factory: BundleFactory;
   let work: string;
+  let world: TestWorld;
   before(async () => {
-    chain = await startDevChain();
-    registry = await deployRegistry(chain.url);
-    factory = await createBundleFactory();
-    work = mkdtempSync(path.join(tmpdir(), "verifier-rofl-"));
+    world = await createTestWorld("verifier-rofl");
+    ({ chain, registry, factory, work } = world);
   });
   after(async () => {
-    registry.provider.destroy();
-    await chain.close();
-    rmSync(work, { recursive: true, force: true });
+    await world.close();
   });
 
   it("when run with --signer rofl, it publishes through sign-submit with an explicit gas limit", async () => {
@@ -75,44 +71,26 @@ describe("verifier with the rofl-appd signer", () => {
     const made = factory.make({ seed: "rofl-1" });
     repo.write("bundles/rofl.provenance.json", made.bytes);
     repo.commitAndPush("bundle");
-    const policyFile = path.join(work, "policy.json");
-    writeFileSync(policyFile, JSON.stringify(factory.policyJson));
     const dataDir = path.join(work, "data");
     const child = spawn(
       process.execPath,
-      [
-        path.join(ROOT, "bin/cli.ts"),
-        "verifier",
-        "run",
-        "--repo",
-        repo.origin,
-        "--rpc",
-        chain.url,
-        "--registry",
-        registry.address,
-        "--policy",
-        policyFile,
+      verifierRunArgs(world, repo.origin, dataDir, [
         "--signer",
         "rofl",
         "--rofl-socket",
         socketPath,
-        "--data-dir",
-        dataDir,
         "--interval",
         "0.3",
         "--listen",
         "off",
-      ],
+      ]),
       { cwd: ROOT, env: { ...process.env, PROVENANT_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] },
     );
     try {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
+      await waitFor("publication through rofl-appd", async () => {
         const recorded = (await registry.contract.getFunction("manifestCount")(`0x${made.modelHash}`)) as bigint;
-        if (recorded === 1n) break;
-        if (Date.now() > deadline) throw new Error("not published in time");
-        await new Promise((r) => setTimeout(r, 200));
-      }
+        return recorded === 1n ? true : undefined;
+      });
       // graceful stop on SIGTERM, then the store says published with the tx found from the event
       child.kill("SIGTERM");
       const code = await new Promise((r) => child.once("exit", r));

@@ -5,9 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket, connect } from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -15,25 +13,16 @@ import pino from "pino";
 
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { startService, type RunningService } from "../offchain/service.ts";
-import { createBundleFactory, type BundleFactory } from "../offchain/testing/bundles.ts";
-import { deployRegistry, startDevChain, type DeployedRegistry, type DevChain } from "../offchain/testing/chain.ts";
+import type { BundleFactory } from "../offchain/testing/bundles.ts";
+import type { DeployedRegistry, DevChain } from "../offchain/testing/chain.ts";
 import { createTestRepo, type TestRepo } from "../offchain/testing/git.ts";
+import { createTestWorld, verifierRunArgs, waitFor, type TestWorld } from "../offchain/testing/world.ts";
 import { Store } from "../offchain/store/index.ts";
 
 const FAULT_BUNDLES = Number(process.env.PROVENANT_FAULT_BUNDLES ?? 24);
 /** How many SIGKILLs at random points before the final clean run (PROVENANT_FAULT_KILLS). */
 const FAULT_KILLS = Number(process.env.PROVENANT_FAULT_KILLS ?? Math.max(4, Math.ceil(FAULT_BUNDLES / 8)));
 const ROOT = path.resolve(new URL("..", import.meta.url).pathname);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A TCP proxy in front of the chain that can be taken down and brought back (an RPC outage). */
 async function startProxy(targetPort: number) {
@@ -70,19 +59,13 @@ describe("verifier service, end to end", () => {
   let factory: BundleFactory;
   let repo: TestRepo;
   let work: string;
-  let policyFile: string;
+  let world: TestWorld;
   before(async () => {
-    chain = await startDevChain();
-    registry = await deployRegistry(chain.url);
-    factory = await createBundleFactory();
-    work = mkdtempSync(path.join(tmpdir(), "verifier-e2e-"));
-    policyFile = path.join(work, "policy.json");
-    writeFileSync(policyFile, JSON.stringify(factory.policyJson));
+    world = await createTestWorld("verifier-e2e");
+    ({ chain, registry, factory, work } = world);
   });
   after(async () => {
-    registry.provider.destroy();
-    await chain.close();
-    rmSync(work, { recursive: true, force: true });
+    await world.close();
   });
 
   const isRecorded = (modelHash: string, manifestDigest: string): Promise<boolean> =>
@@ -207,20 +190,7 @@ describe("verifier service, end to end", () => {
     const start = (): ChildProcess =>
       spawn(
         process.execPath,
-        [
-          path.join(ROOT, "bin/cli.ts"),
-          "verifier",
-          "run",
-          "--repo",
-          faultRepo.origin,
-          "--rpc",
-          chain.url,
-          "--registry",
-          registry.address,
-          "--policy",
-          policyFile,
-          "--data-dir",
-          dataDir,
+        verifierRunArgs(world, faultRepo.origin, dataDir, [
           "--interval",
           "0.2",
           "--max-wait",
@@ -229,7 +199,7 @@ describe("verifier service, end to end", () => {
           "8",
           "--listen",
           "off",
-        ],
+        ]),
         {
           cwd: ROOT,
           env: { ...process.env, PROVENANT_PRIVATE_KEY: registry.publisherKey, PROVENANT_LOG_LEVEL: "warn" },

@@ -4,19 +4,14 @@
 // with the code that the offline pipeline gives it, and the store consistent (nothing stuck half way).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
 import { verifyBundle } from "../../offchain/pipeline/index.ts";
 import { Store } from "../../offchain/store/index.ts";
-import { createBundleFactory, type Variant } from "../../offchain/testing/bundles.ts";
-import { deployRegistry, startDevChain } from "../../offchain/testing/chain.ts";
+import type { Variant } from "../../offchain/testing/bundles.ts";
 import { createTestRepo } from "../../offchain/testing/git.ts";
+import { createTestWorld, verifierRunArgs } from "../../offchain/testing/world.ts";
 import { createRng } from "./fuzz.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const INVALID_VARIANTS: readonly Variant[] = [
   "debug",
   "wrong-key",
@@ -61,14 +56,10 @@ const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes)
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const started = performance.now();
   const rng = createRng(options.seed ?? 7);
-  const work = mkdtempSync(path.join(tmpdir(), "provenant-soak-"));
-  const chain = await startDevChain();
-  const registry = await deployRegistry(chain.url);
+  const world = await createTestWorld("provenant-soak");
+  const { factory, registry } = world;
   const repo = createTestRepo();
-  const factory = await createBundleFactory();
-  const policyFile = path.join(work, "policy.json");
-  writeFileSync(policyFile, JSON.stringify(factory.policyJson));
-  const dataDir = path.join(work, "data");
+  const dataDir = path.join(world.work, "data");
   const problems: string[] = [];
 
   try {
@@ -95,21 +86,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const start = (): ChildProcess =>
       spawn(
         process.execPath,
-        [
-          "--disable-warning=ExperimentalWarning",
-          path.join(ROOT, "bin/cli.ts"),
-          "verifier",
-          "run",
-          "--repo",
-          repo.origin,
-          "--rpc",
-          chain.url,
-          "--registry",
-          registry.address,
-          "--policy",
-          policyFile,
-          "--data-dir",
-          dataDir,
+        verifierRunArgs(world, repo.origin, dataDir, [
           "--interval",
           "0.2",
           "--max-wait",
@@ -118,9 +95,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           "64",
           "--listen",
           "off",
-        ],
+        ]),
         {
-          cwd: ROOT,
+          cwd: path.dirname(world.policyFile),
           env: { ...process.env, PROVENANT_PRIVATE_KEY: registry.publisherKey, PROVENANT_LOG_LEVEL: "error" },
           stdio: ["ignore", "ignore", "ignore"],
         },
@@ -217,8 +194,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     };
   } finally {
     repo.cleanup();
-    registry.provider.destroy();
-    await chain.close();
-    rmSync(work, { recursive: true, force: true });
+    await world.close();
   }
 }
