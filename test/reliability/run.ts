@@ -29,8 +29,10 @@ log(`soak: ${soakBundles} bundles, kill -9 at random …`);
 const soak = await runSoak({
   bundles: soakBundles,
   invalidShare: 0.3,
-  minLifeMs: 2_000,
-  maxLifeMs: 6_000,
+  // Lives long enough to start (about 1.5 s) and short enough to die mid-work; batches of 4 make ~175 transactions.
+  minLifeMs: 1_500,
+  maxLifeMs: 4_000,
+  maxBatch: 4,
   killForMs: 150_000,
   finishWithinMs: 300_000,
 });

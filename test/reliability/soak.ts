@@ -32,6 +32,8 @@ export interface SoakOptions {
   killForMs: number;
   /** Give up waiting for the clean run after this long. */
   finishWithinMs: number;
+  /** The service's largest publish batch: small batches mean more transactions, so more kills land mid-publish. */
+  maxBatch?: number;
   seed?: number;
 }
 
@@ -92,7 +94,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           "--max-wait",
           "0.1",
           "--max-batch",
-          "64",
+          String(options.maxBatch ?? 64),
           "--listen",
           "off",
         ]),
