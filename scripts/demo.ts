@@ -4,6 +4,7 @@
 // an attested fine-tune with the built-in llama trainer too, its lineage shown. With `--once`, it exits when the
 // record is onchain and prints, last, one JSON line (modelHash, manifestDigest, txHash, latencyMs, …).
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -338,6 +339,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     let explorer: ExplorerServer | null = null;
     if (!options.once) {
       try {
+        // The page is a static Vite build; make it on first use (about a second).
+        if (!existsSync(path.join(ROOT, "web", "dist", "index.html")))
+          await execFileAsync(path.join(ROOT, "node_modules", ".bin", "vite"), ["build", "web"], { cwd: ROOT });
         explorer = await serveExplorer({
           port: options.explorerPort ?? 8787,
           rpcUrl: chain.url,
@@ -349,7 +353,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         log(`explorer not served: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    const explorerUrl = explorer === null ? null : `${explorer.url}/#/model/${audit.modelHash}`;
+    const explorerUrl = explorer === null ? null : `${explorer.url.replace(/\/$/, "")}/#/model/${audit.modelHash}`;
 
     log("");
     log(`model hash       ${audit.modelHash}`);
