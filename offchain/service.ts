@@ -187,9 +187,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
    * A bundle without its ASK/ARK (or VCEK) is refused with SNP_CERT_UNAVAILABLE by the pure pipeline; before that
    * verdict is stored, fetch what is missing into the certificate cache (KDS, throttled) and verify once more.
    */
+  // After KDS fails, bundles that need it are refused at once for a while instead of each waiting on the network.
+  const KDS_RETRY_AFTER_MS = 5 * 60_000;
+  let kdsUnavailableUntil = 0;
+
   async function verifyWithCertificates(bytes: Uint8Array, log: Logger) {
     const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
     if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) return verdict;
+    if (Date.now() < kdsUnavailableUntil) return verdict;
     try {
       const cpu = readBundle(bytes, { maxBytes: options.policy.maxBundleBytes }).evidence.cpu;
       await certificates.resolveEvidence(Buffer.from(cpu.report, "base64"), {
@@ -197,6 +202,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         ...(cpu.chain === undefined ? {} : { chain: cpu.chain.map((c) => Buffer.from(c, "base64")) }),
       });
     } catch (error) {
+      kdsUnavailableUntil = Date.now() + KDS_RETRY_AFTER_MS;
       log.warn({ err: toErrorList(error)[0] }, "certificates not available from the cache or AMD's KDS");
       return verdict;
     }
