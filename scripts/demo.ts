@@ -5,7 +5,7 @@
 // record is onchain and prints, last, one JSON line (modelHash, manifestDigest, txHash, latencyMs, …).
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
@@ -110,6 +110,21 @@ async function runJob(args: string[], cwd: string): Promise<JobJson> {
       cause: error,
     });
   }
+}
+
+/** Resolves with performance.now() at the first change of the bare repository's main branch (polled every 5 ms). */
+function watchRef(bare: string): Promise<number> {
+  const ref = path.join(bare, "refs", "heads", "main");
+  const read = () => readFile(ref, "utf8").catch(() => "");
+  return (async () => {
+    const before = await read();
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline) {
+      if ((await read()) !== before) return performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error("the job's push never reached the watched repository");
+  })();
 }
 
 async function waitForRecord(
@@ -243,6 +258,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const client = await createRegistryClient({ rpcUrl: chain.url, address: deployment.address });
     cleanups.push(async () => client.close());
 
+    // Latency is measured from the moment the push lands in the watched repository (its branch ref changes),
+    // not from when the job process exits, which can be later than the verifier's next poll.
+    const pushLanded = watchRef(bare);
     const audit = await step(
       "audit",
       () =>
@@ -267,7 +285,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         ),
       (j) => `provenant job audit (simulator) → ${j.pushed?.path ?? j.bundle} pushed`,
     );
-    const pushedAt = performance.now();
+    const pushedAt = await pushLanded;
 
     const record = await step(
       "publish",
