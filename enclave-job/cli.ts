@@ -10,6 +10,9 @@ import {
   runGuarded,
   type CliIo,
   type Command,
+  integerOption,
+  numberOption,
+  requiredOption,
 } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
 import { providerByName } from "./attest/providers.ts";
@@ -26,25 +29,6 @@ const FINETUNE_USAGE =
   "provenant job finetune --base <gguf> --data <file> --trainer llama|<command with {base} {data} {out}> " +
   "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
   "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--json]";
-
-function parseInteger(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-function parseNumber(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number)) throw new UsageError(`--${name} must be a number`);
-  return number;
-}
-
-function required(value: string | undefined, name: string, usage: string): string {
-  if (value === undefined || value === "") throw new UsageError(`missing --${name}\nusage: ${usage}`);
-  return value;
-}
 
 const COMMON_OPTIONS = {
   provider: { type: "string" },
@@ -87,7 +71,7 @@ function commonOptions(
       ...(values.snpguest === undefined ? {} : { snpguest: values.snpguest }),
     }),
     cwd: io.cwd,
-    threads: parseInteger(values.threads, "threads", 2),
+    threads: integerOption(values.threads, "threads", { min: 1, max: 256 }) ?? 2,
     gpu: values.gpu ?? false,
     reporter: reporterFor(io, json),
   };
@@ -113,7 +97,7 @@ const modelTiny: Command = {
       const size = values.size ?? "small";
       if (size !== "small" && size !== "medium")
         throw new UsageError(`--size must be small or medium\nusage: ${TINY_USAGE}`);
-      const seed = parseInteger(values.seed, "seed", 1);
+      const seed = integerOption(values.seed, "seed") ?? 1;
       const paths = await writeTinyModel(out, { seed, size: size as TinySize });
       if (json) printJson(io, true, { model: paths.model, adapter: paths.adapter, seed, size });
       else io.stdout(`wrote ${paths.model}\nwrote ${paths.adapter} (LoRA adapter)\n`);
@@ -144,12 +128,12 @@ const jobAudit: Command = {
         AUDIT_USAGE,
       );
       const at = (path: string): string => resolve(io.cwd, path);
-      const threshold = parseNumber(values.threshold, "threshold");
+      const threshold = numberOption(values.threshold, "threshold");
       const result = await runAuditJob({
         ...commonOptions(values, io, json),
-        model: at(required(values.model, "model", AUDIT_USAGE)),
+        model: at(requiredOption(values.model, "model", AUDIT_USAGE)),
         suite: (() => {
-          const suite = required(values.suite, "suite", AUDIT_USAGE);
+          const suite = requiredOption(values.suite, "suite", AUDIT_USAGE);
           return suite.startsWith("builtin:") ? suite : at(suite);
         })(),
         ...(values.adapter === undefined ? {} : { adapter: at(values.adapter) }),
@@ -200,17 +184,19 @@ const jobFinetune: Command = {
         FINETUNE_USAGE,
       );
       const at = (path: string): string => resolve(io.cwd, path);
-      const learningRate = parseNumber(values["learning-rate"], "learning-rate");
+      const learningRate = numberOption(values["learning-rate"], "learning-rate", { min: 0 });
       const result = await runFinetuneJob({
         ...commonOptions(values, io, json),
-        base: at(required(values.base, "base", FINETUNE_USAGE)),
-        data: at(required(values.data, "data", FINETUNE_USAGE)),
-        trainer: required(values.trainer, "trainer", FINETUNE_USAGE),
+        base: at(requiredOption(values.base, "base", FINETUNE_USAGE)),
+        data: at(requiredOption(values.data, "data", FINETUNE_USAGE)),
+        trainer: requiredOption(values.trainer, "trainer", FINETUNE_USAGE),
         ...(values.output === undefined ? {} : { output: at(values.output) }),
         ...(values.probe === undefined ? {} : { probes: values.probe }),
-        ...(values.epochs === undefined ? {} : { epochs: parseInteger(values.epochs, "epochs", 3) }),
+        ...(values.epochs === undefined ? {} : { epochs: integerOption(values.epochs, "epochs", { min: 1 }) ?? 3 }),
         ...(learningRate === undefined ? {} : { learningRate }),
-        ...(values.context === undefined ? {} : { contextSize: parseInteger(values.context, "context", 64) }),
+        ...(values.context === undefined
+          ? {}
+          : { contextSize: integerOption(values.context, "context", { min: 8 }) ?? 64 }),
       });
       const fields = {
         bundle: result.bundlePath,

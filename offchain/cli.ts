@@ -13,6 +13,8 @@ import {
   runGuarded,
   type CliIo,
   type Command,
+  integerOption,
+  numberOption,
 } from "../lib/cli/index.ts";
 import { IoError, UsageError } from "../lib/errors.ts";
 
@@ -110,11 +112,9 @@ const verifierRun: Command = {
       if (values.registry === undefined || !/^0x[0-9a-fA-F]{40}$/.test(values.registry))
         throw new UsageError(`--registry must be a 0x address\nusage: ${RUN_USAGE}`);
       if (values.signer !== "local" && values.signer !== "rofl") throw new UsageError("--signer must be local or rofl");
-      const interval = Number(values.interval);
-      const maxBatch = Number(values["max-batch"]);
-      const maxWait = Number(values["max-wait"]);
-      if (!(interval > 0) || !(maxWait >= 0) || !Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 128)
-        throw new UsageError("--interval > 0, --max-wait ≥ 0 and --max-batch in 1..128");
+      const interval = numberOption(values.interval, "interval", { min: 0.05 })!;
+      const maxBatch = integerOption(values["max-batch"], "max-batch", { min: 1, max: 128 })!;
+      const maxWait = numberOption(values["max-wait"], "max-wait", { min: 0 })!;
 
       const { createLocalSender, createRoflSender, parsePrivateKey } = await import("./chain/index.ts");
       const { parseListen } = await import("./http/index.ts");

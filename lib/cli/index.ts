@@ -55,6 +55,40 @@ export function requirePositional(positionals: string[], index: number, name: st
   return value;
 }
 
+/** A required `--flag <value>`; its absence is a UsageError that shows the usage line. */
+export function requiredOption(value: string | undefined, flag: string, usage: string): string {
+  if (value === undefined || value === "") throw new UsageError(`missing --${flag}\nusage: ${usage}`);
+  return value;
+}
+
+/** An optional integer flag (decimal digits only) within [min, max]; undefined when absent. */
+export function integerOption(
+  value: string | undefined,
+  flag: string,
+  range: { min?: number; max?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = range;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** An optional finite number flag within [min, max]; undefined when absent. */
+export function numberOption(
+  value: string | undefined,
+  flag: string,
+  range: { min?: number; max?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const { min = -Infinity, max = Infinity } = range;
+  const n = value.trim() === "" ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`--${flag} must be a number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** Prints the `--json` object: always `ok` and `errors`, then the command's own fields. */
 export function printJson(
   io: CliIo,

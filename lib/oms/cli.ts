@@ -12,6 +12,7 @@ import {
   runGuarded,
   type CliIo,
   type Command,
+  integerOption,
 } from "../cli/index.ts";
 import { IoError, MalformedInputError, UsageError } from "../errors.ts";
 import { hashModel, type HashOptions } from "./hash.ts";
@@ -80,13 +81,6 @@ function parseMethod(value: string | undefined): "files" | "shards" | undefined 
   throw new UsageError(`--method must be files or shards, got ${value}`);
 }
 
-function parsePositiveInt(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got ${value}`);
-  return n;
-}
-
 const hashCommand: Command = {
   path: ["hash"],
   summary: "OMS v1.0 root digest and per-file SHA-256 of a model file or directory",
@@ -115,9 +109,9 @@ const hashCommand: Command = {
       };
       const method = parseMethod(values.method);
       if (method !== undefined) options.method = method;
-      const shardSize = parsePositiveInt(values["shard-size"], "--shard-size");
+      const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
       if (shardSize !== undefined) options.shardSize = shardSize;
-      const threads = parsePositiveInt(values.threads, "--threads");
+      const threads = integerOption(values.threads, "threads", { min: 1, max: 256 });
       if (threads !== undefined) options.threads = threads;
       const bar = json ? undefined : progressBar(io, "hashing");
       if (bar !== undefined) options.onProgress = (done, total) => bar.update(done, total);
@@ -176,7 +170,7 @@ const signCommand: Command = {
         throw new UsageError("--certificate-chain needs --signing-certificate");
       }
       const method = parseMethod(values.method);
-      const shardSize = parsePositiveInt(values["shard-size"], "--shard-size");
+      const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
       const bar = json ? undefined : progressBar(io, "hashing");
       const { bytes, hash } = await signModel(modelPath, {
         privateKey,

@@ -14,6 +14,7 @@ import {
   runGuarded,
   type CliIo,
   type Command,
+  integerOption,
 } from "../../lib/cli/index.ts";
 import { IoError, MalformedInputError, ProvenantError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
 import { findManifest, manifestDigestOf, readBundle } from "../../lib/bundle/index.ts";
@@ -310,7 +311,7 @@ const explorerCommand: Command = {
       );
       const { serveExplorer } = await import("./serve.ts");
       const server = await serveExplorer({
-        port: Number(values.port),
+        port: integerOption(values.port, "port", { min: 0, max: 65_535 }) ?? 8787,
         rpcUrl: values.rpc ?? io.env.PROVENANT_RPC ?? "http://127.0.0.1:8545",
       });
       io.stdout(`explorer: ${server.url}  (Ctrl-C to stop)\n`);
