@@ -82,10 +82,12 @@ export function toChainError(error: unknown, what: string): IoError | Verificati
   const shortMessage = (error as { shortMessage?: unknown } | null)?.shortMessage;
   const full = typeof shortMessage === "string" ? shortMessage : error instanceof Error ? error.message : String(error);
   const message = (full.split("\n")[0] ?? "").slice(0, 300);
-  if (code === "CALL_EXCEPTION") return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`);
+  if (code === "CALL_EXCEPTION")
+    return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`, { cause: error });
   // Some nodes (Hardhat automine) refuse a reverting transaction at submission with an error ethers cannot classify.
   const inner = JSON.stringify((error as { error?: unknown; info?: unknown } | null)?.info ?? "") + String(full);
-  if (/revert/i.test(inner)) return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`);
+  if (/revert/i.test(inner))
+    return new VerificationError("PUBLISH_REVERTED", `${what} reverted: ${message}`, { cause: error });
   if (code === "INSUFFICIENT_FUNDS" || code === "INVALID_ARGUMENT")
     return new IoError("PUBLISH_FAILED", `${what}: ${message}`, { cause: error });
   return new IoError("RPC_UNAVAILABLE", `${what}: ${message}`, { cause: error });
@@ -195,8 +197,15 @@ export function createRoflSender(
       if ("fail" in result) {
         const f = result.fail;
         const code: ErrorCode = f.module === "evm" ? "PUBLISH_REVERTED" : "PUBLISH_FAILED";
+        // The EVM module reports a revert as "reverted: <base64 revert data>"; keep the data so the custom error
+        // can be decoded (a bad record is split off, a refused origin is retried).
+        const revert = f.module === "evm" ? /reverted: ([A-Za-z0-9+/=]+)/.exec(f.message ?? "")?.[1] : undefined;
         throw new VerificationError(code, `call failed in module ${f.module} (code ${f.code}): ${f.message ?? ""}`, {
-          details: { module: f.module, failCode: f.code },
+          details: {
+            module: f.module,
+            failCode: f.code,
+            ...(revert === undefined ? {} : { data: `0x${Buffer.from(revert, "base64").toString("hex")}` }),
+          },
         });
       }
       if ("unknown" in result)

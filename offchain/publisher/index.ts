@@ -7,6 +7,7 @@ import { Interface, type JsonRpcProvider } from "ethers";
 import type { Logger } from "pino";
 
 import { MODEL_REGISTRY_ABI } from "../../lib/registry/abi.ts";
+import { IoError } from "../../lib/errors.ts";
 import { isTransient, toChainError, type TxSender } from "../chain/index.ts";
 import { registryContract } from "../chain/registry.ts";
 import type { Store, StoredRecord } from "../store/index.ts";
@@ -38,6 +39,46 @@ export interface PublishOutcome {
   failed: number;
   txHashes: string[];
   gasUsed: bigint;
+}
+
+/**
+ * Reverts that one record causes (IModelRegistry's per-item errors): the batch is split and that record fails for
+ * good. Any other refusal (the signer lacks PUBLISHER_ROLE, the ROFL origin is not authorised, funds or gas ran
+ * out, a revert that cannot be read) is not the records' fault: they stay accepted and are retried with backoff.
+ */
+const RECORD_LEVEL_ERRORS: ReadonlySet<string> = new Set([
+  "ModelRegistryZeroModelHash",
+  "ModelRegistryZeroManifestDigest",
+  "ModelRegistryZeroMeasurementHash",
+  "ModelRegistryZeroPolicyDigest",
+  "ModelRegistryMissingParent",
+  "ModelRegistryUnexpectedParent",
+  "ModelRegistryUnknownKind",
+]);
+
+/** The registry's custom error named by a revert's data, wherever ethers, the node or rofl-appd put it. */
+export function registryErrorName(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current !== null && typeof current === "object" && depth < 8; depth++) {
+    const e = current as {
+      data?: unknown;
+      details?: { data?: unknown };
+      info?: { error?: { data?: unknown } };
+      error?: { data?: unknown };
+      cause?: unknown;
+    };
+    for (const data of [e.data, e.details?.data, e.info?.error?.data, e.error?.data]) {
+      if (typeof data !== "string" || !/^0x[0-9a-fA-F]{8}/.test(data)) continue;
+      try {
+        const parsed = REGISTRY_INTERFACE.parseError(data);
+        if (parsed !== null) return parsed.name;
+      } catch {
+        // not one of the registry's errors
+      }
+    }
+    current = e.cause ?? e.error;
+  }
+  return undefined;
 }
 
 export function toTuple(r: StoredRecord): [string, string, string, string, string, bigint, number] {
@@ -198,17 +239,28 @@ export class Publisher {
         );
         throw error;
       }
-      if (records.length > 1) {
-        // Split the batch: the bad record is found in log2(n) rounds and the others still go through.
-        log?.warn({ err: error }, "batch refused; splitting");
-        const half = Math.ceil(records.length / 2);
-        await this.#send(records.slice(0, half), outcome, seenAt);
-        await this.#send(records.slice(half), outcome, seenAt);
-        return;
+      const reason = registryErrorName(error);
+      if (reason === undefined || !RECORD_LEVEL_ERRORS.has(reason)) {
+        const message = `publish refused (${reason ?? (error instanceof Error ? error.message : String(error))})`;
+        this.#o.store.noteAttempt(
+          records.map((r) => this.#key(r)),
+          message,
+        );
+        throw new IoError("PUBLISH_FAILED", `${message}; the records stay accepted and are retried`, { cause: error });
       }
-      // One record refused on its own: unless it landed meanwhile, it fails for good with the reason.
+      // Some of the batch may have landed meanwhile (an unclear answer): never send those again.
       const rest = await this.#dropRecorded(records, outcome);
       if (rest.length === 0) return;
+      if (rest.length > 1) {
+        // Split the batch: the bad record is found in log2(n) rounds and the others still go through.
+        log?.warn({ err: error, reason }, "batch refused; splitting");
+        const half = Math.ceil(rest.length / 2);
+        await this.#send(rest.slice(0, half), outcome, seenAt);
+        await this.#send(rest.slice(half), outcome, seenAt);
+        return;
+      }
+      // One record refused on its own for a reason of its own: it fails for good with that reason.
+      records = rest;
       const coded = toChainError(error, "publish");
       outcome.failed += this.#o.store.markFailed(
         records.map((r) => this.#key(r)),

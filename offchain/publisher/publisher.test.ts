@@ -5,7 +5,13 @@ import { after, before, describe, it } from "node:test";
 import type { JsonRpcProvider } from "ethers";
 
 import { createLocalSender, createProvider, type TxSender } from "../chain/index.ts";
-import { deployRegistry, startDevChain, type DeployedRegistry, type DevChain } from "../testing/chain.ts";
+import {
+  DEV_PRIVATE_KEYS,
+  deployRegistry,
+  startDevChain,
+  type DeployedRegistry,
+  type DevChain,
+} from "../testing/chain.ts";
 import { Store, type StoredRecord } from "../store/index.ts";
 import { backoffDelay, Publisher } from "./index.ts";
 
@@ -120,6 +126,27 @@ describe("publisher", () => {
     // back up: the next attempt publishes it
     const outcome = await new Publisher({ store, provider, sender, registry: registry.address }).publishBatch();
     assert.equal(outcome.published, 1);
+  });
+
+  it("when the signer may not publish (no PUBLISHER_ROLE), it keeps every record accepted and throws PUBLISH_FAILED", async () => {
+    const store = new Store({ dataDir: ":memory:" });
+    const records = ["norole-1", "norole-2", "norole-3"].map((name) => accept(store, name));
+    const outsider = await createLocalSender(provider, DEV_PRIVATE_KEYS[3]);
+    await assert.rejects(
+      new Publisher({ store, provider, sender: outsider, registry: registry.address }).publishBatch(),
+      (e: { code?: string; message?: string }) =>
+        e.code === "PUBLISH_FAILED" && /ModelRegistryUnauthorizedPublisher/.test(e.message ?? ""),
+    );
+    for (const name of ["norole-1", "norole-2", "norole-3"]) {
+      const row = store.getBundle(`digest-${name}`);
+      assert.equal(row?.status, "accepted");
+      assert.equal(row?.attempts, 1);
+    }
+    // once a signer with the role takes over, nothing was lost
+    const outcome = await new Publisher({ store, provider, sender, registry: registry.address }).publishBatch();
+    assert.equal(outcome.published, 3);
+    for (const r of records)
+      assert.equal(await registry.contract.getFunction("isRecorded")(r.modelHash, r.manifestDigest), true);
   });
 
   it("when retrying, it backs off exponentially with jitter and a cap", () => {
