@@ -152,6 +152,27 @@ describe("the simulator", () => {
     );
   });
 
+  it("when the policy leaves allowDebug, allowMigrationAgent and vmpl out ({}), it refuses debug, a migration agent and VMPL 1", () => {
+    const sim = sims.Milan;
+    const verified = verifyReport(
+      sim.signReport({ debug: true, migrateMa: true, vmpl: 1 }),
+      sim.evidence(),
+      NOW,
+      trust(sim),
+    );
+    assert.deepEqual(
+      codes(() => validateReport(verified, {})),
+      ["POLICY_DEBUG", "POLICY_MIGRATION_AGENT", "POLICY_VMPL"],
+    );
+    assert.deepEqual(
+      codes(() =>
+        validateReport(verified, parseSnpPolicy({ allowDebug: null, allowMigrationAgent: null, vmpl: null })),
+      ),
+      ["POLICY_DEBUG", "POLICY_MIGRATION_AGENT", "POLICY_VMPL"],
+    );
+    validateReport(verified, { allowDebug: true, allowMigrationAgent: true, vmpl: 1 });
+  });
+
   it("when the TCB, firmware and guest SVN are below the policy's floors, it fails with POLICY_TCB, POLICY_FIRMWARE, POLICY_GUEST_SVN", () => {
     const sim = sims.Turin;
     const verified = verifyReport(sim.signReport({ guestSvn: 1 }), sim.evidence(), NOW, trust(sim));

@@ -1,5 +1,6 @@
 // Holds a verified report against a policy (go-sev-guest validate.Options). Plain, documented data: `undefined`
-// means "not checked". Every violation is collected before one PolicyViolationError is thrown.
+// means "not checked", except for allowDebug, allowMigrationAgent and vmpl, where it means the safe default
+// (debug and a migration agent refused, VMPL 0). Every violation is collected before one PolicyViolationError is thrown.
 import { timingSafeEqual } from "node:crypto";
 
 import { PolicyError, PolicyViolationError, throwIfViolations, type ErrorCode } from "../errors.ts";
@@ -79,13 +80,16 @@ export function validateReport(verified: VerifiedReport, policy: SnpPolicy): voi
   const add = (code: ErrorCode, message: string, details?: Record<string, unknown>) =>
     violations.push(new PolicyError(code, message, details === undefined ? {} : { details }));
 
-  if (policy.allowDebug === false && r.policy.debug) add("POLICY_DEBUG", "the guest policy allows debugging");
-  if (policy.allowMigrationAgent === false && r.policy.migrateMa) {
+  // Safe defaults: only an explicit `true` allows debug or a migration agent; only an explicit vmpl allows another
+  // level than 0. An empty policy ({}) must not let a debuggable guest through.
+  if (policy.allowDebug !== true && r.policy.debug) add("POLICY_DEBUG", "the guest policy allows debugging");
+  if (policy.allowMigrationAgent !== true && r.policy.migrateMa) {
     add("POLICY_MIGRATION_AGENT", "the guest policy allows a migration agent");
   }
-  if (policy.vmpl !== undefined && r.vmpl !== policy.vmpl) {
-    add("POLICY_VMPL", `VMPL is ${r.vmpl}, the policy requires ${policy.vmpl}`, {
-      expected: policy.vmpl,
+  const vmpl = policy.vmpl ?? 0;
+  if (r.vmpl !== vmpl) {
+    add("POLICY_VMPL", `VMPL is ${r.vmpl}, the policy requires ${vmpl}`, {
+      expected: vmpl,
       actual: r.vmpl,
     });
   }
