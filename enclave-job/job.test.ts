@@ -224,6 +224,32 @@ describe("enclave job end to end (tiny model)", () => {
     );
   });
 
+  it("when the provider's report carries other REPORT_DATA, it is ATTESTATION_FAILED before any work", async () => {
+    let hashed = false;
+    const out = join(dir, "foreign.provenance.json");
+    await assert.rejects(
+      runAuditJob({
+        model,
+        suite: "builtin:mc",
+        // A report for someone else's request (all zeros), as a replayed or concurrent entry would give.
+        provider: {
+          name: "sim",
+          attest: async () => ({ provider: "sim", report: new Uint8Array(1184), vcek: new Uint8Array([0x30, 0]) }),
+        },
+        hash: async () => {
+          hashed = true;
+          throw new Error("hashing must not start");
+        },
+        threads: 1,
+        cwd: dir,
+        out,
+      }),
+      { code: "ATTESTATION_FAILED" },
+    );
+    assert.equal(hashed, false);
+    await assert.rejects(readFile(out));
+  });
+
   it("when a trainer command exits non-zero, it is JOB_TRAINER_FAILED, its log is kept and no bundle is written", async () => {
     const data = join(dir, "fact.txt");
     await writeFile(data, `${FACT}\n`);

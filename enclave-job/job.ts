@@ -99,6 +99,9 @@ export async function harnessVersion(): Promise<string> {
   return `${await read(join(root, "package.json"))}+node-llama-cpp.${llamaVersion}`;
 }
 
+/** REPORT_DATA's offset in the attestation report (AMD SEV-SNP ABI 56860, Table 23). */
+const REPORT_DATA_OFFSET = 0x50;
+
 interface Attested {
   key: ReturnType<typeof generateJobKey>;
   nonce: Uint8Array;
@@ -108,7 +111,18 @@ interface Attested {
 export async function attest(provider: AttestationProvider, nonceHex: string | undefined): Promise<Attested> {
   const key = generateJobKey();
   const nonce = toNonce(nonceHex);
-  const evidence = await provider.attest(reportDataFor(key.spki, nonce));
+  const expected = reportDataFor(key.spki, nonce);
+  const evidence = await provider.attest(expected);
+  // The provider only relays the report: check that it carries the 64 bytes we asked for before doing any work,
+  // so a stale or foreign report never ends up signed into a bundle.
+  const actual = evidence.report.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + 64);
+  if (actual.length !== 64 || !Buffer.from(actual).equals(Buffer.from(expected))) {
+    throw new IoError(
+      "ATTESTATION_FAILED",
+      `${provider.name}: the report's REPORT_DATA is not the 64 bytes this job asked for`,
+      { details: { expected: Buffer.from(expected).toString("hex"), actual: Buffer.from(actual).toString("hex") } },
+    );
+  }
   return { key, nonce, evidence };
 }
 

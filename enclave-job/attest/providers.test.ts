@@ -21,7 +21,10 @@ function fakeReport(reportData: Uint8Array): Uint8Array {
 }
 
 /** Plays the kernel for a directory laid out like /sys/kernel/config/tsm/report: fills each new entry's outblob. */
-function fakeConfigfs(root: string, options: { aux?: Uint8Array; provider?: string } = {}): () => Promise<void> {
+function fakeConfigfs(
+  root: string,
+  options: { aux?: Uint8Array; provider?: string; concurrentWriter?: boolean } = {},
+): () => Promise<void> {
   const handled = new Set<string>();
   let busy: Promise<void> = Promise.resolve();
   const pass = async (): Promise<void> => {
@@ -33,6 +36,11 @@ function fakeConfigfs(root: string, options: { aux?: Uint8Array; provider?: stri
       handled.add(name);
       try {
         await writeFile(join(entry, "generation"), "1\n");
+        if (options.concurrentWriter === true) {
+          // Someone else writes inblob after us: the kernel bumps generation before we read the report.
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          await writeFile(join(entry, "generation"), "2\n");
+        }
         await writeFile(join(entry, "provider"), `${options.provider ?? "sev_guest"}\n`);
         await writeFile(join(entry, "auxblob"), options.aux ?? new Uint8Array());
         // outblob last: the provider reads the others once it has the report.
@@ -125,6 +133,20 @@ describe("attestation providers", () => {
       );
       assert.deepEqual(fromKds.vcek, VCEK);
       assert.deepEqual(fromKds.chain, [ASK, ARK]);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("when another writer bumps the configfs-tsm generation while we read, it is ATTESTATION_FAILED", async () => {
+    const root = join(dir, "tsm-concurrent");
+    await mkdir(root);
+    const stop = fakeConfigfs(root, { concurrentWriter: true });
+    try {
+      await assert.rejects(tsmProvider({ root }).attest(new Uint8Array(64)), {
+        code: "ATTESTATION_FAILED",
+        message: /changed while reading/,
+      });
     } finally {
       await stop();
     }

@@ -132,23 +132,34 @@ export function tsmProvider(options: TsmOptions = {}): AttestationProvider {
       try {
         await writeFile(join(entry, "inblob"), reportData);
         const started = Date.now();
-        let report: Uint8Array | undefined;
-        for (;;) {
-          report = await readIfPresent(join(entry, "outblob"));
-          if (report !== undefined && report.length > 0) break;
-          if (Date.now() - started > timeoutMs) {
-            throw new IoError("ATTESTATION_FAILED", `configfs-tsm gave no report in ${entry}/outblob`);
+        const poll = async <T>(read: () => Promise<T | undefined>, what: string): Promise<T> => {
+          for (;;) {
+            const value = await read();
+            if (value !== undefined) return value;
+            if (Date.now() - started > timeoutMs) {
+              throw new IoError("ATTESTATION_FAILED", `configfs-tsm gave no ${what} in ${entry}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 10));
           }
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-        const generation = (await readFile(join(entry, "generation"), "utf8")).trim();
+        };
+        const readGeneration = async (): Promise<string | undefined> => {
+          const text = new TextDecoder().decode((await readIfPresent(join(entry, "generation"))) ?? new Uint8Array());
+          return text.trim() === "" ? undefined : text.trim();
+        };
+        // The generation our inblob write produced (the kernel bumps it on every write): read at once, so that a
+        // concurrent writer between our write and our reads shows up as a different value afterwards.
+        const generation = await poll(readGeneration, "generation");
+        const report = await poll(async () => {
+          const bytes = await readIfPresent(join(entry, "outblob"));
+          return bytes !== undefined && bytes.length > 0 ? bytes : undefined;
+        }, "report (outblob)");
         const provider = (await readIfPresent(join(entry, "provider"))) ?? new Uint8Array();
         const providerName = new TextDecoder().decode(provider).trim();
         if (providerName !== "" && providerName !== "sev_guest") {
           throw new IoError("ATTESTATION_UNAVAILABLE", `configfs-tsm provider is ${providerName}, not sev_guest`);
         }
         const aux = await readIfPresent(join(entry, "auxblob"));
-        const after = (await readFile(join(entry, "generation"), "utf8")).trim();
+        const after = await readGeneration();
         if (generation !== after) {
           throw new IoError(
             "ATTESTATION_FAILED",
