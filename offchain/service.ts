@@ -13,7 +13,7 @@ import { createCertificateStore, createReportVerifier, type CertificateStore } f
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
 import { Metrics, startApi } from "./http/index.ts";
-import { verifyBundle, type VerifierPolicy } from "./pipeline/index.ts";
+import { verifyBundle, type BundleVerdict, type VerifierPolicy } from "./pipeline/index.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
 import { Store } from "./store/index.ts";
 import { GitRepo, type FoundBundle } from "./watcher/index.ts";
@@ -39,6 +39,8 @@ export interface ServiceOptions {
    * `<dataDir>/kds`) filled from AMD's KDS. Inject one to use another cache or to forbid the network.
    */
   certificates?: CertificateStore;
+  /** After a failed certificate fetch, how long bundles that need one wait before KDS is asked again (5 min). */
+  certificateRetryMs?: number;
 }
 
 export interface RunningService {
@@ -64,13 +66,16 @@ export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"):
   });
 }
 
+/** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (no leak per tick). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
   });
 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
@@ -157,6 +162,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (store.recordRefusal(repo.source, head, r.path, r.code, r.reason))
         rlog.warn({ path: r.path, code: r.code, reason: r.reason }, "entry refused");
     }
+    let waiting = false;
     // Blobs are read in chunks of at most 64 MiB with one git process each.
     const chunks: FoundBundle[][] = [];
     let size = Infinity;
@@ -171,30 +177,31 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     for (const chunk of chunks) {
       if (stopController.signal.aborted) return; // last commit not advanced: the rest is picked up after restart
       const blobs = await repo.readBlobs(chunk.map((b) => b.blob));
-      for (const found of chunk)
-        await judge(
-          { source: repo.source, head, log: rlog },
-          found,
-          blobs.get(found.blob) ?? (await repo.readBlob(found.blob)),
-        );
+      for (const found of chunk) {
+        const bytes = blobs.get(found.blob) ?? (await repo.readBlob(found.blob));
+        if (!(await judge({ source: repo.source, head, log: rlog }, found, bytes))) waiting = true;
+      }
       // A long scan feeds the publisher as it goes instead of at the end.
       if (acceptedInPoll) wakePublisher?.();
     }
-    store.setLastCommit(repo.source, head);
+    // A bundle waiting for certificates keeps this commit unprocessed, so the next poll reads it again.
+    if (waiting) rlog.info({ commit: head }, "bundles wait for certificates; the commit is read again next poll");
+    else store.setLastCommit(repo.source, head);
   }
 
-  /**
-   * A bundle without its ASK/ARK (or VCEK) is refused with SNP_CERT_UNAVAILABLE by the pure pipeline; before that
-   * verdict is stored, fetch what is missing into the certificate cache (KDS, throttled) and verify once more.
-   */
-  // After KDS fails, bundles that need it are refused at once for a while instead of each waiting on the network.
-  const KDS_RETRY_AFTER_MS = 5 * 60_000;
-  let kdsUnavailableUntil = 0;
+  // After a failed fetch, bundles that need certificates wait this long before KDS is asked again.
+  const certificateRetryMs = options.certificateRetryMs ?? 5 * 60_000;
+  let certificatesRetryAt = 0;
 
-  async function verifyWithCertificates(bytes: Uint8Array, log: Logger) {
+  /**
+   * The pure pipeline refuses a bundle without its ASK/ARK (or VCEK) with SNP_CERT_UNAVAILABLE. That is not the
+   * bundle's fault when the certificates merely have to be fetched: fetch them into the cache (KDS, throttled) and
+   * verify once more. When they cannot be had now, the answer is `undefined`: no verdict yet, retry later.
+   */
+  async function verifyWithCertificates(bytes: Uint8Array, log: Logger): Promise<BundleVerdict | undefined> {
     const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
     if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) return verdict;
-    if (Date.now() < kdsUnavailableUntil) return verdict;
+    if (now().getTime() < certificatesRetryAt) return undefined;
     try {
       const cpu = readBundle(bytes, { maxBytes: options.policy.maxBundleBytes }).evidence.cpu;
       await certificates.resolveEvidence(Buffer.from(cpu.report, "base64"), {
@@ -202,22 +209,25 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         ...(cpu.chain === undefined ? {} : { chain: cpu.chain.map((c) => Buffer.from(c, "base64")) }),
       });
     } catch (error) {
-      kdsUnavailableUntil = Date.now() + KDS_RETRY_AFTER_MS;
-      log.warn({ err: toErrorList(error)[0] }, "certificates not available from the cache or AMD's KDS");
-      return verdict;
+      certificatesRetryAt = now().getTime() + certificateRetryMs;
+      log.warn({ err: toErrorList(error)[0] }, "certificates not available from the cache or AMD's KDS; will retry");
+      return undefined;
     }
-    return verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
+    const again = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
+    return again.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE") ? undefined : again;
   }
 
+  /** Stores the verdict of a bundle not judged before. False when it waits for certificates (no verdict yet). */
   async function judge(
     where: { source: string; head: string; log: Logger },
     found: FoundBundle,
     bytes: Uint8Array,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const digest = createHash("sha256").update(bytes).digest("hex");
     store.recordSighting(where.source, where.head, found.path, digest);
-    if (store.getBundle(digest)?.status !== "seen") return; // known bundle: its verdict stands, not verified again
+    if (store.getBundle(digest)?.status !== "seen") return true; // known bundle: its verdict stands, not verified again
     const verdict = await verifyWithCertificates(bytes, where.log);
+    if (verdict === undefined) return false;
     store.setVerdict(verdict.bundleDigest, {
       ok: verdict.ok,
       errors: verdict.errors,
@@ -237,6 +247,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       },
       verdict.ok ? "bundle accepted" : "bundle rejected",
     );
+    return true;
   }
 
   async function pollOnce(): Promise<void> {
