@@ -9,6 +9,7 @@ import {
   createReportVerifier,
   createSimulator,
   DEFAULT_SNP_POLICY,
+  encodeTcb,
   parseSnpPolicy,
   snpPolicyToJson,
   validateReport,
@@ -216,6 +217,28 @@ describe("the simulator", () => {
       codes(() => verifyReport(bytes, turin.evidence("vlek"), NOW, trust(turin))),
       ["SNP_TCB_MISMATCH"],
     );
+  });
+
+  it("when a reserved REPORTED_TCB byte is set (Milan/Genoa 2-5, Turin 4-6), it fails with SNP_TCB_MISMATCH", () => {
+    for (const [product, bytes] of [
+      ["Milan", [2, 3, 4, 5]],
+      ["Genoa", [2, 5]],
+      ["Turin", [4, 5, 6]],
+    ] as const) {
+      const sim = sims[product];
+      const base = encodeTcb(sim.tcb, product);
+      for (const signer of ["vcek", "vlek"] as const) {
+        for (const i of bytes) {
+          const reportedTcb = base | (1n << BigInt(8 * i));
+          assert.deepEqual(
+            codes(() => verifyReport(sim.signReport({ signer, reportedTcb }), sim.evidence(signer), NOW, trust(sim))),
+            ["SNP_TCB_MISMATCH"],
+            `${product} ${signer} byte ${i}`,
+          );
+        }
+      }
+      verifyReport(sim.signReport({ reportedTcb: base }), sim.evidence(), NOW, trust(sim));
+    }
   });
 
   it("when CHIP_ID differs from hwID, it fails with SNP_CHIP_ID_MISMATCH; Turin compares the first 8 bytes", () => {

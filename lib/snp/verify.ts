@@ -22,7 +22,7 @@ import {
   type AmdCertificate,
 } from "./cert.ts";
 import { checkRevocation } from "./crl.ts";
-import { parseReport, SIGNED_SIZE, withTcbProduct, type AttestationReport, type Product } from "./parse.ts";
+import { encodeTcb, parseReport, SIGNED_SIZE, withTcbProduct, type AttestationReport, type Product } from "./parse.ts";
 
 export interface SnpEvidence {
   /** DER (or PEM) VCEK or VLEK. */
@@ -280,18 +280,25 @@ function bindReport(parsed: AttestationReport, chain: VerifiedChain): Attestatio
   const report = withTcbProduct(parsed, chain.product);
   const t = report.reportedTcb;
   const s = chain.spl;
-  const mismatched =
-    t.bootloader !== s.bootloader ||
-    t.tee !== s.tee ||
-    t.snp !== s.snp ||
-    t.microcode !== s.microcode ||
-    (chain.product === "Turin" && t.fmc !== s.fmc);
+  // The whole 64-bit value: reserved bytes (Milan/Genoa 2-5, Turin 4-6) are zero in the certified encoding, so a
+  // report with anything there differs from what the VCEK certifies even when the named fields agree.
+  const certified = encodeTcb(
+    {
+      bootloader: s.bootloader,
+      tee: s.tee,
+      snp: s.snp,
+      microcode: s.microcode,
+      ...(chain.product === "Turin" ? { fmc: s.fmc ?? 0 } : {}),
+    },
+    chain.product,
+  );
+  const mismatched = t.raw !== certified;
   if (mismatched) {
     throw new VerificationError(
       "SNP_TCB_MISMATCH",
       `REPORTED_TCB ${JSON.stringify({ ...t, raw: undefined })} differs from the certificate's SPLs ${JSON.stringify(s)}`,
       {
-        details: { reported: t.raw.toString(16), certificate: s },
+        details: { reported: t.raw.toString(16), certificate: s, certified: certified.toString(16) },
       },
     );
   }
