@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 
 import { IoError, type ErrorCode } from "../../lib/errors.ts";
+import { redactUrl } from "../chain/index.ts";
 
 export const BUNDLE_SUFFIX = ".provenance.json";
 export const BUNDLE_DIR = "bundles/";
@@ -103,12 +104,30 @@ export class GitRepo {
         },
         (error, stdout, stderr) => {
           if (error !== null) {
-            const message = `git ${args[0] ?? ""} failed: ${Buffer.from(stderr).toString("utf8").trim() || error.message}`;
-            reject(new IoError("REPO_UNREADABLE", message, { cause: error, details: { source: this.source } }));
+            // git prints the URL it was given, tokens in its path or query included: never pass those on
+            // (the message reaches the logs and /healthz).
+            const raw = Buffer.from(stderr).toString("utf8").trim() || error.message;
+            const message = `git ${args[0] ?? ""} failed: ${this.#redact(raw)}`;
+            reject(new IoError("REPO_UNREADABLE", message, { details: { source: redactUrl(this.source) } }));
           } else resolve(Buffer.from(stdout));
         },
       );
     });
+  }
+
+  /** Replaces the source URL (as given, and without its user info) in git's output by its redacted form. */
+  #redact(text: string): string {
+    const redacted = redactUrl(this.source);
+    let out = text.split(this.source).join(redacted);
+    try {
+      const bare = new URL(this.source);
+      bare.username = "";
+      bare.password = "";
+      out = out.split(bare.toString()).join(redacted).split(bare.toString().replace(/\/$/, "")).join(redacted);
+    } catch {
+      // a local path: nothing secret in it
+    }
+    return out;
   }
 
   /** Creates the mirror on first use and fetches; returns the commit at the followed branch. */
@@ -181,6 +200,8 @@ export class GitRepo {
           ? resolve(Buffer.concat(chunks))
           : reject(new IoError("REPO_UNREADABLE", `git cat-file --batch exited with ${code}`)),
       );
+      // git may exit before reading all of stdin (a broken mirror): its EPIPE is reported by `close`, not thrown.
+      child.stdin.on("error", () => undefined);
       child.stdin.end(`${blobs.join("\n")}\n`);
     });
     let offset = 0;

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 
@@ -100,5 +102,22 @@ describe("watcher", () => {
       maxBundleBytes: MAX,
     });
     await assert.rejects(missing.fetch(), { code: "REPO_UNREADABLE" });
+  });
+});
+
+describe("watcher errors", () => {
+  it("when a URL with a token cannot be fetched, the error names the source without the token", async () => {
+    const mirror = mkdtempSync(path.join(tmpdir(), "watcher-redact-"));
+    const source = "http://user:s3cr3t-pass@127.0.0.1:9/org/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/repo.git?token=abc123";
+    try {
+      const repo = new GitRepo({ source, mirrorDir: path.join(mirror, "m.git"), maxBundleBytes: 1024 });
+      await assert.rejects(repo.fetch(), (e: Error & { code?: string }) => {
+        assert.equal(e.code, "REPO_UNREADABLE");
+        assert.doesNotMatch(e.message, /s3cr3t|abc123|aaaaaaaaaaaaaaaaaaaaaaaa/);
+        return true;
+      });
+    } finally {
+      rmSync(mirror, { recursive: true, force: true });
+    }
   });
 });
