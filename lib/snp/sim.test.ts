@@ -288,6 +288,29 @@ describe("the simulator", () => {
     assert.ok(c[0] === "SNP_SIGNER_MISMATCH" || c[0] === "SNP_BAD_SIGNATURE", String(c));
   });
 
+  it("when a v3+ report's CPUID names no known product, it fails with SNP_PRODUCT_MISMATCH (not skipped)", () => {
+    for (const product of ["Milan", "Genoa", "Turin"] as const) {
+      const sim = sims[product];
+      for (const version of [3, 4, 5]) {
+        for (const cpuid of [
+          { family: 0x17, model: 0x31, stepping: 0 },
+          { family: 0x19, model: 0x50, stepping: 0 },
+          { family: 0x1a, model: 0x40, stepping: 0 },
+          { family: 0, model: 0, stepping: 0 },
+        ]) {
+          for (const signer of ["vcek", "vlek"] as const) {
+            const bytes = sim.signReport({ version, signer, cpuid });
+            assert.deepEqual(
+              codes(() => verifyReport(bytes, sim.evidence(signer), NOW, trust(sim))),
+              ["SNP_PRODUCT_MISMATCH"],
+              `${product} v${version} ${signer} ${JSON.stringify(cpuid)}`,
+            );
+          }
+        }
+      }
+    }
+  });
+
   it("when CPUID names another product than the chain, it fails with SNP_PRODUCT_MISMATCH; v2 takes the product from the certificate", () => {
     const sim = sims.Milan;
     const bytes = sim.signReport({ version: 3, cpuid: { family: 0x19, model: 0x11, stepping: 1 } });

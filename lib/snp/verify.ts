@@ -270,7 +270,17 @@ function bindReport(parsed: AttestationReport, chain: VerifiedChain): Attestatio
       { details: { report: parsed.signingKey, certificate: chain.signer } },
     );
   }
-  if (parsed.version >= 3 && parsed.productFromCpuid !== undefined && parsed.productFromCpuid !== chain.product) {
+  if (parsed.version >= 3 && parsed.productFromCpuid === undefined) {
+    // v3+ reports name their CPU: one this verifier does not recognise cannot be bound to the chain's product.
+    const c = parsed.cpuid;
+    throw new VerificationError(
+      "SNP_PRODUCT_MISMATCH",
+      `CPUID family ${c?.family.toString(16)}h model ${c?.model.toString(16)}h is no known SEV-SNP product; ` +
+        `the certificate chain is ${chain.product}'s`,
+      { details: { cpuid: c, certificate: chain.product } },
+    );
+  }
+  if (parsed.version >= 3 && parsed.productFromCpuid !== chain.product) {
     throw new VerificationError(
       "SNP_PRODUCT_MISMATCH",
       `CPUID says ${parsed.productFromCpuid}, the certificate chain is ${chain.product}'s`,
