@@ -132,13 +132,17 @@ export function defaultVerifierPolicy(): VerifierPolicy {
   return parseVerifierPolicy({});
 }
 
+/** Digests of parsed policies: every admitted record carries one, so it is computed once per policy. */
+const digests = new WeakMap<object, string>();
+
 /** Hex SHA-256 of the RFC 8785 canonical JSON of a policy (its normalised form when given a parsed policy). */
 export function policyDigest(policy: VerifierPolicy | unknown): string {
-  const value =
-    typeof policy === "object" && policy !== null && "json" in policy && "snp" in policy
-      ? (policy as VerifierPolicy).json
-      : policy;
-  const text = canonicalize(value);
+  const parsed = typeof policy === "object" && policy !== null && "json" in policy && "snp" in policy;
+  const known = parsed ? digests.get(policy) : undefined;
+  if (known !== undefined) return known;
+  const text = canonicalize(parsed ? (policy as VerifierPolicy).json : policy);
   if (text === undefined) throw new MalformedInputError("POLICY_INVALID", "policy cannot be canonicalised");
-  return createHash("sha256").update(text, "utf8").digest("hex");
+  const digest = createHash("sha256").update(text, "utf8").digest("hex");
+  if (parsed) digests.set(policy, digest);
+  return digest;
 }

@@ -145,6 +145,7 @@ export class Publisher {
     const outcome: PublishOutcome = { published: 0, alreadyRecorded: 0, failed: 0, txHashes: [], gasUsed: 0n };
     const pending = this.#o.store.pendingRecords(this.#o.maxBatch);
     if (pending.length === 0) return outcome;
+    this.#keys.clear(); // only this batch's keys are needed: the map stays bounded by maxBatch
     for (const p of pending) this.#keys.set(p.record.manifestDigest, p.manifestDigest);
     const seenAt = new Map(pending.map((p) => [p.record.manifestDigest, Date.parse(p.seenAt)]));
     const toSend = await this.#dropRecorded(
