@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
+import { writeBundleFile } from "./bundle.ts";
 import { commands } from "./cli.ts";
 import { runFinetuneJob } from "./finetune/job.ts";
 import { hasFinetuneBuild } from "./finetune/llama-build.ts";
@@ -248,6 +249,62 @@ describe("enclave job end to end (tiny model)", () => {
     );
     assert.equal(hashed, false);
     await assert.rejects(readFile(out));
+  });
+
+  it("when --out names an existing directory, the bundle gets its default name there", async () => {
+    const outDir = join(dir, "out-dir");
+    await mkdir(outDir);
+    const result = await runAuditJob({
+      model,
+      suite: "builtin:mc",
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      out: outDir,
+    });
+    assert.equal(dirname(result.bundlePath), outDir);
+    assert.match(basename(result.bundlePath), /^\d{4}-\d{2}-\d{2}-[0-9a-f]{16}\.provenance\.json$/);
+    assert.deepEqual(await readFile(result.bundlePath), Buffer.from(result.bytes));
+  });
+
+  it("when --out cannot be written, it is IO_ERROR before attesting", async () => {
+    const blocker = join(dir, "a-file");
+    await writeFile(blocker, "not a directory");
+    let attested = false;
+    await assert.rejects(
+      runAuditJob({
+        model,
+        suite: "builtin:mc",
+        provider: {
+          name: "sim",
+          attest: async () => {
+            attested = true;
+            throw new Error("must not attest");
+          },
+        },
+        threads: 1,
+        cwd: dir,
+        out: join(blocker, "x.provenance.json"),
+      }),
+      { code: "IO_ERROR" },
+    );
+    assert.equal(attested, false);
+  });
+
+  it("when the final bundle write fails, it is IO_ERROR naming a fallback copy in the temp directory", async () => {
+    const blocker = join(dir, "another-file");
+    await writeFile(blocker, "not a directory");
+    const bytes = new TextEncoder().encode('{"bundle":true}');
+    const error = await writeBundleFile(join(blocker, "b.provenance.json"), bytes).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details: { fallbackPath: string } },
+    );
+    assert.equal(error?.code, "IO_ERROR");
+    const fallback = error?.details.fallbackPath ?? "";
+    assert.ok(fallback.startsWith(tmpdir()), fallback);
+    assert.ok(error?.message.includes(fallback));
+    assert.deepEqual(await readFile(fallback), Buffer.from(bytes));
+    await rm(dirname(fallback), { recursive: true, force: true });
   });
 
   it("when a trainer command exits non-zero, it is JOB_TRAINER_FAILED, its log is kept and no bundle is written", async () => {

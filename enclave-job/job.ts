@@ -14,7 +14,14 @@ import { runGeneration, type GenResult } from "./audit/generation.ts";
 import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
 import { judgeScorer, regexScorer, toxicityScorer, type Scorer } from "./audit/scorers.ts";
 import { loadSuite, type Suite } from "./audit/suites.ts";
-import { assembleBundle, bundleFileName, writeFileAtomic } from "./bundle.ts";
+import {
+  assembleBundle,
+  bundleFileName,
+  bundleTargetPath,
+  prepareBundleTarget,
+  writeBundleFile,
+  type BundleTarget,
+} from "./bundle.ts";
 import { loadModel, assertReadable, type LoadedModel } from "./llama.ts";
 import { pushBundle, type PushResult } from "./push.ts";
 
@@ -36,7 +43,10 @@ export interface CommonJobOptions {
   provider: AttestationProvider;
   /** 64 hex; random when absent. */
   nonce?: string;
-  /** Where the bundle goes; default `bundles/<name>` under cwd. */
+  /**
+   * Where the bundle goes: a file, or an existing directory (which gets the default name); default
+   * `bundles/<name>` under cwd. Checked before attesting.
+   */
   out?: string;
   cwd?: string;
   push?: string;
@@ -132,6 +142,7 @@ export async function finishBundle(
   manifest: Statement,
   models: Statement[],
   modelHash: string,
+  target?: BundleTarget,
 ): Promise<JobResult> {
   const now = (options.now ?? (() => new Date()))();
   const { bytes, manifestDigest } = assembleBundle({
@@ -143,9 +154,11 @@ export async function finishBundle(
     evidence: attested.evidence,
   });
   const name = bundleFileName(manifestDigest, now);
-  const cwd = options.cwd ?? process.cwd();
-  const bundlePath = resolve(cwd, options.out ?? join("bundles", name));
-  await writeFileAtomic(bundlePath, bytes);
+  const bundlePath = bundleTargetPath(
+    target ?? (await prepareBundleTarget(options.out, options.cwd ?? process.cwd())),
+    name,
+  );
+  await writeBundleFile(bundlePath, bytes);
   const result: JobResult = { bundlePath, manifestDigest, modelHash, bytes };
   if (options.push !== undefined) {
     options.reporter?.step(`pushing ${name} to ${options.push}`);
@@ -221,6 +234,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   await assertReadable(options.model);
   if (options.adapter !== undefined) await assertReadable(options.adapter, "adapter");
   const suite = await loadSuite(options.suite, options.fewShot === undefined ? {} : { fewShotPath: options.fewShot });
+  const target = await prepareBundleTarget(options.out, options.cwd ?? process.cwd());
   reporter.step(`attesting with ${options.provider.name}`);
   const attested = await attest(options.provider, options.nonce);
   const modelHash = await hashWithProgress(options, options.model, "model");
@@ -297,7 +311,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
     models.push(buildOmsStatement(basename(options.adapter), adapterHash));
   }
   reporter.step("signing and writing the bundle");
-  const result = await finishBundle(options, attested, manifest, models, subject.rootDigest);
+  const result = await finishBundle(options, attested, manifest, models, subject.rootDigest, target);
   return {
     ...result,
     suite,

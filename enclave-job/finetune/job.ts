@@ -17,6 +17,7 @@ import {
   type CommonJobOptions,
   type JobResult,
 } from "../job.ts";
+import { prepareBundleTarget } from "../bundle.ts";
 import { assertPlausibleGguf, assertReadable, loadModel } from "../llama.ts";
 import { ensureFinetuneBuild } from "./llama-build.ts";
 import { expandTrainerCommand, parseLlamaLoss, runTrainerProcess, type LossCurve } from "./trainer.ts";
@@ -181,6 +182,7 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   const contextSize = options.contextSize ?? 64;
   const threads = options.threads ?? 2;
 
+  const target = await prepareBundleTarget(options.out, cwd);
   reporter.step(`attesting with ${options.provider.name}`);
   const attested = await attest(options.provider, options.nonce);
   const baseHash = await hashWithProgress(options, options.base, "base model");
@@ -284,6 +286,6 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
     buildOmsStatement(basename(outputDir), outputHash),
   ];
   reporter.step("signing and writing the bundle");
-  const result = await finishBundle(options, attested, manifest, models, outputHash.rootDigest);
+  const result = await finishBundle(options, attested, manifest, models, outputHash.rootDigest, target);
   return { ...result, outputDir, outputModel, before, after, logPath, ...(loss === undefined ? {} : { loss }) };
 }

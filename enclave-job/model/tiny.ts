@@ -2,9 +2,7 @@
 // (DESIGN §8): random F32 weights from a seeded PRNG, a SentencePiece-style ("llama") vocabulary with the
 // 256 byte-fallback tokens, single characters and a few word pieces, and a matching LoRA adapter.
 // Same seed and size, same bytes: the OMS root digest of the output is stable across machines.
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
-
+import { writeFileAtomic } from "../bundle.ts";
 import { writeGguf, type GgufTensor, type GgufValue } from "./gguf.ts";
 
 export type TinySize = "small" | "medium";
@@ -228,14 +226,6 @@ export function tinyAdapterBytes(options: TinyAdapterOptions = {}): Uint8Array {
     pair(`blk.${layer}.attn_v.weight`, h.embedding, kvDim);
   }
   return writeGguf(metadata, tensors);
-}
-
-/** Writes through a temporary file and a rename, so a reader never sees half a model. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
 }
 
 /** The adapter's path beside a model path: `x.gguf` → `x.lora.gguf`. */
