@@ -183,10 +183,17 @@ export class Publisher {
     return this.#keys.get(record.manifestDigest) ?? record.manifestDigest;
   }
 
-  async #findRecordingTx(manifestDigest: string): Promise<{ txHash: string | null; block: number | null }> {
+  /**
+   * The transaction that recorded a manifest, from its AttestationRecorded event. `fromBlock` keeps the query within
+   * the block ranges public RPCs accept when the send is known to be recent (rofl-appd returns no tx hash).
+   */
+  async #findRecordingTx(
+    manifestDigest: string,
+    fromBlock = 0,
+  ): Promise<{ txHash: string | null; block: number | null }> {
     try {
       const filter = this.#registry.filters.AttestationRecorded!(null, manifestDigest);
-      const logs = await this.#registry.queryFilter(filter, 0, "latest");
+      const logs = await this.#registry.queryFilter(filter, fromBlock, "latest");
       const log = logs[0];
       return log === undefined
         ? { txHash: null, block: null }
@@ -218,9 +225,10 @@ export class Publisher {
     const log = this.#o.logger?.child({ batch: records.length });
     try {
       const gasLimit = await this.#gasLimit(data, records.length);
+      const sentAfter = this.#o.sender.kind === "rofl" ? await this.#o.provider.getBlockNumber() : 0;
       const sent = await this.#o.sender.send({ to: this.#o.registry, data, gasLimit });
       let { txHash, block } = sent;
-      if (txHash === null) ({ txHash, block } = await this.#findRecordingTx(digests[0]!));
+      if (txHash === null) ({ txHash, block } = await this.#findRecordingTx(digests[0]!, sentAfter));
       const count = this.#o.store.markPublished(
         records.map((r) => this.#key(r)),
         txHash,
