@@ -133,10 +133,19 @@ describe("the simulator", () => {
     assert.equal(report.currentMitigationVector, 0x8000000000000001n);
   });
 
-  it("when the chip key is masked, a zero CHIP_ID verifies", () => {
-    const sim = sims.Genoa;
-    const verified = verifyReport(sim.signReport({ maskChipKey: true }), sim.evidence(), NOW, trust(sim));
-    assert.equal(verified.report.maskChipKey, true);
+  it("when the chip key is masked and a VCEK signed, it fails with SNP_SIGNER_MISMATCH; with a VLEK a zero CHIP_ID verifies", () => {
+    for (const product of ["Milan", "Genoa", "Turin"] as const) {
+      const sim = sims[product];
+      assert.deepEqual(
+        codes(() => verifyReport(sim.signReport({ maskChipKey: true }), sim.evidence(), NOW, trust(sim))),
+        ["SNP_SIGNER_MISMATCH"],
+        product,
+      );
+      const bytes = sim.signReport({ maskChipKey: true, signer: "vlek" });
+      const verified = verifyReport(bytes, sim.evidence("vlek"), NOW, trust(sim));
+      assert.equal(verified.report.maskChipKey, true);
+      assert.equal(verified.signer, "vlek");
+    }
   });
 
   it("when debug and a migration agent are allowed and VMPL is 1, it reports all three violations", () => {
@@ -241,7 +250,7 @@ describe("the simulator", () => {
     }
   });
 
-  it("when CHIP_ID differs from hwID, it fails with SNP_CHIP_ID_MISMATCH; Turin compares the first 8 bytes", () => {
+  it("when CHIP_ID differs from hwID, or a Turin CHIP_ID has a nonzero byte after the 8th, it fails with SNP_CHIP_ID_MISMATCH", () => {
     const milan = sims.Milan;
     const other = milan.chipId.slice();
     other[63] ^= 1;
@@ -254,10 +263,20 @@ describe("the simulator", () => {
       turin.chipId.subarray(8).every((b) => b === 0),
       true,
     );
-    const longer = turin.chipId.slice();
-    longer[8] = 1;
-    // KDS identifies a Turin chip by CHIP_ID[0:8]; the rest is signed but not part of hwID.
-    verifyReport(turin.signReport({ chipId: longer }), turin.evidence(), NOW, trust(turin));
+    // KDS identifies a Turin chip by CHIP_ID[0:8]; bytes 8-63 must be zero, for a VCEK and a VLEK alike.
+    for (const i of [8, 40, 63]) {
+      const longer = turin.chipId.slice();
+      longer[i] = 1;
+      for (const signer of ["vcek", "vlek"] as const) {
+        assert.deepEqual(
+          codes(() =>
+            verifyReport(turin.signReport({ signer, chipId: longer }), turin.evidence(signer), NOW, trust(turin)),
+          ),
+          ["SNP_CHIP_ID_MISMATCH"],
+          `${signer} byte ${i}`,
+        );
+      }
+    }
     const wrong = turin.chipId.slice();
     wrong[7] ^= 1;
     assert.deepEqual(

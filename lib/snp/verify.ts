@@ -312,7 +312,24 @@ function bindReport(parsed: AttestationReport, chain: VerifiedChain): Attestatio
       },
     );
   }
-  if (chain.signer === "vcek" && !report.maskChipKey) {
+  if (chain.product === "Turin") {
+    // A Turin chip is identified by CHIP_ID[0:8] (its hwID is 8 bytes); the other 56 bytes are zero on real parts.
+    for (let i = 8; i < 64; i++) {
+      if (report.chipId[i] !== 0) {
+        throw new VerificationError("SNP_CHIP_ID_MISMATCH", `Turin CHIP_ID byte ${i} is not zero (bytes 8-63 must be)`);
+      }
+    }
+  }
+  if (chain.signer === "vcek" && report.maskChipKey) {
+    // With MASK_CHIP_KEY set the firmware does not use the VCEK (the chip key is masked): a report that says so
+    // cannot have been signed by one, and its zero CHIP_ID would bind it to no chip.
+    throw new VerificationError(
+      "SNP_SIGNER_MISMATCH",
+      "the report has MASK_CHIP_KEY set, so no VCEK can have signed it (only a VLEK is usable with a masked chip key)",
+      { details: { maskChipKey: true, certificate: chain.signer } },
+    );
+  }
+  if (chain.signer === "vcek") {
     const hwid = chain.hwid;
     const length = chain.product === "Turin" ? 8 : 64;
     if (hwid === undefined || hwid.length !== length) {
