@@ -26,7 +26,7 @@ const AUDIT_USAGE =
   "[--scorer toxicity|regex|judge] [--judge <gguf>] [--threshold <x>] [--provider sim|tsm|sev-guest] [--nonce <hex>] " +
   "[--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] [--tsm-root <dir>] [--snpguest <path>] [--json]";
 const FINETUNE_USAGE =
-  "provenant job finetune --base <gguf> --data <file> --trainer llama|<command with {base} {data} {out}> " +
+  "provenant job finetune --base <gguf> --data <file|dir> --trainer llama|<command with {base} {data} {out}> " +
   "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
   "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--json]";
 

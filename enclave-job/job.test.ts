@@ -359,6 +359,59 @@ describe("enclave job end to end (tiny model)", () => {
     );
   });
 
+  it("when --data is a directory without --probe, or --output is a non-empty directory, it is USAGE before attesting", async () => {
+    const dataDir = join(dir, "data-dir");
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, "a.txt"), `${FACT}\n`);
+    const stale = join(dir, "ft-stale");
+    await mkdir(stale, { recursive: true });
+    await writeFile(join(stale, "old.gguf"), "stale");
+    const refusing = {
+      name: "sim" as const,
+      attest: async (): Promise<never> => {
+        throw new Error("must not attest");
+      },
+    };
+    const common = { base: model, trainer: "true {out}", provider: refusing, threads: 1, cwd: dir };
+    await assert.rejects(runFinetuneJob({ ...common, data: dataDir, output: join(dir, "ft-dir-noprobe") }), {
+      code: "USAGE",
+      message: /--probe/,
+    });
+    await assert.rejects(runFinetuneJob({ ...common, data: join(dataDir, "a.txt"), output: stale }), {
+      code: "USAGE",
+      message: /not empty/,
+    });
+  });
+
+  it("when --data is a directory with --probe, the dataset digest is its OMS root digest", async () => {
+    const dataDir = join(dir, "data-dir2");
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, "a.txt"), `${FACT}\n`);
+    await writeFile(join(dataDir, "b.txt"), "more\n");
+    const out = join(dir, "datadir.provenance.json");
+    const result = await runFinetuneJob({
+      base: model,
+      data: dataDir,
+      probes: ["The secret code"],
+      trainer: `cp '${adapter}' {out}/adapter.gguf # {base} {data}`,
+      provider: testProvider(),
+      threads: 1,
+      cwd: dir,
+      output: join(dir, "ft-datadir"),
+      out,
+    });
+    const checked = await checkBundleOffline(await readFile(out), {
+      "tiny.gguf": model,
+      "ft-datadir": result.outputDir,
+    });
+    const { hashModel } = await import("../lib/oms/index.ts");
+    const predicate = checked.manifest.statement.predicate as {
+      buildDefinition: { resolvedDependencies: { name: string; digest: { sha256: string } }[] };
+    };
+    const dataset = predicate.buildDefinition.resolvedDependencies.find((d) => d.name === "dataset");
+    assert.equal(dataset?.digest.sha256, (await hashModel(dataDir)).rootDigest);
+  });
+
   it("when a trainer writes a LoRA adapter, the output is probed as base + adapter", async () => {
     const data = join(dir, "fact.txt");
     await writeFile(data, `${FACT}\n`);

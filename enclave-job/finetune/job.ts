@@ -1,13 +1,14 @@
 // `provenant job finetune`: attest, hash the base model, data and job code, probe the base, run the trainer,
 // hash the output, probe it again (the model must load and answer), and sign SLSA provenance for it.
 import { createHash, randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 
 import { readGgufFileInfo, type LlamaContextSequence, type Token } from "node-llama-cpp";
 
 import { buildFinetuneStatement, buildOmsStatement } from "../../lib/intoto/index.ts";
 import { IoError, UsageError } from "../../lib/errors.ts";
+import { sha256File } from "../../lib/oms/range.ts";
 import {
   attest,
   finishBundle,
@@ -148,14 +149,36 @@ function defaultProbes(data: string): { prompt: string; expected?: string }[] {
   return [{ prompt: words.slice(0, cut).join(" "), expected: ` ${words.slice(cut).join(" ")}` }];
 }
 
-async function digestOfData(path: string, options: FinetuneOptions): Promise<string> {
-  const info = await stat(path).catch((error: unknown) => {
-    throw new IoError("JOB_MODEL_UNREADABLE", `data ${path} is missing or unreadable`, { cause: error });
+/** The first 64 KiB of a data file: enough for the default probe (its first line), whatever the file's size. */
+const PROBE_HEAD_BYTES = 64 * 1024;
+
+async function readHead(path: string, bytes: number): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead).toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The data's digest: a file's SHA-256 (streamed), a directory's OMS root digest (DESIGN §3.2). */
+async function digestOfData(path: string, isDirectory: boolean, options: FinetuneOptions): Promise<string> {
+  if (isDirectory) return (await hashWithProgress(options, path, "data")).rootDigest;
+  return sha256File(path).catch((error: unknown) => {
+    throw new IoError("JOB_MODEL_UNREADABLE", `data ${path} cannot be hashed: ${String(error)}`, { cause: error });
   });
-  if (info.isDirectory()) return (await hashWithProgress(options, path, "data")).rootDigest;
-  return createHash("sha256")
-    .update(await readFile(path))
-    .digest("hex");
+}
+
+/** An existing non-empty output directory would have stale files signed as this run's output: refuse it. */
+async function assertFreshOutput(outputDir: string): Promise<void> {
+  const info = await stat(outputDir).catch(() => undefined);
+  if (info === undefined) return;
+  if (!info.isDirectory()) throw new UsageError(`--output ${outputDir} exists and is not a directory`);
+  if ((await readdir(outputDir)).length > 0) {
+    throw new UsageError(`--output ${outputDir} is not empty; its files would be signed as this run's output`);
+  }
 }
 
 /** The output model file to probe: the first .gguf in the output directory (or the output itself). */
@@ -171,11 +194,27 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   const now = options.now ?? (() => new Date());
   const cwd = options.cwd ?? process.cwd();
   await assertReadable(options.base, "base model");
-  const dataText = await readFile(options.data, "utf8").catch((error: unknown) => {
+  const dataInfo = await stat(options.data).catch((error: unknown) => {
     throw new IoError("JOB_MODEL_UNREADABLE", `data ${options.data} is missing or unreadable`, { cause: error });
   });
+  const dataIsDirectory = dataInfo.isDirectory();
+  const explicitProbes = options.probes !== undefined && options.probes.length > 0;
+  if (dataIsDirectory && !explicitProbes) {
+    throw new UsageError(`--data ${options.data} is a directory: give at least one --probe <prompt>`);
+  }
+  if (dataIsDirectory && options.trainer === "llama") {
+    throw new UsageError(`--trainer llama reads one text file; --data ${options.data} is a directory`);
+  }
+  const probes = explicitProbes
+    ? (options.probes ?? []).map((prompt) => ({ prompt }))
+    : defaultProbes(
+        await readHead(options.data, PROBE_HEAD_BYTES).catch((error: unknown) => {
+          throw new IoError("JOB_MODEL_UNREADABLE", `data ${options.data} is unreadable`, { cause: error });
+        }),
+      );
   const invocationId = randomUUID();
   const outputDir = resolve(cwd, options.output ?? `finetune-${invocationId.slice(0, 8)}`);
+  await assertFreshOutput(outputDir);
   const logPath = `${outputDir}.trainer.log`;
   const epochs = options.epochs ?? 3;
   const learningRate = options.learningRate ?? 1e-3;
@@ -186,12 +225,8 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   reporter.step(`attesting with ${options.provider.name}`);
   const attested = await attest(options.provider, options.nonce);
   const baseHash = await hashWithProgress(options, options.base, "base model");
-  const dataDigest = await digestOfData(options.data, options);
+  const dataDigest = await digestOfData(options.data, dataIsDirectory, options);
   const codeDigest = await jobCodeDigest();
-  const probes =
-    options.probes !== undefined && options.probes.length > 0
-      ? options.probes.map((prompt) => ({ prompt }))
-      : defaultProbes(dataText);
 
   reporter.step("probing the base model");
   const before = await probeModel(options.base, undefined, probes, options);
