@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { ProvenantError } from "../errors.ts";
-import { createCertificateStore, kdsChainUrl, kdsCrlUrl, kdsVcekUrl, type FetchLike } from "./kds.ts";
+import {
+  createCertificateStore,
+  kdsChainUrl,
+  kdsCrlUrl,
+  kdsVcekUrl,
+  MAX_CERTIFICATE_BYTES,
+  type FetchLike,
+} from "./kds.ts";
 import { parseReport } from "./parse.ts";
 import { createReportVerifier } from "./verify.ts";
 
@@ -88,5 +95,71 @@ describe("KDS certificates", () => {
         (e) => e instanceof ProvenantError && e.code === "SNP_CERT_UNAVAILABLE",
       );
     }
+  });
+
+  const isUnavailable = (e: unknown) => e instanceof ProvenantError && e.code === "SNP_CERT_UNAVAILABLE";
+  const answering =
+    (body: (url: string) => Uint8Array | Error, headers?: Record<string, string>): FetchLike =>
+    async (url) => ({
+      ok: true,
+      status: 200,
+      headers: { get: (name: string) => headers?.[name] ?? null },
+      arrayBuffer: async () => {
+        const b = body(url);
+        if (b instanceof Error) throw b;
+        return Uint8Array.from(b).buffer;
+      },
+    });
+
+  it("when reading the KDS body fails or times out, it fails with SNP_CERT_UNAVAILABLE", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "kds-"));
+    const store = createCertificateStore({
+      cacheDir,
+      fetch: answering(() => new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      minIntervalMs: 0,
+    });
+    await assert.rejects(store.resolveEvidence(report), isUnavailable);
+    await assert.rejects(store.fetchChain("Milan", "vcek"), isUnavailable);
+    await assert.rejects(store.fetchCrl("Milan", "vcek", NOW), isUnavailable);
+  });
+
+  it("when KDS answers more than the size cap, it fails with SNP_CERT_UNAVAILABLE and caches nothing", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "kds-"));
+    const big = new Uint8Array(MAX_CERTIFICATE_BYTES + 1);
+    for (const fetch of [
+      answering(() => big),
+      answering(() => Buffer.from(chainPem, "latin1"), { "content-length": String(MAX_CERTIFICATE_BYTES + 1) }),
+    ]) {
+      const store = createCertificateStore({ cacheDir, fetch, minIntervalMs: 0 });
+      await assert.rejects(store.fetchChain("Milan", "vcek"), isUnavailable);
+      await assert.rejects(store.resolveEvidence(report), isUnavailable);
+    }
+    assert.deepEqual(readdirSync(cacheDir), []);
+  });
+
+  it("when KDS answers something that is not the expected VCEK or chain, it fails with SNP_CERT_UNAVAILABLE and caches nothing", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "kds-"));
+    const ask = chainPem.slice(0, chainPem.indexOf("-----END CERTIFICATE-----") + 26);
+    const bodies: ((url: string) => Uint8Array)[] = [
+      () => Buffer.from("<html>maintenance</html>"),
+      // the chain answer for a VCEK, and the VCEK for a chain
+      (url) => (url.endsWith("/cert_chain") ? Uint8Array.from(vcek) : Buffer.from(chainPem, "latin1")),
+      // two ASKs: the right count, the wrong certificates
+      (url) =>
+        url.endsWith("/cert_chain") ? Buffer.from(ask + ask, "latin1") : Uint8Array.from(vcek).subarray(0, 100),
+    ];
+    for (const body of bodies) {
+      const store = createCertificateStore({ cacheDir, fetch: answering(body), minIntervalMs: 0 });
+      await assert.rejects(store.resolveEvidence(report), isUnavailable);
+      await assert.rejects(store.fetchChain("Milan", "vcek"), isUnavailable);
+      // the Milan chain is not Genoa's
+      const milanChain = createCertificateStore({
+        cacheDir,
+        fetch: answering(() => Buffer.from(chainPem, "latin1")),
+        minIntervalMs: 0,
+      });
+      await assert.rejects(milanChain.fetchChain("Genoa", "vcek"), isUnavailable);
+    }
+    assert.deepEqual(readdirSync(cacheDir), []);
   });
 });

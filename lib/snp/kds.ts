@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 
 import { IoError, ProvenantError } from "../errors.ts";
+import { readCertificate } from "./cert.ts";
 import { parseCrl } from "./crl.ts";
 import { parseReport, type AttestationReport, type Product } from "./parse.ts";
 import type { CertificateSource, SnpEvidence } from "./verify.ts";
@@ -50,6 +51,34 @@ export function kdsChainUrl(product: Product, signer: "vcek" | "vlek"): string {
 /** The ARK-signed CRL (DER). */
 export function kdsCrlUrl(product: Product, signer: "vcek" | "vlek"): string {
   return `${KDS_BASE}/${signer}/v1/${product}/crl`;
+}
+
+/** The most a KDS answer may hold: a certificate or a chain, a CRL. */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
+export const MAX_CRL_BYTES = 1024 * 1024;
+
+/** The DER VCEK when `bytes` is one (subject CN SEV-VCEK, issued by SEV-<product>), else undefined. */
+function asVcek(bytes: Uint8Array, product: Product): Uint8Array | undefined {
+  try {
+    const cert = readCertificate(bytes, "VCEK");
+    return cert.subjectCn === "SEV-VCEK" && cert.issuerCn === `SEV-${product}` ? cert.der : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The two DER certificates of a cert_chain when it holds exactly the ASK|ASVK and the ARK for the product. */
+function asChain(bytes: Uint8Array, product: Product, signer: "vcek" | "vlek"): Uint8Array[] | undefined {
+  const certs = pemBlocks(Buffer.from(bytes).toString("latin1"));
+  if (certs.length !== 2) return undefined;
+  try {
+    const names = certs.map((der, i) => readCertificate(der, `cert_chain[${i}]`).subjectCn).sort();
+    const intermediate = signer === "vcek" ? `SEV-${product}` : `SEV-VLEK-${product}`;
+    const expected = [`ARK-${product}`, intermediate].sort();
+    return names[0] === expected[0] && names[1] === expected[1] ? certs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function pemBlocks(text: string): Uint8Array[] {
@@ -135,8 +164,11 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
     }
   };
 
-  /** One request at a time, at least minInterval apart; one retry after a 429 or 503. */
-  const get = (url: string): Promise<Uint8Array> => {
+  /**
+   * One request at a time, at least minInterval apart; one retry after a 429 or 503. The body is read inside the
+   * same guard as the request (a failed read or a timeout mid-body is SNP_CERT_UNAVAILABLE) and capped at maxBytes.
+   */
+  const get = (url: string, maxBytes: number): Promise<Uint8Array> => {
     const run = async (): Promise<Uint8Array> => {
       if (options.offline === true) unavailable(`offline: ${url} is not cached`);
       const fetcher = options.fetch ?? defaultFetch(options.timeoutMs ?? 15_000);
@@ -146,14 +178,27 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
         if (wait > 0) await sleep(wait);
         lastRequest = clock();
         let response: Awaited<ReturnType<FetchLike>>;
+        let body: Uint8Array | undefined;
         try {
           response = await fetcher(url);
+          if (response.ok) {
+            const declared = Number(response.headers?.get("content-length") ?? "");
+            if (Number.isFinite(declared) && declared > maxBytes) {
+              return unavailable(`${url} answered ${declared} bytes, more than the ${maxBytes} allowed`);
+            }
+            body = new Uint8Array(await response.arrayBuffer());
+          }
         } catch (error) {
+          if (error instanceof ProvenantError) throw error;
           const reason =
             error instanceof Error ? ((error.cause as { code?: unknown } | undefined)?.code ?? error.message) : error;
           return unavailable(`cannot reach ${url} (${String(reason)})`, error);
         }
-        if (response.ok) return new Uint8Array(await response.arrayBuffer());
+        if (body !== undefined) {
+          if (body.length > maxBytes)
+            unavailable(`${url} answered ${body.length} bytes, more than the ${maxBytes} allowed`);
+          return body;
+        }
         if ((response.status === 429 || response.status === 503) && attempt === 0) {
           const retryAfter = Number(response.headers?.get("retry-after") ?? "");
           await sleep(
@@ -175,16 +220,19 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
     chain(product, signer) {
       const cached = readCache(chainName(product, signer));
       if (cached === undefined) return undefined;
-      const certs = pemBlocks(Buffer.from(cached).toString("latin1"));
-      return certs.length === 2 ? certs : undefined;
+      return asChain(cached, product, signer);
     },
 
     async fetchChain(product, signer) {
       const cached = store.chain(product, signer);
       if (cached !== undefined) return cached.slice();
-      const bytes = await get(kdsChainUrl(product, signer));
-      const certs = pemBlocks(Buffer.from(bytes).toString("latin1"));
-      if (certs.length !== 2) unavailable(`cert_chain for ${product} holds ${certs.length} certificates, expected 2`);
+      const bytes = await get(kdsChainUrl(product, signer), MAX_CERTIFICATE_BYTES);
+      const certs = asChain(bytes, product, signer);
+      // Cached only once it parses as the ASK|ASVK and ARK for this product: a bad answer is never kept.
+      if (certs === undefined) {
+        const intermediate = signer === "vcek" ? `SEV-${product}` : `SEV-VLEK-${product}`;
+        return unavailable(`cert_chain for ${product} is not the ${intermediate} and ARK-${product} certificates`);
+      }
       writeCache(chainName(product, signer), bytes);
       return certs;
     },
@@ -192,8 +240,10 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
     async fetchVcek(report, product) {
       const name = `vcek-${product}-${hex(report.chipId.subarray(0, product === "Turin" ? 8 : 64))}-${report.reportedTcb.raw.toString(16).padStart(16, "0")}.der`;
       const cached = readCache(name);
-      if (cached !== undefined) return cached;
-      const bytes = await get(kdsVcekUrl(product, report.chipId, report.reportedTcb));
+      if (cached !== undefined && asVcek(cached, product) !== undefined) return cached;
+      const bytes = await get(kdsVcekUrl(product, report.chipId, report.reportedTcb), MAX_CERTIFICATE_BYTES);
+      // Cached only once it parses as a SEV-VCEK issued by SEV-<product>.
+      if (asVcek(bytes, product) === undefined) return unavailable(`KDS answered no ${product} VCEK certificate`);
       writeCache(name, bytes);
       return bytes;
     },
@@ -209,7 +259,7 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
           // a damaged cache entry is fetched again
         }
       }
-      const bytes = await get(kdsCrlUrl(product, signer));
+      const bytes = await get(kdsCrlUrl(product, signer), MAX_CRL_BYTES);
       parseCrl(bytes);
       writeCache(name, bytes);
       return bytes;
