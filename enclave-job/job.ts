@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { buildEvalStatement, buildOmsStatement, type Metric, type Statement } from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
@@ -65,7 +66,7 @@ export interface JobResult {
   pushed?: PushResult;
 }
 
-const ENCLAVE_JOB_DIR = new URL(".", import.meta.url).pathname;
+const ENCLAVE_JOB_DIR = fileURLToPath(new URL(".", import.meta.url));
 
 /** Hex SHA-256 over the sorted (name, content) pairs of the given source files: the code that ran, by digest. */
 async function digestSources(dir: string, filter: (name: string) => boolean): Promise<string> {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 
 import { loadSuite, parseCsvSuite, parseJsonlSuite } from "./suites.ts";
@@ -24,6 +25,24 @@ describe("suites", () => {
     assert.equal(gen.kind, "generation");
     assert.equal(gen.items.length, 10);
     assert.match(mc.digest, /^[0-9a-f]{64}$/);
+  });
+
+  it("when the project lives under a path with spaces, the built-in suites still load (no JOB_SUITE_INVALID)", async () => {
+    // A minimal copy of the project (suites.ts, its one import, the built-in suites) under "with space %20/".
+    const root = join(dir, "with space %20");
+    const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+    await mkdir(join(root, "enclave-job", "audit"), { recursive: true });
+    await mkdir(join(root, "lib"), { recursive: true });
+    await cp(here("./suites.ts"), join(root, "enclave-job", "audit", "suites.ts"));
+    await cp(here("../suites"), join(root, "enclave-job", "suites"), { recursive: true });
+    await cp(here("../../lib/errors.ts"), join(root, "lib", "errors.ts"));
+    const copy = (await import(pathToFileURL(join(root, "enclave-job", "audit", "suites.ts")).href)) as {
+      loadSuite: typeof loadSuite;
+      suitePath: (spec: string) => string;
+    };
+    assert.equal(copy.suitePath("builtin:mc"), join(root, "enclave-job", "suites", "mc.jsonl"));
+    const mc = await copy.loadSuite("builtin:mc");
+    assert.equal(mc.digest, (await loadSuite("builtin:mc")).digest);
   });
 
   it("when an MMLU-style CSV has quoted fields and a letter answer, it parses", () => {

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { IoError, MalformedInputError } from "../../lib/errors.ts";
 
@@ -67,7 +68,7 @@ function invalid(file: string, line: number, message: string): MalformedInputErr
 /** Resolves `builtin:mc` / `builtin:gen` to the files shipped with the project; other specs are paths. */
 export function suitePath(spec: string): string {
   const builtin = BUILTIN[spec];
-  if (builtin !== undefined) return new URL(builtin, import.meta.url).pathname;
+  if (builtin !== undefined) return fileURLToPath(new URL(builtin, import.meta.url));
   if (spec.startsWith("builtin:")) {
     throw new MalformedInputError("JOB_SUITE_INVALID", `unknown built-in suite ${spec} (builtin:mc, builtin:gen)`);
   }

@@ -5,6 +5,7 @@ import { access, constants, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
 
 import { IoError } from "../../lib/errors.ts";
 
@@ -42,7 +43,7 @@ export async function ensureFinetuneBuild(
   const dir = llamaBuildDir(env);
   const source = join(dir, "src");
   const bundle = resolve(
-    new URL("../../node_modules/node-llama-cpp/llama/gitRelease.bundle", import.meta.url).pathname,
+    fileURLToPath(new URL("../../node_modules/node-llama-cpp/llama/gitRelease.bundle", import.meta.url)),
   );
   const step = async (what: string, command: string, args: string[], cwd: string): Promise<void> => {
     options.log?.(what);
