@@ -82,15 +82,29 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Parses DER (or PEM text as bytes) into an AmdCertificate; anything unreadable is SNP_CHAIN_INVALID. */
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/;
+
+/**
+ * Parses DER (or PEM text as bytes) into an AmdCertificate; anything unreadable is SNP_CHAIN_INVALID, never an
+ * uncoded error. Input that does not start with a DER SEQUENCE is read as text and the PEM armor is found anywhere
+ * in it (a BOM, whitespace or explanatory text before it). DER must be exactly one certificate: trailing bytes are
+ * refused (they would be carried unsigned, and hashed into the fingerprint).
+ */
 export function readCertificate(input: Uint8Array, what: string): AmdCertificate {
   if (!(input instanceof Uint8Array) || input.length === 0) chainInvalid(`${what}: no certificate bytes`);
-  let der = input;
-  if (input[0] === 0x2d /* '-' */) {
-    const text = Buffer.from(input).toString("latin1");
-    const match = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(text);
-    if (match === null) chainInvalid(`${what}: not a PEM certificate`);
-    der = Buffer.from(match[1]!.replace(/\s+/g, ""), "base64");
+  let der: Uint8Array = input;
+  if (input[0] !== 0x30 /* DER SEQUENCE */) {
+    const match = PEM_CERTIFICATE.exec(Buffer.from(input).toString("latin1"));
+    if (match === null) chainInvalid(`${what}: neither DER nor a PEM certificate`);
+    der = new Uint8Array(Buffer.from(match[1]!.replace(/\s+/g, ""), "base64"));
+    if (der.length === 0) chainInvalid(`${what}: empty PEM certificate`);
+  }
+  try {
+    const outer = new DerReader(der, "SNP_CHAIN_INVALID").node(0);
+    if (outer.end !== der.length) chainInvalid(`${what}: ${der.length - outer.end} bytes after the certificate`);
+  } catch (error) {
+    if (error instanceof VerificationError) throw error;
+    chainInvalid(`${what}: not a DER certificate`, error);
   }
   let x509: X509Certificate;
   try {
@@ -105,16 +119,24 @@ export function readCertificate(input: Uint8Array, what: string): AmdCertificate
   } catch (error) {
     chainInvalid(`${what}: unreadable certificate structure`, error);
   }
+  let publicKey: KeyObject;
+  let subject: string, issuer: string, serial: string, validFrom: string, validTo: string;
+  try {
+    publicKey = x509.publicKey;
+    ({ subject, issuer, serialNumber: serial, validFrom, validTo } = x509);
+  } catch (error) {
+    chainInvalid(`${what}: unreadable public key or names`, error);
+  }
   return {
     der: Uint8Array.from(der),
     x509,
     fingerprint: sha256Hex(der),
-    subjectCn: commonName(x509.subject),
-    issuerCn: commonName(x509.issuer),
-    serial: x509.serialNumber.toLowerCase().replace(/^0+(?=.)/, ""),
-    notBefore: new Date(x509.validFrom),
-    notAfter: new Date(x509.validTo),
-    publicKey: x509.publicKey,
+    subjectCn: commonName(subject),
+    issuerCn: commonName(issuer),
+    serial: serial.toLowerCase().replace(/^0+(?=.)/, ""),
+    notBefore: new Date(validFrom),
+    notAfter: new Date(validTo),
+    publicKey,
     rsaPssSha384: rsaPss,
     amdExtensions: extensions,
   };
