@@ -24,7 +24,7 @@ import {
   type BundleTarget,
 } from "./bundle.ts";
 import { loadModel, assertReadable, type LoadedModel } from "./llama.ts";
-import { pushBundle, type PushResult } from "./push.ts";
+import { pushBundle, redactUrls, type PushResult } from "./push.ts";
 
 export type HashFn = (path: string, onProgress?: (done: number, total: number) => void) => Promise<ModelHash>;
 
@@ -162,8 +162,8 @@ export async function finishBundle(
   await writeBundleFile(bundlePath, bytes);
   const result: JobResult = { bundlePath, manifestDigest, modelHash, bytes };
   if (options.push !== undefined) {
-    options.reporter?.step(`pushing ${name} to ${options.push}`);
-    result.pushed = await pushBundle(options.push, name, bytes);
+    options.reporter?.step(`pushing ${name} to ${redactUrls(options.push)}`);
+    result.pushed = await pushBundle(options.push, name, bytes, { bundlePath });
   }
   return result;
 }

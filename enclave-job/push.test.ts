@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
-import { pushBundle } from "./push.ts";
+import { pushBundle, redactUrls } from "./push.ts";
 
 const exec = promisify(execFile);
 const env = {
@@ -69,5 +69,37 @@ describe("push", () => {
     await assert.rejects(pushBundle(join(dir, "nope.git"), "x.provenance.json", new Uint8Array()), {
       code: "PUSH_FAILED",
     });
+  });
+
+  it("when the clone fails, it is PUSH_FAILED naming the bundle path, with no URL credentials in the message", async () => {
+    const repo = "http://alice:s3cret@127.0.0.1:9/nope.git";
+    const error = await pushBundle(repo, "x.provenance.json", new Uint8Array(), {
+      bundlePath: "/tmp/kept.provenance.json",
+    }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details: Record<string, unknown> },
+    );
+    assert.equal(error?.code, "PUSH_FAILED");
+    assert.equal(error?.details.bundlePath, "/tmp/kept.provenance.json");
+    assert.doesNotMatch(error?.message ?? "", /s3cret|alice/);
+    assert.doesNotMatch(JSON.stringify(error?.details), /s3cret|alice/);
+    assert.match(error?.message ?? "", /kept\.provenance\.json/);
+  });
+
+  it("when the bundle cannot be committed in the clone, it is PUSH_FAILED with details.bundlePath", async () => {
+    // A file name that is not a valid path below bundles/ makes the write into the clone fail.
+    const error = await pushBundle(bare, "sub/\0bad", new Uint8Array([1]), { bundlePath: "/tmp/b.json" }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; details: Record<string, unknown> },
+    );
+    assert.equal(error?.code, "PUSH_FAILED");
+    assert.equal(error?.details.bundlePath, "/tmp/b.json");
+  });
+
+  it("when a URL carries user:password@, redactUrls strips it", () => {
+    assert.equal(
+      redactUrls("cannot clone https://bob:pw@example.com/r.git and ssh://git@host/x"),
+      "cannot clone https://example.com/r.git and ssh://host/x",
+    );
   });
 });

@@ -17,6 +17,8 @@ export interface PushOptions {
   /** Branch to push to; default the remote's HEAD branch. */
   branch?: string;
   message?: string;
+  /** Where the bundle already lies on disk; every PUSH_FAILED names it in `details.bundlePath`. */
+  bundlePath?: string;
   /** Called between the commit and the push (tests use it to push concurrently). */
   beforePush?: (attempt: number) => Promise<void>;
 }
@@ -40,13 +42,38 @@ async function git(cwd: string, args: string[]): Promise<string> {
   return stdout.trim();
 }
 
-/** Commits `bytes` as `bundles/<fileName>` in a fresh clone of `repo` and pushes it. */
+/** Removes `user:password@` (any userinfo) from every URL in `text`, so credentials never reach a message or log. */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, "$1");
+}
+
+/**
+ * Commits `bytes` as `bundles/<fileName>` in a fresh clone of `repo` and pushes it. Any failure (clone, checkout,
+ * commit, rebase, push) is IoError PUSH_FAILED with `details.bundlePath`, its message free of URL credentials.
+ */
 export async function pushBundle(
   repo: string,
   fileName: string,
   bytes: Uint8Array,
   options: PushOptions = {},
 ): Promise<PushResult> {
+  try {
+    return await pushOnce(repo, fileName, bytes, options);
+  } catch (error) {
+    const where = options.bundlePath === undefined ? "" : `; the bundle is kept at ${options.bundlePath}`;
+    const message =
+      error instanceof IoError && error.code === "PUSH_FAILED" ? error.message : `push failed: ${String(error)}`;
+    throw new IoError("PUSH_FAILED", redactUrls(`${message}${where}`), {
+      cause: error,
+      details: {
+        ...(options.bundlePath === undefined ? {} : { bundlePath: options.bundlePath }),
+        repo: redactUrls(repo),
+      },
+    });
+  }
+}
+
+async function pushOnce(repo: string, fileName: string, bytes: Uint8Array, options: PushOptions): Promise<PushResult> {
   const attempts = options.attempts ?? 5;
   const dir = await mkdtemp(join(tmpdir(), "provenant-push-"));
   const relative = `bundles/${fileName}`;
@@ -61,17 +88,23 @@ export async function pushBundle(
     if (branch === undefined) {
       branch = await git(work, ["symbolic-ref", "--short", "HEAD"]).catch(() => "main");
     }
-    await git(work, ["checkout", "--quiet", "-B", branch]);
-    await writeFileAtomic(join(work, relative), bytes);
-    await git(work, ["add", "--", relative]);
-    await git(work, [
-      "commit",
-      "--quiet",
-      "-m",
-      options.message ?? `Add provenance bundle ${fileName}`,
-      "--",
-      relative,
-    ]);
+    try {
+      await git(work, ["checkout", "--quiet", "-B", branch]);
+      await writeFileAtomic(join(work, relative), bytes);
+      await git(work, ["add", "--", relative]);
+      await git(work, [
+        "commit",
+        "--quiet",
+        "-m",
+        options.message ?? `Add provenance bundle ${fileName}`,
+        "--",
+        relative,
+      ]);
+    } catch (error) {
+      throw new IoError("PUSH_FAILED", `cannot commit ${relative} in a clone of ${repo}: ${String(error)}`, {
+        cause: error,
+      });
+    }
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await options.beforePush?.(attempt);
