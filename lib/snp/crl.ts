@@ -78,20 +78,38 @@ export function isCrlSignedBy(crl: ParsedCrl, ark: AmdCertificate): boolean {
   }
 }
 
+/** When the revocation check holds: from the latest thisUpdate to the earliest nextUpdate of the CRLs used. */
+export interface CrlWindow {
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
 /**
- * Checks `certificates` against the CRL among `crls` that this ARK signed. Throws SNP_CERT_REVOKED for a listed
- * serial and SNP_CERT_UNAVAILABLE when no CRL signed by the ARK was given. Returns the CRL's nextUpdate.
+ * Checks `certificates` against every CRL among `crls` that this ARK signed. Throws SNP_CERT_REVOKED for a listed
+ * serial, and SNP_CERT_UNAVAILABLE when no CRL signed by the ARK was given or one of those used has no nextUpdate
+ * (it could never be known stale). Returns the window in which all of them are current: the latest thisUpdate and
+ * the earliest nextUpdate; the caller checks `now` against it (on every verification, cached or not).
  */
 export function checkRevocation(
   crls: readonly Uint8Array[],
   ark: AmdCertificate,
   certificates: readonly AmdCertificate[],
-): Date | undefined {
+): CrlWindow {
   const parsed = crls.map(parseCrl).filter((c) => isCrlSignedBy(c, ark));
   if (parsed.length === 0) {
     throw new VerificationError("SNP_CERT_UNAVAILABLE", `no CRL signed by ${ark.subjectCn} was supplied`);
   }
+  let thisUpdate = parsed[0]!.thisUpdate;
+  let nextUpdate: Date | undefined;
   for (const crl of parsed) {
+    if (crl.nextUpdate === undefined) {
+      throw new VerificationError(
+        "SNP_CERT_UNAVAILABLE",
+        `a CRL signed by ${ark.subjectCn} (thisUpdate ${crl.thisUpdate.toISOString()}) has no nextUpdate`,
+      );
+    }
+    if (crl.thisUpdate.getTime() > thisUpdate.getTime()) thisUpdate = crl.thisUpdate;
+    if (nextUpdate === undefined || crl.nextUpdate.getTime() < nextUpdate.getTime()) nextUpdate = crl.nextUpdate;
     for (const cert of certificates) {
       // Every VCEK has serial 0; only intermediates (and VLEKs) are meaningfully listed.
       if (cert.subjectCn === "SEV-VCEK") continue;
@@ -102,5 +120,5 @@ export function checkRevocation(
       }
     }
   }
-  return parsed[0]!.nextUpdate;
+  return { thisUpdate, nextUpdate: nextUpdate! };
 }

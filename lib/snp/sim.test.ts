@@ -376,6 +376,39 @@ describe("the simulator", () => {
     );
   });
 
+  it("when several CRLs are given, each must have nextUpdate and be current at now, else SNP_CERT_UNAVAILABLE; the cached path re-checks the earliest nextUpdate", () => {
+    const sim = sims.Genoa;
+    const bytes = sim.signReport();
+    const HOUR = 3600_000;
+    const at = (ms: number) => new Date(NOW.getTime() + ms);
+    const fresh = sim.crl();
+    const verifyWith = (crls: Uint8Array[], now = NOW) =>
+      codes(() => verifyReport(bytes, sim.evidence(), now, { ...trust(sim), crls }));
+    assert.deepEqual(verifyWith([fresh, sim.crl([], at(HOUR))]), []);
+    // one of them without nextUpdate
+    assert.deepEqual(verifyWith([fresh, sim.crl([], null)]), ["SNP_CERT_UNAVAILABLE"]);
+    assert.deepEqual(verifyWith([sim.crl([], null), fresh]), ["SNP_CERT_UNAVAILABLE"]);
+    // the second one stale (the first is fresh): all used must be current
+    assert.deepEqual(verifyWith([fresh, sim.crl([], at(-1000))]), ["SNP_CERT_UNAVAILABLE"]);
+    // one issued after now
+    assert.deepEqual(verifyWith([fresh, sim.crl([], at(2 * HOUR), at(HOUR))]), ["SNP_CERT_UNAVAILABLE"]);
+    // a revocation in the second CRL counts
+    assert.deepEqual(verifyWith([fresh, sim.crl([0x10001])]), ["SNP_CERT_REVOKED"]);
+
+    // cached: the first call passes; a later `now` past the earliest nextUpdate (not the first CRL's) fails
+    const verifier = createReportVerifier({ ...trust(sim), crls: [fresh, sim.crl([], at(HOUR))] });
+    verifier.verify(bytes, sim.evidence(), NOW);
+    assert.deepEqual(
+      codes(() => verifier.verify(bytes, sim.evidence(), at(2 * HOUR))),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
+    assert.deepEqual(
+      codes(() => verifier.verify(bytes, sim.evidence(), at(-2 * 24 * HOUR))),
+      ["SNP_CERT_UNAVAILABLE"],
+    );
+    verifier.verify(bytes, sim.evidence(), at(HOUR - 1000));
+  });
+
   it("when one verifier sees reports from several chips, its cache keeps them apart", () => {
     const verifier = createReportVerifier({ trustedRoots: Object.values(sims).map((s) => s.rootFingerprint) });
     for (let i = 0; i < 3; i++) {

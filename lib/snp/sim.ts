@@ -87,8 +87,11 @@ export interface SnpSimulator {
   /** The TCB the VCEK/VLEK certify, and the default for every TCB field of a report. */
   tcb: SimTcb;
   signReport(fields?: SimReportFields): Uint8Array;
-  /** A DER CRL signed by the simulated ARK listing these serials (e.g. 0x10001, the ASK). */
-  crl(revokedSerials?: readonly number[], nextUpdate?: Date): Uint8Array;
+  /**
+   * A DER CRL signed by the simulated ARK listing these serials (e.g. 0x10001, the ASK). nextUpdate defaults to a
+   * week ahead (`null` leaves it out), thisUpdate to a day ago.
+   */
+  crl(revokedSerials?: readonly number[], nextUpdate?: Date | null, thisUpdate?: Date): Uint8Array;
   evidence(signer?: "vcek" | "vlek"): SnpEvidence;
 }
 
@@ -445,8 +448,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     chipId,
     tcb,
     signReport,
-    crl(revokedSerials = [], nextUpdate = new Date(Date.now() + 7 * DAY)) {
-      const thisUpdate = new Date(Date.now() - DAY);
+    crl(revokedSerials = [], nextUpdate = new Date(Date.now() + 7 * DAY), thisUpdate = new Date(Date.now() - DAY)) {
       const entries = revokedSerials.map((serial) =>
         derSequence(derUnsigned(Buffer.from(serial.toString(16).padStart(6, "0"), "hex")), derTime(thisUpdate)),
       );
@@ -455,7 +457,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         PSS_ALGORITHM,
         derName(`${DN}, CN=ARK-${product}`),
         derTime(thisUpdate),
-        derTime(nextUpdate),
+        ...(nextUpdate === null ? [] : [derTime(nextUpdate)]),
         ...(entries.length > 0 ? [derSequence(...entries)] : []),
       );
       const signature = cryptoSign("sha384", tbs, {

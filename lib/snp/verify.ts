@@ -21,7 +21,7 @@ import {
   readSpl,
   type AmdCertificate,
 } from "./cert.ts";
-import { checkRevocation } from "./crl.ts";
+import { checkRevocation, type CrlWindow } from "./crl.ts";
 import { encodeTcb, parseReport, SIGNED_SIZE, withTcbProduct, type AttestationReport, type Product } from "./parse.ts";
 
 export interface SnpEvidence {
@@ -70,8 +70,8 @@ interface VerifiedChain {
   certificates: readonly AmdCertificate[];
   spl: { bootloader: number; tee: number; snp: number; microcode: number; fmc: number | undefined };
   hwid: Uint8Array | undefined;
-  /** When CRLs were checked: the CRL's nextUpdate, after which the check no longer holds. */
-  crlNextUpdate?: Date | undefined;
+  /** When CRLs were checked: the latest thisUpdate and earliest nextUpdate; outside it the check does not hold. */
+  crlWindow?: CrlWindow | undefined;
 }
 
 const PINNED: ReadonlyMap<string, Product> = new Map(
@@ -208,15 +208,23 @@ function verifyChain(
     },
     hwid: readHwid(leaf),
   };
-  if (options.crls !== undefined) chain.crlNextUpdate = checkRevocation(options.crls, ark, [intermediate, leaf]);
+  if (options.crls !== undefined) chain.crlWindow = checkRevocation(options.crls, ark, [intermediate, leaf]);
   return chain;
 }
 
 function checkValidity(chain: VerifiedChain, now: Date): void {
   const t = now.getTime();
   if (!Number.isFinite(t)) throw new VerificationError("SNP_CERT_EXPIRED", "`now` is not a valid date");
-  if (chain.crlNextUpdate !== undefined && t > chain.crlNextUpdate.getTime()) {
-    throw new VerificationError("SNP_CERT_UNAVAILABLE", `the CRL expired at ${chain.crlNextUpdate.toISOString()}`);
+  // Re-checked on every call, the cached path included: every CRL used must be current at `now`.
+  const crl = chain.crlWindow;
+  if (crl !== undefined && t > crl.nextUpdate.getTime()) {
+    throw new VerificationError("SNP_CERT_UNAVAILABLE", `a CRL expired at ${crl.nextUpdate.toISOString()}`);
+  }
+  if (crl !== undefined && t < crl.thisUpdate.getTime()) {
+    throw new VerificationError(
+      "SNP_CERT_UNAVAILABLE",
+      `a CRL is issued ${crl.thisUpdate.toISOString()}, after ${now.toISOString()}`,
+    );
   }
   for (const cert of chain.certificates) {
     if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
