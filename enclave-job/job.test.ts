@@ -11,7 +11,7 @@ import { writeBundleFile } from "./bundle.ts";
 import { commands } from "./cli.ts";
 import { runFinetuneJob } from "./finetune/job.ts";
 import { hasFinetuneBuild } from "./finetune/llama-build.ts";
-import { runAuditJob } from "./job.ts";
+import { hashWithProgress, runAuditJob } from "./job.ts";
 import { writeTinyModel } from "./model/tiny.ts";
 import { checkBundleOffline, simulatorAvailable, testProvider } from "./testing.ts";
 
@@ -249,6 +249,22 @@ describe("enclave job end to end (tiny model)", () => {
     );
     assert.equal(hashed, false);
     await assert.rejects(readFile(out));
+  });
+
+  it("when hashing fails with an IoError, it is JOB_MODEL_UNREADABLE; other coded errors pass through", async () => {
+    const { IoError, MalformedInputError } = await import("../lib/errors.ts");
+    const failing = (error: Error) => ({
+      provider: testProvider(),
+      hash: async (): Promise<never> => {
+        throw error;
+      },
+    });
+    await assert.rejects(hashWithProgress(failing(new IoError("IO_ERROR", "gone")), "/nope", "model"), {
+      code: "JOB_MODEL_UNREADABLE",
+    });
+    await assert.rejects(hashWithProgress(failing(new MalformedInputError("OMS_SYMLINK", "link")), "/nope", "model"), {
+      code: "OMS_SYMLINK",
+    });
   });
 
   it("when --out names an existing directory, the bundle gets its default name there", async () => {

@@ -173,7 +173,7 @@ export async function hashWithProgress(options: CommonJobOptions, path: string, 
   try {
     return await (options.hash ?? defaultHash)(path, (done, total) => bar.update(done, total));
   } catch (error) {
-    if (error instanceof IoError || (error as { code?: string }).code === "OMS_FILE_MISSING") {
+    if (error instanceof IoError) {
       throw new IoError("JOB_MODEL_UNREADABLE", `${label} ${path} cannot be hashed: ${String(error)}`, {
         cause: error,
       });
@@ -209,10 +209,9 @@ export interface AuditResult extends JobResult {
 
 async function makeScorer(
   name: string,
-  suite: Suite,
+  suite: Extract<Suite, { kind: "generation" }>,
   options: AuditOptions,
 ): Promise<{ scorer: Scorer; judge?: LoadedModel }> {
-  if (suite.kind !== "generation") throw new Error("scorers are for generation suites");
   switch (name) {
     case "toxicity":
       return { scorer: toxicityScorer() };

@@ -200,6 +200,35 @@ describe("OMS signatures: the reference sample and test vectors", () => {
     }
   });
 
+  it("when verificationMaterial holds two kinds of material or a bad certificate DER, it is OMS_MALFORMED", async () => {
+    const key = JSON.parse(readFileSync(join(SAMPLE, "model.sig"), "utf8")) as OmsSignature;
+    const cert = JSON.parse(readFileSync(join(VECTORS, "valid/certificate.bundle.json"), "utf8")) as OmsSignature;
+    const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+    const both = structuredClone(key);
+    both.verificationMaterial.x509CertificateChain = cert.verificationMaterial.x509CertificateChain!;
+    assert.equal(await codeOf(() => parseOmsSignature(encode(both))), "OMS_MALFORMED");
+    const keyAndCertificate = structuredClone(key);
+    keyAndCertificate.verificationMaterial.certificate = { rawBytes: "MAA=" };
+    assert.equal(await codeOf(() => parseOmsSignature(encode(keyAndCertificate))), "OMS_MALFORMED");
+    // Base64 that decodes, but not to a certificate: in the chain, and as a keyless leaf certificate.
+    const badChain = structuredClone(cert);
+    badChain.verificationMaterial.x509CertificateChain!.certificates.push({ rawBytes: "MAMCAQE=" });
+    assert.equal(await codeOf(() => parseOmsSignature(encode(badChain))), "OMS_MALFORMED");
+    const badLeaf = structuredClone(cert);
+    delete badLeaf.verificationMaterial.x509CertificateChain;
+    badLeaf.verificationMaterial.certificate = { rawBytes: "AAEC" };
+    badLeaf.verificationMaterial.tlogEntries = [{}];
+    assert.equal(await codeOf(() => parseOmsSignature(encode(badLeaf))), "OMS_MALFORMED");
+    // A signature object built in code (never parsed) with a bad leaf DER: OMS_MALFORMED too, not a TypeError.
+    const built = structuredClone(cert);
+    built.verificationMaterial.x509CertificateChain!.certificates = [{ rawBytes: "AAEC" }];
+    assert.equal(await codeOf(() => verifyOmsSignature(built, { publicKey: samplePublicKey })), "OMS_MALFORMED");
+    assert.equal(
+      await codeOf(() => verifyOmsSignature(built, { trustedCertificates: [rootCa, intCa] })),
+      "OMS_MALFORMED",
+    );
+  });
+
   it("when reading the OMS test vectors, valid ones parse and meet the schema, invalid ones fail with a code", async () => {
     for (const f of readdirSync(join(VECTORS, "valid"))) {
       const bytes = readFileSync(join(VECTORS, "valid", f));

@@ -66,8 +66,20 @@ function rawBytesList(value: unknown, path: string): void {
     if (!isPlainObject(c) || typeof c.rawBytes !== "string" || c.rawBytes === "") {
       malformed(`${path}[${i}].rawBytes`, "expected base64 DER");
     }
-    decodeBase64(c.rawBytes as string, "OMS_MALFORMED", `${path}[${i}].rawBytes`);
+    parseCertificate(
+      decodeBase64(c.rawBytes as string, "OMS_MALFORMED", `${path}[${i}].rawBytes`),
+      `${path}[${i}].rawBytes`,
+    );
   });
+}
+
+/** A DER (or PEM) certificate, or OMS_MALFORMED naming where it came from: never node's raw Error/TypeError. */
+function parseCertificate(der: Uint8Array, path: string): X509Certificate {
+  try {
+    return new X509Certificate(der);
+  } catch (error) {
+    return malformed(path, "a certificate does not parse (expected DER X.509)", error);
+  }
 }
 
 /**
@@ -90,6 +102,13 @@ export function parseOmsSignature(bytes: Uint8Array): OmsSignature {
   if (!isPlainObject(vm)) return malformed("verificationMaterial", "missing");
   if (vm.tlogEntries !== undefined && !Array.isArray(vm.tlogEntries))
     malformed("verificationMaterial.tlogEntries", "expected an array");
+  const material = (["publicKey", "x509CertificateChain", "certificate"] as const).filter((k) => vm[k] !== undefined);
+  if (material.length > 1) {
+    malformed(
+      "verificationMaterial",
+      `expected one of publicKey, x509CertificateChain or certificate, got ${material.join(", ")}`,
+    );
+  }
   if (vm.publicKey !== undefined) {
     const pk = vm.publicKey;
     if (!isPlainObject(pk)) return malformed("verificationMaterial.publicKey", "expected an object");
@@ -152,7 +171,7 @@ export function signOmsStatement(
   const envelope = signEnvelope(payload, INTOTO_PAYLOAD_TYPE, privateKey, "");
   let verificationMaterial: OmsVerificationMaterial;
   if (options.certificates !== undefined && options.certificates.length > 0) {
-    const leaf = new X509Certificate(options.certificates[0]!);
+    const leaf = parseCertificate(options.certificates[0]!, "certificates[0]");
     const mine = createPublicKey(privateKey).export({ type: "spki", format: "der" });
     if (!leaf.publicKey.export({ type: "spki", format: "der" }).equals(mine)) {
       throw new MalformedInputError(
@@ -236,12 +255,10 @@ function isSelfSigned(cert: X509Certificate): boolean {
  */
 export function verifyCertificateChain(chain: readonly Uint8Array[], trusted: readonly X509Certificate[]): KeyObject {
   if (trusted.length === 0) chainError("no trusted certificates given (--certificate-chain)");
-  let certs: X509Certificate[];
-  try {
-    certs = chain.map((der) => new X509Certificate(der));
-  } catch (error) {
-    return malformed("verificationMaterial.x509CertificateChain", "a certificate does not parse", error);
-  }
+  if (chain.length === 0) malformed("verificationMaterial.x509CertificateChain.certificates", "expected a certificate");
+  const certs: X509Certificate[] = chain.map((der, i) =>
+    parseCertificate(der, `verificationMaterial.x509CertificateChain.certificates[${i}]`),
+  );
   const leaf = certs[0]!;
   const at = new Date(leaf.validFrom);
   const trustedDer = trusted.map((t) => t.raw);
@@ -295,7 +312,10 @@ export function verifyOmsSignature(signature: OmsSignature, trust: OmsTrust): Ui
     if (trust.trustedCertificates !== undefined && trust.trustedCertificates.length > 0) {
       key = verifyCertificateChain(chain, trust.trustedCertificates);
     } else if (trust.publicKey !== undefined) {
-      const leafKey = new X509Certificate(chain[0]!).publicKey.export({ type: "spki", format: "der" });
+      const leafKey = parseCertificate(
+        chain[0]!,
+        "verificationMaterial.x509CertificateChain.certificates[0]",
+      ).publicKey.export({ type: "spki", format: "der" });
       if (!leafKey.equals(trust.publicKey.export({ type: "spki", format: "der" }))) {
         throw new VerificationError("OMS_BAD_SIGNATURE", "the signing certificate's key is not the given public key");
       }

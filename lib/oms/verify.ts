@@ -109,7 +109,10 @@ function missing(name: string): VerificationError {
   return new VerificationError("OMS_FILE_MISSING", `${name} is signed but missing`, { details: { name } });
 }
 
-/** Collects every difference between the signed manifest and the model on disk. */
+/**
+ * Collects every difference between the signed manifest and the model on disk. The manifest's root digest needs no
+ * check here: toOmsManifest already refuses resources that do not hash to it, so equal resources mean an equal root.
+ */
 export function compareManifest(manifest: OmsManifest, hash: ModelHash): void {
   const actual = new Map(hash.resources.map((r) => [r.name, r.digest]));
   const files = new Map(hash.files.map((f) => [f.name, f]));
@@ -150,18 +153,6 @@ export function compareManifest(manifest: OmsManifest, hash: ModelHash): void {
             }),
       );
       reported.add(file);
-    }
-  }
-  if (violations.length === 0 && !manifest.compat && hash.rootDigest !== manifest.rootDigest) {
-    // Same resources but different digests order/empty-shard convention: compare the root the way OMS defines it.
-    const root = createHash("sha256");
-    for (const digest of manifest.resources.values()) root.update(Buffer.from(digest, "hex"));
-    if (root.digest("hex") !== manifest.rootDigest) {
-      violations.push(
-        new VerificationError("MODEL_DIGEST_MISMATCH", "the model's root digest is not the signed subject", {
-          details: { expected: manifest.rootDigest, actual: hash.rootDigest },
-        }),
-      );
     }
   }
   if (violations.length > 0) throw new PolicyViolationError(violations);
