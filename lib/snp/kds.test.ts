@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -14,6 +14,7 @@ import {
   type FetchLike,
 } from "./kds.ts";
 import { parseReport } from "./parse.ts";
+import { createSimulator } from "./sim.ts";
 import { createReportVerifier } from "./verify.ts";
 
 const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
@@ -161,5 +162,33 @@ describe("KDS certificates", () => {
       await assert.rejects(milanChain.fetchChain("Genoa", "vcek"), isUnavailable);
     }
     assert.deepEqual(readdirSync(cacheDir), []);
+  });
+
+  it("when the cached CRL has no nextUpdate or is past it, it fetches a new one, and a failed fetch is SNP_CERT_UNAVAILABLE", async () => {
+    const sim = await createSimulator({ product: "Milan", keyDir: join(tmpdir(), "provenant-test-sim") });
+    const now = new Date();
+    for (const stale of [sim.crl([], null), sim.crl([], new Date(now.getTime() - 1000))]) {
+      const cacheDir = mkdtempSync(join(tmpdir(), "kds-"));
+      writeFileSync(join(cacheDir, "vcek-Milan-crl.der"), stale);
+      const fresh = sim.crl();
+      const urls: string[] = [];
+      const store = createCertificateStore({
+        cacheDir,
+        minIntervalMs: 0,
+        fetch: async (url) => {
+          urls.push(url);
+          return { ok: true, status: 200, arrayBuffer: async () => Uint8Array.from(fresh).buffer };
+        },
+      });
+      assert.deepEqual(await store.fetchCrl("Milan", "vcek", now), fresh);
+      assert.deepEqual(urls, [kdsCrlUrl("Milan", "vcek")]);
+      const offline = createCertificateStore({ cacheDir: mkdtempSync(join(tmpdir(), "kds-")), offline: true });
+      writeFileSync(join(cacheDir, "vcek-Milan-crl.der"), stale);
+      await assert.rejects(
+        createCertificateStore({ cacheDir, offline: true }).fetchCrl("Milan", "vcek", now),
+        (e) => e instanceof ProvenantError && e.code === "SNP_CERT_UNAVAILABLE",
+      );
+      await assert.rejects(offline.fetchCrl("Milan", "vcek", now), isUnavailable);
+    }
   });
 });

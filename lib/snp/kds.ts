@@ -253,8 +253,10 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
       const cached = readCache(name);
       if (cached !== undefined) {
         try {
-          const next = parseCrl(cached).nextUpdate;
-          if (next === undefined || next.getTime() >= now.getTime()) return cached;
+          // Reused only while current; one without nextUpdate is never current (the verifier refuses it).
+          const { thisUpdate, nextUpdate } = parseCrl(cached);
+          const t = now.getTime();
+          if (nextUpdate !== undefined && thisUpdate.getTime() <= t && t <= nextUpdate.getTime()) return cached;
         } catch {
           // a damaged cache entry is fetched again
         }
