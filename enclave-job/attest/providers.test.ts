@@ -38,7 +38,7 @@ function fakeConfigfs(
         await writeFile(join(entry, "generation"), "1\n");
         if (options.concurrentWriter === true) {
           // Someone else writes inblob after us: the kernel bumps generation before we read the report.
-          await new Promise((resolve) => setTimeout(resolve, 150));
+          await new Promise((resolve) => setTimeout(resolve, 400));
           await writeFile(join(entry, "generation"), "2\n");
         }
         await writeFile(join(entry, "provider"), `${options.provider ?? "sev_guest"}\n`);
