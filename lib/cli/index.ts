@@ -3,7 +3,7 @@
 // `--json` output as one object with `ok` and `errors`, and a progress bar that only draws on a terminal.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-import { isProvenantError, toErrorList, UsageError, type ErrorCode } from "../errors.ts";
+import { IoError, isProvenantError, toErrorList, UsageError, type ErrorCode } from "../errors.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -137,6 +137,102 @@ export function progressBar(io: CliIo, label: string): { update(done: number, to
     },
     done() {
       io.stderr("\n");
+    },
+  };
+}
+
+/** Reads an input file named on the command line; a failure is IO_ERROR (exit 2) naming what it was. */
+export async function readInputFile(io: CliIo, path: string, what: string): Promise<Buffer> {
+  const { readFile } = await import("node:fs/promises");
+  const { resolve } = await import("node:path");
+  try {
+    return await readFile(resolve(io.cwd, path));
+  } catch (error) {
+    throw new IoError("IO_ERROR", `cannot read ${what} ${path}: ${(error as Error).message}`, {
+      cause: error,
+      details: { path },
+    });
+  }
+}
+
+/** An optional `--now <iso>` style flag as a Date; the caller's clock (`fallback`) when absent. */
+export function dateOption(value: string | undefined, flag: string, fallback: () => Date = () => new Date()): Date {
+  if (value === undefined) return fallback();
+  const date = /^\d{4}-\d{2}-\d{2}/.test(value) ? new Date(value) : new Date(NaN);
+  if (Number.isNaN(date.getTime()))
+    throw new UsageError(`--${flag} must be an ISO 8601 date, got ${JSON.stringify(value)}`);
+  return date;
+}
+
+/** What a command's body returns: the verdict, the `--json` fields, and the text a terminal user reads. */
+export interface CommandOutcome {
+  /** False when a verification said no (exit 1 unless `exitCode` says otherwise). */
+  ok: boolean;
+  /** The command's own `--json` fields (besides `ok` and `errors`). */
+  fields?: Record<string, unknown>;
+  /** Coded reasons; printed as `errors` with `--json`, as `error CODE: message` lines on stderr otherwise. */
+  errors?: { code: ErrorCode; message: string }[];
+  /** What to print on stdout without `--json`. */
+  text?: string;
+  /** Overrides the exit code derived from `ok` (0 / 1). */
+  exitCode?: number;
+}
+
+export interface CommandArgs<O extends Options> {
+  values: ReturnType<typeof parseArgs<{ options: O; args: string[]; allowPositionals: true; strict: true }>>["values"];
+  /** Positionals, checked against `positionals` / `optionalPositionals` of the spec. */
+  positionals: string[];
+  json: boolean;
+  io: CliIo;
+}
+
+export interface CommandSpec<O extends Options> {
+  path: readonly string[];
+  summary: string;
+  usage: string;
+  /** The command's flags; `--json` is added when `json` is not false. */
+  options: O;
+  /** Names of the required positional arguments, in order. */
+  positionals?: readonly string[];
+  /** Names of optional positional arguments after the required ones; more than these is a USAGE error. */
+  optionalPositionals?: readonly string[];
+  /** Whether the command takes `--json` (default true). */
+  json?: boolean;
+  run(args: CommandArgs<O>): Promise<CommandOutcome>;
+}
+
+/**
+ * The one command skeleton: parse the flags strictly inside the guard, check the positional count, run the body,
+ * then print the outcome as one `--json` object or as text, and turn what it throws into the exit-code convention.
+ */
+export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command {
+  const takesJson = spec.json !== false;
+  const options = (takesJson ? { ...spec.options, json: { type: "boolean" } } : spec.options) as O;
+  const required = spec.positionals ?? [];
+  const optional = spec.optionalPositionals ?? [];
+  return {
+    path: spec.path,
+    summary: spec.summary,
+    usage: spec.usage,
+    async run(argv, io) {
+      const json = takesJson && argv.includes("--json");
+      return runGuarded(io, json, async () => {
+        const { values, positionals } = parseCommandArgs(argv, options, spec.usage);
+        required.forEach((name, i) => requirePositional(positionals, i, name, spec.usage));
+        if (positionals.length > required.length + optional.length)
+          throw new UsageError(
+            `unexpected argument ${JSON.stringify(positionals[required.length + optional.length])}\nusage: ${spec.usage}`,
+          );
+        const outcome = await spec.run({ values: values as CommandArgs<O>["values"], positionals, json, io });
+        const errors = outcome.errors ?? [];
+        if (json) printJson(io, outcome.ok, outcome.fields ?? {}, errors);
+        else {
+          if (outcome.text !== undefined && outcome.text !== "")
+            io.stdout(outcome.text.endsWith("\n") ? outcome.text : `${outcome.text}\n`);
+          for (const e of errors) io.stderr(`error ${e.code}: ${e.message}\n`);
+        }
+        return outcome.exitCode ?? (outcome.ok ? EXIT_OK : EXIT_REFUSED);
+      });
     },
   };
 }
