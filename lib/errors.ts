@@ -67,6 +67,10 @@ export const ERROR_CODES = [
   "REGISTRY_NOT_FOUND",
   "NOT_FOUND",
   "HASH_MALFORMED",
+  // Merkle logs and checkpoints (receipts, training traces)
+  "MERKLE_INVALID",
+  "MERKLE_PROOF_INVALID",
+  "CHECKPOINT_INVALID",
   // Generic edges
   "USAGE",
   "IO_ERROR",
