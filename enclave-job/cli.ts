@@ -3,16 +3,13 @@
 import { resolve } from "node:path";
 
 import {
-  parseCommandArgs,
-  printJson,
-  progressBar,
-  requirePositional,
-  runGuarded,
-  type CliIo,
-  type Command,
+  defineCommand,
   integerOption,
   numberOption,
+  progressBar,
   requiredOption,
+  type CliIo,
+  type Command,
 } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
 import { providerByName } from "./attest/providers.ts";
@@ -39,7 +36,6 @@ const COMMON_OPTIONS = {
   gpu: { type: "boolean" },
   "tsm-root": { type: "string" },
   snpguest: { type: "string" },
-  json: { type: "boolean" },
 } as const;
 
 function reporterFor(io: CliIo, json: boolean): JobReporter {
@@ -81,146 +77,125 @@ function commonOptions(
   return options;
 }
 
-const modelTiny: Command = {
+const modelTiny = defineCommand({
   path: ["model", "tiny"],
   summary: "write the small deterministic llama GGUF (and its LoRA adapter) used by tests and the demo",
   usage: TINY_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values, positionals } = parseCommandArgs(
-        argv,
-        { seed: { type: "string" }, size: { type: "string" }, json: { type: "boolean" } },
-        TINY_USAGE,
-      );
-      const out = resolve(io.cwd, requirePositional(positionals, 0, "out.gguf", TINY_USAGE));
-      const size = values.size ?? "small";
-      if (size !== "small" && size !== "medium")
-        throw new UsageError(`--size must be small or medium\nusage: ${TINY_USAGE}`);
-      const seed = integerOption(values.seed, "seed") ?? 1;
-      const paths = await writeTinyModel(out, { seed, size: size as TinySize });
-      if (json) printJson(io, true, { model: paths.model, adapter: paths.adapter, seed, size });
-      else io.stdout(`wrote ${paths.model}\nwrote ${paths.adapter} (LoRA adapter)\n`);
-      return 0;
-    });
+  options: { seed: { type: "string" }, size: { type: "string" } },
+  positionals: ["out.gguf"],
+  async run({ values, positionals, io }) {
+    const out = resolve(io.cwd, positionals[0]!);
+    const size = values.size ?? "small";
+    if (size !== "small" && size !== "medium")
+      throw new UsageError(`--size must be small or medium\nusage: ${TINY_USAGE}`);
+    const seed = integerOption(values.seed, "seed") ?? 1;
+    const paths = await writeTinyModel(out, { seed, size: size as TinySize });
+    return {
+      ok: true,
+      fields: { model: paths.model, adapter: paths.adapter, seed, size },
+      text: `wrote ${paths.model}\nwrote ${paths.adapter} (LoRA adapter)\n`,
+    };
   },
-};
+});
 
-const jobAudit: Command = {
+const jobAudit = defineCommand({
   path: ["job", "audit"],
   summary: "audit a model inside the confidential VM and write an attested eval bundle",
   usage: AUDIT_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values } = parseCommandArgs(
-        argv,
-        {
-          ...COMMON_OPTIONS,
-          model: { type: "string" },
-          adapter: { type: "string" },
-          suite: { type: "string" },
-          "few-shot": { type: "string" },
-          scorer: { type: "string" },
-          judge: { type: "string" },
-          threshold: { type: "string" },
-        },
-        AUDIT_USAGE,
-      );
-      const at = (path: string): string => resolve(io.cwd, path);
-      const threshold = numberOption(values.threshold, "threshold");
-      const result = await runAuditJob({
-        ...commonOptions(values, io, json),
-        model: at(requiredOption(values.model, "model", AUDIT_USAGE)),
-        suite: (() => {
-          const suite = requiredOption(values.suite, "suite", AUDIT_USAGE);
-          return suite.startsWith("builtin:") ? suite : at(suite);
-        })(),
-        ...(values.adapter === undefined ? {} : { adapter: at(values.adapter) }),
-        ...(values["few-shot"] === undefined ? {} : { fewShot: at(values["few-shot"]) }),
-        ...(values.scorer === undefined ? {} : { scorer: values.scorer }),
-        ...(values.judge === undefined ? {} : { judgeModel: at(values.judge) }),
-        ...(threshold === undefined ? {} : { threshold }),
-      });
-      const fields = {
-        bundle: result.bundlePath,
-        manifestDigest: result.manifestDigest,
-        modelHash: result.modelHash,
-        suite: { name: result.suite.name, digest: result.suite.digest, kind: result.suite.kind },
-        metrics: result.metrics,
-        ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
-      };
-      if (json) printJson(io, true, fields);
-      else {
-        for (const m of result.metrics) io.stdout(`${m.name} = ${m.value} (n=${m.sampleSize})\n`);
-        io.stdout(`bundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\nmodel ${result.modelHash}\n`);
-        if (result.pushed !== undefined) io.stdout(`pushed ${result.pushed.path} (${result.pushed.commit})\n`);
-      }
-      return 0;
-    });
+  options: {
+    ...COMMON_OPTIONS,
+    model: { type: "string" },
+    adapter: { type: "string" },
+    suite: { type: "string" },
+    "few-shot": { type: "string" },
+    scorer: { type: "string" },
+    judge: { type: "string" },
+    threshold: { type: "string" },
   },
-};
+  async run({ values, io, json }) {
+    const at = (path: string): string => resolve(io.cwd, path);
+    const threshold = numberOption(values.threshold, "threshold");
+    const suite = requiredOption(values.suite, "suite", AUDIT_USAGE);
+    const result = await runAuditJob({
+      ...commonOptions(values, io, json),
+      model: at(requiredOption(values.model, "model", AUDIT_USAGE)),
+      suite: suite.startsWith("builtin:") ? suite : at(suite),
+      ...(values.adapter === undefined ? {} : { adapter: at(values.adapter) }),
+      ...(values["few-shot"] === undefined ? {} : { fewShot: at(values["few-shot"]) }),
+      ...(values.scorer === undefined ? {} : { scorer: values.scorer }),
+      ...(values.judge === undefined ? {} : { judgeModel: at(values.judge) }),
+      ...(threshold === undefined ? {} : { threshold }),
+    });
+    const fields = {
+      bundle: result.bundlePath,
+      manifestDigest: result.manifestDigest,
+      modelHash: result.modelHash,
+      suite: { name: result.suite.name, digest: result.suite.digest, kind: result.suite.kind },
+      metrics: result.metrics,
+      ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
+    };
+    const text =
+      result.metrics.map((m) => `${m.name} = ${m.value} (n=${m.sampleSize})\n`).join("") +
+      `bundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\nmodel ${result.modelHash}\n` +
+      (result.pushed === undefined ? "" : `pushed ${result.pushed.path} (${result.pushed.commit})\n`);
+    return { ok: true, fields, text };
+  },
+});
 
-const jobFinetune: Command = {
+const jobFinetune = defineCommand({
   path: ["job", "finetune"],
   summary: "fine-tune a model inside the confidential VM and write an attested SLSA provenance bundle",
   usage: FINETUNE_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values } = parseCommandArgs(
-        argv,
-        {
-          ...COMMON_OPTIONS,
-          base: { type: "string" },
-          data: { type: "string" },
-          trainer: { type: "string" },
-          output: { type: "string" },
-          probe: { type: "string", multiple: true },
-          epochs: { type: "string" },
-          "learning-rate": { type: "string" },
-          context: { type: "string" },
-        },
-        FINETUNE_USAGE,
-      );
-      const at = (path: string): string => resolve(io.cwd, path);
-      const learningRate = numberOption(values["learning-rate"], "learning-rate", { min: 0 });
-      const result = await runFinetuneJob({
-        ...commonOptions(values, io, json),
-        base: at(requiredOption(values.base, "base", FINETUNE_USAGE)),
-        data: at(requiredOption(values.data, "data", FINETUNE_USAGE)),
-        trainer: requiredOption(values.trainer, "trainer", FINETUNE_USAGE),
-        ...(values.output === undefined ? {} : { output: at(values.output) }),
-        ...(values.probe === undefined ? {} : { probes: values.probe }),
-        ...(values.epochs === undefined ? {} : { epochs: integerOption(values.epochs, "epochs", { min: 1 }) ?? 3 }),
-        ...(learningRate === undefined ? {} : { learningRate }),
-        ...(values.context === undefined
-          ? {}
-          : { contextSize: integerOption(values.context, "context", { min: 8 }) ?? 64 }),
-      });
-      const fields = {
-        bundle: result.bundlePath,
-        manifestDigest: result.manifestDigest,
-        modelHash: result.modelHash,
-        output: result.outputDir,
-        loss: result.loss,
-        probes: result.before.map((b, i) => ({ prompt: b.prompt, before: b, after: result.after[i] })),
-        log: result.logPath,
-        ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
-      };
-      if (json) printJson(io, true, fields);
-      else {
-        if (result.loss !== undefined) io.stdout(`loss ${result.loss.first} → ${result.loss.last}\n`);
-        for (const [i, b] of result.before.entries()) {
-          io.stdout(`probe ${JSON.stringify(b.prompt)}\n  before ${JSON.stringify(b.completion)}\n`);
-          io.stdout(`  after  ${JSON.stringify(result.after[i]?.completion ?? "")}\n`);
-        }
-        io.stdout(`output ${result.outputDir}\nbundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\n`);
-        if (result.pushed !== undefined) io.stdout(`pushed ${result.pushed.path} (${result.pushed.commit})\n`);
-      }
-      return 0;
-    });
+  options: {
+    ...COMMON_OPTIONS,
+    base: { type: "string" },
+    data: { type: "string" },
+    trainer: { type: "string" },
+    output: { type: "string" },
+    probe: { type: "string", multiple: true },
+    epochs: { type: "string" },
+    "learning-rate": { type: "string" },
+    context: { type: "string" },
   },
-};
+  async run({ values, io, json }) {
+    const at = (path: string): string => resolve(io.cwd, path);
+    const learningRate = numberOption(values["learning-rate"], "learning-rate", { min: 0 });
+    const result = await runFinetuneJob({
+      ...commonOptions(values, io, json),
+      base: at(requiredOption(values.base, "base", FINETUNE_USAGE)),
+      data: at(requiredOption(values.data, "data", FINETUNE_USAGE)),
+      trainer: requiredOption(values.trainer, "trainer", FINETUNE_USAGE),
+      ...(values.output === undefined ? {} : { output: at(values.output) }),
+      ...(values.probe === undefined ? {} : { probes: values.probe }),
+      ...(values.epochs === undefined ? {} : { epochs: integerOption(values.epochs, "epochs", { min: 1 }) ?? 3 }),
+      ...(learningRate === undefined ? {} : { learningRate }),
+      ...(values.context === undefined
+        ? {}
+        : { contextSize: integerOption(values.context, "context", { min: 8 }) ?? 64 }),
+    });
+    const fields = {
+      bundle: result.bundlePath,
+      manifestDigest: result.manifestDigest,
+      modelHash: result.modelHash,
+      output: result.outputDir,
+      loss: result.loss,
+      probes: result.before.map((b, i) => ({ prompt: b.prompt, before: b, after: result.after[i] })),
+      log: result.logPath,
+      ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
+    };
+    const text =
+      (result.loss === undefined ? "" : `loss ${result.loss.first} → ${result.loss.last}\n`) +
+      result.before
+        .map(
+          (b, i) =>
+            `probe ${JSON.stringify(b.prompt)}\n  before ${JSON.stringify(b.completion)}\n` +
+            `  after  ${JSON.stringify(result.after[i]?.completion ?? "")}\n`,
+        )
+        .join("") +
+      `output ${result.outputDir}\nbundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\n` +
+      (result.pushed === undefined ? "" : `pushed ${result.pushed.path} (${result.pushed.commit})\n`);
+    return { ok: true, fields, text };
+  },
+});
 
 export const commands: readonly Command[] = [modelTiny, jobAudit, jobFinetune];
