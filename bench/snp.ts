@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 import { createReportVerifier, parseReport, verifyReport } from "../lib/snp/index.ts";
 
-const data = new URL("../../shared/testdata/snp/", import.meta.url);
+const data = new URL("../test/fixtures/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", data)));
 const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", data)));
 const pemToDer = (name: string) =>

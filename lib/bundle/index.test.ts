@@ -142,7 +142,7 @@ describe("provenance bundle", () => {
   });
 
   it("when a bundle carries an OMS statement, the statement meets the OMS v1.0 statement schema", () => {
-    const schemas = new URL("../../../shared/testdata/formats/oms-spec/schemas/v1.0/", import.meta.url);
+    const schemas = new URL("../../test/fixtures/formats/oms-spec/schemas/v1.0/", import.meta.url);
     const registry = new Map<string, Schema>();
     for (const name of ["statement", "predicate"]) {
       const schema = JSON.parse(readFileSync(new URL(`${name}.schema.json`, schemas), "utf8")) as Schema;

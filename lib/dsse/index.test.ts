@@ -15,7 +15,7 @@ import {
   type DsseEnvelope,
 } from "./index.ts";
 
-const vectorUrl = new URL("../../../shared/testdata/formats/dsse-spec/hello-world-vector.json", import.meta.url);
+const vectorUrl = new URL("../../test/fixtures/formats/dsse-spec/hello-world-vector.json", import.meta.url);
 const vector = JSON.parse(readFileSync(vectorUrl, "utf8")) as {
   payloadType: string;
   serializedBody: string;

@@ -34,7 +34,7 @@ import {
   type OmsSignature,
 } from "./index.ts";
 
-const T = new URL("../../../shared/testdata/formats/", import.meta.url).pathname;
+const T = new URL("../../test/fixtures/formats/", import.meta.url).pathname;
 const SAMPLE = join(T, "model-transparency/v1.1.0-elliptic-key");
 const KEYS = join(T, "model-transparency/keys/certificate");
 const VECTORS = join(T, "oms-spec/test-vectors/v1.0");

@@ -6,7 +6,7 @@ import { ProvenantError } from "../errors.ts";
 import { ARK_FINGERPRINTS } from "./amd-roots.ts";
 import { readCertificate, readHwid, readProductName, readSpl, OID_UCODE_SPL } from "./cert.ts";
 
-const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const dir = new URL("../../test/fixtures/snp/", import.meta.url);
 
 const pemToDer = (name: string) =>
   Buffer.from(readFileSync(new URL(name, dir), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64");

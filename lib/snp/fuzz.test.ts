@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { ProvenantError } from "../errors.ts";
 import { createReportVerifier, createSimulator, parseCrl, parseReport, parseSnpPolicy } from "./index.ts";
 
-const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const dir = new URL("../../test/fixtures/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
 const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
 const pemToDer = (name: string) =>

@@ -17,7 +17,7 @@ import { parseReport } from "./parse.ts";
 import { createSimulator } from "./sim.ts";
 import { createReportVerifier } from "./verify.ts";
 
-const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const dir = new URL("../../test/fixtures/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
 const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
 const chainPem =

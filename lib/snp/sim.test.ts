@@ -115,7 +115,7 @@ describe("the simulator", () => {
 
   it("when the simulated VCEK comes with AMD's real chain, it fails with SNP_CHAIN_INVALID", () => {
     const sim = sims.Milan;
-    const testdata = new URL("../../../shared/testdata/snp/", import.meta.url);
+    const testdata = new URL("../../test/fixtures/snp/", import.meta.url);
     const pemToDer = (name: string) =>
       Buffer.from(readFileSync(new URL(name, testdata), "latin1").replace(/-----[^-]+-----|\s+/g, ""), "base64");
     const chain = [pemToDer("milan-ask.pem"), pemToDer("milan-ark.pem")];

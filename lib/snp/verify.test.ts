@@ -16,7 +16,7 @@ import {
   verifyReport,
 } from "./index.ts";
 
-const dir = new URL("../../../shared/testdata/snp/", import.meta.url);
+const dir = new URL("../../test/fixtures/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", dir)));
 const vcek = new Uint8Array(readFileSync(new URL("milan-report-1-vcek.der", dir)));
 const pemToDer = (name: string) =>

@@ -13,7 +13,7 @@ import { parseVerifierPolicyBytes, verifyBundle, type VerifierPolicy } from "../
 import { createBundleFactory } from "../../offchain/testing/bundles.ts";
 import type { FuzzTarget } from "./fuzz.ts";
 
-const TESTDATA = new URL("../../../shared/testdata/", import.meta.url);
+const TESTDATA = new URL("../fixtures/", import.meta.url);
 const read = (relative: string): Uint8Array => new Uint8Array(readFileSync(new URL(relative, TESTDATA)));
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
