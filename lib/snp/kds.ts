@@ -1,12 +1,15 @@
 // Where SEV-SNP certificates come from when a bundle does not carry them: an on-disk cache, then AMD's Key
 // Distribution Service (KDS, spec 57230 §4) through an injectable fetch, one request at a time and throttled
 // (KDS rate-limits). The store's synchronous `chain()` makes it a CertificateSource for the (synchronous) verifier.
+// Which chain a piece of evidence needs is read from its VCEK/VLEK's issuer (SEV-<product>), never from the report's
+// CPUID: the verifier looks the chain up by the issuer, and a report that claims another product must still get a
+// verdict (SNP_PRODUCT_MISMATCH), not wait forever for a chain that would never be used.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
 import { IoError, ProvenantError } from "../errors.ts";
-import { readCertificate } from "./cert.ts";
+import { productOfCommonName, readCertificate } from "./cert.ts";
 import { parseCrl } from "./crl.ts";
 import { parseReport, type AttestationReport, type Product } from "./parse.ts";
 import type { CertificateSource, SnpEvidence } from "./verify.ts";
@@ -30,27 +33,103 @@ const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toS
  * The KDS VCEK URL for a report's chip and REPORTED_TCB. Milan and Genoa use the 64-byte hwid; Turin the first
  * 8 bytes of CHIP_ID and adds fmcSPL (57230 Table 11).
  */
-export function kdsVcekUrl(product: Product, chipId: Uint8Array, tcb: AttestationReport["reportedTcb"]): string {
+export function kdsVcekUrl(
+  product: Product,
+  chipId: Uint8Array,
+  tcb: AttestationReport["reportedTcb"],
+  base: string = KDS_BASE,
+): string {
   if (product === "Turin") {
     return (
-      `${KDS_BASE}/vcek/v1/Turin/${hex(chipId.subarray(0, 8))}` +
+      `${base}/vcek/v1/Turin/${hex(chipId.subarray(0, 8))}` +
       `?fmcSPL=${two(tcb.fmc ?? 0)}&blSPL=${two(tcb.bootloader)}&teeSPL=${two(tcb.tee)}&snpSPL=${two(tcb.snp)}&ucodeSPL=${two(tcb.microcode)}`
     );
   }
   return (
-    `${KDS_BASE}/vcek/v1/${product}/${hex(chipId.subarray(0, 64))}` +
+    `${base}/vcek/v1/${product}/${hex(chipId.subarray(0, 64))}` +
     `?blSPL=${two(tcb.bootloader)}&teeSPL=${two(tcb.tee)}&snpSPL=${two(tcb.snp)}&ucodeSPL=${two(tcb.microcode)}`
   );
 }
 
 /** `cert_chain`: the ASK (or ASVK) then the ARK, PEM. */
-export function kdsChainUrl(product: Product, signer: "vcek" | "vlek"): string {
-  return `${KDS_BASE}/${signer}/v1/${product}/cert_chain`;
+export function kdsChainUrl(product: Product, signer: "vcek" | "vlek", base: string = KDS_BASE): string {
+  return `${base}/${signer}/v1/${product}/cert_chain`;
 }
 
 /** The ARK-signed CRL (DER). */
-export function kdsCrlUrl(product: Product, signer: "vcek" | "vlek"): string {
-  return `${KDS_BASE}/${signer}/v1/${product}/crl`;
+export function kdsCrlUrl(product: Product, signer: "vcek" | "vlek", base: string = KDS_BASE): string {
+  return `${base}/${signer}/v1/${product}/crl`;
+}
+
+/** What a VCEK/VLEK and the chain given with it lack, and which product's `cert_chain` supplies it. */
+export interface ChainNeeds {
+  /** The product of the leaf's issuer (SEV-<product> or SEV-VLEK-<product>). */
+  product: Product;
+  signer: "vcek" | "vlek";
+  /** The roles no certificate of the given chain fills. */
+  missing: ("intermediate" | "ark")[];
+}
+
+/**
+ * Reads the leaf's issuer and sorts the given chain into roles by subject CN (any order, the leaf may be included).
+ * Undefined when the leaf is unreadable or names no product, or a chain certificate is unreadable: the verifier then
+ * refuses the evidence with its own code, and fetching cannot help.
+ */
+export function chainNeeds(vcek: Uint8Array, chain: readonly Uint8Array[] | undefined): ChainNeeds | undefined {
+  let product: Product | undefined;
+  let signer: "vcek" | "vlek";
+  let intermediate = false;
+  let ark = false;
+  try {
+    const leaf = readCertificate(vcek, "VCEK/VLEK");
+    signer = leaf.subjectCn === "SEV-VLEK" ? "vlek" : "vcek";
+    product = productOfCommonName(leaf.issuerCn);
+    // Bounded like the verifier's own chain (at most three certificates): more is its SNP_CHAIN_INVALID to give.
+    if (product === undefined || (chain?.length ?? 0) > 3) return undefined;
+    for (const [i, der] of (chain ?? []).entries()) {
+      const cn = readCertificate(der, `chain[${i}]`).subjectCn;
+      if (cn === "SEV-VCEK" || cn === "SEV-VLEK") continue;
+      if (cn.startsWith("ARK-")) ark = true;
+      else intermediate = true;
+    }
+  } catch {
+    return undefined;
+  }
+  const missing: ChainNeeds["missing"] = [];
+  if (!intermediate) missing.push("intermediate");
+  if (!ark) missing.push("ark");
+  return { product, signer, missing };
+}
+
+/**
+ * The evidence's chain with the roles it lacks taken from `source` (a cache, or a chain fetched from KDS for the
+ * product that `chainNeeds` named): an ASK-only or ARK-only chain gets its other half. Returns the chain unchanged
+ * when nothing is missing, and undefined when the source cannot fill what is. Trust is not decided here: the
+ * verifier still pins the ARK by fingerprint and checks every signature.
+ */
+export function completeChain(
+  vcek: Uint8Array,
+  chain: readonly Uint8Array[] | undefined,
+  source: CertificateSource | undefined,
+): { chain: readonly Uint8Array[] | undefined; needs: ChainNeeds | undefined } | undefined {
+  const needs = chainNeeds(vcek, chain);
+  if (needs === undefined || needs.missing.length === 0) return { chain, needs };
+  const sourced = source?.chain(needs.product, needs.signer);
+  if (sourced === undefined) return undefined;
+  const given = chain ?? [];
+  const out: Uint8Array[] = [];
+  try {
+    for (const der of sourced) {
+      const cn = readCertificate(der, "cached chain").subjectCn;
+      const role = cn.startsWith("ARK-") ? "ark" : "intermediate";
+      if (needs.missing.includes(role)) out.push(der);
+    }
+  } catch {
+    return undefined;
+  }
+  if (out.length !== needs.missing.length) return undefined;
+  // The verifier assigns roles by subject CN, so the order does not matter.
+  return { chain: [...given, ...out], needs };
 }
 
 /** The most a KDS answer may hold: a certificate or a chain, a CRL. */
@@ -96,6 +175,8 @@ export interface CertificateStoreOptions {
   fetch?: FetchLike;
   /** Never touch the network: only the cache. */
   offline?: boolean;
+  /** KDS base URL (default https://kdsintf.amd.com): a mirror, or a local fake in tests. */
+  kdsBaseUrl?: string;
   /** Per-request time limit of the default fetch (default 15000 ms), so an unreachable KDS fails, never hangs. */
   timeoutMs?: number;
   /** Minimum time between two KDS requests (default 2000 ms; KDS answers 429 when hurried). */
@@ -127,6 +208,7 @@ function defaultFetch(timeoutMs: number): FetchLike | undefined {
 
 export function createCertificateStore(options: CertificateStoreOptions = {}): CertificateStore {
   const dir = options.cacheDir ?? defaultCacheDir();
+  const base = (options.kdsBaseUrl ?? KDS_BASE).replace(/\/+$/, "");
   const minInterval = options.minIntervalMs ?? 2000;
   const clock = options.clock ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -226,7 +308,7 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
     async fetchChain(product, signer) {
       const cached = store.chain(product, signer);
       if (cached !== undefined) return cached.slice();
-      const bytes = await get(kdsChainUrl(product, signer), MAX_CERTIFICATE_BYTES);
+      const bytes = await get(kdsChainUrl(product, signer, base), MAX_CERTIFICATE_BYTES);
       const certs = asChain(bytes, product, signer);
       // Cached only once it parses as the ASK|ASVK and ARK for this product: a bad answer is never kept.
       if (certs === undefined) {
@@ -241,7 +323,7 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
       const name = `vcek-${product}-${hex(report.chipId.subarray(0, product === "Turin" ? 8 : 64))}-${report.reportedTcb.raw.toString(16).padStart(16, "0")}.der`;
       const cached = readCache(name);
       if (cached !== undefined && asVcek(cached, product) !== undefined) return cached;
-      const bytes = await get(kdsVcekUrl(product, report.chipId, report.reportedTcb), MAX_CERTIFICATE_BYTES);
+      const bytes = await get(kdsVcekUrl(product, report.chipId, report.reportedTcb, base), MAX_CERTIFICATE_BYTES);
       // Cached only once it parses as a SEV-VCEK issued by SEV-<product>.
       if (asVcek(bytes, product) === undefined) return unavailable(`KDS answered no ${product} VCEK certificate`);
       writeCache(name, bytes);
@@ -261,7 +343,7 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
           // a damaged cache entry is fetched again
         }
       }
-      const bytes = await get(kdsCrlUrl(product, signer), MAX_CRL_BYTES);
+      const bytes = await get(kdsCrlUrl(product, signer, base), MAX_CRL_BYTES);
       parseCrl(bytes);
       writeCache(name, bytes);
       return bytes;
@@ -284,9 +366,20 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
         if (report.maskChipKey) unavailable("the chip key is masked: the VCEK cannot be looked up");
         vcek = await store.fetchVcek(report, product);
       }
-      if (evidence.chain !== undefined && evidence.chain.length > 0) return { vcek, chain: evidence.chain };
-      if (product === undefined) return { vcek };
-      return { vcek, chain: await store.fetchChain(product, signer) };
+      // The chain is the one the VCEK/VLEK's issuer names (not the report's CPUID), and is completed whenever a role
+      // is missing: an ASK-only or ARK-only chain used to come back unchanged and never verify.
+      const needs = chainNeeds(vcek, evidence.chain);
+      if (needs === undefined) {
+        if (evidence.chain !== undefined && evidence.chain.length > 0) return { vcek, chain: evidence.chain };
+        if (product === undefined) return { vcek };
+        return { vcek, chain: await store.fetchChain(product, signer) };
+      }
+      if (needs.missing.length === 0) return { vcek, chain: evidence.chain ?? [] };
+      await store.fetchChain(needs.product, needs.signer);
+      const completed = completeChain(vcek, evidence.chain, store);
+      if (completed === undefined)
+        return unavailable(`the ${needs.product} cert_chain does not complete the evidence's chain`);
+      return { vcek, chain: completed.chain ?? [] };
     },
   };
   return store;
