@@ -1,5 +1,6 @@
-// The command table of `provenant`. Each part of the project owns its commands in its own `cli.ts`; a module is
-// imported only when its first word is asked for, so that `provenant hash` does not pay for node-llama-cpp or ethers.
+// The command table of `provenant`. Command modules live in cli/<area>.ts or beside the part they drive
+// (`<part>/cli.ts`), all built on defineCommand (lib/cli). A module is imported only when its first word is asked
+// for, so that `provenant hash` does not pay for node-llama-cpp or ethers.
 import type { Command } from "../lib/cli/index.ts";
 
 export interface CommandModule {
@@ -11,7 +12,7 @@ export interface CommandModule {
 export const COMMAND_MODULES: readonly CommandModule[] = [
   { words: ["model", "job"], load: async () => (await import("../enclave-job/cli.ts")).commands },
   { words: ["lookup", "audit", "explorer"], load: async () => (await import("../offchain/client/cli.ts")).commands },
-  { words: ["hash", "oms"], load: async () => (await import("../lib/oms/cli.ts")).commands },
+  { words: ["hash", "oms"], load: async () => (await import("../cli/oms.ts")).commands },
   { words: ["bundle", "verifier"], load: async () => (await import("../offchain/cli.ts")).commands },
-  { words: ["snp", "sim"], load: async () => (await import("../lib/snp/cli.ts")).commands },
+  { words: ["snp", "sim"], load: async () => (await import("../cli/snp.ts")).commands },
 ];

@@ -1,22 +1,19 @@
 // `provenant hash`, `provenant oms sign`, `provenant oms verify`: the edges of lib/oms (files, keys, terminal).
 import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 
 import {
-  EXIT_OK,
-  parseCommandArgs,
-  printJson,
+  defineCommand,
+  integerOption,
   progressBar,
-  requirePositional,
-  runGuarded,
+  readInputFile,
+  requiredOption,
   type CliIo,
   type Command,
-  integerOption,
-} from "../cli/index.ts";
-import { IoError, MalformedInputError, UsageError } from "../errors.ts";
-import { hashModel, type HashOptions } from "./hash.ts";
-import { signModel, verifyModel, type VerifyModelOptions } from "./verify.ts";
+} from "../lib/cli/index.ts";
+import { IoError, MalformedInputError, UsageError } from "../lib/errors.ts";
+import { hashModel, signModel, verifyModel, type HashOptions, type VerifyModelOptions } from "../lib/oms/index.ts";
 
 const HASH_USAGE =
   "provenant hash <path> [--json] [--method files|shards] [--shard-size <bytes>] [--ignore-paths <path>]… [--no-ignore-git] [--allow-symlinks] [--threads <n>]";
@@ -25,17 +22,6 @@ const SIGN_USAGE =
 const VERIFY_USAGE =
   "provenant oms verify <model-path> --signature <model.sig> (--public-key <pem> | --certificate-chain <pem>…) [--ignore-paths <path>]… [--json]";
 
-async function readInput(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new IoError("IO_ERROR", `cannot read ${what} ${path}: ${(error as Error).message}`, {
-      cause: error,
-      details: { path },
-    });
-  }
-}
-
 function keyError(path: string, error: unknown): never {
   throw new MalformedInputError("OMS_MALFORMED", `${path} is not a usable key: ${(error as Error).message}`, {
     cause: error,
@@ -43,8 +29,8 @@ function keyError(path: string, error: unknown): never {
   });
 }
 
-async function loadPrivateKey(path: string): Promise<KeyObject> {
-  const bytes = await readInput(path, "private key");
+async function loadPrivateKey(io: CliIo, path: string): Promise<KeyObject> {
+  const bytes = await readInputFile(io, path, "private key");
   try {
     return createPrivateKey(bytes);
   } catch (error) {
@@ -53,8 +39,8 @@ async function loadPrivateKey(path: string): Promise<KeyObject> {
 }
 
 /** A public key from a PEM or DER SubjectPublicKeyInfo, or from a certificate. */
-async function loadPublicKey(path: string): Promise<KeyObject> {
-  const bytes = await readInput(path, "public key");
+async function loadPublicKey(io: CliIo, path: string): Promise<KeyObject> {
+  const bytes = await readInputFile(io, path, "public key");
   try {
     if (bytes.includes("-----BEGIN CERTIFICATE-----")) return new X509Certificate(bytes).publicKey;
     if (bytes.includes("-----BEGIN")) return createPublicKey(bytes);
@@ -65,8 +51,8 @@ async function loadPublicKey(path: string): Promise<KeyObject> {
 }
 
 /** Every certificate in a PEM file (a chain file may hold several). */
-async function loadCertificates(path: string): Promise<X509Certificate[]> {
-  const text = (await readInput(path, "certificate")).toString("utf8");
+async function loadCertificates(io: CliIo, path: string): Promise<X509Certificate[]> {
+  const text = (await readInputFile(io, path, "certificate")).toString("utf8");
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) keyError(path, new Error("no PEM certificate found"));
   try {
@@ -81,169 +67,146 @@ function parseMethod(value: string | undefined): "files" | "shards" | undefined 
   throw new UsageError(`--method must be files or shards, got ${value}`);
 }
 
-const hashCommand: Command = {
+const hashCommand = defineCommand({
   path: ["hash"],
   summary: "OMS v1.0 root digest and per-file SHA-256 of a model file or directory",
   usage: HASH_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values, positionals } = parseCommandArgs(
-        argv,
-        {
-          json: { type: "boolean" },
-          method: { type: "string" },
-          "shard-size": { type: "string" },
-          "ignore-paths": { type: "string", multiple: true },
-          "no-ignore-git": { type: "boolean" },
-          "allow-symlinks": { type: "boolean" },
-          threads: { type: "string" },
-        },
-        HASH_USAGE,
-      );
-      const path = resolve(io.cwd, requirePositional(positionals, 0, "path", HASH_USAGE));
-      const options: HashOptions = {
-        ignorePaths: values["ignore-paths"] ?? [],
-        ignoreGitPaths: values["no-ignore-git"] !== true,
-        allowSymlinks: values["allow-symlinks"] === true,
-      };
-      const method = parseMethod(values.method);
-      if (method !== undefined) options.method = method;
-      const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
-      if (shardSize !== undefined) options.shardSize = shardSize;
-      const threads = integerOption(values.threads, "threads", { min: 1, max: 256 });
-      if (threads !== undefined) options.threads = threads;
-      const bar = json ? undefined : progressBar(io, "hashing");
-      if (bar !== undefined) options.onProgress = (done, total) => bar.update(done, total);
-      const hash = await hashModel(path, options);
-      bar?.done();
-      if (json) {
-        printJson(io, true, {
-          rootDigest: hash.rootDigest,
-          method: hash.method,
-          ...(hash.shardSize === undefined ? {} : { shardSize: hash.shardSize }),
-          files: hash.files.map((f) => ({ name: f.name, digest: f.digest, size: f.size })),
-        });
-      } else {
-        io.stdout(`root ${hash.rootDigest}  (${hash.method}, ${hash.files.length} files, ${hash.totalBytes} bytes)\n`);
-        for (const f of hash.files) io.stdout(`${f.digest}  ${String(f.size).padStart(12)}  ${f.name}\n`);
-      }
-      return EXIT_OK;
-    });
+  options: {
+    method: { type: "string" },
+    "shard-size": { type: "string" },
+    "ignore-paths": { type: "string", multiple: true },
+    "no-ignore-git": { type: "boolean" },
+    "allow-symlinks": { type: "boolean" },
+    threads: { type: "string" },
   },
-};
+  positionals: ["path"],
+  async run({ values, positionals, io, json }) {
+    const path = resolve(io.cwd, positionals[0]!);
+    const options: HashOptions = {
+      ignorePaths: values["ignore-paths"] ?? [],
+      ignoreGitPaths: values["no-ignore-git"] !== true,
+      allowSymlinks: values["allow-symlinks"] === true,
+    };
+    const method = parseMethod(values.method);
+    if (method !== undefined) options.method = method;
+    const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
+    if (shardSize !== undefined) options.shardSize = shardSize;
+    const threads = integerOption(values.threads, "threads", { min: 1, max: 256 });
+    if (threads !== undefined) options.threads = threads;
+    const bar = json ? undefined : progressBar(io, "hashing");
+    if (bar !== undefined) options.onProgress = (done, total) => bar.update(done, total);
+    const hash = await hashModel(path, options);
+    bar?.done();
+    return {
+      ok: true,
+      fields: {
+        rootDigest: hash.rootDigest,
+        method: hash.method,
+        ...(hash.shardSize === undefined ? {} : { shardSize: hash.shardSize }),
+        files: hash.files.map((f) => ({ name: f.name, digest: f.digest, size: f.size })),
+      },
+      text:
+        `root ${hash.rootDigest}  (${hash.method}, ${hash.files.length} files, ${hash.totalBytes} bytes)\n` +
+        hash.files.map((f) => `${f.digest}  ${String(f.size).padStart(12)}  ${f.name}\n`).join(""),
+    };
+  },
+});
 
-const signCommand: Command = {
+const signCommand = defineCommand({
   path: ["oms", "sign"],
   summary: "sign a model as OpenSSF Model Signing v1.0 (model.sig, key or certificate mode)",
   usage: SIGN_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values, positionals } = parseCommandArgs(
-        argv,
-        {
-          json: { type: "boolean" },
-          signature: { type: "string" },
-          "private-key": { type: "string" },
-          "signing-certificate": { type: "string" },
-          "certificate-chain": { type: "string", multiple: true },
-          method: { type: "string" },
-          "shard-size": { type: "string" },
-          "ignore-paths": { type: "string", multiple: true },
-          "allow-symlinks": { type: "boolean" },
-        },
-        SIGN_USAGE,
-      );
-      const modelPath = resolve(io.cwd, requirePositional(positionals, 0, "model-path", SIGN_USAGE));
-      if (values.signature === undefined) throw new UsageError(`missing --signature\nusage: ${SIGN_USAGE}`);
-      if (values["private-key"] === undefined) throw new UsageError(`missing --private-key\nusage: ${SIGN_USAGE}`);
-      const signaturePath = resolve(io.cwd, values.signature);
-      const privateKey = await loadPrivateKey(resolve(io.cwd, values["private-key"]));
-      let certificates: Uint8Array[] | undefined;
-      if (values["signing-certificate"] !== undefined) {
-        const leaf = await loadCertificates(resolve(io.cwd, values["signing-certificate"]));
-        const chain: X509Certificate[] = [];
-        for (const p of values["certificate-chain"] ?? []) chain.push(...(await loadCertificates(resolve(io.cwd, p))));
-        certificates = [...leaf, ...chain].map((c) => new Uint8Array(c.raw));
-      } else if (values["certificate-chain"] !== undefined) {
-        throw new UsageError("--certificate-chain needs --signing-certificate");
-      }
-      const method = parseMethod(values.method);
-      const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
-      const bar = json ? undefined : progressBar(io, "hashing");
-      const { bytes, hash } = await signModel(modelPath, {
-        privateKey,
-        signaturePath,
-        ignorePaths: values["ignore-paths"] ?? [],
-        allowSymlinks: values["allow-symlinks"] === true,
-        ...(method === undefined ? {} : { method }),
-        ...(shardSize === undefined ? {} : { shardSize }),
-        ...(certificates === undefined ? {} : { certificates }),
-        ...(bar === undefined ? {} : { onProgress: (d: number, t: number) => bar.update(d, t) }),
-      });
-      bar?.done();
-      try {
-        await writeFile(signaturePath, bytes);
-      } catch (error) {
-        throw new IoError("IO_ERROR", `cannot write ${signaturePath}: ${(error as Error).message}`, { cause: error });
-      }
-      if (json)
-        printJson(io, true, { signature: signaturePath, rootDigest: hash.rootDigest, files: hash.files.length });
-      else io.stdout(`signed ${hash.rootDigest} (${hash.files.length} files) → ${signaturePath}\n`);
-      return EXIT_OK;
-    });
+  options: {
+    signature: { type: "string" },
+    "private-key": { type: "string" },
+    "signing-certificate": { type: "string" },
+    "certificate-chain": { type: "string", multiple: true },
+    method: { type: "string" },
+    "shard-size": { type: "string" },
+    "ignore-paths": { type: "string", multiple: true },
+    "allow-symlinks": { type: "boolean" },
   },
-};
+  positionals: ["model-path"],
+  async run({ values, positionals, io, json }) {
+    const modelPath = resolve(io.cwd, positionals[0]!);
+    const signaturePath = resolve(io.cwd, requiredOption(values.signature, "signature", SIGN_USAGE));
+    const privateKey = await loadPrivateKey(io, requiredOption(values["private-key"], "private-key", SIGN_USAGE));
+    let certificates: Uint8Array[] | undefined;
+    if (values["signing-certificate"] !== undefined) {
+      const leaf = await loadCertificates(io, values["signing-certificate"]);
+      const chain: X509Certificate[] = [];
+      for (const p of values["certificate-chain"] ?? []) chain.push(...(await loadCertificates(io, p)));
+      certificates = [...leaf, ...chain].map((c) => new Uint8Array(c.raw));
+    } else if (values["certificate-chain"] !== undefined) {
+      throw new UsageError("--certificate-chain needs --signing-certificate");
+    }
+    const method = parseMethod(values.method);
+    const shardSize = integerOption(values["shard-size"], "shard-size", { min: 1 });
+    const bar = json ? undefined : progressBar(io, "hashing");
+    const { bytes, hash } = await signModel(modelPath, {
+      privateKey,
+      signaturePath,
+      ignorePaths: values["ignore-paths"] ?? [],
+      allowSymlinks: values["allow-symlinks"] === true,
+      ...(method === undefined ? {} : { method }),
+      ...(shardSize === undefined ? {} : { shardSize }),
+      ...(certificates === undefined ? {} : { certificates }),
+      ...(bar === undefined ? {} : { onProgress: (d: number, t: number) => bar.update(d, t) }),
+    });
+    bar?.done();
+    try {
+      await writeFile(signaturePath, bytes);
+    } catch (error) {
+      throw new IoError("IO_ERROR", `cannot write ${signaturePath}: ${(error as Error).message}`, { cause: error });
+    }
+    return {
+      ok: true,
+      fields: { signature: signaturePath, rootDigest: hash.rootDigest, files: hash.files.length },
+      text: `signed ${hash.rootDigest} (${hash.files.length} files) → ${signaturePath}\n`,
+    };
+  },
+});
 
-const verifyCommand: Command = {
+const verifyCommand = defineCommand({
   path: ["oms", "verify"],
   summary: "verify a model against an OMS signature (exit 0 valid, 1 refused, 2 unusable input)",
   usage: VERIFY_USAGE,
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const json = argv.includes("--json");
-    return runGuarded(io, json, async () => {
-      const { values, positionals } = parseCommandArgs(
-        argv,
-        {
-          json: { type: "boolean" },
-          signature: { type: "string" },
-          "public-key": { type: "string" },
-          "certificate-chain": { type: "string", multiple: true },
-          "ignore-paths": { type: "string", multiple: true },
-        },
-        VERIFY_USAGE,
-      );
-      const modelPath = resolve(io.cwd, requirePositional(positionals, 0, "model-path", VERIFY_USAGE));
-      if (values.signature === undefined) throw new UsageError(`missing --signature\nusage: ${VERIFY_USAGE}`);
-      if (values["public-key"] === undefined && values["certificate-chain"] === undefined) {
-        throw new UsageError(`give --public-key or --certificate-chain\nusage: ${VERIFY_USAGE}`);
-      }
-      const signaturePath = resolve(io.cwd, values.signature);
-      const signatureBytes = await readInput(signaturePath, "signature");
-      const options: VerifyModelOptions = { signaturePath, ignorePaths: values["ignore-paths"] ?? [] };
-      if (values["public-key"] !== undefined)
-        options.publicKey = await loadPublicKey(resolve(io.cwd, values["public-key"]));
-      if (values["certificate-chain"] !== undefined) {
-        const trusted: X509Certificate[] = [];
-        for (const p of values["certificate-chain"]) trusted.push(...(await loadCertificates(resolve(io.cwd, p))));
-        options.trustedCertificates = trusted;
-      }
-      const bar = json ? undefined : progressBar(io, "verifying");
-      if (bar !== undefined) options.onProgress = (d, t) => bar.update(d, t);
-      const verdict = await verifyModel(modelPath, signatureBytes, options);
-      bar?.done();
-      if (json) {
-        printJson(io, true, {
-          rootDigest: verdict.rootDigest,
-          modelName: verdict.modelName,
-          method: verdict.method,
-          resources: verdict.resources,
-        });
-      } else io.stdout(`verified ${verdict.rootDigest} (${verdict.resources} resources, ${verdict.method})\n`);
-      return EXIT_OK;
-    });
+  options: {
+    signature: { type: "string" },
+    "public-key": { type: "string" },
+    "certificate-chain": { type: "string", multiple: true },
+    "ignore-paths": { type: "string", multiple: true },
   },
-};
+  positionals: ["model-path"],
+  async run({ values, positionals, io, json }) {
+    const modelPath = resolve(io.cwd, positionals[0]!);
+    const signaturePath = resolve(io.cwd, requiredOption(values.signature, "signature", VERIFY_USAGE));
+    if (values["public-key"] === undefined && values["certificate-chain"] === undefined) {
+      throw new UsageError(`give --public-key or --certificate-chain\nusage: ${VERIFY_USAGE}`);
+    }
+    const signatureBytes = await readInputFile(io, signaturePath, "signature");
+    const options: VerifyModelOptions = { signaturePath, ignorePaths: values["ignore-paths"] ?? [] };
+    if (values["public-key"] !== undefined) options.publicKey = await loadPublicKey(io, values["public-key"]);
+    if (values["certificate-chain"] !== undefined) {
+      const trusted: X509Certificate[] = [];
+      for (const p of values["certificate-chain"]) trusted.push(...(await loadCertificates(io, p)));
+      options.trustedCertificates = trusted;
+    }
+    const bar = json ? undefined : progressBar(io, "verifying");
+    if (bar !== undefined) options.onProgress = (d, t) => bar.update(d, t);
+    const verdict = await verifyModel(modelPath, signatureBytes, options);
+    bar?.done();
+    return {
+      ok: true,
+      fields: {
+        rootDigest: verdict.rootDigest,
+        modelName: verdict.modelName,
+        method: verdict.method,
+        resources: verdict.resources,
+      },
+      text: `verified ${verdict.rootDigest} (${verdict.resources} resources, ${verdict.method})\n`,
+    };
+  },
+});
 
 export const commands: readonly Command[] = [hashCommand, signCommand, verifyCommand];

@@ -5,14 +5,17 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import type { CliIo } from "../cli/index.ts";
-import { commands } from "./cli.ts";
-import { createSimulator } from "./sim.ts";
+import type { CliIo } from "../lib/cli/index.ts";
+import { createSimulator } from "../lib/snp/index.ts";
+import { parseVerifierPolicy, policyDigest } from "../offchain/pipeline/policy.ts";
+import { commands, parseSnpVerifyPolicy } from "./snp.ts";
 
-const data = fileURLToPath(new URL("../../../shared/testdata/snp/", import.meta.url));
+const data = fileURLToPath(new URL("../test/fixtures/snp/", import.meta.url));
 const report = join(data, "milan-report-1.bin");
 const vcek = join(data, "milan-report-1-vcek.der");
 const keyDir = join(tmpdir(), "provenant-test-sim");
+/** A fixed clock for the simulator and `--now`: nothing here depends on the day the tests run. */
+const NOW = new Date("2026-11-21T00:00:00Z");
 /** AMD's Milan cert_chain (ASK then ARK) from testdata, as a --chain file and as a pre-filled certificate cache. */
 const chainPem =
   readFileSync(join(data, "milan-ask.pem"), "latin1") + readFileSync(join(data, "milan-ark.pem"), "latin1");
@@ -103,15 +106,18 @@ describe("provenant snp verify", () => {
     const policy = await run("sim policy", ["--key-dir", keyDir]);
     assert.equal(policy.code, 0);
     writeFileSync(join(dir, "policy.json"), policy.out);
-    const sim = await createSimulator({ keyDir });
+    const sim = await createSimulator({ keyDir, now: NOW });
     writeFileSync(join(dir, "report.bin"), sim.signReport());
     writeFileSync(join(dir, "vcek.der"), sim.vcekDer);
     const pem = (der: Uint8Array) =>
       `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64")}\n-----END CERTIFICATE-----\n`;
     writeFileSync(join(dir, "chain.pem"), pem(sim.askDer) + pem(sim.arkDer));
-    const args = [join(dir, "report.bin"), "--vcek", join(dir, "vcek.der"), "--chain", join(dir, "chain.pem")];
+    const args = [
+      join(dir, "report.bin"),
+      ...["--vcek", join(dir, "vcek.der"), "--chain", join(dir, "chain.pem"), "--now", NOW.toISOString()],
+    ];
     assert.equal((await run("snp verify", [...args, "--policy", join(dir, "policy.json")])).code, 0);
-    writeFileSync(join(dir, "revoked.crl"), sim.crl([0x10001]));
+    writeFileSync(join(dir, "revoked.crl"), sim.crl({ revoked: [0x10001] }));
     const revoked = await run("snp verify", [
       ...args,
       "--policy",
@@ -125,5 +131,64 @@ describe("provenant snp verify", () => {
     const refused = await run("snp verify", [...args, "--json"]);
     assert.equal(refused.code, 1);
     assert.equal((JSON.parse(refused.out) as { errors: { code: string }[] }).errors[0]?.code, "SNP_UNTRUSTED_ROOT");
+  });
+
+  it("when the policy file is invalid in any way, it exits 2 with POLICY_INVALID (never 1)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "snp-cli-policy-"));
+    const cases: Record<string, string> = {
+      "not-json.json": "{snp:",
+      "array.json": "[]",
+      "unknown-top.json": '{"snp": {}, "trusted": []}',
+      "bad-snp.json": '{"snp": {"allowDebug": "no"}}',
+      "bad-root.json": '{"trustedRoots": ["zz"]}',
+      "bare-unknown.json": '{"allowDebug": false, "debugg": true}',
+      "bare-bad.json": '{"vmpl": 9}',
+    };
+    for (const [name, text] of Object.entries(cases)) {
+      writeFileSync(join(dir, name), text);
+      const asJson = await run("snp verify", [report, "--vcek", vcek, "--policy", join(dir, name), "--json"]);
+      assert.equal(asJson.code, 2, name);
+      const errors = (JSON.parse(asJson.out) as { errors: { code: string }[] }).errors;
+      assert.ok(errors.length > 0 && errors.every((e) => e.code === "POLICY_INVALID"), name);
+      const text2 = await run("snp verify", [report, "--vcek", vcek, "--policy", join(dir, name)]);
+      assert.equal(text2.code, 2, name);
+      assert.match(text2.err, /^error POLICY_INVALID: /, name);
+    }
+  });
+
+  it("when the policy is a verifier policy or a bare SNP policy, both parsers read it with the same meaning", () => {
+    const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const root = "ab".repeat(32);
+    const full = parseSnpVerifyPolicy(bytes({ snp: { vmpl: 2, allowDebug: true }, trustedRoots: [root] }));
+    assert.deepEqual(full.trustedRoots, [root]);
+    assert.equal(full.snp.vmpl, 2);
+    const bare = parseSnpVerifyPolicy(bytes({ vmpl: 2, allowDebug: true }));
+    assert.deepEqual(bare, { snp: full.snp, trustedRoots: [] });
+    // {} and a verifier-only file are verifier policies: the defaults of the verifier's parser.
+    assert.deepEqual(parseSnpVerifyPolicy(bytes({})).snp, parseVerifierPolicy({}).snp);
+    assert.deepEqual(parseSnpVerifyPolicy(bytes({ requireGpuEvidence: true })).trustedRoots, []);
+  });
+
+  it("when sim policy prints a policy, it is the verifier parser's normalised form and parses back to the same digest", async () => {
+    const printed = await run("sim policy", ["--key-dir", keyDir]);
+    assert.equal(printed.code, 0);
+    const json = JSON.parse(printed.out) as { trustedRoots: string[] };
+    const sim = await createSimulator({ keyDir });
+    const expected = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint] });
+    assert.deepEqual(json, expected.json);
+    assert.equal(policyDigest(parseVerifierPolicy(json)), policyDigest(expected));
+  });
+
+  it("when an argument is extra or a flag unknown, it exits 2 with USAGE", async () => {
+    const extra = await run("snp verify", [report, "extra.bin", "--vcek", vcek, "--json"]);
+    assert.equal(extra.code, 2);
+    assert.equal((JSON.parse(extra.out) as { errors: { code: string }[] }).errors[0]?.code, "USAGE");
+    const unknown = await run("snp verify", [report, "--vcek", vcek, "--bogus"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /^error USAGE: /);
+    const badNow = await run("snp verify", [report, "--vcek", vcek, "--now", "yesterday"]);
+    assert.equal(badNow.code, 2);
+    assert.equal((await run("sim policy", ["stray"])).code, 2);
+    assert.equal((await run("sim policy", ["--product", "Naples"])).code, 2);
   });
 });

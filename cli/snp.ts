@@ -1,36 +1,36 @@
-// `provenant snp verify` and `provenant sim policy`: the file and terminal edges of lib/snp.
-import { readFile } from "node:fs/promises";
+// `provenant snp verify` and `provenant sim policy`: the file and terminal edges of lib/snp. Policy files go
+// through the verifier's own parser (offchain/pipeline/policy.ts), so `snp verify`, `bundle verify` and the service
+// read a policy the same way, and `sim policy` prints what that parser normalises.
 import { resolve } from "node:path";
 
+import { dateOption, defineCommand, readInputFile, requiredOption, type Command } from "../lib/cli/index.ts";
+import { ProvenantError, toErrorList, UsageError, VerificationError } from "../lib/errors.ts";
+import { productOfCommonName, readCertificate, type AmdCertificate } from "../lib/snp/cert.ts";
 import {
-  EXIT_OK,
-  EXIT_REFUSED,
-  parseCommandArgs,
-  printJson,
-  requirePositional,
-  runGuarded,
-  type CliIo,
-  type Command,
-} from "../cli/index.ts";
-import { IoError, PolicyError, ProvenantError, toErrorList, UsageError, VerificationError } from "../errors.ts";
-import { productOfCommonName, readCertificate, type AmdCertificate } from "./cert.ts";
-import { createCertificateStore, defaultCacheDir, type CertificateStore } from "./kds.ts";
-import { parseReport, reportToJson, type AttestationReport } from "./parse.ts";
-import { createSimulator, defaultKeyDir } from "./sim.ts";
-import { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport, type SnpPolicy } from "./validate.ts";
-import { verifyReport, type VerifiedReport } from "./verify.ts";
+  createCertificateStore,
+  createSimulator,
+  defaultCacheDir,
+  defaultKeyDir,
+  parseReport,
+  parseSnpPolicy,
+  reportToJson,
+  validateReport,
+  verifyReport,
+  type AttestationReport,
+  type CertificateStore,
+  type SnpPolicy,
+  type VerifiedReport,
+} from "../lib/snp/index.ts";
+import {
+  defaultVerifierPolicy,
+  parseVerifierPolicy,
+  parseVerifierPolicyBytes,
+  VERIFIER_POLICY_FIELDS,
+} from "../offchain/pipeline/policy.ts";
 
 const VERIFY_USAGE =
   "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--cache-dir <dir>] [--offline] [--policy <json>] [--now <iso>] [--crl <der>]… [--json]";
 const POLICY_USAGE = "provenant sim policy [--product Milan|Genoa|Turin] [--key-dir <dir>]";
-
-async function readInput(io: CliIo, path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(resolve(io.cwd, path)));
-  } catch (error) {
-    throw new IoError("IO_ERROR", `cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
-  }
-}
 
 /** Every CERTIFICATE block of a PEM file as DER, in order (KDS cert_chain: ASK|ASVK, then ARK). */
 export function pemCertificates(bytes: Uint8Array): Uint8Array[] {
@@ -83,150 +83,128 @@ async function prefetchChain(store: CertificateStore, leafDer: Uint8Array, cache
   }
 }
 
-/** A verifier policy file ({snp, trustedRoots, …}) or a bare SNP policy object. */
-function readPolicy(text: string): { snp: SnpPolicy; trustedRoots: string[] } {
+/**
+ * `--policy`: a verifier policy file, read by the verifier's parser (unknown fields refused, POLICY_INVALID), or a
+ * bare SNP policy object (the verifier policy's `snp` part alone, read by parseSnpPolicy, just as strict). An object
+ * with at least one key and none of the verifier's top-level fields is the bare form; anything else is a verifier
+ * policy. Either way a bad file is POLICY_INVALID of kind malformed: exit 2, like any unreadable input.
+ */
+export function parseSnpVerifyPolicy(bytes: Uint8Array): { snp: SnpPolicy; trustedRoots: string[] } {
   let json: unknown;
   try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new PolicyError("POLICY_INVALID", `the policy is not JSON: ${(error as Error).message}`);
+    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    json = undefined; // parseVerifierPolicyBytes reports it
   }
-  if (typeof json === "object" && json !== null && !Array.isArray(json) && ("snp" in json || "trustedRoots" in json)) {
-    const file = json as Record<string, unknown>;
-    const roots = file["trustedRoots"] ?? [];
-    if (!Array.isArray(roots) || !roots.every((r) => typeof r === "string" && /^[0-9a-fA-F]{64}$/.test(r))) {
-      throw new PolicyError("POLICY_INVALID", "trustedRoots must be an array of 64-hex-digit fingerprints");
-    }
-    return { snp: parseSnpPolicy(file["snp"]), trustedRoots: roots as string[] };
-  }
-  return { snp: parseSnpPolicy(json), trustedRoots: [] };
+  const bare =
+    typeof json === "object" &&
+    json !== null &&
+    !Array.isArray(json) &&
+    Object.keys(json).length > 0 &&
+    Object.keys(json).every((key) => !(VERIFIER_POLICY_FIELDS as readonly string[]).includes(key));
+  if (bare) return { snp: parseSnpPolicy(json), trustedRoots: [] };
+  const policy = parseVerifierPolicyBytes(bytes);
+  return { snp: policy.snp, trustedRoots: policy.trustedRoots };
 }
 
-const snpVerify: Command = {
+const snpVerify = defineCommand({
   path: ["snp", "verify"],
   summary: "verify an SEV-SNP attestation report against its VCEK/VLEK, AMD's pinned roots and a policy",
   usage: VERIFY_USAGE,
-  async run(argv, io) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      {
-        vcek: { type: "string" },
-        chain: { type: "string" },
-        "cache-dir": { type: "string" },
-        offline: { type: "boolean", default: false },
-        policy: { type: "string" },
-        now: { type: "string" },
-        crl: { type: "string", multiple: true },
-        json: { type: "boolean", default: false },
-      },
-      VERIFY_USAGE,
-    );
-    const json = values.json === true;
-    return runGuarded(io, json, async () => {
-      const reportPath = requirePositional(positionals, 0, "report.bin", VERIFY_USAGE);
-      if (values.vcek === undefined) throw new UsageError(`missing --vcek\nusage: ${VERIFY_USAGE}`);
-      const now = values.now === undefined ? new Date() : new Date(values.now);
-      if (Number.isNaN(now.getTime())) throw new UsageError(`--now ${values.now} is not an ISO date`);
-      const bytes = await readInput(io, reportPath, "report");
-      const vcekBytes = await readInput(io, values.vcek, "VCEK/VLEK");
-      const vcek = vcekBytes[0] === 0x2d ? (pemCertificates(vcekBytes)[0] ?? vcekBytes) : vcekBytes;
-      let chain: Uint8Array[] | undefined;
-      if (values.chain !== undefined) {
-        chain = pemCertificates(await readInput(io, values.chain, "chain"));
-        if (chain.length === 0) throw new UsageError(`--chain ${values.chain} holds no PEM certificate`);
-      }
-      const policy =
-        values.policy === undefined
-          ? { snp: DEFAULT_SNP_POLICY, trustedRoots: [] }
-          : readPolicy(Buffer.from(await readInput(io, values.policy, "policy")).toString("utf8"));
+  options: {
+    vcek: { type: "string" },
+    chain: { type: "string" },
+    "cache-dir": { type: "string" },
+    offline: { type: "boolean", default: false },
+    policy: { type: "string" },
+    now: { type: "string" },
+    crl: { type: "string", multiple: true },
+  },
+  positionals: ["report.bin"],
+  async run({ values, positionals, io }) {
+    const vcekPath = requiredOption(values.vcek, "vcek", VERIFY_USAGE);
+    const now = dateOption(values.now, "now");
+    const bytes = new Uint8Array(await readInputFile(io, positionals[0]!, "report"));
+    const vcekBytes = new Uint8Array(await readInputFile(io, vcekPath, "VCEK/VLEK"));
+    const vcek = vcekBytes[0] === 0x2d ? (pemCertificates(vcekBytes)[0] ?? vcekBytes) : vcekBytes;
+    let chain: Uint8Array[] | undefined;
+    if (values.chain !== undefined) {
+      chain = pemCertificates(await readInputFile(io, values.chain, "chain"));
+      if (chain.length === 0) throw new UsageError(`--chain ${values.chain} holds no PEM certificate`);
+    }
+    const policy =
+      values.policy === undefined
+        ? defaultVerifierPolicy()
+        : parseSnpVerifyPolicy(await readInputFile(io, values.policy, "policy"));
 
-      const crls: Uint8Array[] = [];
-      for (const path of values.crl ?? []) crls.push(await readInput(io, path, "CRL"));
+    const crls: Uint8Array[] = [];
+    for (const path of values.crl ?? []) crls.push(new Uint8Array(await readInputFile(io, path, "CRL")));
 
-      // What --chain does not give comes from the certificate cache, filled from AMD's KDS (unless --offline).
-      const cacheDir =
-        values["cache-dir"] === undefined ? defaultCacheDir(io.env) : resolve(io.cwd, values["cache-dir"]);
-      const certificates = createCertificateStore({ cacheDir, offline: values.offline === true });
+    // What --chain does not give comes from the certificate cache, filled from AMD's KDS (unless --offline).
+    const cacheDir = values["cache-dir"] === undefined ? defaultCacheDir(io.env) : resolve(io.cwd, values["cache-dir"]);
+    const certificates = createCertificateStore({ cacheDir, offline: values.offline === true });
 
-      let report: AttestationReport | undefined;
-      let verified: VerifiedReport | undefined;
-      let failure: unknown;
-      try {
-        report = parseReport(bytes);
-        if (chainIncomplete(chain)) await prefetchChain(certificates, vcek, cacheDir);
-        verified = verifyReport(bytes, chain === undefined ? { vcek } : { vcek, chain }, now, {
-          trustedRoots: policy.trustedRoots,
-          certificates,
-          ...(crls.length > 0 ? { crls } : {}),
-        });
-        report = verified.report;
-        validateReport(verified, policy.snp);
-      } catch (error) {
-        failure = error;
-      }
-      const errors = failure === undefined ? [] : toErrorList(failure);
-      const ok = failure === undefined;
-      if (json) {
-        printJson(
-          io,
-          ok,
-          {
-            product: verified?.product ?? report?.productFromCpuid ?? null,
-            version: report?.version ?? null,
-            signer: verified?.signer ?? (report?.signingKey === "none" ? null : (report?.signingKey ?? null)),
-            rootFingerprint: verified?.rootFingerprint ?? null,
-            report: report === undefined ? null : reportToJson(report),
-          },
-          errors,
-        );
-      } else if (ok && verified !== undefined) {
-        const r = verified.report;
-        const t = r.reportedTcb;
-        io.stdout(
-          `OK ${verified.product} v${r.version} signed by ${verified.signer.toUpperCase()}\n` +
-            `  measurement  ${Buffer.from(r.measurement).toString("hex")}\n` +
-            `  report_data  ${Buffer.from(r.reportData).toString("hex")}\n` +
-            `  reported TCB ${t.fmc === undefined ? "" : `fmc ${t.fmc} `}bl ${t.bootloader} tee ${t.tee} snp ${t.snp} ucode ${t.microcode}\n` +
-            `  firmware     ${r.currentVersion.major}.${r.currentVersion.minor} build ${r.currentVersion.build}\n`,
-        );
-      } else {
-        for (const e of errors) io.stderr(`error ${e.code}: ${e.message}\n`);
-      }
-      if (ok) return EXIT_OK;
+    let report: AttestationReport | undefined;
+    let verified: VerifiedReport | undefined;
+    let failure: unknown;
+    try {
+      report = parseReport(bytes);
+      if (chainIncomplete(chain)) await prefetchChain(certificates, vcek, cacheDir);
+      verified = verifyReport(bytes, chain === undefined ? { vcek } : { vcek, chain }, now, {
+        trustedRoots: policy.trustedRoots,
+        certificates,
+        ...(crls.length > 0 ? { crls } : {}),
+      });
+      report = verified.report;
+      validateReport(verified, policy.snp);
+    } catch (error) {
+      failure = error;
+    }
+    const fields = {
+      product: verified?.product ?? report?.productFromCpuid ?? null,
+      version: report?.version ?? null,
+      signer: verified?.signer ?? (report?.signingKey === "none" ? null : (report?.signingKey ?? null)),
+      rootFingerprint: verified?.rootFingerprint ?? null,
+      report: report === undefined ? null : reportToJson(report),
+    };
+    if (failure !== undefined) {
       // A report or certificate that does not parse is unreadable input (2); a proof or policy refusal is 1.
       const kind = (failure as { kind?: string }).kind;
-      return kind === "proof" || kind === "policy" ? EXIT_REFUSED : 2;
-    });
+      return {
+        ok: false,
+        fields,
+        errors: toErrorList(failure),
+        exitCode: kind === "proof" || kind === "policy" ? 1 : 2,
+      };
+    }
+    const r = verified!.report;
+    const t = r.reportedTcb;
+    const text =
+      `OK ${verified!.product} v${r.version} signed by ${verified!.signer.toUpperCase()}\n` +
+      `  measurement  ${Buffer.from(r.measurement).toString("hex")}\n` +
+      `  report_data  ${Buffer.from(r.reportData).toString("hex")}\n` +
+      `  reported TCB ${t.fmc === undefined ? "" : `fmc ${t.fmc} `}bl ${t.bootloader} tee ${t.tee} snp ${t.snp} ucode ${t.microcode}\n` +
+      `  firmware     ${r.currentVersion.major}.${r.currentVersion.minor} build ${r.currentVersion.build}\n`;
+    return { ok: true, fields, text };
   },
-};
+});
 
-const simPolicy: Command = {
+const simPolicy = defineCommand({
   path: ["sim", "policy"],
   summary: "print a development verifier policy that trusts this machine's SEV-SNP simulator root",
   usage: POLICY_USAGE,
-  async run(argv, io) {
-    const { values } = parseCommandArgs(
-      argv,
-      { product: { type: "string" }, "key-dir": { type: "string" } },
-      POLICY_USAGE,
-    );
-    return runGuarded(io, false, async () => {
-      const product = values.product ?? "Milan";
-      if (product !== "Milan" && product !== "Genoa" && product !== "Turin") {
-        throw new UsageError(`--product must be Milan, Genoa or Turin\nusage: ${POLICY_USAGE}`);
-      }
-      const sim = await createSimulator({ product, keyDir: values["key-dir"] ?? defaultKeyDir(io.env) });
-      const policy = {
-        snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
-        trustedRoots: [sim.rootFingerprint],
-        requireGpuEvidence: false,
-        maxBundleBytes: 16777216,
-        acceptedKinds: ["finetune", "eval"],
-      };
-      io.stdout(`${JSON.stringify(policy, null, 2)}\n`);
-      return EXIT_OK;
-    });
+  json: false,
+  options: { product: { type: "string" }, "key-dir": { type: "string" } },
+  async run({ values, io }) {
+    const product = values.product ?? "Milan";
+    if (product !== "Milan" && product !== "Genoa" && product !== "Turin") {
+      throw new UsageError(`--product must be Milan, Genoa or Turin\nusage: ${POLICY_USAGE}`);
+    }
+    const sim = await createSimulator({ product, keyDir: values["key-dir"] ?? defaultKeyDir(io.env) });
+    // The verifier's parser fills every default, so the printed file is exactly what the verifier will enforce.
+    const policy = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint] });
+    return { ok: true, text: `${JSON.stringify(policy.json, null, 2)}\n` };
   },
-};
+});
 
 export const commands: readonly Command[] = [snpVerify, simPolicy];

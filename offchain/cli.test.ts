@@ -63,13 +63,17 @@ describe("provenant bundle verify / verifier run", () => {
     assert.match(plain.err, /SNP_UNTRUSTED_ROOT/);
   });
 
-  it("when the input is missing or the policy invalid, it exits 2 or 1 with a code", async () => {
+  it("when the input is missing or the policy invalid, it exits 2 with a code (a bad policy file is unreadable input)", async () => {
     const io = capture(dir);
     assert.equal(await verify.run(["nope.json", "--json"], io), 2);
     assert.equal((JSON.parse(io.out) as { errors: { code: string }[] }).errors[0]?.code, "IO_ERROR");
-    const bad = capture(dir);
-    assert.equal(await verify.run(["good.json", "--policy", "bad-policy.json", "--json"], bad), 1);
-    assert.equal((JSON.parse(bad.out) as { errors: { code: string }[] }).errors[0]?.code, "POLICY_INVALID");
+    writeFileSync(path.join(dir, "bad-snp-policy.json"), '{"snp": {"allowDebug": "yes"}}');
+    writeFileSync(path.join(dir, "not-json-policy.json"), "{snp:");
+    for (const file of ["bad-policy.json", "bad-snp-policy.json", "not-json-policy.json"]) {
+      const bad = capture(dir);
+      assert.equal(await verify.run(["good.json", "--policy", file, "--json"], bad), 2, file);
+      assert.equal((JSON.parse(bad.out) as { errors: { code: string }[] }).errors[0]?.code, "POLICY_INVALID", file);
+    }
   });
 
   it("when verifier run lacks what it needs, it exits 2 with USAGE", async () => {
@@ -84,5 +88,16 @@ describe("provenant bundle verify / verifier run", () => {
       assert.equal(await run.run(argv, io), 2, argv.join(" "));
       assert.match(io.err, /USAGE/);
     }
+  });
+
+  it("when verifier run is given an invalid policy file, it exits 2 with POLICY_INVALID before starting", async () => {
+    const io = capture(dir);
+    const argv = ["--repo", "x", "--rpc", "http://127.0.0.1:1", "--registry", `0x${"11".repeat(20)}`];
+    const code = await run.run([...argv, "--policy", "bad-policy.json"], {
+      ...io,
+      env: { PROVENANT_PRIVATE_KEY: `0x${"22".repeat(32)}` },
+    });
+    assert.equal(code, 2);
+    assert.match(io.err, /^error POLICY_INVALID: /);
   });
 });

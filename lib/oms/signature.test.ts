@@ -20,7 +20,6 @@ import { after, before, describe, it } from "node:test";
 import { INTOTO_PAYLOAD_TYPE, signEnvelope } from "../dsse/index.ts";
 import { ProvenantError } from "../errors.ts";
 import { PREDICATE_OMS } from "../intoto/index.ts";
-import { commands } from "./cli.ts";
 import { checkSchema, type Schema } from "./schema-check.ts";
 import {
   keyHintOf,
@@ -399,88 +398,5 @@ describe("OMS signatures: round trips", () => {
     compat.dsseEnvelope.signatures = [{ sig: sign("sha256", paeCompat(payload), privateKey).toString("base64") }];
     await verifyModel(SAMPLE, writeOmsSignature(compat), { publicKey, signaturePath: join(SAMPLE, "model.sig") });
     assert.equal(JSON.parse(text).predicateType, PREDICATE_OMS);
-  });
-});
-
-describe("provenant hash / oms verify", () => {
-  function io() {
-    const out: string[] = [];
-    const err: string[] = [];
-    return {
-      out,
-      err,
-      io: {
-        stdout: (t: string) => void out.push(t),
-        stderr: (t: string) => void err.push(t),
-        isTty: false,
-        env: {},
-        cwd: dir,
-      },
-    };
-  }
-  const command = (...path: string[]) => commands.find((c) => c.path.join(" ") === path.join(" "))!;
-
-  it("when hashing with --json, it prints the root digest and files", async () => {
-    const r = io();
-    const code = await command("hash").run(
-      [SAMPLE, "--json", "--ignore-paths", "model.sig", "--ignore-paths", "ignore-me"],
-      r.io,
-    );
-    assert.equal(code, 0);
-    const json = JSON.parse(r.out.join(""));
-    assert.equal(json.rootDigest, "92745110b1ab4368471cbe31664e10174e954b113a3df333db860317b2c6dec4");
-    assert.deepEqual(json.files[0], {
-      name: "signme-1",
-      digest: "bc9a717db6064a32cbe9eae6fc40651dd6d36ef1757183f590eff2b1765d7ebc",
-      size: 9,
-    });
-  });
-
-  it("when verifying, it exits 0 for the sample, 1 for a changed model, 2 for an unreadable key", async () => {
-    const args = (m: string) => [
-      m,
-      "--signature",
-      join(m, "model.sig"),
-      "--public-key",
-      join(KEYS, "signing-key-pub.pem"),
-    ];
-    assert.equal(await command("oms", "verify").run(args(SAMPLE), io().io), 0);
-    const changed = copySample();
-    writeFileSync(join(changed, "signme-2"), "other");
-    const r = io();
-    assert.equal(await command("oms", "verify").run([...args(changed), "--json"], r.io), 1);
-    assert.equal(JSON.parse(r.out.join("")).errors[0].code, "OMS_FILE_CHANGED");
-    assert.equal(
-      await command("oms", "verify").run(
-        [SAMPLE, "--signature", join(SAMPLE, "model.sig"), "--public-key", "/nonexistent"],
-        io().io,
-      ),
-      2,
-    );
-    assert.equal(await command("oms", "verify").run([SAMPLE], io().io), 2);
-  });
-
-  it("when signing with the CLI, the reference-style verify accepts the result", async () => {
-    const model = copySample();
-    const keyPath = join(dir, "cli.key");
-    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
-    writeFileSync(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }));
-    writeFileSync(join(dir, "cli.pub"), publicKey.export({ type: "spki", format: "pem" }));
-    const sig = join(model, "model.sig");
-    assert.equal(
-      await command("oms", "sign").run(
-        [model, "--signature", sig, "--private-key", keyPath, "--ignore-paths", "ignore-me"],
-        io().io,
-      ),
-      0,
-    );
-    assert.equal(
-      await command("oms", "verify").run([model, "--signature", sig, "--public-key", join(dir, "cli.pub")], io().io),
-      0,
-    );
-    assert.deepEqual(parseOmsSignature(readFileSync(sig)).verificationMaterial, {
-      publicKey: { hint: keyHintOf(publicKey) },
-      tlogEntries: [],
-    });
   });
 });

@@ -3,7 +3,13 @@
 // (debug and a migration agent refused, VMPL 0). Every violation is collected before one PolicyViolationError is thrown.
 import { timingSafeEqual } from "node:crypto";
 
-import { PolicyError, PolicyViolationError, throwIfViolations, type ErrorCode } from "../errors.ts";
+import {
+  MalformedInputError,
+  PolicyError,
+  PolicyViolationError,
+  throwIfViolations,
+  type ErrorCode,
+} from "../errors.ts";
 import { PRODUCTS, type FirmwareVersion, type Product, type TcbVersion } from "./parse.ts";
 import type { VerifiedReport } from "./verify.ts";
 
@@ -185,13 +191,16 @@ const POLICY_KEYS = new Set([
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
- * Reads the JSON form of an SNP policy. Omitted fields take DEFAULT_SNP_POLICY's value; `null` turns a default
- * check off. Unknown keys and bad values are POLICY_INVALID (all listed in one error).
+ * Reads the JSON form of an SNP policy. Omitted fields take DEFAULT_SNP_POLICY's value. `null` is the same as leaving
+ * a field out, with one difference: `"signatureAlgo": null` turns the default signature-algorithm check off. It does
+ * not turn off the debug, migration-agent or VMPL checks: validateReport treats an absent allowDebug /
+ * allowMigrationAgent as false and an absent vmpl as 0, so those refusals stay on (only `true` or another VMPL relaxes
+ * them). Unknown keys and bad values are POLICY_INVALID of kind malformed (a bad file, exit 2; all listed in one error).
  */
 export function parseSnpPolicy(json: unknown): SnpPolicy {
   const errors: string[] = [];
   if (json === undefined) return { ...DEFAULT_SNP_POLICY };
-  if (!isRecord(json)) throw new PolicyError("POLICY_INVALID", "the SNP policy must be a JSON object");
+  if (!isRecord(json)) throw new MalformedInputError("POLICY_INVALID", "the SNP policy must be a JSON object");
   const policy: SnpPolicy = { ...DEFAULT_SNP_POLICY };
   const p = policy as Record<string, unknown>;
   for (const [key, value] of Object.entries(json)) {
@@ -276,7 +285,7 @@ export function parseSnpPolicy(json: unknown): SnpPolicy {
     if (p[key] === undefined) delete p[key];
   }
   if (errors.length > 0) {
-    throw new PolicyViolationError(errors.map((e) => new PolicyError("POLICY_INVALID", e)));
+    throw new PolicyViolationError(errors.map((e) => new MalformedInputError("POLICY_INVALID", e)));
   }
   return policy;
 }

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 
 import canonicalize from "canonicalize";
 
-import { MalformedInputError, PolicyError, PolicyViolationError, type ProvenantError } from "../../lib/errors.ts";
+import { MalformedInputError, PolicyViolationError, type ProvenantError } from "../../lib/errors.ts";
 import { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, type SnpPolicy } from "../../lib/snp/index.ts";
 
 export type AcceptedKind = "finetune" | "eval";
@@ -34,10 +34,18 @@ export interface VerifierPolicyJson {
 }
 
 export const MAX_POLICY_BUNDLE_BYTES = 16 * 1024 * 1024;
-const FIELDS = ["snp", "trustedRoots", "requireGpuEvidence", "maxBundleBytes", "acceptedKinds"] as const;
+/** The top-level fields of a verifier policy file; any other is POLICY_INVALID. */
+export const VERIFIER_POLICY_FIELDS = [
+  "snp",
+  "trustedRoots",
+  "requireGpuEvidence",
+  "maxBundleBytes",
+  "acceptedKinds",
+] as const;
 
-function invalid(path: string, message: string): PolicyError {
-  return new PolicyError("POLICY_INVALID", `policy: ${path}: ${message}`, { details: { path } });
+// A bad policy file is unreadable input (exit 2), not a refusal of the evidence (exit 1): kind malformed.
+function invalid(path: string, message: string): MalformedInputError {
+  return new MalformedInputError("POLICY_INVALID", `policy: ${path}: ${message}`, { details: { path } });
 }
 
 /** Checks a policy file's JSON and fills defaults; POLICY_INVALID naming every bad field. */
@@ -47,7 +55,7 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
   const input = json as Record<string, unknown>;
   const problems: ProvenantError[] = [];
   for (const key of Object.keys(input))
-    if (!(FIELDS as readonly string[]).includes(key)) problems.push(invalid(key, "unknown field"));
+    if (!(VERIFIER_POLICY_FIELDS as readonly string[]).includes(key)) problems.push(invalid(key, "unknown field"));
 
   let snp: SnpPolicy = DEFAULT_SNP_POLICY;
   if (input.snp !== undefined) {
