@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { equalBytes, fromBase64, fromHex, isBase64, toBase64, toHex } from "./index.ts";
+
+// Seeded so that a failure can be replayed: PROVENANT_FUZZ_SEED=<n>.
+const SEED = Number(process.env.PROVENANT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`lib/encoding fuzz seed ${SEED} (replay with PROVENANT_FUZZ_SEED=${SEED})`);
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+describe("encoding", () => {
+  it("when given random bytes, base64 and hex round-trip and match Node's Buffer", () => {
+    const rand = prng(SEED);
+    for (let n = 0; n < 400; n++) {
+      const bytes = new Uint8Array(Math.floor(rand() * 70)).map(() => Math.floor(rand() * 256));
+      const b64 = Buffer.from(bytes).toString("base64");
+      assert.equal(toBase64(bytes), b64);
+      assert.deepEqual(fromBase64(b64), bytes);
+      assert.deepEqual(fromBase64(Buffer.from(bytes).toString("base64url")), bytes);
+      assert.equal(toHex(bytes), Buffer.from(bytes).toString("hex"));
+      assert.deepEqual(fromHex(toHex(bytes).toUpperCase()), bytes);
+    }
+  });
+
+  it("when given random strings, it accepts exactly what the strict grammar accepts and decodes as Buffer does", () => {
+    const rand = prng(SEED ^ 0x5a5a);
+    const chars = "AZaz09+/-_=. \n";
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: Math.floor(rand() * 9) }, () => chars[Math.floor(rand() * chars.length)]).join(
+        "",
+      );
+      const got = fromBase64(text);
+      assert.equal(got !== undefined, isBase64(text), text);
+      if (got !== undefined) {
+        const url = /[-_]/.test(text);
+        assert.deepEqual(got, new Uint8Array(Buffer.from(text, url ? "base64url" : "base64")), text);
+      }
+    }
+  });
+
+  it("when base64 is not strict, it is refused", () => {
+    for (const bad of ["YQ=", "YQ===", "Y", "YW Jj", "YWJj\n", "YW+j_A", "YQ==YQ==", "Y!==", "YWJ=j"]) {
+      assert.equal(fromBase64(bad), undefined, bad);
+    }
+    assert.deepEqual(fromBase64(""), new Uint8Array(0));
+    assert.deepEqual(fromBase64("YQ"), new Uint8Array([0x61]));
+  });
+
+  it("when hex is odd or not hex, it is refused; equalBytes compares lengths and bytes", () => {
+    assert.equal(fromHex("abc"), undefined);
+    assert.equal(fromHex("zz"), undefined);
+    assert.equal(equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 2])), true);
+    assert.equal(equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 3])), false);
+    assert.equal(equalBytes(new Uint8Array([1]), new Uint8Array([1, 0])), false);
+  });
+});

@@ -1,0 +1,93 @@
+// Byte encodings shared by Node and the explorer page: strict base64 (RFC 4648 §4 with padding, or §5 URL-safe
+// without, as DSSE allows both) and lowercase hex. Pure functions over Uint8Array and strings: no Buffer, no node:*,
+// so that lib and the browser decode the same strings to the same bytes and refuse the same ones.
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Sextet value of each ASCII code unit; both alphabets share one table ("-" = "+", "_" = "/"). */
+const SEXTET = new Uint8Array(128);
+for (let i = 0; i < 64; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
+SEXTET["-".charCodeAt(0)] = 62;
+SEXTET["_".charCodeAt(0)] = 63;
+
+/** True when `text` is standard base64 with correct padding, or URL-safe base64 without padding. */
+export function isBase64(text: string): boolean {
+  return BASE64.test(text) || (BASE64URL.test(text) && text.length % 4 !== 1);
+}
+
+/**
+ * Decodes strict base64 (see isBase64); undefined for anything else: whitespace, stray characters, bad padding, a
+ * lone trailing character. Non-zero bits left over in the last character are ignored, as Node's Buffer does.
+ */
+export function fromBase64(text: string): Uint8Array | undefined {
+  if (!isBase64(text)) return undefined;
+  let n = text.length;
+  while (n > 0 && text.charCodeAt(n - 1) === 0x3d) n--;
+  const out = new Uint8Array((n * 3) >> 2);
+  let j = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v =
+      (SEXTET[text.charCodeAt(i)]! << 18) |
+      (SEXTET[text.charCodeAt(i + 1)]! << 12) |
+      (SEXTET[text.charCodeAt(i + 2)]! << 6) |
+      SEXTET[text.charCodeAt(i + 3)]!;
+    out[j++] = v >> 16;
+    out[j++] = (v >> 8) & 0xff;
+    out[j++] = v & 0xff;
+  }
+  const rest = n - i;
+  if (rest >= 2) {
+    const v = (SEXTET[text.charCodeAt(i)]! << 18) | (SEXTET[text.charCodeAt(i + 1)]! << 12);
+    const w = rest === 3 ? v | (SEXTET[text.charCodeAt(i + 2)]! << 6) : v;
+    out[j] = w >> 16;
+    if (rest === 3) out[j + 1] = (w >> 8) & 0xff;
+  }
+  return out;
+}
+
+/** Standard base64 with padding. */
+export function toBase64(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += ALPHABET[v >> 18]! + ALPHABET[(v >> 12) & 63]! + ALPHABET[(v >> 6) & 63]! + ALPHABET[v & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const v = bytes[i]! << 16;
+    out += `${ALPHABET[v >> 18]!}${ALPHABET[(v >> 12) & 63]!}==`;
+  } else if (rest === 2) {
+    const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += `${ALPHABET[v >> 18]!}${ALPHABET[(v >> 12) & 63]!}${ALPHABET[(v >> 6) & 63]!}=`;
+  }
+  return out;
+}
+
+const HEX_DIGITS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lowercase hex, two digits per byte. */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX_DIGITS[bytes[i]!]!;
+  return out;
+}
+
+/** Hex (either case, even length) to bytes; undefined for anything else. */
+export function fromHex(text: string): Uint8Array | undefined {
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** Byte-wise equality in time that depends only on the lengths (for digests; not secret-grade in JS engines). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
