@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   // Bundles and manifests (DESIGN §4)
   "BUNDLE_MALFORMED",
   "BUNDLE_TOO_LARGE",
+  "BUNDLE_TOO_COMPLEX",
   "BINDING_KEY_MISMATCH",
   "BINDING_NONCE_MISMATCH",
   "DSSE_MALFORMED",
@@ -74,6 +75,7 @@ export const ERROR_CODES = [
   // Verifier service and chain access
   "REPO_UNREADABLE",
   "REPO_ENTRY_REFUSED",
+  "REPO_LIMIT_EXCEEDED",
   "PUBLISH_FAILED",
   "PUBLISH_REVERTED",
   "RPC_UNAVAILABLE",
