@@ -1,10 +1,12 @@
 // Parses the 1184-byte SEV-SNP ATTESTATION_REPORT (AMD SEV-SNP Firmware ABI 56860, Table 23) into a typed report.
 // Parsing checks the size, the version and every must-be-zero range, and nothing else: no cryptography, no policy.
 // The raw bytes are kept so that the signature is always checked over exactly what the firmware signed.
+// No node:* imports and no Buffer: the explorer page (web/) parses reports with this module too.
+import { toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
+import { productFromCpuid, type Product } from "./product.ts";
 
-export type Product = "Milan" | "Genoa" | "Turin";
-export const PRODUCTS: readonly Product[] = ["Milan", "Genoa", "Turin"];
+export { PRODUCTS, productFromCpuid, type Product } from "./product.ts";
 
 export const REPORT_SIZE = 0x4a0;
 /** The signed part of the report: bytes [0, 0x2A0). */
@@ -153,20 +155,6 @@ export function encodeTcb(tcb: Omit<TcbVersion, "raw">, product: Product): bigin
   return raw;
 }
 
-/**
- * The product line from CPUID_FAM_ID / CPUID_MOD_ID (extended family and model, as CPUID Fn0000_0001 reports them).
- * Family 19h: models 00h-0Fh Milan, 10h-1Fh and A0h-AFh Genoa (Genoa, Bergamo, Siena); family 1Ah: Turin.
- */
-export function productFromCpuid(family: number, model: number): Product | undefined {
-  if (family === 0x19) {
-    if (model <= 0x0f) return "Milan";
-    if (model <= 0x1f || (model >= 0xa0 && model <= 0xaf)) return "Genoa";
-    return undefined;
-  }
-  if (family === 0x1a && (model <= 0x1f || (model >= 0x90 && model <= 0xaf))) return "Turin";
-  return undefined;
-}
-
 export function decodePolicy(raw: bigint): GuestPolicy {
   const bit = (n: number) => ((raw >> BigInt(n)) & 1n) === 1n;
   return {
@@ -306,7 +294,7 @@ export function withTcbProduct(report: AttestationReport, product: Product): Att
   };
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
+const hex = toHex;
 const tcbJson = (t: TcbVersion) => ({ ...t, raw: t.raw.toString(16).padStart(16, "0") });
 
 /** Every field as JSON: bytes as hex, 64-bit values as 16-digit hex. */
