@@ -83,10 +83,18 @@ export const ERROR_CODES = [
   "REGISTRY_NOT_FOUND",
   "NOT_FOUND",
   "HASH_MALFORMED",
+  // Launch measurement (`provenant measure`, DESIGN §11)
+  "MEASURE_OVMF_MALFORMED",
+  "MEASURE_NO_KERNEL_HASHES",
   // Merkle logs and checkpoints (receipts, training traces)
   "MERKLE_INVALID",
   "MERKLE_PROOF_INVALID",
   "CHECKPOINT_INVALID",
+  // Training traces and spot-checks (DESIGN §13)
+  "TRACE_MISSING",
+  "TRACE_INCLUSION",
+  "TRACE_REPLAY_MISMATCH",
+  "TRACE_DATA_MISMATCH",
   // Generic edges
   "USAGE",
   "IO_ERROR",
