@@ -1,7 +1,8 @@
 // OMS v1.0 model hashing (DESIGN §3.1, sigstore/model-transparency `model_signing`): every regular file, or every
 // fixed-size shard of it, hashed with SHA-256; resources sorted as the reference sorts them (path by path component,
 // then shard start and end); the root digest is SHA-256 over the concatenated raw digests in that order. Several
-// files or shards are hashed at once on a worker_threads pool; the result never depends on the thread count.
+// files or shards are hashed at once on a worker_threads pool; the result never depends on the thread count. The
+// order, the split into resources and the root's input come from digest.ts, which the explorer page shares.
 import { createHash } from "node:crypto";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
@@ -16,14 +17,29 @@ import {
   VerificationError,
   type ErrorCode,
 } from "../errors.ts";
+import {
+  DEFAULT_IGNORE_PATHS,
+  DEFAULT_SHARD_SIZE,
+  comparePaths,
+  isIgnored,
+  planTasks,
+  rootDigestInput,
+  shardSummaryInputs,
+} from "./digest.ts";
 import { hashFileRange } from "./range.ts";
 import type { HashedFile, ModelHash, OmsResource, SerializationMethod } from "./types.ts";
 import type { HashTask, WorkerReply } from "./worker.ts";
 
-/** OMS default shard size: 1,000,000,000 bytes (model_signing hashing.Config.use_shard_serialization). */
-export const DEFAULT_SHARD_SIZE = 1_000_000_000;
-/** Paths model_signing ignores by default, relative to the model root (hashing.Config, ignore_git_paths). */
-export const DEFAULT_IGNORE_PATHS: readonly string[] = [".git", ".gitattributes", ".github", ".gitignore"];
+export {
+  DEFAULT_IGNORE_PATHS,
+  DEFAULT_SHARD_SIZE,
+  compareCodePoints,
+  comparePaths,
+  compareResourceNames,
+  isIgnored,
+  parseShardName,
+} from "./digest.ts";
+
 /** Below this many bytes in total, hashing stays on the calling thread: starting workers would cost more. */
 const WORKER_THRESHOLD_BYTES = 16 * 1024 * 1024;
 
@@ -49,48 +65,6 @@ interface FoundFile {
   size: number;
 }
 
-/** Compares two strings by Unicode code point, as Python compares str (JavaScript's < compares UTF-16 units). */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return (a.codePointAt(i) ?? x) - (b.codePointAt(i) ?? y);
-  }
-  return a.length - b.length;
-}
-
-/** Orders relative POSIX paths component by component, as pathlib.PurePosixPath does ("a/b" < "a-b"). */
-export function comparePaths(a: string, b: string): number {
-  const pa = a.split("/");
-  const pb = b.split("/");
-  const n = Math.min(pa.length, pb.length);
-  for (let i = 0; i < n; i++) {
-    const c = compareCodePoints(pa[i]!, pb[i]!);
-    if (c !== 0) return c;
-  }
-  return pa.length - pb.length;
-}
-
-/** Parses an OMS shard resource name `path:start:end` (path may itself contain ':'; the last two fields are numbers). */
-export function parseShardName(name: string): { path: string; start: number; end: number } | undefined {
-  const match = /^(.*):(\d+):(\d+)$/s.exec(name);
-  if (match === null) return undefined;
-  const start = Number(match[2]);
-  const end = Number(match[3]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return undefined;
-  return { path: match[1]!, start, end };
-}
-
-/** Orders OMS resource names: files by path; shards by (path, start, end) numerically, as the reference does. */
-export function compareResourceNames(method: SerializationMethod, a: string, b: string): number {
-  if (method === "files") return comparePaths(a, b);
-  const sa = parseShardName(a);
-  const sb = parseShardName(b);
-  if (sa === undefined || sb === undefined) return comparePaths(a, b);
-  return comparePaths(sa.path, sb.path) || sa.start - sb.start || sa.end - sb.end;
-}
-
 /** Turns user ignore paths into normalised POSIX paths relative to the model root; paths outside it are dropped. */
 export function normaliseIgnorePaths(modelRoot: string, paths: readonly string[]): string[] {
   const out: string[] = [];
@@ -102,10 +76,6 @@ export function normaliseIgnorePaths(modelRoot: string, paths: readonly string[]
     if (!out.includes(p)) out.push(p);
   }
   return out;
-}
-
-export function isIgnored(name: string, ignorePaths: readonly string[]): boolean {
-  return ignorePaths.some((p) => name === p || name.startsWith(`${p}/`));
 }
 
 function symlinkError(path: string): never {
@@ -278,18 +248,8 @@ export async function hashModel(path: string, options: HashOptions = {}): Promis
   }
   found.sort((a, b) => comparePaths(a.name, b.name));
 
-  const tasks: Task[] = [];
-  for (const file of found) {
-    if (method === "files") tasks.push({ file, start: 0, end: file.size, name: file.name });
-    else {
-      // As model_signing's file_shard serializer: [0, s), [s, 2s), …, the last one ends at the file size; an empty
-      // file has no shard.
-      for (let start = 0; start < file.size; start += shardSize) {
-        const end = Math.min(start + shardSize, file.size);
-        tasks.push({ file, start, end, name: `${file.name}:${start}:${end}` });
-      }
-    }
-  }
+  const planned = planTasks(found, method, shardSize);
+  const tasks: Task[] = planned.map((t) => ({ ...t, file: found[t.file]! }));
   const totalBytes = found.reduce((sum, f) => sum + f.size, 0);
   const threads =
     options.threads ?? (totalBytes < WORKER_THRESHOLD_BYTES || tasks.length < 2 ? 1 : availableParallelism());
@@ -305,27 +265,20 @@ export async function hashModel(path: string, options: HashOptions = {}): Promis
     digest: Buffer.from(digests[i]!).toString("hex"),
     algorithm: "sha256",
   }));
-  // Tasks were built in sorted order already (files sorted, shards by offset); sorting again keeps the rule explicit.
-  const order = resources
-    .map((_, i) => i)
-    .sort((a, b) => compareResourceNames(method, resources[a]!.name, resources[b]!.name));
-  const root256 = createHash("sha256");
-  for (const i of order) root256.update(digests[i]!);
-
-  // In files mode task i is file i; in shards mode a file's shards are consecutive tasks, in offset order.
-  const perFile = new Map<FoundFile, ReturnType<typeof createHash>>();
-  if (method === "shards") {
-    for (const file of found) perFile.set(file, createHash("sha256"));
-    tasks.forEach((t, i) => perFile.get(t.file)!.update(digests[i]!));
-  }
+  const { order, input } = rootDigestInput(
+    method,
+    tasks.map((t, i) => ({ name: t.name, digest: digests[i]! })),
+  );
+  // In shards mode a file's summary is SHA-256 over its shard digests in offset order (digest.ts).
+  const summaries = method === "shards" ? shardSummaryInputs(planned, digests, found.length) : [];
   const files: HashedFile[] = found.map((file, i) => ({
     name: file.name,
-    digest: method === "files" ? resources[i]!.digest : perFile.get(file)!.digest("hex"),
+    digest: method === "files" ? resources[i]!.digest : createHash("sha256").update(summaries[i]!).digest("hex"),
     size: file.size,
   }));
 
   const hash: ModelHash = {
-    rootDigest: root256.digest("hex"),
+    rootDigest: createHash("sha256").update(input).digest("hex"),
     method,
     files,
     resources: order.map((i) => resources[i]!),
