@@ -15,4 +15,5 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   { words: ["hash", "oms"], load: async () => (await import("../cli/oms.ts")).commands },
   { words: ["bundle", "verifier"], load: async () => (await import("../offchain/cli.ts")).commands },
   { words: ["snp", "sim"], load: async () => (await import("../cli/snp.ts")).commands },
+  { words: ["measure"], load: async () => (await import("../cli/measure.ts")).commands },
 ];
