@@ -47,6 +47,30 @@ describe("encoding", () => {
     }
   });
 
+  it("when checked against the grammar as a regular expression, the linear check agrees on random strings", () => {
+    const rand = prng(SEED ^ 0x1234);
+    const standard = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+    const urlSafe = /^[A-Za-z0-9_-]*$/;
+    const chars = "Aa9+/-_===é";
+    for (let n = 0; n < 5000; n++) {
+      const text = Array.from({ length: Math.floor(rand() * 13) }, () => chars[Math.floor(rand() * chars.length)]).join(
+        "",
+      );
+      assert.equal(isBase64(text), standard.test(text) || (urlSafe.test(text) && text.length % 4 !== 1), text);
+    }
+  });
+
+  it("when a base64 string is 12 MiB long, it is checked and decoded in linear time without overflowing the stack", () => {
+    const bytes = new Uint8Array(9 * 1024 * 1024).map((_, i) => (i * 7919) & 0xff);
+    const text = Buffer.from(bytes).toString("base64");
+    assert.ok(text.length >= 12 * 1024 * 1024);
+    assert.equal(isBase64(text), true);
+    assert.deepEqual(fromBase64(text), bytes);
+    // the same string with one stray character at the end is refused, not a RangeError
+    assert.equal(fromBase64(`${text.slice(0, -4)}AA*=`), undefined);
+    assert.equal(isBase64(`${text.slice(0, -1)}\n`), false);
+  });
+
   it("when base64 is not strict, it is refused", () => {
     for (const bad of ["YQ=", "YQ===", "Y", "YW Jj", "YWJj\n", "YW+j_A", "YQ==YQ==", "Y!==", "YWJ=j"]) {
       assert.equal(fromBase64(bad), undefined, bad);
