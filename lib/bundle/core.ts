@@ -1,0 +1,278 @@
+// The provenance bundle (DESIGN §3.3), browser-safe: strict reading (size limit, UTF-8, JSON without duplicate keys,
+// every field type-checked, no unknown fields), deterministic writing, and finding the manifest. Shared by lib/bundle
+// (Node) and the explorer page; no node:* imports. It never trusts content: signatures and the binding are checked
+// elsewhere.
+import {
+  INTOTO_PAYLOAD_TYPE,
+  decodeBase64,
+  isPlainObject,
+  parseEcSpki,
+  parseEnvelope,
+  type DsseEnvelope,
+} from "../dsse/core.ts";
+import { MalformedInputError, ProvenantError } from "../errors.ts";
+import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/predicates.ts";
+
+export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
+export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
+/** Size of an SEV-SNP attestation report (AMD SEV-SNP ABI 56860, Table 23). */
+export const SNP_REPORT_BYTES = 1184;
+
+export type CpuProvider = "tsm" | "sev-guest" | "sim";
+
+export interface CpuEvidence {
+  type: "sev-snp";
+  /** Base64 of the 1184-byte report. */
+  report: string;
+  /** Base64 DER VCEK or VLEK. */
+  vcek: string;
+  /** Base64 DER ASK|ASVK, then ARK (optional: the ARK is pinned anyway). */
+  chain?: string[];
+  provider?: CpuProvider;
+}
+
+export interface GpuEvidence {
+  type: string;
+  /** Hex report. */
+  report: string;
+  /** PEM certificate chain. */
+  certChain: string;
+}
+
+export interface ProvenanceBundle {
+  mediaType: typeof BUNDLE_MEDIA_TYPE;
+  envelopes: DsseEnvelope[];
+  signer: { publicKey: string /* base64 DER SPKI of K */ };
+  /** 64 hex: REPORT_DATA[32:64]. */
+  nonce: string;
+  evidence: { cpu: CpuEvidence; gpu?: GpuEvidence[] };
+}
+
+function malformed(path: string, message: string, cause?: unknown): never {
+  throw new MalformedInputError("BUNDLE_MALFORMED", `bundle: ${path}: ${message}`, {
+    details: { path },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function only(obj: Record<string, unknown>, path: string, allowed: readonly string[]): void {
+  for (const key of Object.keys(obj)) if (!allowed.includes(key)) malformed(`${path}.${key}`, "unknown field");
+}
+
+function object(value: unknown, path: string): Record<string, unknown> {
+  if (!isPlainObject(value)) malformed(path, "expected an object");
+  return value as Record<string, unknown>;
+}
+
+function base64Field(value: unknown, path: string, allowEmpty = false): Uint8Array {
+  if (typeof value !== "string") return malformed(path, "expected a base64 string");
+  const bytes = decodeBase64(value, "BUNDLE_MALFORMED", path);
+  if (!allowEmpty && bytes.length === 0) malformed(path, "expected non-empty content");
+  return bytes;
+}
+
+/**
+ * Rejects duplicate object keys, which JSON.parse silently collapses (last one wins): two readers of one bundle must
+ * never see different content. Runs on text that JSON.parse already accepted, so the grammar is known to be valid.
+ */
+function assertNoDuplicateKeys(text: string): void {
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "{") stack.push(new Set());
+    else if (ch === "[") stack.push(null);
+    else if (ch === "}" || ch === "]") stack.pop();
+    else if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top) {
+        let k = j + 1;
+        while (k < text.length && " \t\r\n".includes(text[k]!)) k++;
+        if (text[k] === ":") {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (top.has(key)) malformed(key, "duplicate key");
+          top.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+}
+
+/** Parses strict JSON from bytes: UTF-8 without BOM, no duplicate keys. `code` says which part is reading. */
+export function parseStrictJson(
+  bytes: Uint8Array,
+  code: "BUNDLE_MALFORMED" | "OMS_MALFORMED" = "BUNDLE_MALFORMED",
+): unknown {
+  try {
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) malformed("$", "byte order mark not allowed");
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      malformed("$", `not JSON (${error instanceof Error ? error.message : String(error)})`, error);
+    }
+    assertNoDuplicateKeys(text);
+    return value;
+  } catch (error) {
+    if (error instanceof ProvenantError) {
+      if (code === "BUNDLE_MALFORMED") throw error;
+      throw new MalformedInputError(code, error.message, { cause: error, details: error.details ?? {} });
+    }
+    throw new MalformedInputError(code, "not valid UTF-8", { cause: error, details: { path: "$" } });
+  }
+}
+
+/** Reads and shape-checks a bundle. BUNDLE_TOO_LARGE above `maxBytes` (16 MiB), BUNDLE_MALFORMED otherwise. */
+export function readBundle(bytes: Uint8Array, options: { maxBytes?: number } = {}): ProvenanceBundle {
+  const maxBytes = options.maxBytes ?? MAX_BUNDLE_BYTES;
+  if (bytes.length > maxBytes) {
+    throw new MalformedInputError("BUNDLE_TOO_LARGE", `bundle is ${bytes.length} bytes, more than ${maxBytes}`, {
+      details: { expected: maxBytes, actual: bytes.length },
+    });
+  }
+  return toBundle(parseStrictJson(bytes));
+}
+
+/** Shape-checks an already parsed bundle object and returns a normalised copy. */
+export function toBundle(json: unknown): ProvenanceBundle {
+  const root = object(json, "$");
+  only(root, "$", ["mediaType", "envelopes", "signer", "nonce", "evidence"]);
+  if (root.mediaType !== BUNDLE_MEDIA_TYPE) malformed("mediaType", `expected ${BUNDLE_MEDIA_TYPE}`);
+
+  if (!Array.isArray(root.envelopes) || root.envelopes.length === 0)
+    malformed("envelopes", "expected a non-empty array");
+  const envelopes = (root.envelopes as unknown[]).map((entry, i) => {
+    try {
+      return parseEnvelope(entry);
+    } catch (error) {
+      return malformed(`envelopes[${i}]`, error instanceof Error ? error.message : String(error), error);
+    }
+  });
+
+  const signer = object(root.signer, "signer");
+  only(signer, "signer", ["publicKey"]);
+  const spki = base64Field(signer.publicKey, "signer.publicKey");
+  // The DER is parsed here (RFC 5480); the point is checked to be on the curve when the key is imported to verify.
+  let curve: string;
+  try {
+    curve = parseEcSpki(spki, "BUNDLE_MALFORMED").curve;
+  } catch (error) {
+    return malformed("signer.publicKey", error instanceof Error ? error.message : String(error), error);
+  }
+  if (curve !== "P-384" && curve !== "P-256")
+    malformed("signer.publicKey", `expected an EC P-384 or P-256 key, got ${curve}`);
+
+  if (typeof root.nonce !== "string" || !/^[0-9a-f]{64}$/.test(root.nonce)) malformed("nonce", "expected 64 hex");
+
+  const evidence = object(root.evidence, "evidence");
+  only(evidence, "evidence", ["cpu", "gpu"]);
+  const cpuIn = object(evidence.cpu, "evidence.cpu");
+  only(cpuIn, "evidence.cpu", ["type", "report", "vcek", "chain", "provider"]);
+  if (cpuIn.type !== "sev-snp") malformed("evidence.cpu.type", "expected sev-snp");
+  const report = base64Field(cpuIn.report, "evidence.cpu.report");
+  if (report.length !== SNP_REPORT_BYTES) {
+    malformed("evidence.cpu.report", `expected ${SNP_REPORT_BYTES} bytes, got ${report.length}`);
+  }
+  base64Field(cpuIn.vcek, "evidence.cpu.vcek");
+  const cpu: CpuEvidence = { type: "sev-snp", report: cpuIn.report as string, vcek: cpuIn.vcek as string };
+  if (cpuIn.chain !== undefined) {
+    if (!Array.isArray(cpuIn.chain)) malformed("evidence.cpu.chain", "expected an array");
+    (cpuIn.chain as unknown[]).forEach((c, i) => base64Field(c, `evidence.cpu.chain[${i}]`));
+    cpu.chain = [...(cpuIn.chain as string[])];
+  }
+  if (cpuIn.provider !== undefined) {
+    if (cpuIn.provider !== "tsm" && cpuIn.provider !== "sev-guest" && cpuIn.provider !== "sim") {
+      malformed("evidence.cpu.provider", "expected tsm, sev-guest or sim");
+    }
+    cpu.provider = cpuIn.provider as CpuProvider;
+  }
+  const bundle: ProvenanceBundle = {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    envelopes,
+    signer: { publicKey: signer.publicKey as string },
+    nonce: root.nonce as string,
+    evidence: { cpu },
+  };
+  if (evidence.gpu !== undefined) {
+    if (!Array.isArray(evidence.gpu)) malformed("evidence.gpu", "expected an array");
+    bundle.evidence.gpu = (evidence.gpu as unknown[]).map((entry, i) => {
+      const path = `evidence.gpu[${i}]`;
+      const gpu = object(entry, path);
+      only(gpu, path, ["type", "report", "certChain"]);
+      if (typeof gpu.type !== "string" || gpu.type === "") malformed(`${path}.type`, "expected a non-empty string");
+      if (typeof gpu.report !== "string" || !/^(?:[0-9a-fA-F]{2})+$/.test(gpu.report)) {
+        malformed(`${path}.report`, "expected hex");
+      }
+      if (typeof gpu.certChain !== "string" || !gpu.certChain.includes("-----BEGIN CERTIFICATE-----")) {
+        malformed(`${path}.certChain`, "expected a PEM certificate chain");
+      }
+      return { type: gpu.type as string, report: gpu.report as string, certChain: gpu.certChain as string };
+    });
+  }
+  return bundle;
+}
+
+/** Serialises a bundle deterministically (fixed key order, two-space indent, final newline) after checking it. */
+export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
+  const checked = toBundle(bundle);
+  const cpu: Record<string, unknown> = {
+    type: checked.evidence.cpu.type,
+    report: checked.evidence.cpu.report,
+    vcek: checked.evidence.cpu.vcek,
+  };
+  if (checked.evidence.cpu.chain !== undefined) cpu.chain = checked.evidence.cpu.chain;
+  if (checked.evidence.cpu.provider !== undefined) cpu.provider = checked.evidence.cpu.provider;
+  const evidence: Record<string, unknown> = { cpu };
+  if (checked.evidence.gpu !== undefined) {
+    evidence.gpu = checked.evidence.gpu.map((g) => ({ type: g.type, report: g.report, certChain: g.certChain }));
+  }
+  const ordered = {
+    mediaType: checked.mediaType,
+    envelopes: checked.envelopes.map((e) => ({
+      payloadType: e.payloadType,
+      payload: e.payload,
+      signatures: e.signatures.map((s) => (s.keyid === undefined ? { sig: s.sig } : { keyid: s.keyid, sig: s.sig })),
+    })),
+    signer: { publicKey: checked.signer.publicKey },
+    nonce: checked.nonce,
+    evidence,
+  };
+  const bytes = new TextEncoder().encode(`${JSON.stringify(ordered, null, 2)}\n`);
+  if (bytes.length > MAX_BUNDLE_BYTES) {
+    throw new MalformedInputError("BUNDLE_TOO_LARGE", `bundle would be ${bytes.length} bytes`, {
+      details: { expected: MAX_BUNDLE_BYTES, actual: bytes.length },
+    });
+  }
+  return bytes;
+}
+
+/** The predicateType an envelope's payload declares, or undefined when the payload is not an in-toto JSON object. */
+export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
+  if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) return undefined;
+  try {
+    const json = JSON.parse(new TextDecoder().decode(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload")));
+    return isPlainObject(json) && typeof json.predicateType === "string" ? json.predicateType : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The bundle's manifest: its one fine-tune (SLSA provenance) or eval envelope. BUNDLE_MALFORMED when there is none
+ * or more than one. The caller still verifies its signature and validates its statement.
+ */
+export function findManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number } {
+  const found: number[] = [];
+  bundle.envelopes.forEach((envelope, index) => {
+    const type = predicateTypeOf(envelope);
+    if (type === PREDICATE_SLSA || type === PREDICATE_EVAL) found.push(index);
+  });
+  if (found.length !== 1) {
+    malformed("envelopes", `expected exactly one fine-tune or eval manifest, found ${found.length}`);
+  }
+  const index = found[0]!;
+  return { envelope: bundle.envelopes[index]!, index };
+}
