@@ -10,6 +10,7 @@ import {
   parseEnvelope,
   type DsseEnvelope,
 } from "../dsse/core.ts";
+import { isHex } from "../encoding/index.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
 import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/predicates.ts";
 
@@ -17,6 +18,19 @@ export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
 export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
 /** Size of an SEV-SNP attestation report (AMD SEV-SNP ABI 56860, Table 23). */
 export const SNP_REPORT_BYTES = 1184;
+/**
+ * Deepest JSON nesting read (a bundle nests 4 levels, a statement about 6). JSON.parse takes seconds on megabytes
+ * of "[[[[…" and JSON.stringify overflows the stack on its result, so depth is checked by a linear scan first.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Bounds on what verifying a bundle will cost, checked before any envelope is parsed (BUNDLE_TOO_COMPLEX). */
+export interface BundleLimits {
+  /** Most envelopes (the verifier policy's `maxEnvelopes`). */
+  maxEnvelopes?: number;
+  /** Most signatures in one envelope (the verifier policy's `maxSignaturesPerEnvelope`). */
+  maxSignaturesPerEnvelope?: number;
+}
 
 export type CpuProvider = "tsm" | "sev-guest" | "sim";
 
@@ -100,6 +114,33 @@ function assertNoDuplicateKeys(text: string): void {
   }
 }
 
+/**
+ * The deepest nesting of `text` read as JSON (brackets inside strings do not count), stopping as soon as it passes
+ * `max`: one linear pass with no recursion, so it is safe on any input. Malformed JSON is JSON.parse's to refuse.
+ */
+export function jsonDepthExceeds(text: string, max: number = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
+  }
+  return false;
+}
+
+/** JSON.parse after the depth check: a SyntaxError-like Error for input nested deeper than `maxDepth`. */
+export function parseJsonBounded(text: string, maxDepth: number = MAX_JSON_DEPTH): unknown {
+  if (jsonDepthExceeds(text, maxDepth)) throw new Error(`JSON nested deeper than ${maxDepth} levels`);
+  return JSON.parse(text);
+}
+
 /** Parses strict JSON from bytes: UTF-8 without BOM, no duplicate keys. `code` says which part is reading. */
 export function parseStrictJson(
   bytes: Uint8Array,
@@ -110,7 +151,7 @@ export function parseStrictJson(
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJsonBounded(text);
     } catch (error) {
       malformed("$", `not JSON (${error instanceof Error ? error.message : String(error)})`, error);
     }
@@ -125,25 +166,50 @@ export function parseStrictJson(
   }
 }
 
-/** Reads and shape-checks a bundle. BUNDLE_TOO_LARGE above `maxBytes` (16 MiB), BUNDLE_MALFORMED otherwise. */
-export function readBundle(bytes: Uint8Array, options: { maxBytes?: number } = {}): ProvenanceBundle {
+/**
+ * Reads and shape-checks a bundle. BUNDLE_TOO_LARGE above `maxBytes` (16 MiB), BUNDLE_TOO_COMPLEX above the
+ * envelope or signature bounds, BUNDLE_MALFORMED otherwise.
+ */
+export function readBundle(bytes: Uint8Array, options: { maxBytes?: number } & BundleLimits = {}): ProvenanceBundle {
   const maxBytes = options.maxBytes ?? MAX_BUNDLE_BYTES;
   if (bytes.length > maxBytes) {
     throw new MalformedInputError("BUNDLE_TOO_LARGE", `bundle is ${bytes.length} bytes, more than ${maxBytes}`, {
       details: { expected: maxBytes, actual: bytes.length },
     });
   }
-  return toBundle(parseStrictJson(bytes));
+  return toBundle(parseStrictJson(bytes), options);
+}
+
+function tooComplex(path: string, what: string, actual: number, limit: number): never {
+  throw new MalformedInputError("BUNDLE_TOO_COMPLEX", `bundle: ${path}: ${actual} ${what}, more than ${limit}`, {
+    details: { path, expected: limit, actual },
+  });
+}
+
+/**
+ * Counts envelopes and signatures against the limits before anything else about them is read: a bundle of 16,000
+ * junk signatures is refused here, before one byte of them is decoded.
+ */
+function checkLimits(envelopes: unknown[], limits: BundleLimits): void {
+  const maxEnvelopes = limits.maxEnvelopes ?? Infinity;
+  if (envelopes.length > maxEnvelopes) tooComplex("envelopes", "envelopes", envelopes.length, maxEnvelopes);
+  const maxSignatures = limits.maxSignaturesPerEnvelope ?? Infinity;
+  envelopes.forEach((entry, i) => {
+    const signatures = isPlainObject(entry) ? entry.signatures : undefined;
+    if (Array.isArray(signatures) && signatures.length > maxSignatures)
+      tooComplex(`envelopes[${i}].signatures`, "signatures", signatures.length, maxSignatures);
+  });
 }
 
 /** Shape-checks an already parsed bundle object and returns a normalised copy. */
-export function toBundle(json: unknown): ProvenanceBundle {
+export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBundle {
   const root = object(json, "$");
   only(root, "$", ["mediaType", "envelopes", "signer", "nonce", "evidence"]);
   if (root.mediaType !== BUNDLE_MEDIA_TYPE) malformed("mediaType", `expected ${BUNDLE_MEDIA_TYPE}`);
 
   if (!Array.isArray(root.envelopes) || root.envelopes.length === 0)
     malformed("envelopes", "expected a non-empty array");
+  checkLimits(root.envelopes as unknown[], limits);
   const envelopes = (root.envelopes as unknown[]).map((entry, i) => {
     try {
       return parseEnvelope(entry);
@@ -203,7 +269,7 @@ export function toBundle(json: unknown): ProvenanceBundle {
       const gpu = object(entry, path);
       only(gpu, path, ["type", "report", "certChain"]);
       if (typeof gpu.type !== "string" || gpu.type === "") malformed(`${path}.type`, "expected a non-empty string");
-      if (typeof gpu.report !== "string" || !/^(?:[0-9a-fA-F]{2})+$/.test(gpu.report)) {
+      if (typeof gpu.report !== "string" || gpu.report === "" || !isHex(gpu.report)) {
         malformed(`${path}.report`, "expected hex");
       }
       if (typeof gpu.certChain !== "string" || !gpu.certChain.includes("-----BEGIN CERTIFICATE-----")) {
@@ -253,7 +319,9 @@ export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
 export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
   if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) return undefined;
   try {
-    const json = JSON.parse(new TextDecoder().decode(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload")));
+    const json = parseJsonBounded(
+      new TextDecoder().decode(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload")),
+    );
     return isPlainObject(json) && typeof json.predicateType === "string" ? json.predicateType : undefined;
   } catch {
     return undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { equalBytes, fromBase64, fromHex, isBase64, toBase64, toHex } from "./index.ts";
+import { equalBytes, fromBase64, fromHex, isBase64, isHex, toBase64, toHex } from "./index.ts";
 
 // Seeded so that a failure can be replayed: PROVENANT_FUZZ_SEED=<n>.
 const SEED = Number(process.env.PROVENANT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -77,6 +77,16 @@ describe("encoding", () => {
     }
     assert.deepEqual(fromBase64(""), new Uint8Array(0));
     assert.deepEqual(fromBase64("YQ"), new Uint8Array([0x61]));
+  });
+
+  it("when hex is checked, every code unit outside 0-9 a-f A-F is refused, also in a 12 MiB string", () => {
+    for (let c = 0; c < 0x10000; c++) {
+      const ch = String.fromCharCode(c);
+      assert.equal(isHex(`0${ch}`), /^[0-9a-fA-F]$/.test(ch), `U+${c.toString(16)}`);
+    }
+    const big = "ab".repeat(6 * 1024 * 1024);
+    assert.equal(isHex(big), true);
+    assert.equal(isHex(`${big.slice(0, -1)}g`), false);
   });
 
   it("when hex is odd or not hex, it is refused; equalBytes compares lengths and bytes", () => {

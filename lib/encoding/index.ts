@@ -99,9 +99,19 @@ export function toHex(bytes: Uint8Array): string {
   return out;
 }
 
+/** True when `text` is hex of either case and even length (one linear pass; "" counts as hex of no bytes). */
+export function isHex(text: string): boolean {
+  if (text.length % 2 !== 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
 /** Hex (either case, even length) to bytes; undefined for anything else. */
 export function fromHex(text: string): Uint8Array | undefined {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
+  if (!isHex(text)) return undefined;
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return out;

@@ -2,11 +2,19 @@
 // code and, when accepted, the onchain record. No I/O, never throws. Steps follow DESIGN §1 a–g: the report's
 // certificate chain to a pinned ARK, its signature and fields (lib/snp verify), the SNP policy (lib/snp validate),
 // REPORT_DATA binding the signer key K and the nonce, every envelope signed by K, and consistent statements.
-// Cryptographic steps fail fast within themselves; independent steps all run so that a publisher sees every reason.
+// Cost is bounded before it is spent: the envelope and signature counts are checked while the bundle is read
+// (BUNDLE_TOO_COMPLEX), shape and policy checks collect every reason, and cryptography fails fast: once one proof
+// is broken (the report's chain or signature, the binding, an envelope), no further signature is verified.
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
 
-import { findManifest, manifestDigestOf, readBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
-import { verifyEnvelope } from "../../lib/dsse/index.ts";
+import {
+  findManifest,
+  manifestDigestOf,
+  parseJsonBounded,
+  readBundle,
+  type ProvenanceBundle,
+} from "../../lib/bundle/index.ts";
+import { decodeBase64, verifyEnvelope } from "../../lib/dsse/index.ts";
 import {
   MalformedInputError,
   PolicyError,
@@ -17,11 +25,13 @@ import {
   type ErrorCode,
 } from "../../lib/errors.ts";
 import { validateStatement, type ValidatedStatement } from "../../lib/intoto/index.ts";
+import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
 import {
   createReportVerifier,
   parseReport,
   validateReport,
   type AttestationReport,
+  type CertificateSource,
   type Product,
   type VerifiedReport,
 } from "../../lib/snp/index.ts";
@@ -61,6 +71,11 @@ export interface BundleVerdict {
   kind?: "finetune" | "eval";
   errors: { code: ErrorCode; message: string }[];
   record?: AttestationRecord;
+  /**
+   * Set when the verdict carries SNP_CERT_UNAVAILABLE because the evidence lacks its ASK|ASVK or ARK: the product's
+   * `cert_chain` that would complete it (the service fetches it and verifies again).
+   */
+  certificatesNeeded?: { product: Product; signer: "vcek" | "vlek" };
   evidence?: {
     product: Product;
     signer: "vcek" | "vlek";
@@ -75,6 +90,11 @@ export interface VerifyContext {
   now: Date;
   /** A report verifier whose certificate cache stays warm across bundles; made from the policy when omitted. */
   verifier?: ReportVerifier;
+  /**
+   * Certificates to complete a partial chain with (an ASK-only or ARK-only `evidence.cpu.chain`), by the product
+   * the VCEK's issuer names; the service's are fetched from AMD's KDS. The ARK is still trusted only when pinned.
+   */
+  certificates?: CertificateSource;
 }
 
 const ZERO32 = `0x${"00".repeat(32)}`;
@@ -98,10 +118,23 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function b64(text: string, code: ErrorCode, what: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
-    throw new MalformedInputError(code, `${what} is not base64`);
-  return Buffer.from(text, "base64");
+/** Strict base64 (lib/encoding: one linear pass, safe on the whole 16 MiB). */
+function b64(text: string, code: "BUNDLE_MALFORMED", what: string): Uint8Array {
+  return decodeBase64(text, code, what);
+}
+
+/** What the evidence's chain lacks, remembered per (VCEK, chain) so that certificates are not re-parsed per bundle. */
+const needsCache = new Map<string, ChainNeeds | undefined>();
+
+function cachedChainNeeds(vcek: Uint8Array, chain: readonly Uint8Array[] | undefined): ChainNeeds | undefined {
+  const h = createHash("sha256").update(vcek);
+  for (const c of chain ?? []) h.update(createHash("sha256").update(c).digest());
+  const key = `${chain?.length ?? -1}:${h.digest("hex")}`;
+  if (needsCache.has(key)) return needsCache.get(key);
+  const needs = chainNeeds(vcek, chain);
+  if (needsCache.size >= 1024) needsCache.clear();
+  needsCache.set(key, needs);
+  return needs;
 }
 
 /** Collects the coded errors of one step; anything uncoded becomes INTERNAL (never a crash). */
@@ -138,13 +171,22 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   const { policy, now } = context;
   const verdict: BundleVerdict = { ok: false, bundleDigest, errors: c.errors };
 
-  // Shape: size, JSON, the bundle schema. Nothing else can be checked without it.
-  const bundle = c.run(() => readBundle(bytes, { maxBytes: policy.maxBundleBytes }));
+  // Shape: size, JSON (depth-bounded), the cost bounds (BUNDLE_TOO_COMPLEX), the bundle schema. Nothing else can be
+  // checked without it.
+  const bundle = c.run(() =>
+    readBundle(bytes, {
+      maxBytes: policy.maxBundleBytes,
+      maxEnvelopes: policy.maxEnvelopes,
+      maxSignaturesPerEnvelope: policy.maxSignaturesPerEnvelope,
+    }),
+  );
   if (bundle === undefined) return verdict;
 
   // The signer key K (DER SPKI), needed by the binding and the envelope steps.
   const spki = c.run(() => b64(bundle.signer.publicKey, "BUNDLE_MALFORMED", "signer.publicKey"));
   const key = spki === undefined ? undefined : c.run(() => toPublicKey(spki));
+  // Once a proof is broken, no further signature is verified (shape and policy reasons are still collected).
+  let proofBroken = false;
 
   // a–c: the report, its certificate chain to a pinned root, its fields against the certificate.
   const reportBytes = c.run(() => b64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report"));
@@ -153,12 +195,21 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   if (reportBytes !== undefined) {
     verified = c.run(() => {
       const vcek = b64(bundle.evidence.cpu.vcek, "BUNDLE_MALFORMED", "evidence.cpu.vcek");
-      const chain = bundle.evidence.cpu.chain?.map((cert, i) =>
+      const given = bundle.evidence.cpu.chain?.map((cert, i) =>
         b64(cert, "BUNDLE_MALFORMED", `evidence.cpu.chain[${i}]`),
       );
+      const chain = completeEvidenceChain(vcek, given, context.certificates, verdict);
       const verifier = context.verifier ?? reportVerifierFor(policy);
-      return verifier.verify(reportBytes, chain === undefined ? { vcek } : { vcek, chain }, now);
+      try {
+        return verifier.verify(reportBytes, chain === undefined ? { vcek } : { vcek, chain }, now);
+      } catch (error) {
+        const needs = cachedChainNeeds(vcek, given);
+        if (error instanceof ProvenantError && error.code === "SNP_CERT_UNAVAILABLE" && needs !== undefined)
+          verdict.certificatesNeeded = { product: needs.product, signer: needs.signer };
+        throw error;
+      }
     });
+    if (verified === undefined) proofBroken = true;
     // Without a verified report the binding is still checked on the parsed one, so that every reason shows.
     report = verified?.report ?? c.run(() => parseReport(reportBytes));
   }
@@ -167,14 +218,20 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   if (verified !== undefined) c.run(() => validateReport(verified, policy.snp));
 
   // e: REPORT_DATA = SHA-256(SPKI of K) ‖ nonce.
-  if (report !== undefined && spki !== undefined) c.run(() => verifyBinding(report, spki, bundle.nonce));
+  if (report !== undefined && spki !== undefined) {
+    const bound = c.run(() => (verifyBinding(report, spki, bundle.nonce), true));
+    if (bound === undefined) proofBroken = true;
+  }
 
-  // f: every envelope signed by K; their payloads, validated as statements.
+  // f: every envelope signed by K, in order, stopping at the first that is not; their payloads, as statements.
   const statements: (ValidatedStatement | undefined)[] = [];
-  bundle.envelopes.forEach((envelope, i) => {
-    const payload = key === undefined ? undefined : c.run(() => verifyEnvelope(envelope, key));
-    statements[i] = payload === undefined ? undefined : c.run(() => toStatement(payload, i));
-  });
+  let allSigned = key !== undefined && !proofBroken;
+  for (const [i, envelope] of bundle.envelopes.entries()) {
+    if (!allSigned || key === undefined) break;
+    const payload = c.run(() => verifyEnvelope(envelope, key));
+    if (payload === undefined) allSigned = false;
+    else statements[i] = c.run(() => toStatement(payload, i));
+  }
 
   // g: statements consistent; the record.
   const found = c.run(() => findManifest(bundle));
@@ -186,7 +243,8 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       verdict.kind = manifest.kind;
       const modelHash = manifest.subjectDigests[0];
       if (modelHash !== undefined) verdict.modelHash = modelHash;
-      c.run(() => checkConsistency(bundle, manifest, statements, policy));
+      // Consistency needs every statement: it is judged only when every envelope verified.
+      if (allSigned) c.run(() => checkConsistency(bundle, manifest, statements, policy));
       if (c.errors.length === 0 && verified !== undefined && manifestDigest !== undefined && modelHash !== undefined) {
         verdict.record = {
           modelHash: `0x${modelHash}`,
@@ -214,11 +272,40 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       provider: bundle.evidence.cpu.provider ?? "unknown",
     };
   }
-  verdict.ok = c.errors.length === 0 && verdict.record !== undefined;
+  verdict.ok = c.errors.length === 0 && verdict.record !== undefined && allSigned;
   if (!verdict.ok && c.errors.length === 0)
     c.add(new ProvenantError("internal", "INTERNAL", "no record could be derived from an otherwise valid bundle"));
   if (!verdict.ok) delete verdict.record;
+  if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) delete verdict.certificatesNeeded;
   return verdict;
+}
+
+/**
+ * The chain to verify with: the evidence's, with a missing ASK|ASVK or ARK taken from `certificates`. An ARK-only
+ * chain that cannot be completed is SNP_CERT_UNAVAILABLE naming the product (its ASK can be fetched), rather than the
+ * verifier's SNP_CHAIN_INVALID, so that the service fetches it instead of refusing the bundle for good.
+ */
+function completeEvidenceChain(
+  vcek: Uint8Array,
+  given: readonly Uint8Array[] | undefined,
+  certificates: CertificateSource | undefined,
+  verdict: BundleVerdict,
+): readonly Uint8Array[] | undefined {
+  const needs = cachedChainNeeds(vcek, given);
+  if (needs === undefined || needs.missing.length === 0) return given;
+  const completed = completeChain(vcek, given, certificates);
+  if (completed !== undefined) return completed.chain;
+  if (!needs.missing.includes("ark")) {
+    verdict.certificatesNeeded = { product: needs.product, signer: needs.signer };
+    const intermediate = needs.signer === "vcek" ? "ASK" : "ASVK";
+    throw new VerificationError(
+      "SNP_CERT_UNAVAILABLE",
+      `the bundle carries the ARK but no ${intermediate} for ${needs.product}, and no certificate cache holds it: ` +
+        `include the ${intermediate} (KDS ${needs.signer}/v1/${needs.product}/cert_chain)`,
+      { details: { product: needs.product, signer: needs.signer, missing: "intermediate" } },
+    );
+  }
+  return given;
 }
 
 function toPublicKey(spki: Uint8Array): KeyObject {
@@ -254,7 +341,7 @@ export function verifyBinding(report: AttestationReport, spki: Uint8Array, nonce
 function toStatement(payload: Uint8Array, index: number): ValidatedStatement {
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(payload).toString("utf8"));
+    json = parseJsonBounded(Buffer.from(payload).toString("utf8"));
   } catch (error) {
     throw new MalformedInputError("STATEMENT_INVALID", `envelopes[${index}]: payload is not JSON`, { cause: error });
   }

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { before, describe, it } from "node:test";
 
 import { createBundleFactory, type BundleFactory } from "../testing/bundles.ts";
+import { makeHostileBundle } from "../testing/hostile.ts";
 import { parseVerifierPolicy, policyDigest, verifyBundle } from "./index.ts";
 
 const NOW = new Date("2026-11-21T12:00:00Z");
@@ -118,5 +119,93 @@ describe("pipeline", () => {
     }
     const big = new Uint8Array(f.policy.maxBundleBytes + 1).fill(0x20);
     assert.deepEqual(codes(verifyBundle(big, { policy: f.policy, now: NOW })), ["BUNDLE_TOO_LARGE"]);
+  });
+});
+
+describe("pipeline: verification cost is bounded before it is spent", () => {
+  let f: BundleFactory;
+  before(async () => {
+    f = await createBundleFactory();
+  });
+
+  it("when a bundle holds 16,000 junk signatures (2.2 MB), it is refused with BUNDLE_TOO_COMPLEX without verifying them", () => {
+    const hostile = makeHostileBundle(f.sim, { seed: "junk-16000", junkInFirst: 16_000 });
+    assert.ok(hostile.bytes.length > 2_000_000, `${hostile.bytes.length} bytes`);
+    const started = performance.now();
+    const v = verifyBundle(hostile.bytes, { policy: f.policy, now: NOW });
+    const ms = performance.now() - started;
+    assert.deepEqual(codes(v), ["BUNDLE_TOO_COMPLEX"]);
+    // 32,000 P-384 verifications take 20-40 s on one core; counting them takes milliseconds.
+    assert.ok(ms < 5_000, `took ${ms.toFixed(0)} ms`);
+  });
+
+  it("when a bundle has more envelopes or signatures than the policy allows, it is BUNDLE_TOO_COMPLEX; within them it is judged", () => {
+    const many = makeHostileBundle(f.sim, { seed: "many", extraEnvelopes: 15 }); // 17 envelopes
+    assert.deepEqual(codes(verifyBundle(many.bytes, { policy: f.policy, now: NOW })), ["BUNDLE_TOO_COMPLEX"]);
+    const roomy = parseVerifierPolicy({ ...f.policyJson, maxEnvelopes: 17 });
+    assert.deepEqual(codes(verifyBundle(many.bytes, { policy: roomy, now: NOW })), []);
+    const sigs = makeHostileBundle(f.sim, { seed: "sigs", junkSignatures: 4 }); // 5 per envelope
+    assert.deepEqual(codes(verifyBundle(sigs.bytes, { policy: f.policy, now: NOW })), ["BUNDLE_TOO_COMPLEX"]);
+    const four = makeHostileBundle(f.sim, { seed: "four", junkSignatures: 3 }); // 4 per envelope: the default bound
+    assert.deepEqual(codes(verifyBundle(four.bytes, { policy: f.policy, now: NOW })), []);
+  });
+
+  it("when the policy sets the bounds, they are checked and digested", () => {
+    assert.throws(() => parseVerifierPolicy({ maxEnvelopes: 0 }), { code: "POLICY_INVALID" });
+    assert.throws(() => parseVerifierPolicy({ maxSignaturesPerEnvelope: 17 }), { code: "POLICY_INVALID" });
+    assert.throws(() => parseVerifierPolicy({ maxEnvelopes: 2.5 }), { code: "POLICY_INVALID" });
+    const d = parseVerifierPolicy({});
+    assert.equal(d.maxEnvelopes, 16);
+    assert.equal(d.maxSignaturesPerEnvelope, 4);
+    assert.deepEqual([d.json.maxEnvelopes, d.json.maxSignaturesPerEnvelope], [16, 4]);
+    assert.equal(policyDigest(d), policyDigest(parseVerifierPolicy({ maxEnvelopes: 16, maxSignaturesPerEnvelope: 4 })));
+    assert.notEqual(policyDigest(d), policyDigest(parseVerifierPolicy({ maxEnvelopes: 8 })));
+  });
+
+  it("when a proof is broken, no further signature is verified but shape and policy reasons are still listed", () => {
+    // The report signature fails: the envelope with a foreign signature is not even looked at.
+    const tampered = f.make({ variant: "tampered-report" });
+    const t = JSON.parse(Buffer.from(tampered.bytes).toString("utf8")) as { envelopes: { signatures: unknown[] }[] };
+    t.envelopes[2]!.signatures = [{ sig: Buffer.alloc(96, 1).toString("base64") }];
+    assert.deepEqual(codes(verifyBundle(Buffer.from(JSON.stringify(t)), { policy: f.policy, now: NOW })), [
+      "SNP_BAD_SIGNATURE",
+    ]);
+    // The binding fails: no envelope is verified.
+    const debugWrongKey = f.make({ variant: "wrong-key" });
+    assert.deepEqual(codes(verifyBundle(debugWrongKey.bytes, { policy: f.policy, now: NOW })), [
+      "BINDING_KEY_MISMATCH",
+    ]);
+    // The first envelope fails: the second, though signed, is not verified, so its bad statement goes unreported.
+    const first = makeHostileBundle(f.sim, { seed: "first-bad", badFirstThenNonStatement: true });
+    assert.deepEqual(codes(verifyBundle(first.bytes, { policy: f.policy, now: NOW })), ["DSSE_BAD_SIGNATURE"]);
+    // Shape and policy reasons together are all collected.
+    const strict = parseVerifierPolicy({ ...f.policyJson, acceptedKinds: ["finetune"], requireGpuEvidence: true });
+    assert.deepEqual(codes(verifyBundle(f.make({ seed: "p", kind: "eval" }).bytes, { policy: strict, now: NOW })), [
+      "POLICY_GPU_EVIDENCE",
+      "POLICY_STATEMENT_KIND",
+    ]);
+  });
+
+  it("when a payload is 12 MiB of base64, the bundle gets its real verdict, and a stray character its real reason", () => {
+    const big = makeHostileBundle(f.sim, { seed: "big", manifestPadding: 9 * 1024 * 1024 + 512 });
+    const payload = big.bundle.envelopes[0]!.payload;
+    assert.ok(payload.length > 12 * 1024 * 1024, `${payload.length} characters`);
+    const ok = verifyBundle(big.bytes, { policy: f.policy, now: NOW });
+    assert.deepEqual(codes(ok), []);
+    assert.equal(ok.ok, true);
+    const text = Buffer.from(big.bytes).toString("utf8");
+    const broken = text.replace(payload, `${payload.slice(0, -8)}AAAA*AAA`);
+    const v = verifyBundle(Buffer.from(broken), { policy: f.policy, now: NOW });
+    assert.deepEqual(codes(v), ["BUNDLE_MALFORMED"]);
+    assert.match(v.errors[0]!.message, /not valid base64/);
+  });
+
+  it("when JSON is nested a million levels deep, it is refused as malformed at once, in the bundle and in a payload", () => {
+    const deep = new TextEncoder().encode(`${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}`);
+    const started = performance.now();
+    const v = verifyBundle(deep, { policy: f.policy, now: NOW });
+    assert.deepEqual(codes(v), ["BUNDLE_MALFORMED"]);
+    assert.match(v.errors[0]!.message, /deeper than 64/);
+    assert.ok(performance.now() - started < 2_000, "the depth check runs before JSON.parse");
   });
 });

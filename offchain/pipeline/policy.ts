@@ -21,6 +21,10 @@ export interface VerifierPolicy {
   maxBundleBytes: number;
   /** Which manifests may be recorded: "finetune" (SLSA provenance) and/or "eval" (audit). */
   acceptedKinds: AcceptedKind[];
+  /** Most DSSE envelopes a bundle may hold (BUNDLE_TOO_COMPLEX above): bounds verification before it is paid for. */
+  maxEnvelopes: number;
+  /** Most signatures one envelope may hold (BUNDLE_TOO_COMPLEX above): each costs up to two P-384 verifications. */
+  maxSignaturesPerEnvelope: number;
   /** The normalised JSON form: what `policyDigest` hashes. */
   json: VerifierPolicyJson;
 }
@@ -31,9 +35,16 @@ export interface VerifierPolicyJson {
   requireGpuEvidence: boolean;
   maxBundleBytes: number;
   acceptedKinds: AcceptedKind[];
+  maxEnvelopes: number;
+  maxSignaturesPerEnvelope: number;
 }
 
 export const MAX_POLICY_BUNDLE_BYTES = 16 * 1024 * 1024;
+/** Defaults and ceilings of the verification-cost bounds: a typical bundle has 3 envelopes of 1 signature. */
+export const DEFAULT_MAX_ENVELOPES = 16;
+export const DEFAULT_MAX_SIGNATURES_PER_ENVELOPE = 4;
+export const MAX_POLICY_ENVELOPES = 256;
+export const MAX_POLICY_SIGNATURES_PER_ENVELOPE = 16;
 /** The top-level fields of a verifier policy file; any other is POLICY_INVALID. */
 export const VERIFIER_POLICY_FIELDS = [
   "snp",
@@ -41,6 +52,8 @@ export const VERIFIER_POLICY_FIELDS = [
   "requireGpuEvidence",
   "maxBundleBytes",
   "acceptedKinds",
+  "maxEnvelopes",
+  "maxSignaturesPerEnvelope",
 ] as const;
 
 // A bad policy file is unreadable input (exit 2), not a refusal of the evidence (exit 1): kind malformed.
@@ -106,6 +119,23 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     else acceptedKinds = [...(v as AcceptedKind[])].sort();
   }
 
+  // Verification cost is bounded before it is spent (issue 13): an integer in [1, ceiling] each.
+  const bound = (field: "maxEnvelopes" | "maxSignaturesPerEnvelope", fallback: number, ceiling: number): number => {
+    const v = input[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > ceiling) {
+      problems.push(invalid(field, `expected an integer in [1, ${ceiling}]`));
+      return fallback;
+    }
+    return v;
+  };
+  const maxEnvelopes = bound("maxEnvelopes", DEFAULT_MAX_ENVELOPES, MAX_POLICY_ENVELOPES);
+  const maxSignaturesPerEnvelope = bound(
+    "maxSignaturesPerEnvelope",
+    DEFAULT_MAX_SIGNATURES_PER_ENVELOPE,
+    MAX_POLICY_SIGNATURES_PER_ENVELOPE,
+  );
+
   if (problems.length > 0) throw new PolicyViolationError(problems);
   const normalised: VerifierPolicyJson = {
     snp: snpPolicyToJson(snp),
@@ -113,6 +143,8 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     requireGpuEvidence,
     maxBundleBytes,
     acceptedKinds,
+    maxEnvelopes,
+    maxSignaturesPerEnvelope,
   };
   return {
     snp,
@@ -120,6 +152,8 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     requireGpuEvidence,
     maxBundleBytes,
     acceptedKinds,
+    maxEnvelopes,
+    maxSignaturesPerEnvelope,
     json: normalised,
   };
 }
