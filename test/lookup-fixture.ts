@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
 
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi.ts";
-import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../scripts/dev-chain.ts";
+import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
 
 export interface PublishedItem {
   modelHash: string;
@@ -75,7 +75,7 @@ export async function startLookupFixture(options: { port?: number; records?: boo
   const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true, batchStallTime: 0 });
   const admin = new NonceManager(new Wallet(DEV_PRIVATE_KEYS[0], provider));
   const factory = new ContractFactory(MODEL_REGISTRY_ABI as never, MODEL_REGISTRY_BYTECODE, admin);
-  const deployed = await factory.deploy(await admin.getAddress());
+  const deployed = await factory.deploy(await admin.getAddress(), 0); // admin, admin delay (s)
   await deployed.waitForDeployment();
   const registry = deployed as unknown as Contract;
   const address = await registry.getAddress();
@@ -168,6 +168,7 @@ export async function makeTestBundle(
   const nonce = digestOf(`nonce ${modelHash}`);
   const report = Buffer.alloc(1184);
   report.writeUInt32LE(3, 0); // version 3
+  report.writeBigUInt64LE(1n << 17n, 0x08); // guest policy: bit 17 is reserved and must be one (56860 Table 9)
   createHash("sha256").update(spki).digest().copy(report, 0x50);
   Buffer.from(nonce, "hex").copy(report, 0x70);
   const measurement = createHash("sha384").update(`measurement ${modelHash}`).digest();

@@ -1,12 +1,17 @@
-// The explorer's in-browser code run under Node: its OMS root digest equals lib/oms hashModel, and its DSSE check
-// accepts P-384/DER and P-256/P1363 signatures and refuses a tampered one.
+// The explorer's own modules run under Node (no Web Workers here: the page's in-thread path, the same hashRange the
+// workers run) against lib: the OMS root digest equals lib/oms hashModel for files and shards, through WebCrypto and
+// through hash-wasm; the bundle check agrees with lib/dsse, lib/bundle and lib/snp on good, tampered and odd bundles.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { createPublicKey } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 
+import { findManifest, manifestDigestOf, readBundle } from "../lib/bundle/index.ts";
+import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
+import { parseReport } from "../lib/snp/parse.ts";
 import { checkBundle } from "../web/src/bundle.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
 import { digestOf, makeTestBundle } from "./lookup-fixture.ts";
@@ -17,74 +22,186 @@ function bytesOf(seed: string, size: number): Buffer {
   return out;
 }
 
-describe("explorer in-browser hashing", () => {
-  it("when given a model folder, it computes the same OMS root digest as lib/oms", async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "provenant-web-oms-"));
-    const model = path.join(dir, "model");
-    const files: Record<string, Buffer> = {
-      "weights.gguf": bytesOf("w", 9 * 1024 * 1024 + 17),
-      "config.json": Buffer.from('{"a":1}'),
-      "tokenizer/vocab.txt": bytesOf("v", 4096),
-      "a-b/x.bin": bytesOf("x", 100),
-      "a/b.bin": bytesOf("y", 0),
-      ".git/HEAD": Buffer.from("ref: main"),
-      ".gitignore": Buffer.from("*.tmp"),
-    };
+/** What lib says of a bundle: every envelope verifies with the bundle key, the manifest digest, the product. */
+function libView(bytes: Uint8Array) {
+  const bundle = readBundle(bytes);
+  const key = createPublicKey({ key: Buffer.from(bundle.signer.publicKey, "base64"), format: "der", type: "spki" });
+  const signed = bundle.envelopes.every((e) => {
+    try {
+      verifyEnvelope(e, key);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const report = parseReport(new Uint8Array(Buffer.from(bundle.evidence.cpu.report, "base64")));
+  return {
+    signed,
+    manifestDigest: manifestDigestOf(findManifest(bundle).envelope),
+    product: report.productFromCpuid ?? "unknown",
+  };
+}
+
+// Tests poke arbitrary fields of parsed JSON.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function edit(bytes: Uint8Array, change: (json: Record<string, any>) => void): Uint8Array {
+  const json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  change(json);
+  return new Uint8Array(Buffer.from(JSON.stringify(json)));
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "provenant-web-oms-"));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe("explorer in-browser hashing (the page's code under Node)", () => {
+  const files: Record<string, Buffer> = {
+    "weights.gguf": bytesOf("w", 9 * 1024 * 1024 + 17),
+    "config.json": Buffer.from('{"a":1}'),
+    "tokenizer/vocab.txt": bytesOf("v", 4096),
+    "a-b/x.bin": bytesOf("x", 100),
+    "a/b.bin": bytesOf("y", 0),
+    ".git/HEAD": Buffer.from("ref: main"),
+    ".gitignore": Buffer.from("*.tmp"),
+  };
+  let model: string;
+  const dropped = () =>
+    toModelFiles(
+      Object.entries(files).map(([name, data]) => ({
+        file: new File([new Uint8Array(data)], path.basename(name)),
+        relativePath: `model/${name}`,
+      })),
+    );
+  before(async () => {
+    model = path.join(dir, "model");
     for (const [name, data] of Object.entries(files)) {
       await mkdir(path.dirname(path.join(model, name)), { recursive: true });
       await writeFile(path.join(model, name), data);
     }
-    const expected = await hashModel(model);
-    const dropped = Object.entries(files).map(([name, data]) => ({
-      file: new File([new Uint8Array(data)], path.basename(name)),
-      relativePath: `model/${name}`,
-    }));
-    const got = await hashModelFiles(toModelFiles(dropped));
-    assert.equal(got.rootDigest, expected.rootDigest);
-    assert.equal(got.files.length, 5);
   });
 
-  it("when given one file, it computes the same OMS root digest as lib/oms", async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "provenant-web-oms-"));
+  it("when given a model folder, it computes lib/oms's root digest with WebCrypto, ignoring OMS's git paths", async () => {
+    const expected = await hashModel(model);
+    const progress: number[] = [];
+    const got = await hashModelFiles(dropped(), { onProgress: (done) => progress.push(done) });
+    assert.equal(got.rootDigest, expected.rootDigest);
+    assert.deepEqual(got.files, expected.files);
+    assert.deepEqual(got.engines, ["webcrypto"]);
+    assert.equal(got.workers, 0, "Node has no Web Workers: the page-thread path");
+    assert.equal(progress.at(-1), expected.totalBytes);
+  });
+
+  it("when a file is above the WebCrypto bound, it streams through hash-wasm to the same digest", async () => {
+    const expected = await hashModel(model);
+    const got = await hashModelFiles(dropped(), { webCryptoMaxBytes: 1024 * 1024 });
+    assert.equal(got.rootDigest, expected.rootDigest);
+    assert.deepEqual([...got.engines].sort(), ["hash-wasm", "webcrypto"]);
+  });
+
+  it("when the shards method is asked for, it gives lib/oms's shard resources and root", async () => {
+    const expected = await hashModel(model, { method: "shards", shardSize: 4 * 1024 * 1024 });
+    const got = await hashModelFiles(dropped(), { method: "shards", shardSize: 4 * 1024 * 1024 });
+    assert.equal(got.rootDigest, expected.rootDigest);
+    assert.deepEqual(
+      got.resources,
+      expected.resources.map((r) => ({ name: r.name, digest: r.digest })),
+    );
+    assert.deepEqual(got.files, expected.files);
+  });
+
+  it("when given one file, it is a single-file model with lib/oms's digest", async () => {
     const data = bytesOf("single", 3 * 1024 * 1024);
     await writeFile(path.join(dir, "tiny.gguf"), data);
     const expected = await hashModel(path.join(dir, "tiny.gguf"));
     const got = await hashModelFiles(toModelFiles([{ file: new File([new Uint8Array(data)], "tiny.gguf") }]));
     assert.equal(got.rootDigest, expected.rootDigest);
   });
+
+  it("when only ignored files are dropped, it refuses with OMS_MALFORMED as lib/oms does", async () => {
+    await assert.rejects(
+      hashModelFiles(toModelFiles([{ file: new File(["x"], "HEAD"), relativePath: "m/.git/HEAD" }])),
+      { code: "OMS_MALFORMED" },
+    );
+  });
 });
 
-describe("explorer in-browser bundle check", () => {
-  it("when signed with P-384 and DER, it verifies signatures and binding and computes the manifest digest", async () => {
+describe("explorer in-browser bundle check agrees with lib", () => {
+  it("when signed with P-384 and DER, it verifies like lib/dsse and finds lib's manifest digest and product", async () => {
     const b = await makeTestBundle(digestOf("m1"));
-    const check = checkBundle(b.bytes);
+    const check = await checkBundle(b.bytes);
+    const lib = libView(b.bytes);
+    assert.equal(check.allSignaturesValid, lib.signed);
     assert.equal(check.allSignaturesValid, true);
     assert.equal(check.curve, "P-384");
     assert.equal(check.bindingKeyOk && check.bindingNonceOk, true);
+    assert.equal(check.manifestDigest, lib.manifestDigest);
     assert.equal(check.manifestDigest, b.manifestDigest);
     assert.equal(check.modelHash, digestOf("m1"));
-    assert.equal(check.evidence.measurementHash, b.measurementHash);
-    assert.equal(check.evidence.product, "Genoa");
+    assert.equal(check.evidence?.measurementHash, b.measurementHash);
+    assert.equal(check.evidence?.product, lib.product);
+    assert.equal(check.evidence?.product, "Genoa");
   });
 
-  it("when signed with P-256 and IEEE-P1363, it verifies the signatures", async () => {
+  it("when signed with P-256 and IEEE-P1363, it verifies the signatures as lib does", async () => {
     const b = await makeTestBundle(digestOf("m2"), { curve: "P-256", encoding: "ieee-p1363" });
-    const check = checkBundle(b.bytes);
+    const check = await checkBundle(b.bytes);
     assert.equal(check.curve, "P-256");
     assert.equal(check.allSignaturesValid, true);
+    assert.equal(libView(b.bytes).signed, true);
   });
 
-  it("when the payload was changed after signing, the signature check fails", async () => {
+  it("when the payload was changed after signing, both the page and lib refuse the signature", async () => {
     const b = await makeTestBundle(digestOf("m3"));
-    const json = JSON.parse(Buffer.from(b.bytes).toString("utf8"));
-    const payload = JSON.parse(Buffer.from(json.envelopes[0].payload, "base64").toString("utf8"));
-    payload.subject[0].digest.sha256 = digestOf("other");
-    json.envelopes[0].payload = Buffer.from(JSON.stringify(payload)).toString("base64");
-    assert.equal(checkBundle(Buffer.from(JSON.stringify(json))).allSignaturesValid, false);
+    const tampered = edit(b.bytes, (json) => {
+      const payload = JSON.parse(Buffer.from(json.envelopes[0].payload, "base64").toString("utf8"));
+      payload.subject[0].digest.sha256 = digestOf("other");
+      json.envelopes[0].payload = Buffer.from(JSON.stringify(payload)).toString("base64");
+    });
+    assert.equal((await checkBundle(tampered)).allSignaturesValid, false);
+    assert.equal(libView(tampered).signed, false);
   });
 
-  it("when the file is not a bundle, it throws BUNDLE_MALFORMED", () => {
-    assert.throws(() => checkBundle(Buffer.from("{}")), { code: "BUNDLE_MALFORMED" });
-    assert.throws(() => checkBundle(Buffer.from("nope")), { code: "BUNDLE_MALFORMED" });
+  it("when the CPUID names a family 1Ah model lib does not map, the page says unknown as lib does (not Turin)", async () => {
+    const b = await makeTestBundle(digestOf("m4"));
+    for (const [family, model, expected] of [
+      [0x1a, 0x02, "Turin"],
+      [0x1a, 0x50, "unknown"],
+      [0x19, 0x01, "Milan"],
+      [0x19, 0xa1, "Genoa"],
+    ] as const) {
+      const bytes = edit(b.bytes, (json) => {
+        const report = Buffer.from(json.evidence.cpu.report, "base64");
+        report[0x188] = family;
+        report[0x189] = model;
+        json.evidence.cpu.report = report.toString("base64");
+      });
+      assert.equal((await checkBundle(bytes)).evidence?.product, expected);
+      assert.equal(libView(bytes).product, expected);
+    }
+  });
+
+  it("when the report does not parse for lib/snp, the page reports lib's code instead of inventing fields", async () => {
+    const b = await makeTestBundle(digestOf("m5"));
+    const bytes = edit(b.bytes, (json) => {
+      const report = Buffer.from(json.evidence.cpu.report, "base64");
+      report[0x4c] = 1; // reserved, must be zero (56860 Table 23)
+      json.evidence.cpu.report = report.toString("base64");
+    });
+    const check = await checkBundle(bytes);
+    assert.equal(check.evidence, null);
+    assert.equal(check.reportError?.code, "SNP_MALFORMED");
+  });
+
+  it("when the file is not a bundle lib accepts, the page throws lib's code", async () => {
+    const b = await makeTestBundle(digestOf("m6"));
+    await assert.rejects(checkBundle(Buffer.from("{}")), { code: "BUNDLE_MALFORMED" });
+    await assert.rejects(checkBundle(Buffer.from("nope")), { code: "BUNDLE_MALFORMED" });
+    const extra = edit(b.bytes, (json) => (json.extra = 1));
+    assert.throws(() => readBundle(extra), { code: "BUNDLE_MALFORMED" });
+    await assert.rejects(checkBundle(extra), { code: "BUNDLE_MALFORMED" });
+    const badKey = edit(b.bytes, (json) => (json.signer.publicKey = Buffer.from("not a key").toString("base64")));
+    await assert.rejects(checkBundle(badKey), { code: "BUNDLE_MALFORMED" });
   });
 });

@@ -1,7 +1,8 @@
 // The explorer page: look a model up by hash, by dropping its files (OMS root digest computed here), or check a
 // dropped provenance bundle against the chain. Routes: #/model/<hash>. Networks come from /config.json.
 import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord } from "../../offchain/client/core.ts";
-import { BundleError, checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
+import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
+import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
 interface NetworkConfig {
@@ -155,15 +156,22 @@ async function showBundle(check: BundleCheck): Promise<void> {
   setStatus("busy");
   const c = await getClient();
   const record = await c.record(check.manifestDigest);
+  const e = check.evidence;
   const checks = [
     checkItem(check.allSignaturesValid, `${check.envelopes.length} DSSE signature(s) valid (${check.curve})`),
+    checkItem(
+      e !== null,
+      e !== null
+        ? "SEV-SNP report parses"
+        : `SEV-SNP report: ${check.reportError?.code}: ${check.reportError?.message}`,
+    ),
     checkItem(check.bindingKeyOk, "REPORT_DATA binds the signing key"),
     checkItem(check.bindingNonceOk, "REPORT_DATA carries the bundle nonce"),
     checkItem(record !== null, record === null ? "manifest not recorded on chain" : "manifest recorded on chain"),
   ];
   if (record !== null) {
     checks.push(checkItem(record.modelHash === check.modelHash, "same model hash on chain"));
-    checks.push(checkItem(record.measurementHash === check.evidence.measurementHash, "same measurement hash on chain"));
+    checks.push(checkItem(record.measurementHash === e?.measurementHash, "same measurement hash on chain"));
     checks.push(
       checkItem(!record.revoked, record.revoked ? `revoked: ${record.revocationReason ?? ""}` : "not revoked"),
     );
@@ -172,14 +180,17 @@ async function showBundle(check: BundleCheck): Promise<void> {
   const verdict = ok
     ? `<div class="verdict ok" data-verdict="bundle-verified">Bundle verified<small>Signatures hold and the chain records this manifest.</small></div>`
     : `<div class="verdict bad" data-verdict="bundle-failed">Bundle not verified<small>See the failed checks below.</small></div>`;
-  const e = check.evidence;
   const bundleHtml = `${verdict}
     <div class="card" id="bundle"><h2>Bundle checks</h2><ul class="checks">${checks.join("")}</ul></div>
     <div class="card" id="evidence"><h2>Evidence summary</h2><table>
       <tr><th>Manifest</th><td>${check.manifestKind === "finetune" ? "fine-tune" : "audit"} · <span class="mono" id="manifest-digest">${check.manifestDigest}</span></td></tr>
-      <tr><th>Product</th><td>AMD SEV-SNP ${escapeHtml(e.product)} (report v${e.reportVersion}, provider ${escapeHtml(e.provider)})</td></tr>
-      <tr><th>Reported TCB</th><td class="mono">${tcbHex(e.reportedTcb)}</td></tr>
-      <tr><th>Measurement hash</th><td class="mono">${e.measurementHash}</td></tr>
+      <tr><th>Product</th><td>${
+        e === null
+          ? "— (the report does not parse)"
+          : `AMD SEV-SNP ${escapeHtml(e.product)} (report v${e.reportVersion}, provider ${escapeHtml(e.provider)})`
+      }</td></tr>
+      <tr><th>Reported TCB</th><td class="mono">${tcbHex(e?.reportedTcb ?? null)}</td></tr>
+      <tr><th>Measurement hash</th><td class="mono">${e?.measurementHash ?? "—"}</td></tr>
       <tr><th>Policy digest</th><td class="mono">${record?.policyDigest ?? "— (not recorded)"}</td></tr>
       <tr><th>Signing key id</th><td class="mono">${check.keyId}</td></tr>
     </table></div>`;
@@ -193,27 +204,32 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
   // A new drop replaces what the page showed; nothing of the previous answer may linger while this one is computed.
   resultEl.hidden = true;
   resultEl.innerHTML = "";
+  for (const key of ["seconds", "bytes", "rootDigest"]) delete progressEl.dataset[key];
   setStatus("busy");
   try {
-    if (entries.length === 1 && entries[0]!.file.size < 16 * 1024 * 1024 && /\.json$/i.test(entries[0]!.file.name)) {
+    if (entries.length === 1 && entries[0]!.file.size <= MAX_BUNDLE_BYTES && /\.json$/i.test(entries[0]!.file.name)) {
       const bytes = new Uint8Array(await entries[0]!.file.arrayBuffer());
       if (new TextDecoder().decode(bytes.subarray(0, 4096)).includes(BUNDLE_MEDIA_TYPE)) {
         progressEl.hidden = true;
-        await showBundle(checkBundle(bytes));
+        await showBundle(await checkBundle(bytes));
         return;
       }
     }
     setStatus("busy");
     const files = toModelFiles(entries);
     const started = performance.now();
-    const hash = await hashModelFiles(files, (done, total) => progress(done, total, "hashing"));
+    const hash = await hashModelFiles(files, { onProgress: (done, total) => progress(done, total, "hashing") });
     const seconds = (performance.now() - started) / 1000;
-    const bytes = hash.files.reduce((s, f) => s + f.size, 0);
+    const bytes = hash.totalBytes;
+    // The figures the page shows are also data attributes, for the browser test and bench/lookup.ts.
+    Object.assign(progressEl.dataset, { seconds: String(seconds), bytes: String(bytes), rootDigest: hash.rootDigest });
+    const speed = seconds > 0 ? ` (${(bytes / 1e6 / seconds).toFixed(0)} MB/s)` : "";
+    const how = `${hash.engines.join(" + ")}, ${hash.workers > 0 ? `${hash.workers} worker(s)` : "page thread"}`;
     $("progress-text").textContent =
-      `hashed ${hash.files.length} file(s), ${(bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(2)} s`;
+      `hashed ${hash.files.length} file(s), ${(bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(2)} s${speed}; ${how}`;
     location.hash = `#/model/${hash.rootDigest}`;
   } catch (error) {
-    const e = error instanceof BundleError ? { code: error.code, message: error.message } : errorOf(error);
+    const e = errorOf(error);
     showError(e.code, e.message);
     setStatus("error");
   }
