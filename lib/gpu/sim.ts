@@ -167,7 +167,7 @@ function name(parts: readonly [string, string][]): Name {
   );
 }
 
-interface MintInput {
+export interface MintInput {
   serial: Uint8Array;
   subject: readonly [string, string][];
   issuer: readonly [string, string][];
@@ -181,7 +181,8 @@ interface MintInput {
   extra?: readonly { oid: string; critical?: boolean; value: Uint8Array }[];
 }
 
-function mint(input: MintInput): Uint8Array {
+/** Mints a DER certificate with NVIDIA's profile (ecdsa-with-SHA384); also used by tests for forged roots. */
+export function mintCertificate(input: MintInput): Uint8Array {
   const spki = AsnConvert.parse(
     createPublicKey(input.key).export({ type: "spki", format: "der" }),
     SubjectPublicKeyInfo,
@@ -359,7 +360,7 @@ export function createGpuSimulator(options: GpuSimulatorOptions): GpuSimulator {
     const rootEnd = new Date(start.getTime() + 20 * 365 * DAY);
     const root = (nameParts: [string, string][], key: KeyObject, label: string) =>
       b64(
-        mint({
+        mintCertificate({
           serial: serialOf(label),
           subject: nameParts,
           issuer: nameParts,
@@ -383,7 +384,7 @@ export function createGpuSimulator(options: GpuSimulatorOptions): GpuSimulator {
     issuerKey: KeyName,
     pathLength?: number,
   ) =>
-    mint({
+    mintCertificate({
       serial: serialOf(`${key}-${arch}`),
       subject,
       issuer,
@@ -426,7 +427,7 @@ export function createGpuSimulator(options: GpuSimulatorOptions): GpuSimulator {
             fwids: [{ hashAlg: SHA384_OID, digest: fwid }],
           }),
         };
-  const leaf = mint({
+  const leaf = mintCertificate({
     serial: serialOf(`leaf-${arch}`),
     subject: [
       ["serialNumber", "5157A11D0C0FFEE1"],
@@ -462,7 +463,7 @@ export function createGpuSimulator(options: GpuSimulatorOptions): GpuSimulator {
     ["CN", "Provenant Simulated RIM L4 Signer"],
   ];
   const rimSignerCert = (notBefore: Date, notAfter: Date) =>
-    mint({
+    mintCertificate({
       serial: serialOf(`rim-signer-${notBefore.getTime()}-${notAfter.getTime()}`),
       subject: signerName,
       issuer: rimL3Name,
@@ -619,7 +620,7 @@ export function createGpuSimulator(options: GpuSimulatorOptions): GpuSimulator {
     let signerCert: GpuCertificate = certs[o.signerIndex ?? index + 1]!;
     const extraCerts: Uint8Array[] = [];
     if (o.delegated !== undefined) {
-      const responderDer = mint({
+      const responderDer = mintCertificate({
         serial: serialOf(`ocsp-${which}-${index}-${o.delegated}`),
         subject: [
           ["CN", `Provenant Simulated OCSP Responder ${which} ${index}`],
