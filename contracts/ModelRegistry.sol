@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Subcall} from "@oasisprotocol/sapphire-contracts/contracts/Subcall.sol";
 
 import {IModelRegistry} from "./IModelRegistry.sol";
 
 /// @title Provenant model registry on Oasis Sapphire
-/// @notice Maps model hashes to the attested manifests recorded for them. It trusts its publishers (the verifier
-/// service, or in ROFL mode only the configured ROFL app) to have checked the hardware evidence offchain.
+/// @notice Maps model hashes to the attested manifests recorded for them, and serving logs to their anchored
+/// checkpoints. It trusts its publishers (the verifier service, or in ROFL mode only the configured ROFL app) to have
+/// checked the hardware evidence offchain.
 /// @dev Storage is laid out for gas: a new model costs four fresh slots, another manifest for a known model two
-/// fresh slots and one update (see docs/contract.md). A model is referred to inside records by a 176-bit key, the
-/// low bits of its hash (probed on the improbable collision), so a record's metadata fits in one slot.
-contract ModelRegistry is AccessControl, IModelRegistry {
+/// fresh slots and one update, a checkpoint one fresh slot and its log's head (see docs/contract.md). A model is
+/// referred to inside records by a 176-bit key, the low bits of its hash (probed on the improbable collision), so a
+/// record's metadata fits in one slot. Governance: one admin (AccessControlDefaultAdminRules: two-step transfer after
+/// `defaultAdminDelay()`), and a ROFL app id that, once set, can only be replaced after that same delay, never cleared.
+contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
     /// @inheritdoc IModelRegistry
     bytes32 public constant override PUBLISHER_ROLE = keccak256("PUBLISHER_ROLE");
     /// @inheritdoc IModelRegistry
@@ -23,6 +27,7 @@ contract ModelRegistry is AccessControl, IModelRegistry {
 
     uint8 private constant _KIND_FINETUNE = 1;
     uint8 private constant _KIND_AUDIT = 2;
+    uint8 private constant _KIND_SERVING = 3;
 
     /// @dev One slot per manifest: 176 + 64 + 8 + 8 = 256 bits. `kind != 0` means the record exists.
     struct Record {
@@ -38,11 +43,23 @@ contract ModelRegistry is AccessControl, IModelRegistry {
         uint64 count;
     }
 
+    /// @dev The latest checkpoint of a serving log, in one slot; its root is in `_checkpointRoots`.
+    struct LogHead {
+        uint64 treeSize;
+        uint64 anchoredAt;
+    }
+
     mapping(bytes32 manifestDigest => Record) private _records;
     mapping(bytes32 modelHash => Model) private _models;
     mapping(uint176 modelKey => bytes32 modelHash) private _modelHashes;
     mapping(bytes32 modelHash => mapping(uint256 index => bytes32 manifestDigest)) private _manifests;
+    mapping(bytes32 logId => LogHead) private _logHeads;
+    mapping(bytes32 logId => mapping(uint64 treeSize => bytes32 rootHash)) private _checkpointRoots;
+    /// @dev Alone in its slot: every publish and anchor reads it. Never goes back to zero once set.
     bytes21 private _roflAppId;
+    /// @dev The pending replacement and when it may be accepted, packed in one slot (zero: none pending).
+    bytes21 private _pendingRoflAppId;
+    uint48 private _pendingRoflAppIdEffectiveAt;
 
     /// @dev Allows the call only from a publisher: the ROFL app when one is set, else a PUBLISHER_ROLE holder.
     modifier onlyPublisher() {
@@ -52,10 +69,12 @@ contract ModelRegistry is AccessControl, IModelRegistry {
 
     /// @notice Deploys the registry with `admin` as its only DEFAULT_ADMIN_ROLE holder; no one can publish yet.
     /// @param admin The account that grants roles and sets the ROFL app id.
-    constructor(address admin) {
-        if (admin == address(0)) revert ModelRegistryZeroAdmin();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    /// @param initialAdminDelay Seconds that an admin transfer, and a replacement of the ROFL app id, must wait after
+    /// being announced (scripts/deploy.ts: 2 days outside development chains). Changing it later waits too.
+    constructor(
+        address admin,
+        uint48 initialAdminDelay
+    ) AccessControlDefaultAdminRules(initialAdminDelay, _nonZeroAdmin(admin)) {}
 
     /// @inheritdoc IModelRegistry
     function publish(Attestation[] calldata items) external override onlyPublisher {
@@ -81,15 +100,72 @@ contract ModelRegistry is AccessControl, IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
-    function setRoflAppId(bytes21 newAppId) external override onlyRole(DEFAULT_ADMIN_ROLE) {
+    function anchorCheckpoint(bytes32 logId, uint64 treeSize, bytes32 rootHash) external override onlyPublisher {
+        if (logId == bytes32(0)) revert ModelRegistryZeroLogId();
+        if (rootHash == bytes32(0)) revert ModelRegistryZeroRootHash(logId, treeSize);
+        uint64 latestTreeSize = _logHeads[logId].treeSize;
+        // Also refuses size 0 (the empty tree) as the first checkpoint, so a zero head always means "none yet".
+        // solhint-disable-next-line gas-strict-inequalities
+        if (treeSize <= latestTreeSize) revert ModelRegistryCheckpointNotNewer(logId, treeSize, latestTreeSize);
+        _checkpointRoots[logId][treeSize] = rootHash;
+        _logHeads[logId] = LogHead({treeSize: treeSize, anchoredAt: uint64(block.timestamp)});
+        emit CheckpointAnchored(logId, treeSize, rootHash);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function setRoflAppId(bytes21 appId) external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (appId == bytes21(0)) revert ModelRegistryZeroRoflAppId();
+        bytes21 currentAppId = _roflAppId;
+        if (currentAppId != bytes21(0)) revert ModelRegistryRoflAppIdAlreadySet(currentAppId);
+        _roflAppId = appId;
+        emit RoflAppIdChanged(bytes21(0), appId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function proposeRoflAppId(bytes21 newAppId) external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (newAppId == bytes21(0)) revert ModelRegistryZeroRoflAppId();
+        bytes21 currentAppId = _roflAppId;
+        if (currentAppId == bytes21(0)) revert ModelRegistryRoflAppIdNotSet();
+        if (newAppId == currentAppId) revert ModelRegistryRoflAppIdUnchanged(newAppId);
+        bytes21 replaced = _pendingRoflAppId;
+        // The same wait as an admin transfer: a stolen admin key gains nothing faster through the app id.
+        uint48 effectiveAt = SafeCast.toUint48(block.timestamp) + defaultAdminDelay();
+        _pendingRoflAppId = newAppId;
+        _pendingRoflAppIdEffectiveAt = effectiveAt;
+        if (replaced != bytes21(0)) emit RoflAppIdChangeCanceled(replaced);
+        emit RoflAppIdChangeScheduled(newAppId, effectiveAt);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function acceptRoflAppId() external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes21 newAppId = _pendingRoflAppId;
+        if (newAppId == bytes21(0)) revert ModelRegistryNoPendingRoflAppId();
+        uint48 effectiveAt = _pendingRoflAppIdEffectiveAt;
+        if (block.timestamp < effectiveAt) revert ModelRegistryRoflAppIdChangeNotReady(effectiveAt, block.timestamp);
         bytes21 previousAppId = _roflAppId;
         _roflAppId = newAppId;
+        delete _pendingRoflAppId;
+        delete _pendingRoflAppIdEffectiveAt;
         emit RoflAppIdChanged(previousAppId, newAppId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function cancelRoflAppId() external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes21 canceledAppId = _pendingRoflAppId;
+        if (canceledAppId == bytes21(0)) revert ModelRegistryNoPendingRoflAppId();
+        delete _pendingRoflAppId;
+        delete _pendingRoflAppIdEffectiveAt;
+        emit RoflAppIdChangeCanceled(canceledAppId);
     }
 
     /// @inheritdoc IModelRegistry
     function roflAppId() external view override returns (bytes21) {
         return _roflAppId;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function pendingRoflAppId() external view override returns (bytes21 newAppId, uint48 effectiveAt) {
+        return (_pendingRoflAppId, _pendingRoflAppIdEffectiveAt);
     }
 
     /// @inheritdoc IModelRegistry
@@ -134,7 +210,20 @@ contract ModelRegistry is AccessControl, IModelRegistry {
         return (_modelHashes[record.modelKey], record.publishedAt, record.kind, record.revoked);
     }
 
-    /// @inheritdoc AccessControl
+    /// @inheritdoc IModelRegistry
+    function checkpointRoot(bytes32 logId, uint64 treeSize) external view override returns (bytes32 rootHash) {
+        return _checkpointRoots[logId][treeSize];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function latestCheckpoint(
+        bytes32 logId
+    ) external view override returns (uint64 treeSize, bytes32 rootHash, uint64 anchoredAt) {
+        LogHead memory head = _logHeads[logId];
+        return (head.treeSize, _checkpointRoots[logId][head.treeSize], head.anchoredAt);
+    }
+
+    /// @inheritdoc AccessControlDefaultAdminRules
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
         return interfaceId == type(IModelRegistry).interfaceId || super.supportsInterface(interfaceId);
     }
@@ -150,6 +239,12 @@ contract ModelRegistry is AccessControl, IModelRegistry {
         }
     }
 
+    /// @dev Reverts with ModelRegistryZeroAdmin before OpenZeppelin's own check, so the error keeps its name.
+    function _nonZeroAdmin(address admin) private pure returns (address) {
+        if (admin == address(0)) revert ModelRegistryZeroAdmin();
+        return admin;
+    }
+
     /// @dev Reverts with the first problem of item `index`.
     function _validate(Attestation calldata item, uint256 index) internal pure {
         if (item.modelHash == bytes32(0)) revert ModelRegistryZeroModelHash(index);
@@ -159,7 +254,8 @@ contract ModelRegistry is AccessControl, IModelRegistry {
         uint8 kind = item.kind;
         if (kind == _KIND_FINETUNE) {
             if (item.parentModelHash == bytes32(0)) revert ModelRegistryMissingParent(index);
-        } else if (kind == _KIND_AUDIT) {
+        } else if (kind == _KIND_AUDIT || kind == _KIND_SERVING) {
+            // An audit and a serving record are about the model itself: no lineage to record.
             if (item.parentModelHash != bytes32(0)) revert ModelRegistryUnexpectedParent(index, item.parentModelHash);
         } else {
             revert ModelRegistryUnknownKind(index, kind);

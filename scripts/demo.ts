@@ -20,7 +20,7 @@ import { parseVerifierPolicy } from "../offchain/pipeline/policy.ts";
 import { startService, type RunningService } from "../offchain/service.ts";
 import { deployRegistry, writeDeployment } from "../lib/registry/deploy.ts";
 import { createSimulator } from "../lib/snp/index.ts";
-import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "./dev-chain.ts";
+import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

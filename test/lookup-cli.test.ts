@@ -139,10 +139,11 @@ describe("provenant lookup and audit", () => {
   async function createRegistryFixtureFree(): Promise<string[]> {
     const { ContractFactory, Wallet, NonceManager } = await import("ethers");
     const { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } = await import("../lib/registry/abi.ts");
-    const { DEV_PRIVATE_KEYS } = await import("../scripts/dev-chain.ts");
+    const { DEV_PRIVATE_KEYS } = await import("../lib/registry/dev-chain.ts");
     const signer = new NonceManager(new Wallet(DEV_PRIVATE_KEYS[1], f.provider));
     const c = await new ContractFactory(MODEL_REGISTRY_ABI as never, MODEL_REGISTRY_BYTECODE, signer).deploy(
       await signer.getAddress(),
+      0, // admin delay (s)
     );
     await c.waitForDeployment();
     return ["--rpc", f.chain.url, "--registry", await c.getAddress()];

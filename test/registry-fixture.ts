@@ -12,6 +12,7 @@ import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi
 export const SUBCALL_ADDRESS = "0x0100000000000000000000000000000000000103";
 export const KIND_FINETUNE = 1;
 export const KIND_AUDIT = 2;
+export const KIND_SERVING = 3;
 
 /** The `Attestation` struct as ethers encodes it (tuple order fixed by IModelRegistry). */
 export interface AttestationInput {
@@ -28,7 +29,25 @@ export interface AttestationInput {
 export interface Registry extends BaseContract {
   publish(items: AttestationInput[], overrides?: { gasLimit?: bigint }): Promise<ContractTransactionResponse>;
   revoke(manifestDigest: string, reason: string): Promise<ContractTransactionResponse>;
+  anchorCheckpoint(logId: string, treeSize: bigint | number, rootHash: string): Promise<ContractTransactionResponse>;
+  checkpointRoot(logId: string, treeSize: bigint | number): Promise<string>;
+  latestCheckpoint(logId: string): Promise<[bigint, string, bigint]>;
   setRoflAppId(appId: string): Promise<ContractTransactionResponse>;
+  proposeRoflAppId(appId: string): Promise<ContractTransactionResponse>;
+  acceptRoflAppId(): Promise<ContractTransactionResponse>;
+  cancelRoflAppId(): Promise<ContractTransactionResponse>;
+  pendingRoflAppId(): Promise<[string, bigint]>;
+  defaultAdmin(): Promise<string>;
+  owner(): Promise<string>;
+  defaultAdminDelay(): Promise<bigint>;
+  pendingDefaultAdmin(): Promise<[string, bigint]>;
+  pendingDefaultAdminDelay(): Promise<[bigint, bigint]>;
+  defaultAdminDelayIncreaseWait(): Promise<bigint>;
+  beginDefaultAdminTransfer(newAdmin: string): Promise<ContractTransactionResponse>;
+  cancelDefaultAdminTransfer(): Promise<ContractTransactionResponse>;
+  acceptDefaultAdminTransfer(): Promise<ContractTransactionResponse>;
+  changeDefaultAdminDelay(newDelay: bigint | number): Promise<ContractTransactionResponse>;
+  rollbackDefaultAdminDelay(): Promise<ContractTransactionResponse>;
   grantRole(role: string, account: string): Promise<ContractTransactionResponse>;
   revokeRole(role: string, account: string): Promise<ContractTransactionResponse>;
   renounceRole(role: string, account: string): Promise<ContractTransactionResponse>;
@@ -85,14 +104,21 @@ export async function ensureBuilt(): Promise<void> {
   await hre.tasks.getTask("build").run({ quiet: true, noTests: true });
 }
 
-/** Deploys ModelRegistry with `admin` as admin, from the bytecode in lib/registry/abi.ts. */
-export async function deployRegistry(connection: Connection, admin: HardhatEthersSigner): Promise<Registry> {
+/**
+ * Deploys ModelRegistry with `admin` as admin and `adminDelay` seconds of admin delay (default 0), from the bytecode
+ * in lib/registry/abi.ts.
+ */
+export async function deployRegistry(
+  connection: Connection,
+  admin: HardhatEthersSigner,
+  adminDelay: bigint | number = 0,
+): Promise<Registry> {
   const factory = await connection.ethers.getContractFactory(
     MODEL_REGISTRY_ABI as unknown as unknown[],
     MODEL_REGISTRY_BYTECODE,
     admin,
   );
-  const contract = await factory.deploy(admin.address);
+  const contract = await factory.deploy(admin.address, adminDelay);
   await contract.waitForDeployment();
   return contract as unknown as Registry;
 }

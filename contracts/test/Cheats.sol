@@ -26,6 +26,26 @@ interface IVm {
     /// @notice Sets block.timestamp.
     /// @param timestamp The new timestamp.
     function warp(uint256 timestamp) external;
+
+    /// @notice Makes every following call come from `sender` until `stopPrank`.
+    /// @param sender The msg.sender of the following calls.
+    function startPrank(address sender) external;
+
+    /// @notice Ends `startPrank`.
+    function stopPrank() external;
+
+    /// @notice Expects the next call to revert with exactly `revertData` (selector and arguments).
+    /// @param revertData The ABI-encoded custom error.
+    function expectRevert(bytes calldata revertData) external;
+
+    /// @notice Expects the next event emitted by the test to be emitted by `emitter` during the next call, with the
+    /// topics and data selected by the flags equal to the test's.
+    /// @param checkTopic1 Compare topic 1.
+    /// @param checkTopic2 Compare topic 2.
+    /// @param checkTopic3 Compare topic 3.
+    /// @param checkData Compare the data.
+    /// @param emitter The contract that must emit it.
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
 }
 
 /// @title Base for the registry's Solidity tests: the cheatcode handle and assertions with custom errors
@@ -39,6 +59,11 @@ abstract contract CheatsTest {
     /// @dev Fails with `what` unless `condition` holds.
     function _check(bool condition, string memory what) internal pure {
         if (!condition) revert AssertionFailed(what);
+    }
+
+    /// @dev Expects the next call to emit exactly the event the test emits next, from `emitter`.
+    function _expectEvent(address emitter) internal {
+        VM.expectEmit(true, true, true, true, emitter);
     }
 
     /// @dev The 4-byte selector at the start of revert data, zero when shorter.

@@ -32,7 +32,7 @@ contract ModelRegistryFuzzTest is CheatsTest {
 
     /// @notice Deploys a registry with this contract as admin, publisher and revoker, and one more publisher.
     function setUp() public {
-        _registry = new ModelRegistry(address(this));
+        _registry = new ModelRegistry(address(this), 0);
         _registry.grantRole(_registry.PUBLISHER_ROLE(), address(this));
         _registry.grantRole(_registry.PUBLISHER_ROLE(), _PUBLISHER);
         _registry.grantRole(_registry.REVOKER_ROLE(), address(this));
