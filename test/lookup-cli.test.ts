@@ -135,6 +135,26 @@ describe("provenant lookup and audit", () => {
     assert.deepEqual(codes(json), ["BUNDLE_MALFORMED"]);
   });
 
+  it("when the audit's policy file is invalid, it exits 2 with POLICY_INVALID before reading the chain", async () => {
+    const badPolicy = path.join(work, "bad-policy.json");
+    await writeFile(badPolicy, '{"snp": {"vmpl": "zero"}, "extra": 1}');
+    const { code, json } = await run(["audit", bundleFile, "--policy", badPolicy, ...conn, "--json"]);
+    assert.equal(code, 2);
+    assert.ok(codes(json).length > 0 && codes(json).every((c) => c === "POLICY_INVALID"), JSON.stringify(json));
+  });
+
+  it("when lookup or audit gets an extra argument, it exits 2 with USAGE", async () => {
+    for (const argv of [
+      ["lookup", digestOf("x"), digestOf("y"), ...conn, "--json"],
+      ["audit", bundleFile, "second.json", ...conn, "--json"],
+      ["lookup", ...conn, "--json"],
+    ]) {
+      const { code, json } = await run(argv);
+      assert.equal(code, 2, argv.join(" "));
+      assert.deepEqual(codes(json), ["USAGE"], argv.join(" "));
+    }
+  });
+
   /** Same chain, a second registry with nothing in it. */
   async function createRegistryFixtureFree(): Promise<string[]> {
     const { ContractFactory, Wallet, NonceManager } = await import("ethers");
