@@ -15,5 +15,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   { words: ["hash", "oms"], load: async () => (await import("../cli/oms.ts")).commands },
   { words: ["bundle", "verifier"], load: async () => (await import("../offchain/cli.ts")).commands },
   { words: ["snp", "sim"], load: async () => (await import("../cli/snp.ts")).commands },
+  { words: ["gpu"], load: async () => (await import("../cli/gpu.ts")).commands },
   { words: ["measure"], load: async () => (await import("../cli/measure.ts")).commands },
+  { words: ["audit", "trace"], load: async () => (await import("../enclave-job/trace/cli.ts")).commands },
 ];
