@@ -179,7 +179,7 @@ export class VerificationPool {
       }
       this.#dispatch();
     };
-    worker.on("error", (error) => lost(error.message));
+    worker.on("error", (error: Error) => lost(error.message));
     worker.on("exit", (code) => lost(`worker exited with code ${code}`));
     return slot;
   }
