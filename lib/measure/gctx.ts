@@ -37,27 +37,32 @@ export class LaunchDigest {
    * One PAGE_INFO: DIGEST_CUR (48) ‖ CONTENTS (48) ‖ LENGTH u16 = 0x70 ‖ PAGE_TYPE u8 ‖ IMI_PAGE u8 = 0 ‖
    * VMPL3/2/1_PERMS u8 = 0 ‖ reserved u8 ‖ GPA u64, all little-endian (ABI 56860 Table 67).
    */
-  update(pageType: number, gpa: bigint, contents: Uint8Array): void {
+  update(pageType: number, gpa: number | bigint, contents: Uint8Array): void {
     this.#info.set(this.#ld, 0);
     this.#info.set(contents, LD_BYTES);
     this.#view.setUint16(96, PAGE_INFO_LENGTH, true);
     this.#view.setUint8(98, pageType);
     this.#view.setUint32(99, 0, true); // IMI_PAGE, VMPL3, VMPL2, VMPL1 permissions
     this.#view.setUint8(103, 0);
-    this.#view.setBigUint64(104, gpa, true);
+    if (typeof gpa === "bigint") this.#view.setBigUint64(104, gpa, true);
+    else {
+      // GPAs of firmware pages fit 2^53; two u32 writes spare a BigInt per page on the hot path.
+      this.#view.setUint32(104, gpa >>> 0, true);
+      this.#view.setUint32(108, Math.floor(gpa / 0x1_0000_0000), true);
+    }
     this.#ld = sha384(this.#info);
   }
 
   /** NORMAL pages: each 4 KiB page's SHA-384 is its CONTENTS. `data` is a whole number of pages. */
   normalPages(gpa: number, data: Uint8Array): void {
     for (let offset = 0; offset < data.length; offset += 4096) {
-      this.update(PAGE_TYPES.NORMAL, BigInt(gpa + offset), sha384(data.subarray(offset, offset + 4096)));
+      this.update(PAGE_TYPES.NORMAL, gpa + offset, sha384(data.subarray(offset, offset + 4096)));
     }
   }
 
   /** Pages whose CONTENTS field is zero: ZERO, UNMEASURED, SECRETS and CPUID pages. */
   emptyPages(pageType: number, gpa: number, length: number): void {
-    for (let offset = 0; offset < length; offset += 4096) this.update(pageType, BigInt(gpa + offset), ZEROS);
+    for (let offset = 0; offset < length; offset += 4096) this.update(pageType, gpa + offset, ZEROS);
   }
 
   /** One VMSA page, recorded at VMSA_GPA. `pageDigest` is the SHA-384 of the 4 KiB save area. */

@@ -33,7 +33,7 @@ export {
   measureLaunchFiles,
   parseOvmfHash,
   readOvmf,
-  sha256Stream,
+  sha256File,
   type FilesMeasurement,
   type MeasureFilesOptions,
 } from "./files.ts";
