@@ -23,6 +23,6 @@ export type { MinimumTcb, SnpPolicy } from "./validate.ts";
 export { checkRevocation, parseCrl } from "./crl.ts";
 export { ARK_FINGERPRINTS } from "./amd-roots.ts";
 export { createSimulator, defaultKeyDir } from "./sim.ts";
-export type { SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";
+export type { SimCrlOptions, SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";
 export { createCertificateStore, defaultCacheDir, kdsChainUrl, kdsCrlUrl, kdsVcekUrl, KDS_BASE } from "./kds.ts";
 export type { CertificateStore, CertificateStoreOptions, FetchLike } from "./kds.ts";

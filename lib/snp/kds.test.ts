@@ -165,9 +165,9 @@ describe("KDS certificates", () => {
   });
 
   it("when the cached CRL has no nextUpdate or is past it, it fetches a new one, and a failed fetch is SNP_CERT_UNAVAILABLE", async () => {
-    const sim = await createSimulator({ product: "Milan", keyDir: join(tmpdir(), "provenant-test-sim") });
-    const now = new Date();
-    for (const stale of [sim.crl([], null), sim.crl([], new Date(now.getTime() - 1000))]) {
+    const now = NOW;
+    const sim = await createSimulator({ product: "Milan", keyDir: join(tmpdir(), "provenant-test-sim"), now });
+    for (const stale of [sim.crl({ nextUpdate: null }), sim.crl({ nextUpdate: new Date(now.getTime() - 1000) })]) {
       const cacheDir = mkdtempSync(join(tmpdir(), "kds-"));
       writeFileSync(join(cacheDir, "vcek-Milan-crl.der"), stale);
       const fresh = sim.crl();

@@ -5,11 +5,13 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 
 import { PolicyViolationError, ProvenantError } from "../errors.ts";
+import { readCertificate } from "./cert.ts";
 import {
   createReportVerifier,
   createSimulator,
   DEFAULT_SNP_POLICY,
   encodeTcb,
+  parseCrl,
   parseSnpPolicy,
   snpPolicyToJson,
   validateReport,
@@ -19,12 +21,13 @@ import {
 } from "./index.ts";
 
 const keyDir = join(tmpdir(), "provenant-test-sim");
-const NOW = new Date();
+/** The simulators' clock and the verification time: fixed, so no result depends on the day the suite runs. */
+const NOW = new Date("2026-11-21T12:00:00Z");
 const sims = {} as Record<Product, SnpSimulator>;
 
 before(async () => {
   for (const product of ["Milan", "Genoa", "Turin"] as const)
-    sims[product] = await createSimulator({ product, keyDir });
+    sims[product] = await createSimulator({ product, keyDir, now: NOW });
 });
 
 function codes(fn: () => unknown): string[] {
@@ -202,6 +205,7 @@ describe("the simulator", () => {
     const sim = await createSimulator({
       product: "Milan",
       keyDir,
+      now: NOW,
       tcb: { bootloader: 0xff, tee: 0x80, snp: 0x81, microcode: 0xdb },
     });
     const verified = verifyReport(sim.signReport(), sim.evidence(), NOW, trust(sim));
@@ -356,10 +360,11 @@ describe("the simulator", () => {
     const bytes = sim.signReport();
     verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl()] });
     assert.deepEqual(
-      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl([0x10001])] })),
+      codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [sim.crl({ revoked: [0x10001] })] })),
       ["SNP_CERT_REVOKED"],
     );
-    const stale = sim.crl([], new Date(Date.now() - 1000));
+    // nextUpdate one second before the verification time: stale by exactly that second, whatever the machine's clock.
+    const stale = sim.crl({ nextUpdate: new Date(NOW.getTime() - 1000) });
     assert.deepEqual(
       codes(() => verifyReport(bytes, sim.evidence(), NOW, { ...trust(sim), crls: [stale] })),
       ["SNP_CERT_UNAVAILABLE"],
@@ -384,19 +389,21 @@ describe("the simulator", () => {
     const fresh = sim.crl();
     const verifyWith = (crls: Uint8Array[], now = NOW) =>
       codes(() => verifyReport(bytes, sim.evidence(), now, { ...trust(sim), crls }));
-    assert.deepEqual(verifyWith([fresh, sim.crl([], at(HOUR))]), []);
+    assert.deepEqual(verifyWith([fresh, sim.crl({ nextUpdate: at(HOUR) })]), []);
     // one of them without nextUpdate
-    assert.deepEqual(verifyWith([fresh, sim.crl([], null)]), ["SNP_CERT_UNAVAILABLE"]);
-    assert.deepEqual(verifyWith([sim.crl([], null), fresh]), ["SNP_CERT_UNAVAILABLE"]);
+    assert.deepEqual(verifyWith([fresh, sim.crl({ nextUpdate: null })]), ["SNP_CERT_UNAVAILABLE"]);
+    assert.deepEqual(verifyWith([sim.crl({ nextUpdate: null }), fresh]), ["SNP_CERT_UNAVAILABLE"]);
     // the second one stale (the first is fresh): all used must be current
-    assert.deepEqual(verifyWith([fresh, sim.crl([], at(-1000))]), ["SNP_CERT_UNAVAILABLE"]);
+    assert.deepEqual(verifyWith([fresh, sim.crl({ nextUpdate: at(-1000) })]), ["SNP_CERT_UNAVAILABLE"]);
     // one issued after now
-    assert.deepEqual(verifyWith([fresh, sim.crl([], at(2 * HOUR), at(HOUR))]), ["SNP_CERT_UNAVAILABLE"]);
+    assert.deepEqual(verifyWith([fresh, sim.crl({ nextUpdate: at(2 * HOUR), thisUpdate: at(HOUR) })]), [
+      "SNP_CERT_UNAVAILABLE",
+    ]);
     // a revocation in the second CRL counts
-    assert.deepEqual(verifyWith([fresh, sim.crl([0x10001])]), ["SNP_CERT_REVOKED"]);
+    assert.deepEqual(verifyWith([fresh, sim.crl({ revoked: [0x10001] })]), ["SNP_CERT_REVOKED"]);
 
     // cached: the first call passes; a later `now` past the earliest nextUpdate (not the first CRL's) fails
-    const verifier = createReportVerifier({ ...trust(sim), crls: [fresh, sim.crl([], at(HOUR))] });
+    const verifier = createReportVerifier({ ...trust(sim), crls: [fresh, sim.crl({ nextUpdate: at(HOUR) })] });
     verifier.verify(bytes, sim.evidence(), NOW);
     assert.deepEqual(
       codes(() => verifier.verify(bytes, sim.evidence(), at(2 * HOUR))),
@@ -423,8 +430,31 @@ describe("the simulator", () => {
     );
   });
 
+  it("when given a clock, its VCEK and VLEK are valid from 30 days before it for seven years and its CRLs are dated around it", async () => {
+    const DAY = 86_400_000;
+    const later = new Date("2031-03-04T05:06:07Z");
+    const sim = await createSimulator({ product: "Genoa", keyDir, now: later });
+    assert.equal(sim.rootFingerprint, sims.Genoa.rootFingerprint, "the root does not depend on the clock");
+    for (const signer of ["vcek", "vlek"] as const) {
+      const cert = readCertificate(sim.evidence(signer).vcek, signer);
+      assert.deepEqual(cert.notBefore, new Date("2031-02-02T00:00:00Z"), signer);
+      assert.deepEqual(cert.notAfter, new Date(cert.notBefore.getTime() + 7 * 365 * DAY), signer);
+      const bytes = sim.signReport({ signer });
+      verifyReport(bytes, sim.evidence(signer), later, trust(sim));
+      assert.deepEqual(
+        codes(() => verifyReport(bytes, sim.evidence(signer), NOW, trust(sim))),
+        ["SNP_CERT_EXPIRED"],
+        `${signer} is not yet valid at the suite's NOW`,
+      );
+    }
+    const crl = parseCrl(sim.crl({ revoked: [0x10001] }));
+    assert.deepEqual(crl.thisUpdate, new Date(later.getTime() - DAY));
+    assert.deepEqual(crl.nextUpdate, new Date(later.getTime() + 7 * DAY));
+    assert.deepEqual([...crl.revoked], ["10001"]);
+  });
+
   it("when the keys are loaded twice from one directory, the root is the same", async () => {
-    const again = await createSimulator({ product: "Milan", keyDir });
+    const again = await createSimulator({ product: "Milan", keyDir, now: NOW });
     assert.equal(again.rootFingerprint, sims.Milan.rootFingerprint);
   });
 });

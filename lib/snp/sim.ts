@@ -1,6 +1,7 @@
 // A development stand-in for AMD hardware: mints an ARK → ASK → VCEK chain (and ASVK → VLEK) with the real
 // certificate profile (RSASSA-PSS SHA-384, AMD extensions, hwID) and signs real-layout reports. Its root is trusted
 // only where a policy names its fingerprint. Keys and root certificates are cached on disk (one stable root per machine).
+// Time comes from the `now` option (the machine's clock only by default): VCEK/VLEK and CRLs are dated around it.
 import {
   createHash,
   createPrivateKey,
@@ -87,12 +88,18 @@ export interface SnpSimulator {
   /** The TCB the VCEK/VLEK certify, and the default for every TCB field of a report. */
   tcb: SimTcb;
   signReport(fields?: SimReportFields): Uint8Array;
-  /**
-   * A DER CRL signed by the simulated ARK listing these serials (e.g. 0x10001, the ASK). nextUpdate defaults to a
-   * week ahead (`null` leaves it out), thisUpdate to a day ago.
-   */
-  crl(revokedSerials?: readonly number[], nextUpdate?: Date | null, thisUpdate?: Date): Uint8Array;
+  /** A DER CRL signed by the simulated ARK, dated around the simulator's `now` unless the options say otherwise. */
+  crl(options?: SimCrlOptions): Uint8Array;
   evidence(signer?: "vcek" | "vlek"): SnpEvidence;
+}
+
+export interface SimCrlOptions {
+  /** Serials listed as revoked (e.g. 0x10001, the ASK), each with thisUpdate as its revocation date. Default none. */
+  revoked?: readonly number[];
+  /** Default: a day before the simulator's `now`. */
+  thisUpdate?: Date;
+  /** Default: a week after the simulator's `now`; `null` leaves it out, which verification must refuse. */
+  nextUpdate?: Date | null;
 }
 
 export interface SimulatorOptions {
@@ -103,6 +110,13 @@ export interface SimulatorOptions {
   tcb?: SimTcb;
   /** The chip id (64 bytes; Turin uses the first 8). Default derived from the VCEK key. */
   chipId?: Uint8Array;
+  /**
+   * The simulator's clock. The VCEK and VLEK are valid from 30 days before it (midnight UTC) for seven years, as
+   * AMD's KDS issues them, and CRLs default to thisUpdate = now - 1 day, nextUpdate = now + 7 days. The roots (ARK,
+   * ASK, ASVK) are fixed, 2024-01-01 to 2049-01-01. Default: the machine's clock when the simulator is created;
+   * tests pass a fixed date so that nothing they check depends on the day they run.
+   */
+  now?: Date;
 }
 
 const DEFAULT_TCB: Record<Product, SimTcb> = {
@@ -344,6 +358,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     throw new IoError("IO_ERROR", `cannot create or read the simulator keys in ${dir}`, { cause: error });
   }
   const tcb = options.tcb ?? DEFAULT_TCB[product];
+  const now = new Date(options.now ?? Date.now());
   const vcekSpki = createPublicKey(keys.vcek).export({ type: "spki", format: "der" });
   const chipId = new Uint8Array(64);
   if (options.chipId !== undefined) chipId.set(options.chipId.subarray(0, 64));
@@ -353,7 +368,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   const arkDer = new Uint8Array(Buffer.from(roots.ark, "base64"));
   const askDer = new Uint8Array(Buffer.from(roots.ask, "base64"));
   const asvkDer = new Uint8Array(Buffer.from(roots.asvk, "base64"));
-  const notBefore = new Date(Date.now() - 30 * DAY);
+  const notBefore = new Date(now.getTime() - 30 * DAY);
   notBefore.setUTCHours(0, 0, 0, 0);
   const notAfter = new Date(notBefore.getTime() + 7 * 365 * DAY);
   const hwidLength = product === "Turin" ? 8 : 64;
@@ -448,8 +463,11 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     chipId,
     tcb,
     signReport,
-    crl(revokedSerials = [], nextUpdate = new Date(Date.now() + 7 * DAY), thisUpdate = new Date(Date.now() - DAY)) {
-      const entries = revokedSerials.map((serial) =>
+    crl(crlOptions: SimCrlOptions = {}) {
+      const thisUpdate = crlOptions.thisUpdate ?? new Date(now.getTime() - DAY);
+      const nextUpdate =
+        crlOptions.nextUpdate === undefined ? new Date(now.getTime() + 7 * DAY) : crlOptions.nextUpdate;
+      const entries = (crlOptions.revoked ?? []).map((serial) =>
         derSequence(derUnsigned(Buffer.from(serial.toString(16).padStart(6, "0"), "hex")), derTime(thisUpdate)),
       );
       const tbs = derSequence(

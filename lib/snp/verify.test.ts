@@ -146,7 +146,7 @@ describe("the real Milan report", () => {
   });
 
   it("when the certificate source serves an unpinned ARK, it fails with SNP_UNTRUSTED_ROOT", async () => {
-    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim"), now: NOW });
     const source: CertificateSource = { chain: () => [ask, sim.arkDer] };
     assert.equal(
       codeOf(() => verifyReport(report, { vcek }, NOW, { certificates: source })),
@@ -182,7 +182,7 @@ describe("the real Milan report", () => {
   });
 
   it("when the chain carries an unpinned ARK, it fails with SNP_UNTRUSTED_ROOT even though the ARK came with the evidence", async () => {
-    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim"), now: NOW });
     assert.equal(
       codeOf(() => verifyReport(report, { vcek, chain: [ask, sim.arkDer] }, NOW)),
       "SNP_UNTRUSTED_ROOT",
@@ -190,7 +190,7 @@ describe("the real Milan report", () => {
   });
 
   it("when another chip's VCEK comes with the report, it fails with SNP_CHAIN_INVALID or SNP_BAD_SIGNATURE", async () => {
-    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim") });
+    const sim = await createSimulator({ keyDir: join(tmpdir(), "provenant-test-sim"), now: NOW });
     assert.equal(
       codeOf(() => verifyReport(report, { vcek: sim.vcekDer, chain: [ask, ark] }, NOW)),
       "SNP_CHAIN_INVALID",

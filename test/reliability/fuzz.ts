@@ -2,7 +2,10 @@
 // report verifier), provenance bundles, DSSE envelopes, in-toto statements, OMS signature files and policy files.
 // Each input must end in a valid result or a coded ProvenantError: any other exception, a call slower than the hang
 // limit, or a heap that keeps growing is a finding. Seeds are real or simulator-made documents; mutations are
-// byte flips, truncations, splices, random bytes and JSON-structure edits. Deterministic for a given seed.
+// byte flips, truncations, splices, random bytes and JSON-structure edits. The mutations are deterministic for a
+// given seed (fuzzSeed: PROVENANT_FUZZ_SEED, printed); a finding also carries the exact input, in base64.
+import { randomInt } from "node:crypto";
+
 import { isProvenantError } from "../../lib/errors.ts";
 
 export interface FuzzTarget {
@@ -32,6 +35,24 @@ export interface FuzzResult {
   maxCallMs: number;
   heapGrowthMB: number;
   seconds: number;
+}
+
+/**
+ * The seed of a fuzz run: PROVENANT_FUZZ_SEED when it is set (to replay a run), otherwise a fresh random one, so that
+ * runs explore different inputs. Prints the seed, with the line that replays it, before the run starts: a failure is
+ * never without its seed. The fuzz tests take their seed from here.
+ */
+export function fuzzSeed(what: string, env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.PROVENANT_FUZZ_SEED;
+  let seed: number;
+  if (value === undefined || value === "") seed = randomInt(0, 0x1_0000_0000);
+  else {
+    seed = Number(value);
+    if (!/^\s*(0x[0-9a-f]+|\d+)\s*$/i.test(value) || !Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff)
+      throw new Error(`PROVENANT_FUZZ_SEED must be an integer in [0, 2^32): ${value}`);
+  }
+  console.log(`${what}: fuzz seed ${seed} (replay: PROVENANT_FUZZ_SEED=${seed})`);
+  return seed;
 }
 
 /** xorshift128+: fast, seedable, good enough to steer mutations. */
