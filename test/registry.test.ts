@@ -1,15 +1,17 @@
 // ModelRegistry on the in-process Hardhat network: every function, revert (custom error and arguments) and event
-// (with arguments), pagination edges, idempotent re-publish, roles, and ROFL mode against a SUBCALL mock.
+// (with arguments), pagination edges, idempotent re-publish, roles and the admin rules, one-way ROFL mode against a
+// SUBCALL mock, serving records (kind 3) and anchored checkpoints. Time moves only through the chain's own clock.
 import assert from "node:assert/strict";
 import { afterEach, before, beforeEach, describe, it } from "node:test";
 
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { ZeroHash, id as keccakId } from "ethers";
+import { ZeroAddress, ZeroHash, id as keccakId } from "ethers";
 import type { ContractTransactionResponse, Log } from "ethers";
 
 import {
   KIND_AUDIT,
   KIND_FINETUNE,
+  KIND_SERVING,
   attestation,
   connect,
   deployRegistry,
@@ -22,6 +24,8 @@ const APP_ID = "0x00" + "c0ffee".repeat(6) + "4242";
 const OTHER_APP_ID = "0x00" + "0badf0".repeat(6) + "0d0d";
 const ZERO_APP_ID = "0x" + "00".repeat(21);
 const MAX_UINT256 = (1n << 256n) - 1n;
+const MAX_UINT64 = (1n << 64n) - 1n;
+const TWO_DAYS = 2n * 24n * 60n * 60n;
 
 let connection: Connection;
 let admin: HardhatEthersSigner;
@@ -94,6 +98,11 @@ async function latestTimestamp(): Promise<bigint> {
   return BigInt(block.timestamp);
 }
 
+/** Makes the next block's timestamp exactly `timestamp` (the chain's clock, never the machine's). */
+async function setNextBlockTimestamp(timestamp: bigint): Promise<void> {
+  await connection.provider.request({ method: "evm_setNextBlockTimestamp", params: [Number(timestamp)] });
+}
+
 before(async () => {
   connection = await connect();
   [admin, publisher, revoker, stranger, roflInstance] = await connection.ethers.getSigners();
@@ -120,6 +129,16 @@ describe("ModelRegistry deployment and roles", () => {
     assert.equal(await fresh.getRoleAdmin(PUBLISHER_ROLE), ZeroHash);
     assert.equal(await fresh.MAX_BATCH_SIZE(), 128n);
     assert.equal(await fresh.roflAppId(), ZERO_APP_ID);
+    assert.deepEqual([...(await fresh.pendingRoflAppId())], [ZERO_APP_ID, 0n]);
+    assert.equal(await fresh.defaultAdmin(), admin.address);
+    assert.equal(await fresh.owner(), admin.address);
+    assert.equal(await fresh.defaultAdminDelay(), 0n);
+  });
+
+  it("when deployed with an admin delay, it reports that delay", async () => {
+    const fresh = await deployRegistry(connection, admin, TWO_DAYS);
+    assert.equal(await fresh.defaultAdminDelay(), TWO_DAYS);
+    assert.equal(await fresh.defaultAdminDelayIncreaseWait(), 5n * 24n * 60n * 60n);
   });
 
   it("when the admin address is zero, the constructor reverts with ModelRegistryZeroAdmin", async () => {
@@ -128,11 +147,11 @@ describe("ModelRegistry deployment and roles", () => {
       (await import("../lib/registry/abi.ts")).MODEL_REGISTRY_BYTECODE,
       admin,
     );
-    await assertRevert(() => factory.deploy("0x" + "00".repeat(20)), "ModelRegistryZeroAdmin", []);
+    await assertRevert(() => factory.deploy("0x" + "00".repeat(20), 0), "ModelRegistryZeroAdmin", []);
   });
 
-  it("when asked for interfaces, it supports IModelRegistry, IAccessControl and ERC-165 only", async () => {
-    const ids = ["0x01ffc9a7", "0x7965db0b"];
+  it("when asked for interfaces, it supports IModelRegistry, IAccessControl(DefaultAdminRules) and ERC-165 only", async () => {
+    const ids = ["0x01ffc9a7", "0x7965db0b", "0x31498786"];
     for (const id of ids) assert.equal(await registry.supportsInterface(id), true, id);
     assert.equal(await registry.supportsInterface(interfaceIdOfRegistry()), true);
     assert.equal(await registry.supportsInterface("0xffffffff"), false);
@@ -190,6 +209,108 @@ describe("ModelRegistry deployment and roles", () => {
   });
 });
 
+describe("ModelRegistry admin rules (AccessControlDefaultAdminRules)", () => {
+  let governed: Registry;
+
+  beforeEach(async () => {
+    governed = await deployRegistry(connection, admin, TWO_DAYS);
+  });
+
+  it("when anyone grants or revokes DEFAULT_ADMIN_ROLE directly, it reverts with AccessControlEnforcedDefaultAdminRules", async () => {
+    await assertRevert(
+      () => governed.grantRole(ZeroHash, stranger.address),
+      "AccessControlEnforcedDefaultAdminRules",
+      [],
+    );
+    await assertRevert(
+      () => governed.revokeRole(ZeroHash, admin.address),
+      "AccessControlEnforcedDefaultAdminRules",
+      [],
+    );
+  });
+
+  it("when the admin starts a transfer, it emits DefaultAdminTransferScheduled(newAdmin, now + delay)", async () => {
+    const at = (await latestTimestamp()) + 10n;
+    await setNextBlockTimestamp(at);
+    const events = await eventsOf(governed.beginDefaultAdminTransfer(stranger.address));
+    assert.deepEqual(events, [{ name: "DefaultAdminTransferScheduled", args: [stranger.address, at + TWO_DAYS] }]);
+    assert.deepEqual([...(await governed.pendingDefaultAdmin())], [stranger.address, at + TWO_DAYS]);
+  });
+
+  it("when the new admin accepts before the schedule, it reverts with AccessControlEnforcedDefaultAdminDelay(schedule)", async () => {
+    await (await governed.beginDefaultAdminTransfer(stranger.address)).wait();
+    const [, schedule] = await governed.pendingDefaultAdmin();
+    await setNextBlockTimestamp(schedule);
+    await assertRevert(
+      () => governed.connect(stranger).acceptDefaultAdminTransfer(),
+      "AccessControlEnforcedDefaultAdminDelay",
+      [schedule],
+    );
+  });
+
+  it("when another account accepts the transfer, it reverts with AccessControlInvalidDefaultAdmin(account)", async () => {
+    await (await governed.beginDefaultAdminTransfer(stranger.address)).wait();
+    await assertRevert(
+      () => governed.connect(publisher).acceptDefaultAdminTransfer(),
+      "AccessControlInvalidDefaultAdmin",
+      [publisher.address],
+    );
+  });
+
+  it("when the new admin accepts after the schedule, the role moves with RoleRevoked and RoleGranted", async () => {
+    await (await governed.beginDefaultAdminTransfer(stranger.address)).wait();
+    const [, schedule] = await governed.pendingDefaultAdmin();
+    await setNextBlockTimestamp(schedule + 1n);
+    const events = await eventsOf(governed.connect(stranger).acceptDefaultAdminTransfer());
+    assert.deepEqual(events, [
+      { name: "RoleRevoked", args: [ZeroHash, admin.address, stranger.address] },
+      { name: "RoleGranted", args: [ZeroHash, stranger.address, stranger.address] },
+    ]);
+    assert.equal(await governed.defaultAdmin(), stranger.address);
+    assert.equal(await governed.hasRole(ZeroHash, admin.address), false);
+    assert.deepEqual([...(await governed.pendingDefaultAdmin())], [ZeroAddress, 0n]);
+  });
+
+  it("when the admin cancels a transfer, it emits DefaultAdminTransferCanceled and nothing is pending", async () => {
+    await (await governed.beginDefaultAdminTransfer(stranger.address)).wait();
+    assert.deepEqual(await eventsOf(governed.cancelDefaultAdminTransfer()), [
+      { name: "DefaultAdminTransferCanceled", args: [] },
+    ]);
+    assert.deepEqual([...(await governed.pendingDefaultAdmin())], [ZeroAddress, 0n]);
+  });
+
+  it("when the admin shortens the delay, it emits DefaultAdminDelayChangeScheduled and waits the difference", async () => {
+    const at = (await latestTimestamp()) + 10n;
+    await setNextBlockTimestamp(at);
+    assert.deepEqual(await eventsOf(governed.changeDefaultAdminDelay(3600)), [
+      { name: "DefaultAdminDelayChangeScheduled", args: [3600n, at + TWO_DAYS - 3600n] },
+    ]);
+    assert.deepEqual([...(await governed.pendingDefaultAdminDelay())], [3600n, at + TWO_DAYS - 3600n]);
+    assert.equal(await governed.defaultAdminDelay(), TWO_DAYS);
+    assert.deepEqual(await eventsOf(governed.rollbackDefaultAdminDelay()), [
+      { name: "DefaultAdminDelayChangeCanceled", args: [] },
+    ]);
+    assert.equal(await governed.defaultAdminDelay(), TWO_DAYS);
+  });
+
+  it("when a non-admin starts a transfer or changes the delay, it reverts with AccessControlUnauthorizedAccount", async () => {
+    for (const action of [
+      () => governed.connect(stranger).beginDefaultAdminTransfer(stranger.address),
+      () => governed.connect(stranger).cancelDefaultAdminTransfer(),
+      () => governed.connect(stranger).changeDefaultAdminDelay(0),
+      () => governed.connect(stranger).rollbackDefaultAdminDelay(),
+    ]) {
+      await assertRevert(action, "AccessControlUnauthorizedAccount", [stranger.address, ZeroHash]);
+    }
+  });
+
+  it("when the admin renounces without an announced transfer to zero, it reverts with AccessControlEnforcedDefaultAdminDelay(0)", async () => {
+    await assertRevert(() => governed.renounceRole(ZeroHash, admin.address), "AccessControlEnforcedDefaultAdminDelay", [
+      0n,
+    ]);
+  });
+});
+
 describe("ModelRegistry.publish", () => {
   it("when a publisher publishes one fine-tune, it records it, emits AttestationRecorded and answers every lookup", async () => {
     const item = attestation();
@@ -208,6 +329,28 @@ describe("ModelRegistry.publish", () => {
     const events = await eventsOf(registry.connect(publisher).publish([item]));
     assert.deepEqual(events, [{ name: "AttestationRecorded", args: recordedArgs(item) }]);
     assert.equal((await registry.recordOf(item.manifestDigest))[2], 2n);
+  });
+
+  it("when a serving record is published, it records kind 3 with a zero parent among the model's manifests", async () => {
+    const audit = attestation({ kind: KIND_AUDIT, parentModelHash: ZeroHash });
+    const serving = attestation({ modelHash: audit.modelHash, kind: KIND_SERVING, parentModelHash: ZeroHash });
+    const events = await eventsOf(registry.connect(publisher).publish([audit, serving]));
+    assert.deepEqual(events, [
+      { name: "AttestationRecorded", args: recordedArgs(audit) },
+      { name: "AttestationRecorded", args: recordedArgs(serving) },
+    ]);
+    const publishedAt = await latestTimestamp();
+    assert.deepEqual(
+      [...(await registry.recordOf(serving.manifestDigest))],
+      [serving.modelHash, publishedAt, 3n, false],
+    );
+    assert.equal(await registry.latestManifest(serving.modelHash), serving.manifestDigest);
+    assert.deepEqual(await manifestsOf(serving.modelHash, 0, 10), [audit.manifestDigest, serving.manifestDigest]);
+    assert.deepEqual(await eventsOf(registry.connect(publisher).publish([serving])), []);
+    assert.deepEqual(await eventsOf(registry.connect(revoker).revoke(serving.manifestDigest, "serving key leaked")), [
+      { name: "AttestationRevoked", args: [serving.manifestDigest, "serving key leaked"] },
+    ]);
+    assert.equal((await registry.recordOf(serving.manifestDigest))[3], true);
   });
 
   it("when several manifests are recorded for one model, they keep publication order and latest is the last", async () => {
@@ -302,7 +445,7 @@ describe("ModelRegistry.publish", () => {
       args: (i) => [i],
     },
     { when: "kind 0", item: { kind: 0 }, error: "ModelRegistryUnknownKind", args: (i) => [i, 0n] },
-    { when: "kind 3", item: { kind: 3 }, error: "ModelRegistryUnknownKind", args: (i) => [i, 3n] },
+    { when: "kind 4", item: { kind: 4 }, error: "ModelRegistryUnknownKind", args: (i) => [i, 4n] },
     { when: "kind 255", item: { kind: 255 }, error: "ModelRegistryUnknownKind", args: (i) => [i, 255n] },
     {
       when: "a fine-tune without parent",
@@ -315,6 +458,12 @@ describe("ModelRegistry.publish", () => {
       item: { kind: KIND_AUDIT, parentModelHash: "0x" + "ab".repeat(32) },
       error: "ModelRegistryUnexpectedParent",
       args: (i) => [i, "0x" + "ab".repeat(32)],
+    },
+    {
+      when: "a serving record with a parent",
+      item: { kind: KIND_SERVING, parentModelHash: "0x" + "cd".repeat(32) },
+      error: "ModelRegistryUnexpectedParent",
+      args: (i) => [i, "0x" + "cd".repeat(32)],
     },
   ];
   for (const { when, item, error, args } of invalid) {
@@ -468,25 +617,107 @@ describe("ModelRegistry ROFL mode", () => {
     await connection.provider.request({ method: "evm_revert", params: [snapshot] });
   });
 
-  it("when the admin sets the app id, it emits RoflAppIdChanged(previous, new) each time", async () => {
+  it("when the admin sets the first app id, it takes effect at once with RoflAppIdChanged(0, new)", async () => {
     assert.deepEqual(await eventsOf(registry.setRoflAppId(APP_ID)), [
       { name: "RoflAppIdChanged", args: [ZERO_APP_ID, APP_ID] },
     ]);
     assert.equal(await registry.roflAppId(), APP_ID);
-    assert.deepEqual(await eventsOf(registry.setRoflAppId(OTHER_APP_ID)), [
-      { name: "RoflAppIdChanged", args: [APP_ID, OTHER_APP_ID] },
-    ]);
-    assert.deepEqual(await eventsOf(registry.setRoflAppId(ZERO_APP_ID)), [
-      { name: "RoflAppIdChanged", args: [OTHER_APP_ID, ZERO_APP_ID] },
-    ]);
-    assert.equal(await registry.roflAppId(), ZERO_APP_ID);
   });
 
-  it("when a non-admin sets the app id, it reverts with AccessControlUnauthorizedAccount", async () => {
-    await assertRevert(() => registry.connect(publisher).setRoflAppId(APP_ID), "AccessControlUnauthorizedAccount", [
-      publisher.address,
-      ZeroHash,
+  it("when the first app id is zero, it reverts with ModelRegistryZeroRoflAppId", async () => {
+    await assertRevert(() => registry.setRoflAppId(ZERO_APP_ID), "ModelRegistryZeroRoflAppId", []);
+  });
+
+  it("when an app id is set, setRoflAppId reverts with ModelRegistryRoflAppIdAlreadySet(current), zero included", async () => {
+    await (await registry.setRoflAppId(APP_ID)).wait();
+    for (const next of [OTHER_APP_ID, ZERO_APP_ID, APP_ID]) {
+      await assertRevert(
+        () => registry.setRoflAppId(next),
+        next === ZERO_APP_ID ? "ModelRegistryZeroRoflAppId" : "ModelRegistryRoflAppIdAlreadySet",
+        next === ZERO_APP_ID ? [] : [APP_ID],
+      );
+    }
+    assert.equal(await registry.roflAppId(), APP_ID);
+  });
+
+  it("when a replacement is proposed, it emits RoflAppIdChangeScheduled(new, now + delay) and changes nothing yet", async () => {
+    const governed = await deployRegistry(connection, admin, TWO_DAYS);
+    await (await governed.setRoflAppId(APP_ID)).wait();
+    const at = (await latestTimestamp()) + 10n;
+    await setNextBlockTimestamp(at);
+    assert.deepEqual(await eventsOf(governed.proposeRoflAppId(OTHER_APP_ID)), [
+      { name: "RoflAppIdChangeScheduled", args: [OTHER_APP_ID, at + TWO_DAYS] },
     ]);
+    assert.deepEqual([...(await governed.pendingRoflAppId())], [OTHER_APP_ID, at + TWO_DAYS]);
+    assert.equal(await governed.roflAppId(), APP_ID);
+  });
+
+  it("when a replacement is accepted before its time, it reverts with ModelRegistryRoflAppIdChangeNotReady(effectiveAt, now)", async () => {
+    const governed = await deployRegistry(connection, admin, TWO_DAYS);
+    await (await governed.setRoflAppId(APP_ID)).wait();
+    await (await governed.proposeRoflAppId(OTHER_APP_ID)).wait();
+    const [, effectiveAt] = await governed.pendingRoflAppId();
+    await setNextBlockTimestamp(effectiveAt - 1n);
+    await assertRevert(() => governed.acceptRoflAppId(), "ModelRegistryRoflAppIdChangeNotReady", [
+      effectiveAt,
+      effectiveAt - 1n,
+    ]);
+    assert.equal(await governed.roflAppId(), APP_ID);
+  });
+
+  it("when a replacement is accepted at its time, it emits RoflAppIdChanged(previous, new) and nothing stays pending", async () => {
+    const governed = await deployRegistry(connection, admin, TWO_DAYS);
+    await (await governed.setRoflAppId(APP_ID)).wait();
+    await (await governed.proposeRoflAppId(OTHER_APP_ID)).wait();
+    const [, effectiveAt] = await governed.pendingRoflAppId();
+    await setNextBlockTimestamp(effectiveAt);
+    assert.deepEqual(await eventsOf(governed.acceptRoflAppId()), [
+      { name: "RoflAppIdChanged", args: [APP_ID, OTHER_APP_ID] },
+    ]);
+    assert.equal(await governed.roflAppId(), OTHER_APP_ID);
+    assert.deepEqual([...(await governed.pendingRoflAppId())], [ZERO_APP_ID, 0n]);
+  });
+
+  it("when a newer replacement is proposed, it emits RoflAppIdChangeCanceled(old) then RoflAppIdChangeScheduled(new)", async () => {
+    await (await registry.setRoflAppId(APP_ID)).wait();
+    await (await registry.proposeRoflAppId(OTHER_APP_ID)).wait();
+    const third = "0x00" + "abcdef".repeat(6) + "0303";
+    const events = await eventsOf(registry.proposeRoflAppId(third));
+    const at = await latestTimestamp();
+    assert.deepEqual(events, [
+      { name: "RoflAppIdChangeCanceled", args: [OTHER_APP_ID] },
+      { name: "RoflAppIdChangeScheduled", args: [third, at] },
+    ]);
+  });
+
+  it("when a pending replacement is cancelled, it emits RoflAppIdChangeCanceled(new) and can no longer be accepted", async () => {
+    await (await registry.setRoflAppId(APP_ID)).wait();
+    await (await registry.proposeRoflAppId(OTHER_APP_ID)).wait();
+    assert.deepEqual(await eventsOf(registry.cancelRoflAppId()), [
+      { name: "RoflAppIdChangeCanceled", args: [OTHER_APP_ID] },
+    ]);
+    await assertRevert(() => registry.acceptRoflAppId(), "ModelRegistryNoPendingRoflAppId", []);
+    await assertRevert(() => registry.cancelRoflAppId(), "ModelRegistryNoPendingRoflAppId", []);
+    assert.equal(await registry.roflAppId(), APP_ID);
+  });
+
+  it("when a replacement is zero, the current id, or proposed with ROFL mode off, it reverts with its error", async () => {
+    await assertRevert(() => registry.proposeRoflAppId(OTHER_APP_ID), "ModelRegistryRoflAppIdNotSet", []);
+    await (await registry.setRoflAppId(APP_ID)).wait();
+    await assertRevert(() => registry.proposeRoflAppId(ZERO_APP_ID), "ModelRegistryZeroRoflAppId", []);
+    await assertRevert(() => registry.proposeRoflAppId(APP_ID), "ModelRegistryRoflAppIdUnchanged", [APP_ID]);
+    assert.deepEqual([...(await registry.pendingRoflAppId())], [ZERO_APP_ID, 0n]);
+  });
+
+  it("when a non-admin sets, proposes, accepts or cancels, it reverts with AccessControlUnauthorizedAccount", async () => {
+    for (const action of [
+      () => registry.connect(publisher).setRoflAppId(APP_ID),
+      () => registry.connect(publisher).proposeRoflAppId(APP_ID),
+      () => registry.connect(publisher).acceptRoflAppId(),
+      () => registry.connect(publisher).cancelRoflAppId(),
+    ]) {
+      await assertRevert(action, "AccessControlUnauthorizedAccount", [publisher.address, ZeroHash]);
+    }
   });
 
   it("when an app id is set, an authorized instance of that app publishes without PUBLISHER_ROLE", async () => {
@@ -525,16 +756,33 @@ describe("ModelRegistry ROFL mode", () => {
     );
   });
 
-  it("when the app id is cleared, publishing needs PUBLISHER_ROLE again and the ROFL instance is refused", async () => {
+  it("when the app id is replaced, the new app's instance publishes and the old one is refused", async () => {
     await (await registry.setRoflAppId(APP_ID)).wait();
     await (await subcall.setAuthorized(APP_ID, roflInstance.address, true)).wait();
-    await (await registry.setRoflAppId(ZERO_APP_ID)).wait();
-    await (await registry.connect(publisher).publish([attestation()])).wait();
+    await (await subcall.setAuthorized(OTHER_APP_ID, stranger.address, true)).wait();
+    await (await registry.proposeRoflAppId(OTHER_APP_ID)).wait();
+    await (await registry.acceptRoflAppId()).wait();
+    await (await registry.connect(stranger).publish([attestation()])).wait();
     await assertRevert(
       () => registry.connect(roflInstance).publish([attestation()]),
-      "ModelRegistryUnauthorizedPublisher",
-      [roflInstance.address],
+      "RoflOriginNotAuthorizedForApp",
+      [],
     );
+  });
+
+  it("when ROFL mode is on, only an instance of the app anchors a checkpoint, PUBLISHER_ROLE alone is refused", async () => {
+    await (await registry.setRoflAppId(APP_ID)).wait();
+    await (await subcall.setAuthorized(APP_ID, roflInstance.address, true)).wait();
+    const logId = randomHash();
+    await assertRevert(
+      () => registry.connect(publisher).anchorCheckpoint(logId, 1, randomHash()),
+      "RoflOriginNotAuthorizedForApp",
+      [],
+    );
+    const rootHash = randomHash();
+    assert.deepEqual(await eventsOf(registry.connect(roflInstance).anchorCheckpoint(logId, 1, rootHash)), [
+      { name: "CheckpointAnchored", args: [logId, 1n, rootHash] },
+    ]);
   });
 
   it("when the mock is asked directly, it answers like the precompile (status 0, CBOR true/false)", async () => {
@@ -550,6 +798,89 @@ describe("ModelRegistry ROFL mode", () => {
     assert.deepEqual(await ask("rofl.IsAuthorizedOrigin", body, stranger.address), [0n, "0xf4"]);
     assert.notEqual((await ask("rofl.IsAuthorizedOrigin", "0x54" + APP_ID.slice(2), roflInstance.address))[0], 0n);
     assert.notEqual((await ask("rofl.OriginApp", "0xf6", roflInstance.address))[0], 0n);
+  });
+});
+
+describe("ModelRegistry.anchorCheckpoint", () => {
+  it("when a publisher anchors, it emits CheckpointAnchored(logId, treeSize, rootHash) and both views answer", async () => {
+    const logId = randomHash();
+    const rootHash = randomHash();
+    const events = await eventsOf(registry.connect(publisher).anchorCheckpoint(logId, 1000, rootHash));
+    assert.deepEqual(events, [{ name: "CheckpointAnchored", args: [logId, 1000n, rootHash] }]);
+    const anchoredAt = await latestTimestamp();
+    assert.equal(await registry.checkpointRoot(logId, 1000), rootHash);
+    assert.equal(await registry.checkpointRoot(logId, 999), ZeroHash);
+    assert.deepEqual([...(await registry.latestCheckpoint(logId))], [1000n, rootHash, anchoredAt]);
+  });
+
+  it("when later checkpoints are anchored, every size keeps its root and the latest is the largest", async () => {
+    const logId = randomHash();
+    const roots = [randomHash(), randomHash(), randomHash()];
+    const sizes = [1n, 64n, MAX_UINT64];
+    for (const [i, size] of sizes.entries()) {
+      await (await registry.connect(publisher).anchorCheckpoint(logId, size, roots[i]!)).wait();
+    }
+    const anchoredAt = await latestTimestamp();
+    for (const [i, size] of sizes.entries()) assert.equal(await registry.checkpointRoot(logId, size), roots[i]);
+    assert.deepEqual([...(await registry.latestCheckpoint(logId))], [MAX_UINT64, roots[2], anchoredAt]);
+  });
+
+  it("when nothing was anchored for a log, the views answer zero", async () => {
+    const logId = randomHash();
+    assert.deepEqual([...(await registry.latestCheckpoint(logId))], [0n, ZeroHash, 0n]);
+    assert.equal(await registry.checkpointRoot(logId, 0), ZeroHash);
+  });
+
+  it("when the tree size is not larger than the latest, it reverts with ModelRegistryCheckpointNotNewer(logId, size, latest)", async () => {
+    const logId = randomHash();
+    const p = registry.connect(publisher);
+    await assertRevert(() => p.anchorCheckpoint(logId, 0, randomHash()), "ModelRegistryCheckpointNotNewer", [
+      logId,
+      0n,
+      0n,
+    ]);
+    const rootHash = randomHash();
+    await (await p.anchorCheckpoint(logId, 10, rootHash)).wait();
+    for (const size of [10n, 9n, 0n]) {
+      await assertRevert(() => p.anchorCheckpoint(logId, size, randomHash()), "ModelRegistryCheckpointNotNewer", [
+        logId,
+        size,
+        10n,
+      ]);
+    }
+    assert.equal(await registry.checkpointRoot(logId, 10), rootHash);
+  });
+
+  it("when the log id or the root is zero, it reverts with ModelRegistryZeroLogId / ModelRegistryZeroRootHash(logId, size)", async () => {
+    const logId = randomHash();
+    await assertRevert(
+      () => registry.connect(publisher).anchorCheckpoint(ZeroHash, 1, randomHash()),
+      "ModelRegistryZeroLogId",
+      [],
+    );
+    await assertRevert(
+      () => registry.connect(publisher).anchorCheckpoint(logId, 7, ZeroHash),
+      "ModelRegistryZeroRootHash",
+      [logId, 7n],
+    );
+  });
+
+  it("when a non-publisher anchors, it reverts with ModelRegistryUnauthorizedPublisher(account)", async () => {
+    for (const account of [stranger, admin, revoker]) {
+      await assertRevert(
+        () => registry.connect(account).anchorCheckpoint(randomHash(), 1, randomHash()),
+        "ModelRegistryUnauthorizedPublisher",
+        [account.address],
+      );
+    }
+  });
+
+  it("when two logs are anchored, each keeps its own sizes", async () => {
+    const [a, b] = [randomHash(), randomHash()];
+    await (await registry.connect(publisher).anchorCheckpoint(a, 100, randomHash())).wait();
+    await (await registry.connect(publisher).anchorCheckpoint(b, 1, randomHash())).wait();
+    assert.equal((await registry.latestCheckpoint(a))[0], 100n);
+    assert.equal((await registry.latestCheckpoint(b))[0], 1n);
   });
 });
 
@@ -572,13 +903,20 @@ function interfaceIdOfRegistry(): string {
     "MAX_BATCH_SIZE()",
     "publish((bytes32,bytes32,bytes32,bytes32,bytes32,uint64,uint8)[])",
     "revoke(bytes32,string)",
+    "anchorCheckpoint(bytes32,uint64,bytes32)",
     "setRoflAppId(bytes21)",
+    "proposeRoflAppId(bytes21)",
+    "acceptRoflAppId()",
+    "cancelRoflAppId()",
     "roflAppId()",
+    "pendingRoflAppId()",
     "isRecorded(bytes32,bytes32)",
     "latestManifest(bytes32)",
     "manifestCount(bytes32)",
     "manifestsOf(bytes32,uint256,uint256)",
     "recordOf(bytes32)",
+    "checkpointRoot(bytes32,uint64)",
+    "latestCheckpoint(bytes32)",
   ];
   const id = names.reduce((acc, name) => acc ^ BigInt(keccakId(name).slice(0, 10)), 0n);
   return "0x" + id.toString(16).padStart(8, "0");

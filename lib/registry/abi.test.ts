@@ -21,7 +21,7 @@ describe("lib/registry/abi.ts", () => {
     );
   });
 
-  it("when read, it names the functions, events and errors of DESIGN §5", () => {
+  it("when read, it names the functions, events and errors of DESIGN §5 and the governance and checkpoint ones", () => {
     const names = new Set<string>(MODEL_REGISTRY_ABI.map((entry) => ("name" in entry ? entry.name : entry.type)));
     for (const name of [
       "publish",
@@ -33,13 +33,40 @@ describe("lib/registry/abi.ts", () => {
       "manifestCount",
       "roflAppId",
       "setRoflAppId",
+      "proposeRoflAppId",
+      "acceptRoflAppId",
+      "cancelRoflAppId",
+      "pendingRoflAppId",
+      "anchorCheckpoint",
+      "checkpointRoot",
+      "latestCheckpoint",
+      "defaultAdmin",
+      "defaultAdminDelay",
+      "beginDefaultAdminTransfer",
+      "acceptDefaultAdminTransfer",
       "PUBLISHER_ROLE",
       "REVOKER_ROLE",
       "MAX_BATCH_SIZE",
       "AttestationRecorded",
       "AttestationRevoked",
       "RoflAppIdChanged",
+      "RoflAppIdChangeScheduled",
+      "RoflAppIdChangeCanceled",
+      "CheckpointAnchored",
+      "DefaultAdminTransferScheduled",
       "ModelRegistryUnauthorizedPublisher",
+      "ModelRegistryZeroRoflAppId",
+      "ModelRegistryRoflAppIdAlreadySet",
+      "ModelRegistryRoflAppIdNotSet",
+      "ModelRegistryRoflAppIdUnchanged",
+      "ModelRegistryNoPendingRoflAppId",
+      "ModelRegistryRoflAppIdChangeNotReady",
+      "ModelRegistryZeroLogId",
+      "ModelRegistryZeroRootHash",
+      "ModelRegistryCheckpointNotNewer",
+      "AccessControlEnforcedDefaultAdminRules",
+      "AccessControlEnforcedDefaultAdminDelay",
+      "AccessControlInvalidDefaultAdmin",
       "RoflOriginNotAuthorizedForApp",
     ]) {
       assert.ok(names.has(name), name);
