@@ -28,16 +28,48 @@ describe("policy file", () => {
     assert.equal(policyDigest(a), policyDigest(b));
     assert.match(policyDigest(a), /^[0-9a-f]{64}$/);
     assert.notEqual(policyDigest(a), policyDigest(parseVerifierPolicy({ requireGpuEvidence: true })));
-    // the digest is SHA-256 of the RFC 8785 form of the normalised JSON
-    const jcs = JSON.stringify(a.json, Object.keys(a.json).sort());
-    assert.equal(typeof jcs, "string");
+  });
+
+  it("when a known policy is digested, it is SHA-256 of its RFC 8785 canonical JSON, written out by hand", () => {
+    // Keys out of order at every level, arrays in their own order: RFC 8785 sorts object keys (by UTF-16 code units,
+    // so "Genoa" < "Milan" < "snp"), keeps array order and writes no whitespace.
+    const file = {
+      trustedRoots: ["ab".repeat(32)],
+      snp: { vmpl: 0, minimumTcb: { Milan: { snp: 24, bootloader: 4 }, Genoa: { snp: 23 } }, allowDebug: false },
+      maxBundleBytes: 1048576,
+      acceptedKinds: ["finetune", "eval"],
+    };
+    const canonical =
+      '{"acceptedKinds":["finetune","eval"],"maxBundleBytes":1048576,' +
+      '"snp":{"allowDebug":false,"minimumTcb":{"Genoa":{"snp":23},"Milan":{"bootloader":4,"snp":24}},"vmpl":0},' +
+      `"trustedRoots":["${"ab".repeat(32)}"]}`;
+    // `printf '%s' <canonical> | sha256sum`
+    const expected = "3da531adaed0657cfe705d1038e0f08fc71633cd65e89939ab9c2feeb6b6d92c";
+    assert.equal(createHash("sha256").update(canonical).digest("hex"), expected);
+    assert.equal(policyDigest(file), expected);
+
+    // A parsed policy is digested in its normalised form: the same canonical JSON, built here without the library.
+    const sortKeys = (value: unknown): string =>
+      Array.isArray(value)
+        ? `[${value.map(sortKeys).join(",")}]`
+        : typeof value === "object" && value !== null
+          ? `{${Object.keys(value)
+              .sort()
+              .map((k) => `${JSON.stringify(k)}:${sortKeys((value as Record<string, unknown>)[k])}`)
+              .join(",")}}`
+          : JSON.stringify(value);
+    for (const policy of [parseVerifierPolicy({}), parseVerifierPolicy(file)]) {
+      const text = sortKeys(policy.json);
+      assert.match(text, /^\{"acceptedKinds":\[/);
+      assert.equal(policyDigest(policy), createHash("sha256").update(text).digest("hex"));
+    }
   });
 });
 
 describe("pipeline", () => {
   let f: BundleFactory;
   before(async () => {
-    f = await createBundleFactory();
+    f = await createBundleFactory({ now: NOW });
   });
 
   it("when a simulator bundle is sound, it accepts it and derives the record", () => {
@@ -125,7 +157,7 @@ describe("pipeline", () => {
 describe("pipeline: verification cost is bounded before it is spent", () => {
   let f: BundleFactory;
   before(async () => {
-    f = await createBundleFactory();
+    f = await createBundleFactory({ now: NOW });
   });
 
   it("when a bundle holds 16,000 junk signatures (2.2 MB), it is refused with BUNDLE_TOO_COMPLEX without verifying them", () => {

@@ -60,8 +60,21 @@ function sign(statement: Statement, key: KeyObject) {
   return signEnvelope(new TextEncoder().encode(JSON.stringify(statement)), INTOTO_PAYLOAD_TYPE, key);
 }
 
-export async function createBundleFactory(options: { keyDir?: string } = {}): Promise<BundleFactory> {
-  const sim = await createSimulator(options.keyDir === undefined ? {} : { keyDir: options.keyDir });
+export interface BundleFactoryOptions {
+  keyDir?: string;
+  /**
+   * The simulator's clock: its VCEK is valid from 30 days before it for seven years (lib/snp createSimulator). Tests
+   * pass the fixed date they verify at; a test that runs a real service passes the clock that service reads. Default:
+   * the machine's clock now.
+   */
+  now?: Date;
+}
+
+export async function createBundleFactory(options: BundleFactoryOptions = {}): Promise<BundleFactory> {
+  const sim = await createSimulator({
+    ...(options.keyDir === undefined ? {} : { keyDir: options.keyDir }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const policyJson = {
     snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
     trustedRoots: [sim.rootFingerprint],

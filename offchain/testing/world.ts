@@ -1,6 +1,6 @@
 // Test fixture shared by the verifier's cross-part tests and the reliability soak: a real chain with a deployed
 // registry, the simulator's bundle factory, a scratch directory with the development policy file, the command
-// line of `provenant verifier run` against them, and a polling wait.
+// line of `provenant verifier run` against them, a polling wait, and a test clock for in-process services.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,10 +22,14 @@ export interface TestWorld {
   close(): Promise<void>;
 }
 
-export async function createTestWorld(prefix: string): Promise<TestWorld> {
+/**
+ * `now` is the clock of the world's simulator (createBundleFactory): the fixed date of the test when its services run
+ * in process with `tickingClock(now)`, or the machine's clock when a child `provenant verifier run` reads that one.
+ */
+export async function createTestWorld(prefix: string, options: { now?: Date } = {}): Promise<TestWorld> {
   const chain = await startDevChain();
   const registry = await deployRegistry(chain.url);
-  const factory = await createBundleFactory();
+  const factory = await createBundleFactory(options.now === undefined ? {} : { now: options.now });
   const work = mkdtempSync(path.join(tmpdir(), `${prefix}-`));
   const policyFile = path.join(work, "policy.json");
   writeFileSync(policyFile, JSON.stringify(factory.policyJson));
@@ -69,17 +73,27 @@ export function verifierRunArgs(
   ];
 }
 
+/**
+ * A clock for a service under test that starts at a fixed date and advances with the monotonic clock: what the
+ * service checks (certificate validity) never depends on the day the test runs, while its timers and latencies still
+ * see time pass.
+ */
+export function tickingClock(start: Date): () => Date {
+  const origin = performance.now();
+  return () => new Date(start.getTime() + (performance.now() - origin));
+}
+
 /** Polls `probe` every 100 ms until it returns a value, or throws after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
