@@ -21,6 +21,8 @@ function capture(cwd: string): CliIo & { out: string; err: string } {
   return io;
 }
 
+/** The simulator's clock and the verification time (--now): nothing here depends on the day the tests run. */
+const NOW = "2026-11-21T12:00:00Z";
 const verify = commands.find((c) => c.path.join(" ") === "bundle verify")!;
 const run = commands.find((c) => c.path.join(" ") === "verifier run")!;
 
@@ -28,7 +30,7 @@ describe("provenant bundle verify / verifier run", () => {
   let f: BundleFactory;
   let dir: string;
   before(async () => {
-    f = await createBundleFactory();
+    f = await createBundleFactory({ now: new Date(NOW) });
     dir = mkdtempSync(path.join(tmpdir(), "verifier-cli-"));
     writeFileSync(path.join(dir, "good.json"), f.make({ seed: "cli-good" }).bytes);
     writeFileSync(path.join(dir, "debug.json"), f.make({ seed: "cli-debug", variant: "debug" }).bytes);
@@ -39,7 +41,7 @@ describe("provenant bundle verify / verifier run", () => {
 
   it("when the bundle holds, it exits 0 and prints the record as JSON", async () => {
     const io = capture(dir);
-    assert.equal(await verify.run(["good.json", "--policy", "policy.json", "--json"], io), 0);
+    assert.equal(await verify.run(["good.json", "--policy", "policy.json", "--now", NOW, "--json"], io), 0);
     const out = JSON.parse(io.out) as {
       ok: boolean;
       record: { kind: number };
@@ -54,12 +56,16 @@ describe("provenant bundle verify / verifier run", () => {
 
   it("when the bundle is refused, it exits 1 with the codes", async () => {
     const io = capture(dir);
-    assert.equal(await verify.run(["debug.json", "--policy", "policy.json", "--json"], io), 1);
+    assert.equal(await verify.run(["debug.json", "--policy", "policy.json", "--now", NOW, "--json"], io), 1);
     const out = JSON.parse(io.out) as { ok: boolean; errors: { code: string }[] };
     assert.equal(out.ok, false);
     assert.ok(out.errors.some((e) => e.code === "POLICY_DEBUG"));
     const plain = capture(dir);
-    assert.equal(await verify.run(["good.json"], plain), 1, "the default policy does not trust the simulator");
+    assert.equal(
+      await verify.run(["good.json", "--now", NOW], plain),
+      1,
+      "the default policy does not trust the simulator",
+    );
     assert.match(plain.err, /SNP_UNTRUSTED_ROOT/);
   });
 
