@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
 
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi.ts";
+import type { AttestationKind } from "../lib/registry/record.ts";
 import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
 
 export interface PublishedItem {
@@ -14,7 +15,7 @@ export interface PublishedItem {
   measurementHash: string;
   policyDigest: string;
   reportedTcb: bigint;
-  kind: 1 | 2;
+  kind: AttestationKind;
 }
 
 export interface LookupFixture {

@@ -25,6 +25,7 @@ import {
   type ErrorCode,
 } from "../../lib/errors.ts";
 import { validateStatement, type ValidatedStatement } from "../../lib/intoto/index.ts";
+import type { AttestationRecord } from "../../lib/registry/record.ts";
 import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
 import {
   createReportVerifier,
@@ -50,17 +51,8 @@ export {
 
 export type ReportVerifier = ReturnType<typeof createReportVerifier>;
 
-/** The `Attestation` tuple of the registry, as hex strings with 0x (DESIGN §5, HELPERS mapping). */
-export interface AttestationRecord {
-  modelHash: string;
-  manifestDigest: string;
-  parentModelHash: string;
-  measurementHash: string;
-  policyDigest: string;
-  /** REPORTED_TCB as uint64, decimal string (JSON has no bigint). */
-  reportedTcb: string;
-  kind: 1 | 2;
-}
+/** The record a verdict carries is the registry's `Attestation` tuple, declared once in lib/registry/record.ts. */
+export type { AttestationRecord } from "../../lib/registry/record.ts";
 
 export interface BundleVerdict {
   ok: boolean;

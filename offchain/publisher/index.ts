@@ -10,7 +10,8 @@ import { MODEL_REGISTRY_ABI } from "../../lib/registry/abi.ts";
 import { IoError } from "../../lib/errors.ts";
 import { isTransient, toChainError, type TxSender } from "../chain/index.ts";
 import { registryContract } from "../chain/registry.ts";
-import type { Store, StoredRecord } from "../store/index.ts";
+import type { AttestationRecord } from "../../lib/registry/record.ts";
+import type { Store } from "../store/index.ts";
 
 export const REGISTRY_INTERFACE = new Interface(MODEL_REGISTRY_ABI);
 
@@ -81,7 +82,7 @@ export function registryErrorName(error: unknown): string | undefined {
   return undefined;
 }
 
-export function toTuple(r: StoredRecord): [string, string, string, string, string, bigint, number] {
+export function toTuple(r: AttestationRecord): [string, string, string, string, string, bigint, number] {
   return [
     r.modelHash,
     r.manifestDigest,
@@ -157,7 +158,7 @@ export class Publisher {
   }
 
   /** Marks records already onchain as published (with the tx that recorded them) and returns the others. */
-  async #dropRecorded(records: StoredRecord[], outcome: PublishOutcome): Promise<StoredRecord[]> {
+  async #dropRecorded(records: AttestationRecord[], outcome: PublishOutcome): Promise<AttestationRecord[]> {
     let flags: boolean[];
     try {
       flags = await Promise.all(
@@ -166,7 +167,7 @@ export class Publisher {
     } catch (error) {
       throw toChainError(error, "isRecorded");
     }
-    const remaining: StoredRecord[] = [];
+    const remaining: AttestationRecord[] = [];
     for (const [i, record] of records.entries()) {
       if (flags[i] !== true) {
         remaining.push(record);
@@ -179,7 +180,7 @@ export class Publisher {
     return remaining;
   }
 
-  #key(record: StoredRecord): string {
+  #key(record: AttestationRecord): string {
     return this.#keys.get(record.manifestDigest) ?? record.manifestDigest;
   }
 
@@ -219,7 +220,7 @@ export class Publisher {
     }
   }
 
-  async #send(records: StoredRecord[], outcome: PublishOutcome, seenAt: Map<string, number>): Promise<void> {
+  async #send(records: AttestationRecord[], outcome: PublishOutcome, seenAt: Map<string, number>): Promise<void> {
     const digests = records.map((r) => r.manifestDigest);
     const data = REGISTRY_INTERFACE.encodeFunctionData("publish", [records.map(toTuple)]);
     const log = this.#o.logger?.child({ batch: records.length });

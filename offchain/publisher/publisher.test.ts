@@ -12,12 +12,13 @@ import {
   type DeployedRegistry,
   type DevChain,
 } from "../testing/chain.ts";
-import { Store, type StoredRecord } from "../store/index.ts";
+import type { AttestationRecord } from "../../lib/registry/record.ts";
+import { Store } from "../store/index.ts";
 import { backoffDelay, Publisher } from "./index.ts";
 
 const h = (s: string): string => `0x${createHash("sha256").update(s).digest("hex")}`;
 
-function record(name: string, overrides: Partial<StoredRecord> = {}): StoredRecord {
+function record(name: string, overrides: Partial<AttestationRecord> = {}): AttestationRecord {
   return {
     modelHash: h(`model-${name}`),
     manifestDigest: h(`manifest-${name}`),
@@ -30,7 +31,7 @@ function record(name: string, overrides: Partial<StoredRecord> = {}): StoredReco
   };
 }
 
-function accept(store: Store, name: string, r: StoredRecord = record(name)): StoredRecord {
+function accept(store: Store, name: string, r: AttestationRecord = record(name)): AttestationRecord {
   store.recordSighting("repo", "c", `bundles/${name}.provenance.json`, `digest-${name}`);
   store.setVerdict(`digest-${name}`, { ok: true, errors: [], manifestDigest: r.manifestDigest, record: r });
   return r;

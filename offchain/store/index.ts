@@ -7,6 +7,7 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 
 import type { ErrorCode } from "../../lib/errors.ts";
+import type { AttestationRecord } from "../../lib/registry/record.ts";
 
 /** seen → accepted | rejected → published | failed. `failed` is terminal (a revert or a refused record). */
 export type BundleStatus = "seen" | "accepted" | "rejected" | "published" | "failed";
@@ -18,17 +19,6 @@ const STATUS_RANK: Record<BundleStatus, number> = { seen: 0, accepted: 1, reject
 export interface ReasonCode {
   code: ErrorCode;
   message: string;
-}
-
-/** The onchain tuple in JSON form (hex strings with 0x, reportedTcb as a decimal string). */
-export interface StoredRecord {
-  modelHash: string;
-  manifestDigest: string;
-  parentModelHash: string;
-  measurementHash: string;
-  policyDigest: string;
-  reportedTcb: string;
-  kind: number;
 }
 
 export interface BundleRow {
@@ -43,7 +33,7 @@ export interface BundleRow {
   modelHash: string | null;
   kind: string | null;
   errors: ReasonCode[];
-  record: StoredRecord | null;
+  record: AttestationRecord | null;
   txHash: string | null;
   block: number | null;
   publishedAt: string | null;
@@ -188,7 +178,7 @@ export class Store {
       manifestDigest?: string | undefined;
       modelHash?: string | undefined;
       kind?: string | undefined;
-      record?: StoredRecord | undefined;
+      record?: AttestationRecord | undefined;
     },
   ): boolean {
     const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
@@ -249,7 +239,7 @@ export class Store {
   }
 
   /** Accepted bundles waiting for publication, one per manifest digest, oldest first. */
-  pendingRecords(limit: number): { manifestDigest: string; record: StoredRecord; seenAt: string }[] {
+  pendingRecords(limit: number): { manifestDigest: string; record: AttestationRecord; seenAt: string }[] {
     const rows = this.db
       .prepare(
         `SELECT manifest_digest, MIN(record) AS record, MIN(seen_at) AS seen_at FROM bundles
@@ -258,7 +248,7 @@ export class Store {
       .all(limit) as Row[];
     return rows.map((r) => ({
       manifestDigest: String(r.manifest_digest),
-      record: JSON.parse(String(r.record)) as StoredRecord,
+      record: JSON.parse(String(r.record)) as AttestationRecord,
       seenAt: String(r.seen_at),
     }));
   }
@@ -386,7 +376,7 @@ function toBundleRow(r: Row): BundleRow {
     modelHash: r.model_hash === null ? null : String(r.model_hash),
     kind: r.kind === null ? null : String(r.kind),
     errors: JSON.parse(String(r.errors)) as ReasonCode[],
-    record: r.record === null ? null : (JSON.parse(String(r.record)) as StoredRecord),
+    record: r.record === null ? null : (JSON.parse(String(r.record)) as AttestationRecord),
     txHash: r.tx_hash === null ? null : String(r.tx_hash),
     block: r.block === null ? null : Number(r.block),
     publishedAt: r.published_at === null ? null : String(r.published_at),

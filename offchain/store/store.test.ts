@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 
-import { isForward, Store, type StoredRecord } from "./index.ts";
+import type { AttestationRecord } from "../../lib/registry/record.ts";
+import { isForward, Store } from "./index.ts";
 
-const record: StoredRecord = {
+const record: AttestationRecord = {
   modelHash: `0x${"11".repeat(32)}`,
   manifestDigest: `0x${"22".repeat(32)}`,
   parentModelHash: `0x${"00".repeat(32)}`,
