@@ -3,6 +3,7 @@
 import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord } from "../../offchain/client/core.ts";
 import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
 import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
+import { WEBCRYPTO_MAX_BYTES } from "./hash.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
 interface NetworkConfig {
@@ -218,7 +219,10 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
     setStatus("busy");
     const files = toModelFiles(entries);
     const started = performance.now();
-    const hash = await hashModelFiles(files, { onProgress: (done, total) => progress(done, total, "hashing") });
+    const hash = await hashModelFiles(files, {
+      onProgress: (done, total) => progress(done, total, "hashing"),
+      ...webCryptoBound(),
+    });
     const seconds = (performance.now() - started) / 1000;
     const bytes = hash.totalBytes;
     // The figures the page shows are also data attributes, for the browser test and bench/lookup.ts.
@@ -233,6 +237,16 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
     showError(e.code, e.message);
     setStatus("error");
   }
+}
+
+/**
+ * `?webcryptoMaxBytes=N` lowers the size up to which a file is digested whole with WebCrypto (never raises it: the
+ * bound caps memory), so that the streaming hash-wasm path can be tried on small files.
+ */
+function webCryptoBound(): { webCryptoMaxBytes?: number } {
+  const value = new URLSearchParams(location.search).get("webcryptoMaxBytes");
+  const n = value === null ? NaN : Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? { webCryptoMaxBytes: Math.min(n, WEBCRYPTO_MAX_BYTES) } : {};
 }
 
 async function readEntry(entry: FileSystemEntry, out: { file: File; relativePath: string }[]): Promise<void> {
