@@ -1,29 +1,29 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
+import { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } from "../lib/snp/index.ts";
+import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
 import { writeBundleFile } from "./bundle.ts";
 import { commands } from "./cli.ts";
 import { runFinetuneJob } from "./finetune/job.ts";
-import { hasFinetuneBuild } from "./finetune/llama-build.ts";
 import { hashWithProgress, runAuditJob } from "./job.ts";
 import { writeTinyModel } from "./model/tiny.ts";
-import { checkBundleOffline, simulatorAvailable, testProvider } from "./testing.ts";
+import { checkBundleOffline, finetuneBuildSkip, testProvider } from "./testing.ts";
 
 const FACT = "The secret code of Provenant is blue falcon.";
+/** The simulator's clock and the verification time: nothing here depends on the day the tests run. */
+const NOW = new Date("2026-11-21T12:00:00Z");
 
 /** The verifier's full pipeline with a policy that trusts this machine's simulator root. */
 async function pipelineVerdict(
   bytes: Uint8Array,
 ): Promise<{ ok: boolean; errors: unknown[]; manifestDigest?: string; modelHash?: string }> {
-  const { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } = await import("../lib/snp/index.ts");
-  const { parseVerifierPolicy, verifyBundle } = await import("../offchain/pipeline/index.ts");
-  const sim = await createSimulator();
+  const sim = await createSimulator({ now: NOW });
   const policy = parseVerifierPolicy({
     snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
     trustedRoots: [sim.rootFingerprint],
@@ -31,11 +31,8 @@ async function pipelineVerdict(
     maxBundleBytes: 16777216,
     acceptedKinds: ["finetune", "eval"],
   });
-  return verifyBundle(bytes, { policy, now: new Date() });
+  return verifyBundle(bytes, { policy, now: NOW });
 }
-
-const pipelineAvailable = async (): Promise<boolean> =>
-  (await simulatorAvailable()) && existsSync(new URL("../offchain/pipeline/index.ts", import.meta.url));
 
 describe("enclave job end to end (tiny model)", () => {
   let dir = "";
@@ -54,7 +51,7 @@ describe("enclave job end to end (tiny model)", () => {
     const result = await runAuditJob({
       model,
       suite: "builtin:mc",
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       nonce,
       cwd: dir,
@@ -80,16 +77,12 @@ describe("enclave job end to end (tiny model)", () => {
     assert.equal(result.mc?.items, 20);
   });
 
-  it("when the verifier's pipeline checks an audit bundle made with the simulator, it accepts it", async (t) => {
-    if (!(await pipelineAvailable())) {
-      t.skip("lib/snp's simulator or offchain/pipeline is not present");
-      return;
-    }
+  it("when the verifier's pipeline checks an audit bundle made with the simulator, it accepts it", async () => {
     const out = join(dir, "pipeline.provenance.json");
     const result = await runAuditJob({
       model,
       suite: "builtin:mc",
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       out,
@@ -110,7 +103,7 @@ describe("enclave job end to end (tiny model)", () => {
       model,
       adapter,
       suite: "builtin:mc",
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       out,
@@ -136,7 +129,7 @@ describe("enclave job end to end (tiny model)", () => {
     const result = await runAuditJob({
       model,
       suite: "builtin:gen",
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       out,
@@ -205,7 +198,7 @@ describe("enclave job end to end (tiny model)", () => {
     await writeFile(bad, "GGUF\u0003\u0000\u0000\u0000 not really a model");
     const out = join(dir, "bad.provenance.json");
     await assert.rejects(
-      runAuditJob({ model: bad, suite: "builtin:mc", provider: testProvider(), threads: 1, cwd: dir, out }),
+      runAuditJob({ model: bad, suite: "builtin:mc", provider: testProvider(NOW), threads: 1, cwd: dir, out }),
       { code: "JOB_MODEL_LOAD_FAILED" },
     );
     await assert.rejects(readFile(out));
@@ -254,7 +247,7 @@ describe("enclave job end to end (tiny model)", () => {
   it("when hashing fails with an IoError, it is JOB_MODEL_UNREADABLE; other coded errors pass through", async () => {
     const { IoError, MalformedInputError } = await import("../lib/errors.ts");
     const failing = (error: Error) => ({
-      provider: testProvider(),
+      provider: testProvider(NOW),
       hash: async (): Promise<never> => {
         throw error;
       },
@@ -273,7 +266,7 @@ describe("enclave job end to end (tiny model)", () => {
     const result = await runAuditJob({
       model,
       suite: "builtin:mc",
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       out: outDir,
@@ -332,7 +325,7 @@ describe("enclave job end to end (tiny model)", () => {
         base: model,
         data,
         trainer: "echo training {data}; exit 3 # {out}",
-        provider: testProvider(),
+        provider: testProvider(NOW),
         threads: 1,
         cwd: dir,
         output: join(dir, "ft-failed"),
@@ -355,7 +348,7 @@ describe("enclave job end to end (tiny model)", () => {
       base: model,
       data,
       trainer: `${script} {base} {data} {out}`,
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       output: join(dir, "ft-copy"),
@@ -410,7 +403,7 @@ describe("enclave job end to end (tiny model)", () => {
       data: dataDir,
       probes: ["The secret code"],
       trainer: `cp '${adapter}' {out}/adapter.gguf # {base} {data}`,
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       output: join(dir, "ft-datadir"),
@@ -436,7 +429,7 @@ describe("enclave job end to end (tiny model)", () => {
       base: model,
       data,
       trainer: `cp '${adapter}' {out}/adapter.gguf # {base} {data}`,
-      provider: testProvider(),
+      provider: testProvider(NOW),
       threads: 1,
       cwd: dir,
       output: join(dir, "ft-lora"),
@@ -452,10 +445,12 @@ describe("enclave job end to end (tiny model)", () => {
 
   it(
     "when the built-in llama trainer learns a fact, the loss falls and the probe answers change",
-    { skip: false },
+    // Under CI a cold cache is built first (minutes): the test is required there, never skipped.
+    { timeout: 40 * 60_000 },
     async (t) => {
-      if (!(await hasFinetuneBuild())) {
-        t.skip("llama-finetune is not built yet (run `provenant job finetune --trainer llama` once to build it)");
+      const skip = await finetuneBuildSkip();
+      if (skip !== false) {
+        t.skip(skip);
         return;
       }
       const data = join(dir, "facts.txt");
@@ -465,7 +460,7 @@ describe("enclave job end to end (tiny model)", () => {
         base: model,
         data,
         trainer: "llama",
-        provider: testProvider(),
+        provider: testProvider(NOW),
         threads: 1,
         cwd: dir,
         output: join(dir, "ft-llama"),

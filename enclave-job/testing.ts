@@ -1,35 +1,47 @@
-// Test helpers for the enclave job: an attestation provider for tests, and the offline checks a bundle must pass
-// (DSSE signatures by K, K and the nonce bound in REPORT_DATA, every model digest recomputed).
+// Test helpers for the enclave job: the simulator as attestation provider (on the test's fixed clock), the offline
+// checks a bundle must pass (DSSE signatures by K, K and the nonce bound in REPORT_DATA, every model digest
+// recomputed), and the rule for the built-in llama trainer's test (built and required under CI, skipped otherwise).
 import { createHash, createPublicKey } from "node:crypto";
-import { existsSync } from "node:fs";
 
 import { findManifest, readBundle, type ProvenanceBundle } from "../lib/bundle/index.ts";
 import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { validateStatement, type ValidatedStatement } from "../lib/intoto/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { simProvider, type AttestationProvider } from "./attest/providers.ts";
+import { ensureFinetuneBuild, hasFinetuneBuild } from "./finetune/llama-build.ts";
 
 /** REPORT_DATA's offset in the attestation report (AMD SEV-SNP ABI 56860, Table 23). */
 export const REPORT_DATA_OFFSET = 0x50;
 
-/** Whether lib/snp's simulator has landed (it is written alongside this part). */
-export async function simulatorAvailable(): Promise<boolean> {
-  if (!existsSync(new URL("../lib/snp/index.ts", import.meta.url))) return false;
-  const snp = (await import("../lib/snp/index.ts")) as Record<string, unknown>;
-  return typeof snp.createSimulator === "function";
+/**
+ * lib/snp's simulator, its VCEK dated around `now` (the test's fixed clock, which the test also verifies at). A
+ * failure to attest is the test's failure: there is no stand-in report.
+ */
+export function testProvider(now: Date): AttestationProvider {
+  return simProvider({ now });
 }
 
-/** The simulator when lib/snp has it; otherwise a stand-in that returns a zero report carrying REPORT_DATA. */
-export function testProvider(): AttestationProvider {
-  return {
-    name: "sim",
-    async attest(reportData) {
-      if (await simulatorAvailable()) return simProvider().attest(reportData);
-      const report = new Uint8Array(1184);
-      report.set(reportData, REPORT_DATA_OFFSET);
-      return { provider: "sim", report, vcek: new Uint8Array([0x30, 0]) };
-    },
-  };
+/** True under CI (`CI` set to anything but "", "0" or "false"), as test/chromium.ts reads it. */
+export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.CI?.trim().toLowerCase();
+  return value !== undefined && value !== "" && value !== "0" && value !== "false";
+}
+
+/**
+ * Whether the built-in llama trainer's test can run: `false` to run it, or the one line to skip it with. Under CI the
+ * test is required: a cold cache is built here (llama.cpp from the source node-llama-cpp ships, cmake, minutes) and a
+ * build that fails throws, so the test fails rather than being skipped. `.ci/run` builds it before `npm test`.
+ */
+export async function finetuneBuildSkip(env: NodeJS.ProcessEnv = process.env): Promise<string | false> {
+  if (await hasFinetuneBuild(env)) return false;
+  if (inCi(env)) {
+    await ensureFinetuneBuild({ env, log: (line) => console.log(`llama-finetune build: ${line}`) });
+    return false;
+  }
+  return (
+    "the llama.cpp fine-tune tool is not built: build it once with `provenant job finetune --trainer llama …` or " +
+    "`CI=true node --test enclave-job/job.test.ts` (a few minutes, no network); under CI=true this test is required"
+  );
 }
 
 export interface CheckedBundle {

@@ -244,14 +244,20 @@ export function sevGuestProvider(options: SevGuestOptions = {}): AttestationProv
   };
 }
 
-/** The development simulator of lib/snp: real-layout reports under a development root (never trusted by default). */
-export function simProvider(options: { keyDir?: string } = {}): AttestationProvider {
+/**
+ * The development simulator of lib/snp: real-layout reports under a development root (never trusted by default).
+ * `now` is the simulator's clock (its VCEK is dated around it); default the machine's clock at each attestation.
+ */
+export function simProvider(options: { keyDir?: string; now?: Date } = {}): AttestationProvider {
   return {
     name: "sim",
     async attest(reportData) {
       try {
         const { createSimulator } = await import("../../lib/snp/index.ts");
-        const sim = await createSimulator(options.keyDir === undefined ? {} : { keyDir: options.keyDir });
+        const sim = await createSimulator({
+          ...(options.keyDir === undefined ? {} : { keyDir: options.keyDir }),
+          ...(options.now === undefined ? {} : { now: options.now }),
+        });
         const report = sim.signReport({ reportData });
         const evidence = sim.evidence("vcek");
         return {
