@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 
 import { buildCertTable, parseCertTable } from "./certtable.ts";
 import { generateJobKey, reportDataFor, toNonce } from "./key.ts";
@@ -18,6 +21,30 @@ function fakeReport(reportData: Uint8Array): Uint8Array {
   const report = new Uint8Array(1184);
   report.set(reportData, 0x50);
   return report;
+}
+
+/**
+ * Hands `content` to the next reader of the FIFO at `path` and resolves once that reader has opened it: a writer's
+ * non-blocking open fails (ENXIO) until a reader is there, so this waits for the read itself, not for a guessed time.
+ * Gives up (false) when the FIFO is removed or after `timeoutMs`.
+ */
+async function serveFifoOnce(path: string, content: string, timeoutMs = 30_000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    try {
+      const handle = await open(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      try {
+        await handle.write(content);
+      } finally {
+        await handle.close();
+      }
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENXIO") return false; // removed: the provider is done
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+  return false;
 }
 
 /** Plays the kernel for a directory laid out like /sys/kernel/config/tsm/report: fills each new entry's outblob. */
@@ -35,16 +62,18 @@ function fakeConfigfs(
       if (inblob === undefined || handled.has(name)) continue;
       handled.add(name);
       try {
-        await writeFile(join(entry, "generation"), "1\n");
+        const generation = join(entry, "generation");
         if (options.concurrentWriter === true) {
-          // Someone else writes inblob after us: the kernel bumps generation before we read the report.
-          await new Promise((resolve) => setTimeout(resolve, 400));
-          await writeFile(join(entry, "generation"), "2\n");
-        }
+          // Someone else writes inblob after the provider read generation 1 and before it reads the report: the
+          // generation is a FIFO, so the provider's first read is seen to happen, and its next read gets 2.
+          await promisify(execFile)("mkfifo", [generation]);
+          if (!(await serveFifoOnce(generation, "1\n"))) continue;
+        } else await writeFile(generation, "1\n");
         await writeFile(join(entry, "provider"), `${options.provider ?? "sev_guest"}\n`);
         await writeFile(join(entry, "auxblob"), options.aux ?? new Uint8Array());
         // outblob last: the provider reads the others once it has the report.
         await writeFile(join(entry, "outblob"), fakeReport(inblob));
+        if (options.concurrentWriter === true) await serveFifoOnce(generation, "2\n");
       } catch {
         // The provider may already have removed the entry.
       }
