@@ -1,4 +1,5 @@
-// The enclave job's commands: `provenant model tiny`, `provenant job audit`, `provenant job finetune`.
+// The enclave job's commands: `provenant model tiny`, `provenant job audit`, `provenant job finetune`,
+// `provenant job code-digest`.
 // Thin shells: parse flags, call the job, print a summary or `--json`; errors follow DESIGN §9 exit codes.
 import { resolve } from "node:path";
 
@@ -7,6 +8,7 @@ import {
   integerOption,
   numberOption,
   progressBar,
+  readInputFile,
   requiredOption,
   type CliIo,
   type Command,
@@ -198,4 +200,29 @@ const jobFinetune = defineCommand({
   },
 });
 
-export const commands: readonly Command[] = [modelTiny, jobAudit, jobFinetune];
+const CODE_DIGEST_USAGE = "provenant job code-digest [--root <package dir>] [--check-cmdline <file>] [--json]";
+
+const jobCodeDigestCommand = defineCommand({
+  path: ["job", "code-digest"],
+  summary: "print the job-code digest (OMS root of the installed package) that provenant.job= names; check it",
+  usage: CODE_DIGEST_USAGE,
+  options: { root: { type: "string" }, "check-cmdline": { type: "string" } },
+  async run({ values, io }) {
+    const { jobCodeDigest, jobDigestFromCmdline, PACKAGE_ROOT } = await import("./code-digest.ts");
+    const result = await jobCodeDigest(values.root === undefined ? PACKAGE_ROOT : resolve(io.cwd, values.root));
+    const fields: Record<string, unknown> = { ...result };
+    if (values["check-cmdline"] === undefined) return { ok: true, fields, text: result.digest };
+    // The measured image's init: the command line (part of the launch measurement) must name exactly these files.
+    const cmdline = (await readInputFile(io, values["check-cmdline"], "command line")).toString("utf8");
+    const expected = jobDigestFromCmdline(cmdline);
+    fields.expected = expected ?? null;
+    if (expected === result.digest) return { ok: true, fields, text: `ok: ${result.digest}` };
+    const message =
+      expected === undefined
+        ? "the command line names no provenant.job=sha256:<64 hex> (or names it more than once)"
+        : `the command line names ${expected}, the job code under ${result.root} is ${result.digest}`;
+    return { ok: false, fields, errors: [{ code: "JOB_CODE_MISMATCH", message }], text: "refused: job code differs" };
+  },
+});
+
+export const commands: readonly Command[] = [modelTiny, jobAudit, jobFinetune, jobCodeDigestCommand];

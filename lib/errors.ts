@@ -72,6 +72,7 @@ export const ERROR_CODES = [
   "ATTESTATION_UNAVAILABLE",
   "ATTESTATION_FAILED",
   "PUSH_FAILED",
+  "JOB_CODE_MISMATCH",
   // Verifier service and chain access
   "REPO_UNREADABLE",
   "REPO_ENTRY_REFUSED",
