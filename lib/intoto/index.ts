@@ -12,6 +12,8 @@ export const PREDICATE_SLSA = "https://slsa.dev/provenance/v1";
 export const PREDICATE_EVAL = "https://provenant.dev/eval/v1";
 export const BUILD_TYPE_FINETUNE = "https://provenant.dev/finetune/v1";
 export const BUILDER_ID = "https://provenant.dev/enclave-job/v1";
+/** The byproduct that commits a fine-tune to its training trace (DESIGN §13, docs/training-trace.md). */
+export const TRAINING_TRACE_BYPRODUCT = "training-trace";
 
 export type DigestSet = Record<string, string>;
 
@@ -68,8 +70,8 @@ export interface FinetuneInput {
   invocationId: string;
   startedOn: Date;
   finishedOn: Date;
-  /** Digests of the SNP report, of the GPU evidence, of logs. */
-  byproducts: NamedDigest[];
+  /** Digests of the SNP report, of the GPU evidence, of logs; the training trace's root with its annotations. */
+  byproducts: (NamedDigest & { annotations?: Record<string, unknown> })[];
 }
 
 export interface EvalInput {
@@ -160,6 +162,7 @@ export function buildFinetuneStatement(input: FinetuneInput): Statement {
         byproducts: input.byproducts.map((b, i) => ({
           name: b.name,
           digest: sha256Set(b.digest, `byproducts[${i}].digest`),
+          ...(b.annotations === undefined ? {} : { annotations: b.annotations }),
         })),
       },
     },
@@ -411,12 +414,50 @@ function checkFinetunePredicate(c: Checker, predicate: Record<string, unknown>):
       byproducts.forEach((entry, i) => {
         const item = c.object(entry, `${path}.byproducts[${i}]`);
         if (item === undefined) return;
-        c.string(item.name, `${path}.byproducts[${i}].name`);
+        const name = c.string(item.name, `${path}.byproducts[${i}].name`);
         c.digest(item.digest, `${path}.byproducts[${i}].digest`);
+        if (item.annotations !== undefined) c.object(item.annotations, `${path}.byproducts[${i}].annotations`);
+        if (name === TRAINING_TRACE_BYPRODUCT) checkTrainingTrace(c, item.annotations, `${path}.byproducts[${i}]`);
       });
     }
   }
   return parent;
+}
+
+/**
+ * The annotations of a `training-trace` byproduct (docs/training-trace.md): what a spot-check needs to replay a
+ * stretch. Shape only; enclave-job/trace reads them into a TraceCommitment.
+ */
+function checkTrainingTrace(c: Checker, value: unknown, path: string): void {
+  const a = c.object(value, `${path}.annotations`);
+  if (a === undefined) return;
+  const at = `${path}.annotations`;
+  const count = (key: string, min: number): void => {
+    const n = a[key];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min)
+      c.fail(`${at}.${key}`, `expected an integer ≥ ${min}`);
+  };
+  if (a.format !== "provenant/trace/v1") c.fail(`${at}.format`, "expected provenant/trace/v1");
+  for (const key of ["steps", "checkpointEvery", "threads", "contextSize", "epochs"]) count(key, 1);
+  count("seed", 0);
+  const optimizer = c.object(a.optimizer, `${at}.optimizer`);
+  if (optimizer !== undefined) {
+    c.string(optimizer.name, `${at}.optimizer.name`);
+    c.number(optimizer.weightDecay, `${at}.optimizer.weightDecay`);
+  }
+  const schedule = c.object(a.learningRateSchedule, `${at}.learningRateSchedule`);
+  if (schedule !== undefined) {
+    if (schedule.kind !== "constant" && schedule.kind !== "linear")
+      c.fail(`${at}.learningRateSchedule.kind`, "expected constant or linear");
+    c.number(schedule.initial, `${at}.learningRateSchedule.initial`);
+    if (schedule.kind === "linear") c.number(schedule.final, `${at}.learningRateSchedule.final`);
+  }
+  const trainer = c.object(a.trainer, `${at}.trainer`);
+  if (trainer !== undefined) {
+    c.string(trainer.name, `${at}.trainer.name`);
+    c.digest(trainer.digest, `${at}.trainer.digest`);
+  }
+  c.digest(a.dataDigest, `${at}.dataDigest`);
 }
 
 function checkEvalPredicate(c: Checker, predicate: Record<string, unknown>): void {
