@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { checkSeeds, runFuzz } from "./reliability/fuzz.ts";
+import { checkSeeds, fuzzSeed, runFuzz } from "./reliability/fuzz.ts";
 import { runSoak } from "./reliability/soak.ts";
 import { createFuzzTargets } from "./reliability/targets.ts";
 
@@ -12,8 +12,9 @@ describe("reliability (short form)", { timeout: 240_000 }, () => {
   it("when every parser is fed mutated and random input, every outcome is a result or a coded error", async () => {
     const { targets } = await createFuzzTargets();
     assert.deepEqual(checkSeeds(targets), [], "every seed is accepted before it is mutated");
-    const result = runFuzz(targets, { totalInputs: 12_000, maxSeconds: 25, seed: Date.now() % 100_000 });
-    assert.deepEqual(result.findings, []);
+    const seed = fuzzSeed("reliability fuzz");
+    const result = runFuzz(targets, { totalInputs: 12_000, maxSeconds: 25, seed });
+    assert.deepEqual(result.findings, [], `fuzz seed ${seed}`);
     assert.ok(result.inputs >= 2_000, `only ${result.inputs} inputs ran`);
     for (const [name, stats] of Object.entries(result.byTarget)) {
       assert.ok(stats.refused > 0, `${name}: some mutations must be refused`);
@@ -23,10 +24,10 @@ describe("reliability (short form)", { timeout: 240_000 }, () => {
 
   it("when the verifier is killed at random while it works through valid and invalid bundles, nothing is lost or doubled", async () => {
     const result = await runSoak({
+      seed: fuzzSeed("reliability soak"),
       bundles: 36,
       invalidShare: 0.35,
-      minLifeMs: 1_500,
-      maxLifeMs: 4_000,
+      killWithinMs: 1_500,
       killForMs: 12_000,
       finishWithinMs: 60_000,
     });

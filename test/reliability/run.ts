@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { checkSeeds, runFuzz } from "./fuzz.ts";
+import { checkSeeds, fuzzSeed, runFuzz } from "./fuzz.ts";
 import { runSoak } from "./soak.ts";
 import { createFuzzTargets } from "./targets.ts";
 
@@ -23,15 +23,16 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 log(`fuzzing ${fuzzInputs} inputs …`);
 const { targets } = await createFuzzTargets();
 const seedFailures = checkSeeds(targets);
-const fuzz = runFuzz(targets, { totalInputs: fuzzInputs, maxSeconds: 900, seed: 20261121 });
+const seed = fuzzSeed("reliability");
+const fuzz = runFuzz(targets, { totalInputs: fuzzInputs, maxSeconds: 900, seed });
 
 log(`soak: ${soakBundles} bundles, kill -9 at random …`);
 const soak = await runSoak({
+  seed,
   bundles: soakBundles,
   invalidShare: 0.3,
-  // Lives long enough to start (about 1.5 s) and short enough to die mid-work; batches of 4 make ~175 transactions.
-  minLifeMs: 1_500,
-  maxLifeMs: 4_000,
+  // Each life is killed within 2.5 s of its first progress, so mid-work; batches of 4 make ~175 transactions.
+  killWithinMs: 2_500,
   maxBatch: 4,
   killForMs: 150_000,
   finishWithinMs: 300_000,
@@ -47,6 +48,7 @@ const contract = spawnSync("npx", ["hardhat", "test", "solidity"], {
 const contractSeconds = (performance.now() - t0) / 1000;
 
 const result = {
+  seed,
   fuzzInputs: fuzz.inputs,
   fuzzFindings: fuzz.findings.length,
   fuzzSeconds: Number(fuzz.seconds.toFixed(1)),

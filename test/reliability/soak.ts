@@ -10,7 +10,7 @@ import { verifyBundle } from "../../offchain/pipeline/index.ts";
 import { Store } from "../../offchain/store/index.ts";
 import type { Variant } from "../../offchain/testing/bundles.ts";
 import { createTestRepo } from "../../offchain/testing/git.ts";
-import { createTestWorld, verifierRunArgs } from "../../offchain/testing/world.ts";
+import { createTestWorld, verifierRunArgs, waitFor } from "../../offchain/testing/world.ts";
 import { createRng } from "./fuzz.ts";
 const INVALID_VARIANTS: readonly Variant[] = [
   "debug",
@@ -25,15 +25,20 @@ export interface SoakOptions {
   bundles: number;
   /** Share of bundles that are invalid (0..1). */
   invalidShare: number;
-  /** Kill the service at a random moment in [minLifeMs, maxLifeMs] after each start. */
-  minLifeMs: number;
-  maxLifeMs: number;
+  /**
+   * Kill the service at a random moment within this many ms after it has made progress (a new verdict or publication
+   * in its store), so that every kill lands mid-work however slowly the machine starts Node.
+   */
+  killWithinMs: number;
+  /** A restarted service that makes no progress for this long is a failure (default 60 s). */
+  progressWithinMs?: number;
   /** Stop killing after this long, then let one clean run finish. */
   killForMs: number;
   /** Give up waiting for the clean run after this long. */
   finishWithinMs: number;
   /** The service's largest publish batch: small batches mean more transactions, so more kills land mid-publish. */
   maxBatch?: number;
+  /** Steers the bundle mix and the kill moments (fuzzSeed: PROVENANT_FUZZ_SEED, printed). */
   seed?: number;
 }
 
@@ -58,7 +63,10 @@ const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes)
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const started = performance.now();
   const rng = createRng(options.seed ?? 7);
-  const world = await createTestWorld("provenant-soak");
+  // The service is a child `provenant verifier run`, which reads the machine's clock: the simulator's VCEK is minted
+  // at that clock, and the offline verdicts below are taken at it too.
+  const now = new Date();
+  const world = await createTestWorld("provenant-soak", { now });
   const { factory, registry } = world;
   const repo = createTestRepo();
   const dataDir = path.join(world.work, "data");
@@ -66,7 +74,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
   try {
     // The bundles, each with the verdict the offline pipeline gives it: the service must agree.
-    const now = new Date();
     const made = Array.from({ length: options.bundles }, (_, i) => {
       const invalid = rng() < options.invalidShare;
       const variant: Variant = invalid ? INVALID_VARIANTS[i % INVALID_VARIANTS.length]! : "good";
@@ -105,35 +112,49 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         },
       );
     const validCount = made.filter((m) => m.variant === "good").length;
-    const finished = (): boolean => {
-      const store = new Store({ dataDir });
+    /** The store's counts by status, as text: what changes when the service makes progress. */
+    const snapshot = (): string => {
+      let store: Store | undefined;
       try {
-        const counts = store.countByStatus();
-        return counts.published === validCount && counts.rejected === made.length - validCount;
+        store = new Store({ dataDir });
+        return JSON.stringify(store.countByStatus());
       } catch {
-        return false; // the database may not exist yet
+        return ""; // the database may not exist yet
       } finally {
-        store.close();
+        store?.close();
       }
+    };
+    const finished = (): boolean => {
+      const counts = JSON.parse(snapshot() || "{}") as Record<string, number | undefined>;
+      return counts.published === validCount && counts.rejected === made.length - validCount;
     };
 
     let restarts = 0;
-    const killUntil = Date.now() + options.killForMs;
-    while (Date.now() < killUntil && !finished()) {
+    const killUntil = performance.now() + options.killForMs;
+    while (performance.now() < killUntil && !finished()) {
+      const before = snapshot();
       const child = start();
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      const life = options.minLifeMs + rng() * (options.maxLifeMs - options.minLifeMs);
-      await new Promise((resolve) => setTimeout(resolve, life));
-      child.kill("SIGKILL");
-      await exited;
+      try {
+        await waitFor(
+          "the restarted verifier to make progress",
+          () => (snapshot() !== before || finished() ? true : undefined),
+          options.progressWithinMs ?? 60_000,
+        );
+        // The fault itself: a kill at a random moment of this life's work (drawn from the seeded generator).
+        await new Promise((resolve) => setTimeout(resolve, rng() * options.killWithinMs));
+      } finally {
+        child.kill("SIGKILL");
+        await exited;
+      }
       restarts++;
     }
     if (!finished()) {
       const child = start();
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      const deadline = Date.now() + options.finishWithinMs;
-      while (!finished() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
-      child.kill("SIGTERM");
+      await waitFor("the last clean run to finish", () => (finished() ? true : undefined), options.finishWithinMs)
+        .catch((error: unknown) => problems.push(String(error)))
+        .finally(() => child.kill("SIGTERM"));
       await exited;
     }
 
