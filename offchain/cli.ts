@@ -53,7 +53,8 @@ const bundleVerify = defineCommand({
 const RUN_USAGE =
   "provenant verifier run --repo <path|url> [--repo …] --rpc <url> --registry <address> [--policy <json>] " +
   "[--signer local|rofl] [--key-file <file>] [--rofl-socket <path>] [--listen 127.0.0.1:8780] [--data-dir <dir>] " +
-  "[--interval <seconds>] [--branch <name>] [--max-batch <n>] [--max-wait <seconds>]";
+  "[--interval <seconds>] [--branch <name>] [--max-batch <n>] [--max-wait <seconds>] [--workers <n>] " +
+  "[--kds-url <url>]   (PROVENANT_RECHECK_TOKEN, 16+ characters, enables POST /bundles/:digest/recheck)";
 
 const verifierRun = defineCommand({
   path: ["verifier", "run"],
@@ -74,6 +75,8 @@ const verifierRun = defineCommand({
     branch: { type: "string" },
     "max-batch": { type: "string", default: "64" },
     "max-wait": { type: "string", default: "1" },
+    workers: { type: "string" },
+    "kds-url": { type: "string" },
   },
   async run({ values, io }) {
     const repos = values.repo ?? [];
@@ -85,6 +88,14 @@ const verifierRun = defineCommand({
     const interval = numberOption(values.interval, "interval", { min: 0.05 })!;
     const maxBatch = integerOption(values["max-batch"], "max-batch", { min: 1, max: 128 })!;
     const maxWait = numberOption(values["max-wait"], "max-wait", { min: 0 })!;
+    const workers = integerOption(values.workers, "workers", { min: 1, max: 256 });
+    const kdsUrl = values["kds-url"];
+    if (kdsUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(kdsUrl))
+      throw new UsageError("--kds-url must be an http(s) URL");
+    // The recheck token comes only from the environment (never a flag: it would show in `ps`).
+    const recheckToken = io.env.PROVENANT_RECHECK_TOKEN;
+    if (recheckToken !== undefined && recheckToken !== "" && !/^[\x21-\x7e]{16,512}$/.test(recheckToken))
+      throw new UsageError("PROVENANT_RECHECK_TOKEN must be 16 to 512 printable characters without spaces");
 
     const { createLocalSender, createRoflSender, parsePrivateKey } = await import("./chain/index.ts");
     const { parseListen } = await import("./http/index.ts");
@@ -133,6 +144,9 @@ const verifierRun = defineCommand({
       intervalMs: interval * 1000,
       maxBatch,
       maxWaitMs: maxWait * 1000,
+      ...(workers === undefined ? {} : { workers }),
+      ...(kdsUrl === undefined ? {} : { kdsBaseUrl: kdsUrl }),
+      ...(recheckToken === undefined || recheckToken === "" ? {} : { recheckToken }),
       logger,
     });
     const onSignal = (signal: string): void => {

@@ -1,22 +1,25 @@
-// The verifier service: polls git repositories, verifies every new bundle with the pure pipeline, keeps state in
-// SQLite, publishes accepted records in batches and serves the HTTP API. Crash-safe by construction: a repository's
-// last processed commit is stored only after every bundle of that commit has a stored verdict, verdicts and
-// publications only move forward, and the publisher asks the chain (`isRecorded`) before sending anything.
+// The verifier service: polls git repositories, verifies every new bundle in a pool of worker threads (the event
+// loop only does I/O), keeps state in SQLite, publishes accepted records in batches and serves the HTTP API.
+// Crash-safe by construction: a repository's last processed commit is stored only after every bundle of that commit
+// has a stored verdict or an explicit, bounded wait for its certificates; verdicts and publications only move
+// forward; and the publisher asks the chain (`isRecorded`) before sending anything. No bundle holds up the ones after
+// it: a bundle whose ASK/ARK cannot be fetched waits in the store (retried `certificateAttempts` times,
+// `certificateRetryMs` apart), then gets the final verdict SNP_CERT_UNAVAILABLE, re-checkable on request.
 import { createHash } from "node:crypto";
 import path from "node:path";
 
 import pino, { type Logger } from "pino";
 
-import { readBundle } from "../lib/bundle/index.ts";
 import { isProvenantError, toErrorList } from "../lib/errors.ts";
-import { createCertificateStore, createReportVerifier, type CertificateStore } from "../lib/snp/index.ts";
+import { createCertificateStore, type CertificateStore } from "../lib/snp/index.ts";
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
-import { Metrics, startApi } from "./http/index.ts";
-import { verifyBundle, type BundleVerdict, type VerifierPolicy } from "./pipeline/index.ts";
+import { Metrics, startApi, type HttpLimits, type RecheckOutcome } from "./http/index.ts";
+import type { BundleVerdict, VerifierPolicy } from "./pipeline/index.ts";
+import { VerificationAbortedError, VerificationPool, type SuppliedChain } from "./pipeline/pool.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
-import { Store } from "./store/index.ts";
-import { GitRepo, type FoundBundle } from "./watcher/index.ts";
+import { Store, type BundleRow } from "./store/index.ts";
+import { GitRepo, type FoundBundle, type WatchLimits } from "./watcher/index.ts";
 
 export interface ServiceOptions {
   repos: string[];
@@ -35,12 +38,26 @@ export interface ServiceOptions {
   logger?: Logger;
   now?: () => Date;
   /**
-   * Where the ASK/ASVK and ARK come from when a bundle does not carry them: an on-disk cache (default
-   * `<dataDir>/kds`) filled from AMD's KDS. Inject one to use another cache or to forbid the network.
+   * Where the ASK/ASVK and ARK come from when a bundle does not carry them (or carries only one): an on-disk cache
+   * (default `<dataDir>/kds`) filled from AMD's KDS. Inject one to use another cache or to forbid the network.
    */
   certificates?: CertificateStore;
-  /** After a failed certificate fetch, how long bundles that need one wait before KDS is asked again (5 min). */
+  /** KDS base URL for the default certificate store (default https://kdsintf.amd.com). */
+  kdsBaseUrl?: string;
+  /** Time between two fetch attempts for a bundle that waits for its certificates (5 min). */
   certificateRetryMs?: number;
+  /** Fetch attempts before a waiting bundle gets the final verdict SNP_CERT_UNAVAILABLE (4). */
+  certificateAttempts?: number;
+  /** Verification worker threads (default: the number of cores). */
+  workers?: number;
+  /** Time limit of one bundle's verification (60 s; past it, BUNDLE_TOO_COMPLEX). */
+  verifyTimeoutMs?: number;
+  /** Bearer token that authorises POST /bundles/:digest/recheck (PROVENANT_RECHECK_TOKEN); none: 403. */
+  recheckToken?: string | undefined;
+  /** Per-scan bounds of the watcher (see offchain/watcher WatchLimits). */
+  watchLimits?: Partial<WatchLimits>;
+  /** HTTP bounds (see offchain/http HttpLimits). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface RunningService {
@@ -49,7 +66,10 @@ export interface RunningService {
   apiUrl: string | undefined;
   /** Resolves after one complete poll of every repository (tests). */
   pollOnce(): Promise<void>;
-  /** Stops polling, lets the batch in flight finish (or abandons it safely), closes everything. */
+  /**
+   * Stops polling, aborts verifications in flight (their bundles are verified again after a restart), lets the batch
+   * in flight finish (or abandons it safely), closes everything.
+   */
   stop(): Promise<void>;
   done: Promise<void>;
 }
@@ -82,8 +102,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const logger = options.logger ?? createLogger();
   const now = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? 30_000;
+  const certificateRetryMs = options.certificateRetryMs ?? 5 * 60_000;
+  const certificateAttempts = Math.max(1, options.certificateAttempts ?? 4);
   const store = new Store({ dataDir: options.dataDir, now });
   const metrics = new Metrics();
+  metrics.waitingCertificates = () => store.waitingCount();
   const stopController = new AbortController();
   const log = logger.child({ module: "service" });
   const watchLog = logger.child({ module: "watcher" });
@@ -122,6 +145,23 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   if (sender === undefined) throw new Error("unreachable");
   log.info({ signer: sender.kind, address: sender.address }, "signer ready");
 
+  // Verification runs in worker threads; the event loop below only moves bytes between git, SQLite and the chain.
+  const pool = new VerificationPool({
+    policy: options.policy,
+    ...(options.workers === undefined ? {} : { size: options.workers }),
+    ...(options.verifyTimeoutMs === undefined ? {} : { timeoutMs: options.verifyTimeoutMs }),
+  });
+  try {
+    await pool.ready();
+  } catch (error) {
+    await pool.close();
+    store.close();
+    provider.destroy();
+    throw error;
+  }
+  metrics.pool = pool;
+  log.info({ workers: pool.size }, "verification workers ready");
+
   const publisher = new Publisher({
     store,
     provider,
@@ -141,15 +181,129 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         mirrorDir: path.join(options.dataDir, "mirrors", `${GitRepo.mirrorName(source)}.git`),
         ...(options.branch === undefined ? {} : { branch: options.branch }),
         maxBundleBytes: options.policy.maxBundleBytes,
+        ...(options.watchLimits === undefined ? {} : { limits: options.watchLimits }),
       }),
   );
-  // Certificates a bundle lacks come from the cache or AMD's KDS; the verifier reads them synchronously once fetched.
-  const certificates = options.certificates ?? createCertificateStore({ cacheDir: path.join(options.dataDir, "kds") });
-  const verifier = createReportVerifier({ trustedRoots: options.policy.trustedRoots, certificates });
+  // Certificates a bundle lacks come from the cache or AMD's KDS (fetched here, on the event loop: I/O), and are
+  // handed to the workers with every job.
+  const certificates =
+    options.certificates ??
+    createCertificateStore({
+      cacheDir: path.join(options.dataDir, "kds"),
+      ...(options.kdsBaseUrl === undefined ? {} : { kdsBaseUrl: options.kdsBaseUrl }),
+    });
+  const chains = new Map<string, SuppliedChain>();
+  /** When a product's chain last failed to come: KDS is not asked again for it sooner than this allows. */
+  const fetchFailedAt = new Map<string, number>();
+  const refetchAfterMs = Math.min(certificateRetryMs, 60_000);
   let lastPollAt: string | null = null;
   let lastPollError: string | null = null;
-
   let acceptedInPoll = false;
+
+  /** The worker's verdict, with a chain the bundle lacks fetched and supplied when the first verdict names one. */
+  async function verifyBytes(
+    bytes: Uint8Array,
+    fresh = false,
+  ): Promise<{ verdict: BundleVerdict; fetchError?: string }> {
+    const verdict = await pool.verify(bytes, { now: now(), chains: [...chains.values()] });
+    const need = verdict.certificatesNeeded;
+    if (need === undefined) return { verdict };
+    const key = `${need.signer}-${need.product}`;
+    if (chains.has(key)) return { verdict, fetchError: `the ${need.product} cert_chain does not complete it` };
+    const failedAt = fetchFailedAt.get(key);
+    if (!fresh && failedAt !== undefined && now().getTime() - failedAt < refetchAfterMs)
+      return { verdict, fetchError: `AMD KDS did not supply the ${need.product} cert_chain recently` };
+    try {
+      const chain = await certificates.fetchChain(need.product, need.signer);
+      chains.set(key, { product: need.product, signer: need.signer, chain: [...chain] });
+      fetchFailedAt.delete(key);
+    } catch (error) {
+      fetchFailedAt.set(key, now().getTime());
+      return { verdict, fetchError: toErrorList(error)[0]?.message ?? "fetch failed" };
+    }
+    return { verdict: await pool.verify(bytes, { now: now(), chains: [...chains.values()] }) };
+  }
+
+  function storeVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
+    const stored = store.setVerdict(verdict.bundleDigest, {
+      ok: verdict.ok,
+      errors: verdict.errors,
+      manifestDigest: verdict.manifestDigest,
+      modelHash: verdict.modelHash,
+      kind: verdict.kind,
+      record: verdict.record,
+    });
+    if (!stored) return;
+    if (verdict.ok) acceptedInPoll = true;
+    const seenAt = row === undefined ? NaN : Date.parse(row.seenAt);
+    metrics.observeVerdict(
+      verdict.ok,
+      verdict.errors.map((e) => e.code),
+      Number.isFinite(seenAt) ? now().getTime() - seenAt : 0,
+    );
+    where.log.info(
+      {
+        path: where.path ?? row?.path,
+        digest: verdict.bundleDigest,
+        ok: verdict.ok,
+        codes: verdict.errors.map((e) => e.code),
+        manifestDigest: verdict.manifestDigest,
+      },
+      verdict.ok ? "bundle accepted" : "bundle rejected",
+    );
+  }
+
+  /** The final SNP_CERT_UNAVAILABLE verdict of a bundle whose certificates never came: what to do is in it. */
+  function unavailableVerdict(verdict: BundleVerdict, attempts: number, reason: string): BundleVerdict {
+    const message =
+      `the ${verdict.certificatesNeeded?.product ?? ""} ASK/ARK could not be had after ${attempts} attempt(s) ` +
+      `${Math.round(certificateRetryMs / 1000)} s apart (${reason}); include the chain in the bundle, fill ` +
+      `<data-dir>/kds, or POST /bundles/${verdict.bundleDigest}/recheck once AMD KDS answers`;
+    const errors = verdict.errors.map((e) => (e.code === "SNP_CERT_UNAVAILABLE" ? { ...e, message } : e));
+    const { certificatesNeeded: _needed, ...rest } = verdict;
+    return { ...rest, ok: false, errors };
+  }
+
+  /**
+   * Verifies a bundle in status `seen` and stores its verdict, or, when its certificates cannot be had yet, records
+   * one more attempt of its bounded wait (the last one stores SNP_CERT_UNAVAILABLE). Rejects only when stopping.
+   */
+  async function settle(
+    digest: string,
+    bytes: Uint8Array,
+    where: { log: Logger; path?: string },
+    fresh = false,
+  ): Promise<void> {
+    const { verdict, fetchError } = await verifyBytes(bytes, fresh);
+    const row = store.getBundle(digest);
+    if (verdict.certificatesNeeded === undefined) return storeVerdict(row, verdict, where);
+    const reason = fetchError ?? "certificates unavailable";
+    const attempts = store.noteCertificateWait(digest, new Date(now().getTime() + certificateRetryMs), reason);
+    if (attempts >= certificateAttempts) return storeVerdict(row, unavailableVerdict(verdict, attempts, reason), where);
+    where.log.warn(
+      { digest, attempt: attempts, of: certificateAttempts, retryInMs: certificateRetryMs, reason },
+      "bundle waits for its certificates",
+    );
+  }
+
+  /** One verification per digest at a time (the same bytes in two files, or a poll and a retry at once). */
+  const inFlight = new Map<string, Promise<void>>();
+  function once(digest: string, work: () => Promise<void>): Promise<void> {
+    const running = inFlight.get(digest);
+    if (running !== undefined) return running;
+    const started = work().finally(() => inFlight.delete(digest));
+    inFlight.set(digest, started);
+    return started;
+  }
+
+  /** Records a sighting and settles a bundle not judged before (a waiting bundle belongs to the retry sweep). */
+  async function judge(where: { source: string; head: string; log: Logger }, found: FoundBundle, bytes: Uint8Array) {
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    store.recordSighting(where.source, where.head, found.path, digest);
+    const row = store.getBundle(digest);
+    if (row?.status !== "seen" || row.certAttempts > 0) return; // judged, or in its bounded wait
+    await once(digest, () => settle(digest, bytes, { log: where.log, path: found.path }));
+  }
 
   async function pollRepo(repo: GitRepo): Promise<void> {
     const rlog = watchLog.child({ repo: redactUrl(repo.source) });
@@ -157,13 +311,22 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const last = store.lastCommit(repo.source);
     const scan = await repo.scan(head, last);
     if (scan.mode === "unchanged") return;
-    rlog.info({ commit: head, mode: scan.mode, bundles: scan.bundles.length, refused: scan.refused.length }, "scanned");
+    rlog.info(
+      {
+        commit: head,
+        mode: scan.mode,
+        entries: scan.entries,
+        bundles: scan.bundles.length,
+        refused: scan.refused.length,
+      },
+      "scanned",
+    );
     for (const r of scan.refused) {
       if (store.recordRefusal(repo.source, head, r.path, r.code, r.reason))
         rlog.warn({ path: r.path, code: r.code, reason: r.reason }, "entry refused");
     }
-    let waiting = false;
-    // Blobs are read in chunks of at most 64 MiB with one git process each.
+    // Blobs are read in chunks of at most 64 MiB with one git process each; a chunk's bundles go to the workers
+    // together.
     const chunks: FoundBundle[][] = [];
     let size = Infinity;
     for (const found of scan.bundles) {
@@ -177,77 +340,99 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     for (const chunk of chunks) {
       if (stopController.signal.aborted) return; // last commit not advanced: the rest is picked up after restart
       const blobs = await repo.readBlobs(chunk.map((b) => b.blob));
-      for (const found of chunk) {
-        const bytes = blobs.get(found.blob) ?? (await repo.readBlob(found.blob));
-        if (!(await judge({ source: repo.source, head, log: rlog }, found, bytes))) waiting = true;
-      }
+      const missing = chunk.filter((found) => !blobs.has(found.blob));
+      if (missing.length > 0) throw new Error(`${missing.length} blob(s) of ${head} could not be read`);
+      await Promise.all(
+        chunk.map((found) => judge({ source: repo.source, head, log: rlog }, found, blobs.get(found.blob)!)),
+      );
       // A long scan feeds the publisher as it goes instead of at the end.
       if (acceptedInPoll) wakePublisher?.();
     }
-    // A bundle waiting for certificates keeps this commit unprocessed, so the next poll reads it again.
-    if (waiting) rlog.info({ commit: head }, "bundles wait for certificates; the commit is read again next poll");
-    else store.setLastCommit(repo.source, head);
+    if (stopController.signal.aborted) return;
+    // Every bundle of this commit has a verdict or waits, in the store, for its certificates: the commit is done.
+    store.setLastCommit(repo.source, head);
   }
 
-  // After a failed fetch, bundles that need certificates wait this long before KDS is asked again.
-  const certificateRetryMs = options.certificateRetryMs ?? 5 * 60_000;
-  let certificatesRetryAt = 0;
-
-  /**
-   * The pure pipeline refuses a bundle without its ASK/ARK (or VCEK) with SNP_CERT_UNAVAILABLE. That is not the
-   * bundle's fault when the certificates merely have to be fetched: fetch them into the cache (KDS, throttled) and
-   * verify once more. When they cannot be had now, the answer is `undefined`: no verdict yet, retry later.
-   */
-  async function verifyWithCertificates(bytes: Uint8Array, log: Logger): Promise<BundleVerdict | undefined> {
-    const verdict = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
-    if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) return verdict;
-    if (now().getTime() < certificatesRetryAt) return undefined;
-    try {
-      const cpu = readBundle(bytes, { maxBytes: options.policy.maxBundleBytes }).evidence.cpu;
-      await certificates.resolveEvidence(Buffer.from(cpu.report, "base64"), {
-        vcek: Buffer.from(cpu.vcek, "base64"),
-        ...(cpu.chain === undefined ? {} : { chain: cpu.chain.map((c) => Buffer.from(c, "base64")) }),
-      });
-    } catch (error) {
-      certificatesRetryAt = now().getTime() + certificateRetryMs;
-      log.warn({ err: toErrorList(error)[0] }, "certificates not available from the cache or AMD's KDS; will retry");
-      return undefined;
+  /** The bytes of a stored bundle, read again from a repository it was seen in (waiting bundles are not kept). */
+  async function readStored(row: BundleRow): Promise<Uint8Array | undefined> {
+    for (const sighting of store.sightingsOf(row.digest)) {
+      const repo = repos.find((r) => r.source === sighting.repo);
+      if (repo === undefined) continue;
+      try {
+        const files = await repo.readFiles([{ commit: sighting.commit, path: sighting.path }]);
+        const bytes = files.get(`${sighting.commit}:${sighting.path}`);
+        if (bytes !== undefined && createHash("sha256").update(bytes).digest("hex") === row.digest) return bytes;
+      } catch {
+        // another sighting may still be readable
+      }
     }
-    const again = verifyBundle(bytes, { policy: options.policy, now: now(), verifier });
-    return again.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE") ? undefined : again;
+    return undefined;
   }
 
-  /** Stores the verdict of a bundle not judged before. False when it waits for certificates (no verdict yet). */
-  async function judge(
-    where: { source: string; head: string; log: Logger },
-    found: FoundBundle,
-    bytes: Uint8Array,
-  ): Promise<boolean> {
-    const digest = createHash("sha256").update(bytes).digest("hex");
-    store.recordSighting(where.source, where.head, found.path, digest);
-    if (store.getBundle(digest)?.status !== "seen") return true; // known bundle: its verdict stands, not verified again
-    const verdict = await verifyWithCertificates(bytes, where.log);
-    if (verdict === undefined) return false;
-    store.setVerdict(verdict.bundleDigest, {
-      ok: verdict.ok,
-      errors: verdict.errors,
-      manifestDigest: verdict.manifestDigest,
-      modelHash: verdict.modelHash,
-      kind: verdict.kind,
-      record: verdict.record,
-    });
-    if (verdict.ok) acceptedInPoll = true;
-    where.log.info(
-      {
-        path: found.path,
-        digest: verdict.bundleDigest,
-        ok: verdict.ok,
-        codes: verdict.errors.map((e) => e.code),
-        manifestDigest: verdict.manifestDigest,
-      },
-      verdict.ok ? "bundle accepted" : "bundle rejected",
-    );
-    return true;
+  /** Bundles whose wait for certificates is due, and rechecks asked for over HTTP: verified again. */
+  async function sweep(): Promise<void> {
+    const slog = watchLog.child({ sweep: true });
+    for (const row of store.dueForRetry(now(), 64)) {
+      if (stopController.signal.aborted) return;
+      await once(row.digest, async () => {
+        const bytes = await readStored(row);
+        if (bytes === undefined) {
+          const reason = "the bundle's file can no longer be read from its repository";
+          const attempts = store.noteCertificateWait(
+            row.digest,
+            new Date(now().getTime() + certificateRetryMs),
+            reason,
+          );
+          if (attempts >= certificateAttempts)
+            storeVerdict(
+              row,
+              {
+                ok: false,
+                bundleDigest: row.digest,
+                errors: [{ code: "SNP_CERT_UNAVAILABLE", message: `${reason}; certificates never came` }],
+              },
+              { log: slog },
+            );
+          return;
+        }
+        // A recheck asked for while it waits: KDS is asked now, even right after a failure.
+        await settle(row.digest, bytes, { log: slog }, row.recheckAt !== null);
+      });
+    }
+    for (const row of store.dueRechecks(64)) {
+      if (stopController.signal.aborted) return;
+      await once(row.digest, async () => {
+        const bytes = await readStored(row);
+        if (bytes === undefined) {
+          store.reviseVerdict(row.digest, { ok: false, errors: row.errors });
+          slog.warn({ digest: row.digest }, "recheck: the bundle's file can no longer be read");
+          return;
+        }
+        const { verdict, fetchError } = await verifyBytes(bytes, true);
+        const final =
+          verdict.certificatesNeeded === undefined
+            ? verdict
+            : unavailableVerdict(verdict, row.certAttempts, fetchError ?? "certificates unavailable");
+        store.reviseVerdict(row.digest, {
+          ok: final.ok,
+          errors: final.errors,
+          manifestDigest: final.manifestDigest,
+          modelHash: final.modelHash,
+          kind: final.kind,
+          record: final.record,
+        });
+        if (final.ok) acceptedInPoll = true;
+        metrics.observeVerdict(
+          final.ok,
+          final.errors.map((e) => e.code),
+          now().getTime() - Date.parse(row.seenAt),
+        );
+        slog.info(
+          { digest: row.digest, ok: final.ok, codes: final.errors.map((e) => e.code) },
+          final.ok ? "recheck: bundle accepted" : "recheck: bundle still refused",
+        );
+      });
+    }
   }
 
   async function pollOnce(): Promise<void> {
@@ -256,9 +441,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       try {
         await pollRepo(repo);
       } catch (error) {
+        if (error instanceof VerificationAbortedError || stopController.signal.aborted) return;
         failed = toErrorList(error)[0]?.message ?? "poll failed";
         watchLog.error({ repo: redactUrl(repo.source), err: toErrorList(error)[0] }, "poll failed");
       }
+    }
+    try {
+      await sweep();
+    } catch (error) {
+      if (error instanceof VerificationAbortedError || stopController.signal.aborted) return;
+      watchLog.error({ err: toErrorList(error)[0] }, "retry sweep failed");
     }
     lastPollAt = now().toISOString();
     lastPollError = failed;
@@ -268,10 +460,22 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
   }
 
+  // A recheck asked for over HTTP wakes the watch loop instead of waiting for the next interval.
+  let wakeWatcher: (() => void) | undefined;
   async function watchLoop(): Promise<void> {
     while (!stopController.signal.aborted) {
       await pollOnce();
-      await sleep(intervalMs, stopController.signal);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, intervalMs);
+        function done(): void {
+          clearTimeout(timer);
+          wakeWatcher = undefined;
+          stopController.signal.removeEventListener("abort", done);
+          resolve();
+        }
+        wakeWatcher = done;
+        stopController.signal.addEventListener("abort", done, { once: true });
+      });
     }
   }
 
@@ -283,6 +487,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       function done(): void {
         clearTimeout(timer);
         wakePublisher = undefined;
+        stopController.signal.removeEventListener("abort", done);
         resolve();
       }
       wakePublisher = done;
@@ -310,27 +515,50 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
   }
 
-  const api =
-    options.listen === undefined
-      ? undefined
-      : await startApi(
-          {
-            store,
-            metrics,
-            health: () => ({
-              ok: lastPollError === null && metrics.rpcUp === 1,
-              lastPollAt,
-              lastPollError,
-              rpcUp: metrics.rpcUp === 1,
-              queueDepth: store.pendingCount(),
-            }),
-          },
-          options.listen,
-        );
+  const requestRecheck = (digest: string): RecheckOutcome => {
+    const outcome = store.requestRecheck(digest);
+    if (outcome === "queued") {
+      log.info({ digest }, "recheck requested");
+      wakeWatcher?.();
+    }
+    return outcome;
+  };
+
+  let api: Awaited<ReturnType<typeof startApi>> | undefined;
+  try {
+    api =
+      options.listen === undefined
+        ? undefined
+        : await startApi(
+            {
+              store,
+              metrics,
+              health: () => ({
+                ok: lastPollError === null && metrics.rpcUp === 1,
+                lastPollAt,
+                lastPollError,
+                rpcUp: metrics.rpcUp === 1,
+                queueDepth: store.pendingCount(),
+                verificationQueue: pool.queued + pool.running,
+                waitingCertificates: store.waitingCount(),
+              }),
+              recheck: { token: options.recheckToken, request: requestRecheck },
+              ...(options.httpLimits === undefined ? {} : { limits: options.httpLimits }),
+            },
+            options.listen,
+          );
+  } catch (error) {
+    await pool.close();
+    store.close();
+    provider.destroy();
+    throw error;
+  }
   if (api !== undefined) log.info({ url: api.url }, "http api listening");
 
   const done = Promise.all([watchLoop(), publishLoop()]).then(async () => {
     await api?.close();
+    await pool.close();
+    await Promise.allSettled([...inFlight.values()]);
     provider.destroy();
     store.close();
     log.info("stopped");
@@ -343,9 +571,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     pollOnce,
     async stop() {
       if (!stopController.signal.aborted) {
-        log.info("stopping: finishing the batch in flight");
+        log.info("stopping: aborting verifications in flight, finishing the batch in flight");
         publisher.stop();
         stopController.abort();
+        // Verification does not hold up shutdown: a hostile bundle's worker is terminated, the bundle verified again
+        // after a restart (its commit was not marked processed).
+        await pool.close();
       }
       await done;
     },

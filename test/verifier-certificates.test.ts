@@ -65,6 +65,8 @@ describe("verifier service: certificates a bundle lacks", () => {
       logger: pino({ level: "silent" }),
       certificates,
       certificateRetryMs: 300,
+      // Enough attempts that the wait outlasts the outage below (the bound itself: test/verifier-hostile.test.ts).
+      certificateAttempts: 1000,
     });
     const published = () =>
       waitFor("publication", () => {

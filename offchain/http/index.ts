@@ -1,29 +1,85 @@
 // The verifier's HTTP API (node:http, 127.0.0.1 by default): /healthz, /metrics (Prometheus text format 0.0.4),
-// /bundles?status=… and /bundles/:digest for publishers who want to know whether their bundle was accepted and why.
-// Read-only: it reads the store and in-memory gauges, never changes state.
+// /bundles?status=… and /bundles/:digest for publishers who want to know whether their bundle was accepted and why,
+// and POST /bundles/:digest/recheck (a bearer token from the environment) to re-check a bundle refused because its
+// certificates could not be fetched. Every request is parsed inside the guard from its raw target (no URL parser
+// that can throw), every query value is checked, and the server bounds headers, bodies, time and concurrency:
+// one request cannot stop the service, and thousands cannot change its state.
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 
 import { redactUrl } from "../chain/index.ts";
 import { BUNDLE_STATUSES, type BundleStatus, type Store } from "../store/index.ts";
 
 /** Publish latency buckets (seconds): bundle first seen → record confirmed. */
 export const LATENCY_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
+/** Time-to-verdict buckets (seconds): bundle first seen → verdict stored (a certificate wait included). */
+export const VERDICT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600];
+
+class Histogram {
+  readonly buckets: readonly number[];
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(buckets: readonly number[]) {
+    this.buckets = buckets;
+    this.counts = new Array<number>(buckets.length + 1).fill(0);
+  }
+  observe(seconds: number): void {
+    const i = this.buckets.findIndex((b) => seconds <= b);
+    this.counts[i === -1 ? this.buckets.length : i]! += 1;
+    this.sum += seconds;
+    this.count += 1;
+  }
+  render(name: string): string[] {
+    const lines: string[] = [];
+    let cumulative = 0;
+    this.buckets.forEach((bucket, i) => {
+      cumulative += this.counts[i]!;
+      lines.push(`${name}_bucket{le="${bucket}"} ${cumulative}`);
+    });
+    cumulative += this.counts[this.buckets.length]!;
+    lines.push(`${name}_bucket{le="+Inf"} ${cumulative}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`);
+    return lines;
+  }
+}
+
+/** What the verification pool reports (offchain/pipeline/pool.ts). */
+export interface PoolGauges {
+  readonly size: number;
+  readonly queued: number;
+  readonly running: number;
+  readonly busyMs: number;
+}
 
 export class Metrics {
-  readonly latencyCounts = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
-  latencySum = 0;
-  latencyCount = 0;
+  readonly latency = new Histogram(LATENCY_BUCKETS);
+  readonly timeToVerdict = new Histogram(VERDICT_BUCKETS);
+  /** Verdicts stored by this process, by result, and their reason codes (a verdict with two codes counts twice). */
+  readonly verdicts = { accepted: 0, rejected: 0 };
+  readonly verdictCodes = new Map<string, number>();
   rpcUp = 1;
   lastPollOk = 0;
   publishErrors = 0;
+  /** Requests answered 503 because too many were in flight. */
+  httpBusy = 0;
+  pool: PoolGauges | undefined;
+  /** Bundles waiting for certificates (an explicit, bounded wait). */
+  waitingCertificates: () => number = () => 0;
+
+  get latencyCount(): number {
+    return this.latency.count;
+  }
 
   observeLatency(ms: number): void {
-    const seconds = ms / 1000;
-    const i = LATENCY_BUCKETS.findIndex((b) => seconds <= b);
-    this.latencyCounts[i === -1 ? LATENCY_BUCKETS.length : i]! += 1;
-    this.latencySum += seconds;
-    this.latencyCount += 1;
+    this.latency.observe(ms / 1000);
+  }
+
+  /** One stored verdict: its result, its codes, and how long after the bundle was first seen it came. */
+  observeVerdict(ok: boolean, codes: readonly string[], ms: number): void {
+    this.verdicts[ok ? "accepted" : "rejected"] += 1;
+    for (const code of new Set(codes)) this.verdictCodes.set(code, (this.verdictCodes.get(code) ?? 0) + 1);
+    this.timeToVerdict.observe(Math.max(0, ms) / 1000);
   }
 }
 
@@ -32,15 +88,67 @@ export interface HealthState {
   [key: string]: unknown;
 }
 
+/** Bounds on what a client can make the server hold or do. */
+export interface HttpLimits {
+  /** Requests being answered at once; more get 503 with Retry-After. */
+  maxConcurrent: number;
+  /** Open connections; more are closed by the server at once. */
+  maxConnections: number;
+  /** Longest request target (path and query), in bytes: 414 above. */
+  maxUrlBytes: number;
+  /** Largest header block, in bytes (node's maxHeaderSize): 431 above. */
+  maxHeaderBytes: number;
+  /** Most header lines read. */
+  maxHeaders: number;
+  /** Largest request body (only POST …/recheck takes one, and ignores it): 413 above. */
+  maxBodyBytes: number;
+  /** Time to receive the headers, and the whole request, before the connection is closed (408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Idle time of a kept-alive connection, and of any socket, before it is closed. */
+  keepAliveTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
+  maxConcurrent: 64,
+  maxConnections: 256,
+  maxUrlBytes: 2048,
+  maxHeaderBytes: 8192,
+  maxHeaders: 64,
+  maxBodyBytes: 1024,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  socketTimeoutMs: 15_000,
+};
+
+export type RecheckOutcome = "queued" | "not-found" | "not-recheckable";
+
 export interface ApiOptions {
   store: Store;
   metrics: Metrics;
   health: () => HealthState;
+  /**
+   * POST /bundles/:digest/recheck. `token` is the bearer token that authorises it (the service reads it from
+   * PROVENANT_RECHECK_TOKEN); without one the endpoint answers 403 to everyone.
+   */
+  recheck?: { token: string | undefined; request: (digest: string) => RecheckOutcome };
+  limits?: Partial<HttpLimits>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, type = "application/json"): void {
+const SECURITY_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  type = "application/json",
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
   const text = type === "application/json" ? `${JSON.stringify(body)}\n` : String(body);
-  res.writeHead(status, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" });
+  res.writeHead(status, { "content-type": type, ...SECURITY_HEADERS, ...headers });
   res.end(text);
 }
 
@@ -71,28 +179,54 @@ export function renderMetrics(store: Store, metrics: Metrics): string {
     "# HELP provenant_bundles Bundles by current status.",
     "# TYPE provenant_bundles gauge",
     ...BUNDLE_STATUSES.map((s) => `provenant_bundles{status="${s}"} ${counts[s]}`),
+    "# HELP provenant_bundles_waiting_certificates Bundles without a verdict yet because their certificates are being fetched.",
+    "# TYPE provenant_bundles_waiting_certificates gauge",
+    `provenant_bundles_waiting_certificates ${metrics.waitingCertificates()}`,
     "# HELP provenant_publish_queue_depth Accepted records waiting for publication.",
     "# TYPE provenant_publish_queue_depth gauge",
     `provenant_publish_queue_depth ${store.pendingCount()}`,
     "# HELP provenant_publish_latency_seconds Time from a bundle being first seen to its record confirmed onchain.",
     "# TYPE provenant_publish_latency_seconds histogram",
+    ...metrics.latency.render("provenant_publish_latency_seconds"),
+    "# HELP provenant_verdicts_total Verdicts stored by this process, by result.",
+    "# TYPE provenant_verdicts_total counter",
+    `provenant_verdicts_total{result="accepted"} ${metrics.verdicts.accepted}`,
+    `provenant_verdicts_total{result="rejected"} ${metrics.verdicts.rejected}`,
+    "# HELP provenant_verdict_codes_total Reason codes of the verdicts stored by this process.",
+    "# TYPE provenant_verdict_codes_total counter",
+    ...[...metrics.verdictCodes.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([code, n]) => `provenant_verdict_codes_total{code="${escapeLabel(code)}"} ${n}`),
+    "# HELP provenant_time_to_verdict_seconds Time from a bundle being first seen to its verdict stored.",
+    "# TYPE provenant_time_to_verdict_seconds histogram",
+    ...metrics.timeToVerdict.render("provenant_time_to_verdict_seconds"),
   );
-  let cumulative = 0;
-  LATENCY_BUCKETS.forEach((bucket, i) => {
-    cumulative += metrics.latencyCounts[i]!;
-    lines.push(`provenant_publish_latency_seconds_bucket{le="${bucket}"} ${cumulative}`);
-  });
-  cumulative += metrics.latencyCounts[LATENCY_BUCKETS.length]!;
+  const pool = metrics.pool;
+  if (pool !== undefined)
+    lines.push(
+      "# HELP provenant_verification_queue_depth Bundles waiting for a verification worker or being verified.",
+      "# TYPE provenant_verification_queue_depth gauge",
+      `provenant_verification_queue_depth ${pool.queued + pool.running}`,
+      "# HELP provenant_verification_workers Verification worker threads.",
+      "# TYPE provenant_verification_workers gauge",
+      `provenant_verification_workers ${pool.size}`,
+      "# HELP provenant_verification_workers_busy Verification workers running a job now.",
+      "# TYPE provenant_verification_workers_busy gauge",
+      `provenant_verification_workers_busy ${pool.running}`,
+      "# HELP provenant_verification_busy_seconds_total Time verification workers spent on bundles.",
+      "# TYPE provenant_verification_busy_seconds_total counter",
+      `provenant_verification_busy_seconds_total ${(pool.busyMs / 1000).toFixed(3)}`,
+    );
   lines.push(
-    `provenant_publish_latency_seconds_bucket{le="+Inf"} ${cumulative}`,
-    `provenant_publish_latency_seconds_sum ${metrics.latencySum}`,
-    `provenant_publish_latency_seconds_count ${metrics.latencyCount}`,
     "# HELP provenant_rpc_up 1 when the last chain call succeeded.",
     "# TYPE provenant_rpc_up gauge",
     `provenant_rpc_up ${metrics.rpcUp}`,
     "# HELP provenant_publish_errors_total Transient publication failures (retried).",
     "# TYPE provenant_publish_errors_total counter",
     `provenant_publish_errors_total ${metrics.publishErrors}`,
+    "# HELP provenant_http_busy_total Requests answered 503 because too many were in flight.",
+    "# TYPE provenant_http_busy_total counter",
+    `provenant_http_busy_total ${metrics.httpBusy}`,
     "",
   );
   return lines.join("\n");
@@ -117,29 +251,137 @@ function bundleView(store: Store, digest: string) {
     verifiedAt: row.verifiedAt,
     attempts: row.attempts,
     lastError: row.lastError,
+    certificateAttempts: row.certAttempts,
+    retryAt: row.retryAt,
+    recheckRequestedAt: row.recheckAt,
     // Repository URLs may carry credentials (https://token@host/…): never serve them.
     files: store.sightingsOf(row.digest).map((f) => ({ ...f, repo: redactUrl(f.repo) })),
   };
 }
 
+/** The request target split into a path and its query, or the status that refuses it. */
+export function parseTarget(
+  raw: string | undefined,
+  maxBytes: number,
+): { path: string; query: URLSearchParams } | { status: 400 | 414; error: string } {
+  if (raw === undefined || raw.length === 0 || raw.charCodeAt(0) !== 0x2f /* / */)
+    return { status: 400, error: "BAD_REQUEST: the request target must be an absolute path" };
+  if (raw.length > maxBytes) return { status: 414, error: `URI_TOO_LONG: more than ${maxBytes} bytes` };
+  const q = raw.indexOf("?");
+  const path = q === -1 ? raw : raw.slice(0, q);
+  // URLSearchParams never throws: bad percent-escapes are kept as text, and then fail the value checks below.
+  return { path, query: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)) };
+}
+
+/** An integer query value in [min, max], its default when absent, or an error text. */
+function integerParam(
+  query: URLSearchParams,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number | string {
+  const values = query.getAll(name);
+  if (values.length === 0) return fallback;
+  const text = values[0]!;
+  if (values.length > 1 || !/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max)
+    return `${name} must be one integer from ${min} to ${max}`;
+  return Number(text);
+}
+
+const DIGEST = /^\/bundles\/(?:0x)?([0-9a-fA-F]{64})(\/recheck)?$/;
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/** Constant-time comparison of a presented bearer token with the configured one (digests of equal length). */
+export function tokenMatches(presented: string, expected: string): boolean {
+  return timingSafeEqual(sha256(presented), sha256(expected));
+}
+
+function handleRecheck(options: ApiOptions, req: IncomingMessage, res: ServerResponse, digest: string): void {
+  const token = options.recheck?.token;
+  if (options.recheck === undefined || token === undefined || token === "")
+    return send(res, 403, { error: "FORBIDDEN", message: "rechecks are disabled: PROVENANT_RECHECK_TOKEN is not set" });
+  const header = req.headers.authorization;
+  const match = typeof header === "string" ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null;
+  if (match === null)
+    return send(
+      res,
+      401,
+      { error: "UNAUTHORIZED", message: "Authorization: Bearer <token> required" },
+      "application/json",
+      { "www-authenticate": 'Bearer realm="provenant"' },
+    );
+  if (!tokenMatches(match[1]!, token)) return send(res, 403, { error: "FORBIDDEN", message: "wrong token" });
+  const outcome = options.recheck.request(digest);
+  if (outcome === "not-found") return send(res, 404, { error: "NOT_FOUND" });
+  if (outcome === "not-recheckable")
+    return send(res, 409, {
+      error: "NOT_RECHECKABLE",
+      message: "only a bundle refused or waiting with SNP_CERT_UNAVAILABLE can be re-checked",
+      status: options.store.getBundle(digest)?.status,
+    });
+  return send(res, 202, { digest, recheck: "queued" });
+}
+
+/** Answers one request; never throws (anything unexpected is a 500 without internals). */
 export function handleRequest(options: ApiOptions, req: IncomingMessage, res: ServerResponse): void {
-  if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "method not allowed" });
-  const url = new URL(req.url ?? "/", "http://localhost");
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   try {
-    if (url.pathname === "/healthz") {
+    const target = parseTarget(req.url, limits.maxUrlBytes);
+    if ("status" in target) return send(res, target.status, { error: target.error });
+    const { path, query } = target;
+    const method = req.method ?? "";
+    const declared = req.headers["content-length"];
+    const bodyBytes = declared === undefined ? 0 : Number(declared);
+    if (!Number.isSafeInteger(bodyBytes) || bodyBytes > limits.maxBodyBytes)
+      return send(res, 413, { error: "PAYLOAD_TOO_LARGE" }, "application/json", { connection: "close" });
+
+    const digestMatch = DIGEST.exec(path);
+    if (digestMatch?.[2] !== undefined) {
+      if (method !== "POST")
+        return send(res, 405, { error: "METHOD_NOT_ALLOWED" }, "application/json", { allow: "POST" });
+      // The body (ignored) is read first, bounded by maxBodyBytes and the request timeout: the request stays in
+      // flight, and counts against maxConcurrent, for as long as a slow client takes to send it.
+      let received = 0;
+      req.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > limits.maxBodyBytes) {
+          send(res, 413, { error: "PAYLOAD_TOO_LARGE" }, "application/json", { connection: "close" });
+          req.destroy();
+        }
+      });
+      req.on("end", () => {
+        if (res.headersSent) return;
+        try {
+          handleRecheck(options, req, res, digestMatch[1]!.toLowerCase());
+        } catch {
+          send(res, 500, { error: "INTERNAL" });
+        }
+      });
+      return;
+    }
+    if (method !== "GET" && method !== "HEAD")
+      return send(res, 405, { error: "METHOD_NOT_ALLOWED" }, "application/json", { allow: "GET, HEAD" });
+
+    if (path === "/healthz") {
       const health = options.health();
       return send(res, health.ok ? 200 : 503, health);
     }
-    if (url.pathname === "/metrics")
+    if (path === "/metrics")
       return send(res, 200, renderMetrics(options.store, options.metrics), "text/plain; version=0.0.4; charset=utf-8");
-    if (url.pathname === "/bundles") {
-      const status = url.searchParams.get("status");
-      if (status !== null && !(BUNDLE_STATUSES as readonly string[]).includes(status))
+    if (path === "/bundles") {
+      const status = query.getAll("status");
+      if (status.length > 1 || (status.length === 1 && !(BUNDLE_STATUSES as readonly string[]).includes(status[0]!)))
         return send(res, 400, { error: `status must be one of ${BUNDLE_STATUSES.join(", ")}` });
-      const limit = Math.min(1000, Math.max(1, Number(url.searchParams.get("limit") ?? 100) || 100));
-      const offset = Math.max(0, Number(url.searchParams.get("offset") ?? 0) || 0);
+      const limit = integerParam(query, "limit", 100, 1, 1000);
+      const offset = integerParam(query, "offset", 0, 0, 1_000_000_000);
+      if (typeof limit === "string") return send(res, 400, { error: limit });
+      if (typeof offset === "string") return send(res, 400, { error: offset });
       const rows = options.store.listBundles({
-        ...(status === null ? {} : { status: status as BundleStatus }),
+        ...(status.length === 0 ? {} : { status: status[0] as BundleStatus }),
         limit,
         offset,
       });
@@ -157,18 +399,18 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
         offset,
       });
     }
-    if (url.pathname === "/refusals")
+    if (path === "/refusals")
       return send(res, 200, {
         refusals: options.store.listRefusals(200).map((r) => ({ ...r, repo: redactUrl(r.repo) })),
       });
-    const match = /^\/bundles\/(?:0x)?([0-9a-fA-F]{64})$/.exec(url.pathname);
-    if (match !== null) {
-      const view = bundleView(options.store, match[1]!.toLowerCase());
+    if (digestMatch !== null) {
+      const view = bundleView(options.store, digestMatch[1]!.toLowerCase());
       return view === undefined ? send(res, 404, { error: "NOT_FOUND" }) : send(res, 200, view);
     }
     return send(res, 404, { error: "NOT_FOUND" });
-  } catch (error) {
-    return send(res, 500, { error: "INTERNAL", message: error instanceof Error ? error.message : String(error) });
+  } catch {
+    // Internals (SQL errors, stack traces) are not served; the service keeps running.
+    return send(res, 500, { error: "INTERNAL" });
   }
 }
 
@@ -176,12 +418,53 @@ export async function startApi(
   options: ApiOptions,
   listen: { host: string; port: number },
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => handleRequest(options, req, res));
-  server.requestTimeout = 10_000;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  let inFlight = 0;
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often the two timeouts above are enforced (node's default is 30 s: a slow client would outlive them).
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      inFlight += 1;
+      let counted = true;
+      const release = () => {
+        if (counted) inFlight -= 1;
+        counted = false;
+      };
+      res.once("close", release);
+      res.once("finish", release);
+      req.on("error", () => undefined);
+      if (inFlight > limits.maxConcurrent) {
+        options.metrics.httpBusy += 1;
+        return send(res, 503, { error: "BUSY" }, "application/json", { "retry-after": "1", connection: "close" });
+      }
+      handleRequest(options, req, res);
+    },
+  );
+  server.maxHeadersCount = limits.maxHeaders;
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.socketTimeoutMs, (socket: Socket) => socket.destroy());
+  // A malformed request (bad method token, bad header, header too large, a slow client's timeout): answer if the
+  // socket still can, then close it; never an uncaught error.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable && !socket.destroyed) {
+      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const reason =
+        status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => resolve());
   });
+  server.on("error", () => undefined);
   const address = server.address() as AddressInfo;
   return {
     server,

@@ -1,7 +1,9 @@
 // The verifier's state in an embedded SQLite database (node:sqlite, WAL): every bundle seen, its verdict and
 // reason codes, its publication (tx hash, block), the last processed commit of each repository and every repository
 // entry that was refused. State only moves forward: a bundle's status never goes back (see STATUS_RANK), so a
-// restart, a replayed poll or a force-push can never un-publish or re-publish anything.
+// restart, a replayed poll or a force-push can never un-publish or re-publish anything. The one revision allowed is
+// asked for explicitly: a bundle refused with SNP_CERT_UNAVAILABLE may be re-checked (`requestRecheck`) and its
+// refusal replaced by a new verdict (`reviseVerdict`), still never going back to `seen`.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -39,6 +41,12 @@ export interface BundleRow {
   publishedAt: string | null;
   attempts: number;
   lastError: string | null;
+  /** Certificate fetch attempts of a bundle that waits for its ASK/ARK (0 when it never waited). */
+  certAttempts: number;
+  /** When a waiting bundle is verified again (null when it does not wait). */
+  retryAt: string | null;
+  /** When a recheck was asked for and not yet done (null otherwise). */
+  recheckAt: string | null;
 }
 
 export interface RefusalRow {
@@ -71,6 +79,12 @@ const MIGRATIONS: readonly string[] = [
      repo TEXT NOT NULL, commit_sha TEXT NOT NULL, path TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL,
      seen_at TEXT NOT NULL, PRIMARY KEY (repo, path, code, reason));`,
   `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // A bundle waiting for its certificates is `seen` with a retry time and an attempt count; rechecks are queued.
+  `ALTER TABLE bundles ADD COLUMN cert_attempts INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE bundles ADD COLUMN retry_at TEXT;
+   ALTER TABLE bundles ADD COLUMN recheck_at TEXT;
+   CREATE INDEX bundles_retry ON bundles(retry_at) WHERE retry_at IS NOT NULL;
+   CREATE INDEX bundles_recheck ON bundles(recheck_at) WHERE recheck_at IS NOT NULL;`,
 ];
 
 export interface StoreOptions {
@@ -185,10 +199,107 @@ export class Store {
     const result = this.db
       .prepare(
         `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = ?, model_hash = ?, kind = ?,
-           record = ? WHERE digest = ? AND status = 'seen'`,
+           record = ?, retry_at = NULL, recheck_at = NULL WHERE digest = ? AND status = 'seen'`,
       )
       .run(
         status,
+        this.#stamp(),
+        JSON.stringify(verdict.errors),
+        verdict.manifestDigest ?? null,
+        verdict.modelHash ?? null,
+        verdict.kind ?? null,
+        verdict.record === undefined ? null : JSON.stringify(verdict.record),
+        digest,
+      );
+    return Number(result.changes) === 1;
+  }
+
+  /**
+   * One more attempt of a bundle's bounded wait for its certificates: it stays `seen`, is verified again at
+   * `retryAt`, and the attempt count is returned (the caller stores SNP_CERT_UNAVAILABLE once it reaches its bound).
+   */
+  noteCertificateWait(digest: string, retryAt: Date, reason: string): number {
+    const row = this.db
+      .prepare(
+        `UPDATE bundles SET cert_attempts = cert_attempts + 1, retry_at = ?, recheck_at = NULL, last_error = ?
+         WHERE digest = ? AND status = 'seen' RETURNING cert_attempts`,
+      )
+      .get(retryAt.toISOString(), `SNP_CERT_UNAVAILABLE: ${reason}`, digest) as Row | undefined;
+    return row === undefined ? 0 : Number(row.cert_attempts);
+  }
+
+  /** Waiting bundles whose retry time has come, earliest first. */
+  dueForRetry(now: Date, limit: number): BundleRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM bundles WHERE status = 'seen' AND retry_at IS NOT NULL AND retry_at <= ?
+         ORDER BY retry_at, digest LIMIT ?`,
+      )
+      .all(now.toISOString(), limit) as Row[];
+    return rows.map(toBundleRow);
+  }
+
+  /** Bundles waiting for their certificates (an explicit, bounded wait). */
+  waitingCount(): number {
+    const row = this.db
+      .prepare("SELECT COUNT(*) AS n FROM bundles WHERE status = 'seen' AND retry_at IS NOT NULL")
+      .get() as Row;
+    return Number(row.n);
+  }
+
+  /**
+   * Asks for a bundle refused with SNP_CERT_UNAVAILABLE to be verified again (or a waiting one to be tried now).
+   * Any other bundle is not re-checkable: a verdict stands.
+   */
+  requestRecheck(digest: string): "queued" | "not-found" | "not-recheckable" {
+    const row = this.getBundle(digest);
+    if (row === undefined) return "not-found";
+    const stamp = this.#stamp();
+    if (row.status === "seen" && row.retryAt !== null) {
+      this.db
+        .prepare("UPDATE bundles SET retry_at = ?, recheck_at = ? WHERE digest = ? AND status = 'seen'")
+        .run(stamp, stamp, digest);
+      return "queued";
+    }
+    if (row.status !== "rejected" || !row.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE"))
+      return "not-recheckable";
+    this.db.prepare("UPDATE bundles SET recheck_at = ? WHERE digest = ? AND status = 'rejected'").run(stamp, digest);
+    return "queued";
+  }
+
+  /** Refused bundles with a recheck asked for, oldest request first. */
+  dueRechecks(limit: number): BundleRow[] {
+    const rows = this.db
+      .prepare(
+        "SELECT * FROM bundles WHERE status = 'rejected' AND recheck_at IS NOT NULL ORDER BY recheck_at, digest LIMIT ?",
+      )
+      .all(limit) as Row[];
+    return rows.map(toBundleRow);
+  }
+
+  /**
+   * Replaces the refusal of a bundle whose recheck was asked for by its new verdict (accepted or still rejected).
+   * The only change of a stored verdict, and only from `rejected` with a pending recheck.
+   */
+  reviseVerdict(
+    digest: string,
+    verdict: {
+      ok: boolean;
+      errors: ReasonCode[];
+      manifestDigest?: string | undefined;
+      modelHash?: string | undefined;
+      kind?: string | undefined;
+      record?: AttestationRecord | undefined;
+    },
+  ): boolean {
+    const result = this.db
+      .prepare(
+        `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = COALESCE(?, manifest_digest),
+           model_hash = COALESCE(?, model_hash), kind = COALESCE(?, kind), record = ?, recheck_at = NULL
+         WHERE digest = ? AND status = 'rejected' AND recheck_at IS NOT NULL`,
+      )
+      .run(
+        verdict.ok ? "accepted" : "rejected",
         this.#stamp(),
         JSON.stringify(verdict.errors),
         verdict.manifestDigest ?? null,
@@ -382,5 +493,8 @@ function toBundleRow(r: Row): BundleRow {
     publishedAt: r.published_at === null ? null : String(r.published_at),
     attempts: Number(r.attempts),
     lastError: r.last_error === null ? null : String(r.last_error),
+    certAttempts: Number(r.cert_attempts ?? 0),
+    retryAt: r.retry_at === null || r.retry_at === undefined ? null : String(r.retry_at),
+    recheckAt: r.recheck_at === null || r.recheck_at === undefined ? null : String(r.recheck_at),
   };
 }

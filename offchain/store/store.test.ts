@@ -90,3 +90,58 @@ describe("store", () => {
     assert.equal(store.listBundles({ status: "rejected" }).length, 1);
   });
 });
+
+describe("store: certificate waits and rechecks", () => {
+  it("when a bundle waits for its certificates, it stays seen with a retry time, counted attempts and a due list", () => {
+    const store = new Store({ dataDir: ":memory:", now: () => new Date("2026-11-21T12:00:00Z") });
+    try {
+      store.recordSighting("r", "c", "bundles/w.provenance.json", "w1");
+      assert.equal(store.noteCertificateWait("w1", new Date("2026-11-21T12:05:00Z"), "KDS down"), 1);
+      assert.equal(store.noteCertificateWait("w1", new Date("2026-11-21T12:10:00Z"), "KDS down"), 2);
+      const row = store.getBundle("w1")!;
+      assert.deepEqual([row.status, row.certAttempts, row.retryAt], ["seen", 2, "2026-11-21T12:10:00.000Z"]);
+      assert.equal(store.waitingCount(), 1);
+      assert.deepEqual(store.dueForRetry(new Date("2026-11-21T12:09:00Z"), 10), []);
+      assert.deepEqual(
+        store.dueForRetry(new Date("2026-11-21T12:10:00Z"), 10).map((r) => r.digest),
+        ["w1"],
+      );
+      store.setVerdict("w1", { ok: false, errors: [{ code: "SNP_CERT_UNAVAILABLE", message: "gave up" }] });
+      assert.equal(store.getBundle("w1")!.retryAt, null);
+      assert.equal(store.waitingCount(), 0);
+      assert.equal(store.noteCertificateWait("w1", new Date(), "late"), 0, "a judged bundle does not wait");
+    } finally {
+      store.close();
+    }
+  });
+
+  it("when a recheck is asked, only an SNP_CERT_UNAVAILABLE refusal is revised, once, and never back to seen", () => {
+    const store = new Store({ dataDir: ":memory:" });
+    try {
+      store.recordSighting("r", "c", "bundles/u.provenance.json", "u1");
+      store.setVerdict("u1", { ok: false, errors: [{ code: "SNP_CERT_UNAVAILABLE", message: "gave up" }] });
+      store.recordSighting("r", "c", "bundles/d.provenance.json", "d1");
+      store.setVerdict("d1", { ok: false, errors: [{ code: "POLICY_DEBUG", message: "debug" }] });
+      assert.equal(store.requestRecheck("nope"), "not-found");
+      assert.equal(store.requestRecheck("d1"), "not-recheckable");
+      assert.equal(
+        store.reviseVerdict("u1", { ok: true, errors: [], manifestDigest: "m", record }),
+        false,
+        "not asked",
+      );
+      assert.equal(store.requestRecheck("u1"), "queued");
+      assert.deepEqual(
+        store.dueRechecks(10).map((r) => r.digest),
+        ["u1"],
+      );
+      assert.equal(store.reviseVerdict("u1", { ok: true, errors: [], manifestDigest: "m", record }), true);
+      const row = store.getBundle("u1")!;
+      assert.deepEqual([row.status, row.recheckAt, row.errors], ["accepted", null, []]);
+      assert.equal(store.reviseVerdict("u1", { ok: false, errors: [] }), false, "an accepted bundle stays accepted");
+      assert.equal(store.requestRecheck("u1"), "not-recheckable");
+      assert.deepEqual(store.dueRechecks(10), []);
+    } finally {
+      store.close();
+    }
+  });
+});
