@@ -14,7 +14,7 @@ describe("verification pool", () => {
   let f: BundleFactory;
   let pool: VerificationPool;
   before(async () => {
-    f = await createBundleFactory();
+    f = await createBundleFactory({ now: NOW });
     pool = new VerificationPool({ policy: f.policy, size: 2 });
     await pool.ready();
   });
@@ -67,7 +67,7 @@ describe("verification pool: hostile bundles within a permissive policy", () => 
   let slow: Uint8Array;
   let permissive: ReturnType<typeof parseVerifierPolicy>;
   before(async () => {
-    f = await createBundleFactory();
+    f = await createBundleFactory({ now: NOW });
     permissive = parseVerifierPolicy({ ...f.policyJson, maxEnvelopes: 256, maxSignaturesPerEnvelope: 16 });
     slow = makeHostileBundle(f.sim, { seed: "slow", extraEnvelopes: 253, junkSignatures: 15 }).bytes;
   });
