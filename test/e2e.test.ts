@@ -13,6 +13,7 @@ import { createRegistryClient, type RegistryClient } from "../offchain/client/in
 import { policyDigest } from "../offchain/pipeline/policy.ts";
 import { parseVerifierPolicy } from "../offchain/pipeline/policy.ts";
 import { createBundleFactory } from "../offchain/testing/bundles.ts";
+import { waitFor } from "../offchain/testing/world.ts";
 import { createSimulator } from "../lib/snp/index.ts";
 import { readBundle, findManifest, manifestDigestOf } from "../lib/bundle/index.ts";
 import { runDemo, type DemoResult } from "../scripts/demo.ts";
@@ -26,6 +27,17 @@ function git(cwd: string, args: string[]): string {
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Commits `bytes` as bundles/<name> in a fresh clone of the watched repository and pushes it. */
+async function pushBundle(workDir: string, repo: string, name: string, bytes: Uint8Array): Promise<void> {
+  const clone = path.join(workDir, `push-${name}`);
+  git(workDir, ["clone", "--quiet", repo, clone]);
+  await mkdir(path.join(clone, "bundles"), { recursive: true });
+  await writeFile(path.join(clone, "bundles", name), bytes);
+  git(clone, ["add", "bundles"]);
+  git(clone, ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "--quiet", "-m", name]);
+  git(clone, ["push", "--quiet", "origin", "HEAD"]);
 }
 
 describe("end to end: npm start --once, and a refused bundle", { timeout: 300_000 }, () => {
@@ -81,46 +93,44 @@ describe("end to end: npm start --once, and a refused bundle", { timeout: 300_00
 
   it("when a bundle from a debug-enabled guest is pushed, it is refused with POLICY_DEBUG and never published", async () => {
     assert.ok(demo.apiUrl !== null, "the verifier API is listening");
-    const factory = await createBundleFactory();
+    // The demo's verifier reads the machine's clock: mint the simulator's VCEK at that clock.
+    const factory = await createBundleFactory({ now: new Date() });
     const debug = factory.make({ seed: "e2e-debug", kind: "eval", variant: "debug" });
     const manifestDigest = manifestDigestOf(findManifest(debug.bundle).envelope);
     const digest = execFileSync("sha256sum", { input: debug.bytes }).toString().slice(0, 64);
+    await pushBundle(workDir, demo.watchedRepo, "debug-guest.provenance.json", debug.bytes);
 
-    const clone = path.join(workDir, "publisher");
-    git(workDir, ["clone", "--quiet", demo.watchedRepo, clone]);
-    await mkdir(path.join(clone, "bundles"), { recursive: true });
-    await writeFile(path.join(clone, "bundles", "debug-guest.provenance.json"), debug.bytes);
-    git(clone, ["add", "bundles"]);
-    git(clone, ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "--quiet", "-m", "debug guest"]);
-    git(clone, ["push", "--quiet", "origin", "HEAD"]);
-
-    let view: Record<string, unknown> | undefined;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const { status, body } = await getJson(`${demo.apiUrl}/bundles/${digest}`);
-      if (status === 200 && body.status !== "seen") {
-        view = body;
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    assert.ok(view !== undefined, "the verifier reached a verdict within 60 s");
+    const view = await waitFor(
+      "the verifier's verdict on the debug bundle",
+      async () => {
+        const { status, body } = await getJson(`${demo.apiUrl}/bundles/${digest}`);
+        return status === 200 && body.status !== "seen" ? body : undefined;
+      },
+      60_000,
+    );
     assert.equal(view.status, "rejected");
     const codes = (view.errors as { code: string }[]).map((e) => e.code);
     assert.ok(codes.includes("POLICY_DEBUG"), `codes: ${codes.join(", ")}`);
 
-    // A few more polls of the service must not change that: the record never reaches the chain.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // Then a sound bundle, pushed after the verdict: once it is onchain, the publisher has run since the refusal,
+    // and the refused record must still be absent (no sleep standing in for "a few more polls").
+    const sound = factory.make({ seed: "e2e-after-debug", kind: "eval" });
+    await pushBundle(workDir, demo.watchedRepo, "after-debug.provenance.json", sound.bytes);
+    const soundManifest = manifestDigestOf(findManifest(sound.bundle).envelope);
+    await waitFor(
+      "the sound bundle onchain",
+      async () => ((await client.isRecorded(sound.modelHash, soundManifest)) ? true : undefined),
+      60_000,
+    );
     assert.equal(await client.isRecorded(debug.modelHash, manifestDigest), false);
     assert.deepEqual((await client.lookup(debug.modelHash)).records, []);
-    // The publisher marks its own batch published once the receipt is in; give it a moment, then read the metrics.
-    let metrics = "";
-    for (let i = 0; i < 50 && !/provenant_bundles_published_total 1\b/.test(metrics); i++) {
-      metrics = await (await fetch(`${demo.apiUrl}/metrics`)).text();
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    // The publisher marks its batch published once the receipt is in, which may follow the record by a moment.
+    const metrics = await waitFor("the metrics to count both publications", async () => {
+      const text = await (await fetch(`${demo.apiUrl}/metrics`)).text();
+      return /provenant_bundles_published_total 2\b/.test(text) ? text : undefined;
+    });
     assert.match(metrics, /provenant_bundles_rejected_total\{code="POLICY_DEBUG"\} 1/);
-    assert.match(metrics, /provenant_bundles_published_total 1\b/);
     assert.match(metrics, /provenant_bundles\{status="rejected"\} 1/);
+    assert.match(metrics, /provenant_bundles\{status="published"\} 2/);
   });
 });

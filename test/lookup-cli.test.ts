@@ -48,13 +48,15 @@ describe("provenant lookup and audit", () => {
     f = await startLookupFixture();
     conn = ["--rpc", f.chain.url, "--registry", f.address];
     work = await mkdtemp(path.join(tmpdir(), "provenant-lookup-cli-"));
-    const factory = await createBundleFactory({ keyDir: path.join(work, "sim") });
+    // `provenant audit` verifies at the machine's clock (it has no --now): mint the simulator's VCEK at that clock.
+    const now = new Date();
+    const factory = await createBundleFactory({ keyDir: path.join(work, "sim"), now });
     made = factory.make({ seed: "audit me", kind: "eval" });
     bundleFile = path.join(work, "audit.provenance.json");
     await writeFile(bundleFile, made.bytes);
     policyFile = path.join(work, "policy.json");
     await writeFile(policyFile, JSON.stringify(factory.policyJson));
-    const verdict = verifyBundle(made.bytes, { policy: factory.policy, now: new Date() });
+    const verdict = verifyBundle(made.bytes, { policy: factory.policy, now });
     assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
     const r = verdict.record!;
     await f.publish([{ ...r, reportedTcb: BigInt(r.reportedTcb) }]);

@@ -11,16 +11,19 @@ import { createCertificateStore, kdsChainUrl } from "../lib/snp/index.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { startService } from "../offchain/service.ts";
 import { createTestRepo } from "../offchain/testing/git.ts";
-import { createTestWorld, waitFor, type TestWorld } from "../offchain/testing/world.ts";
+import { createTestWorld, tickingClock, waitFor, type TestWorld } from "../offchain/testing/world.ts";
 
 const pem = (der: Uint8Array): string =>
   `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n")}\n-----END CERTIFICATE-----\n`;
+
+/** The simulator's clock, and where the in-process service's clock starts (tickingClock). */
+const NOW = new Date("2026-11-21T12:00:00Z");
 
 describe("verifier service: certificates a bundle lacks", () => {
   let world: TestWorld;
 
   before(async () => {
-    world = await createTestWorld("verifier-certs");
+    world = await createTestWorld("verifier-certs", { now: NOW });
   });
   after(async () => {
     await world.close();
@@ -65,6 +68,7 @@ describe("verifier service: certificates a bundle lacks", () => {
       logger: pino({ level: "silent" }),
       certificates,
       certificateRetryMs: 300,
+      now: tickingClock(NOW),
       // Enough attempts that the wait outlasts the outage below (the bound itself: test/verifier-hostile.test.ts).
       certificateAttempts: 1000,
     });

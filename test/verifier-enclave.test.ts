@@ -12,14 +12,17 @@ import type { ModelHash } from "../lib/oms/types.ts";
 import { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } from "../lib/snp/index.ts";
 import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
 
+/** The simulator's clock and the verification time: nothing here depends on the day the test runs. */
+const NOW = new Date("2026-11-21T12:00:00Z");
+
 describe("enclave job bundle → verifier pipeline", () => {
   it("when the enclave job assembles an audit bundle with the simulator, the verifier accepts it", async () => {
-    const sim = await createSimulator();
+    const sim = await createSimulator({ now: NOW });
     const k = generateKeyPairSync("ec", { namedCurve: "P-384" });
     const spki = k.publicKey.export({ format: "der", type: "spki" });
     const nonce = createHash("sha256").update("enclave-nonce").digest();
     const reportData = Buffer.concat([createHash("sha256").update(spki).digest(), nonce]);
-    const evidence = await simProvider().attest(new Uint8Array(reportData));
+    const evidence = await simProvider({ now: NOW }).attest(new Uint8Array(reportData));
     const fileDigest = createHash("sha256").update("weights").digest("hex");
     const root = createHash("sha256").update(Buffer.from(fileDigest, "hex")).digest("hex");
     const hash = {
@@ -52,7 +55,7 @@ describe("enclave job bundle → verifier pipeline", () => {
       snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
       trustedRoots: [sim.rootFingerprint],
     });
-    const verdict = verifyBundle(bytes, { policy, now: new Date() });
+    const verdict = verifyBundle(bytes, { policy, now: NOW });
     assert.deepEqual(verdict.errors, []);
     assert.equal(verdict.ok, true);
     assert.equal(verdict.manifestDigest, manifestDigest);

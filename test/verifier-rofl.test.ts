@@ -25,7 +25,8 @@ describe("verifier with the rofl-appd signer", () => {
   let work: string;
   let world: TestWorld;
   before(async () => {
-    world = await createTestWorld("verifier-rofl");
+    // The service is a child `provenant verifier run`, which reads the machine's clock: mint the simulator's VCEK at it.
+    world = await createTestWorld("verifier-rofl", { now: new Date() });
     ({ chain, registry, factory, work } = world);
   });
   after(async () => {

@@ -13,16 +13,19 @@ import pino from "pino";
 
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { startService, type RunningService } from "../offchain/service.ts";
-import type { BundleFactory } from "../offchain/testing/bundles.ts";
+import { createBundleFactory, type BundleFactory } from "../offchain/testing/bundles.ts";
 import type { DeployedRegistry, DevChain } from "../offchain/testing/chain.ts";
 import { createTestRepo, type TestRepo } from "../offchain/testing/git.ts";
-import { createTestWorld, verifierRunArgs, waitFor, type TestWorld } from "../offchain/testing/world.ts";
+import { createTestWorld, tickingClock, verifierRunArgs, waitFor, type TestWorld } from "../offchain/testing/world.ts";
 import { Store } from "../offchain/store/index.ts";
+import { createRng, fuzzSeed } from "./reliability/fuzz.ts";
 
 const FAULT_BUNDLES = Number(process.env.PROVENANT_FAULT_BUNDLES ?? 24);
 /** How many SIGKILLs at random points before the final clean run (PROVENANT_FAULT_KILLS). */
 const FAULT_KILLS = Number(process.env.PROVENANT_FAULT_KILLS ?? Math.max(4, Math.ceil(FAULT_BUNDLES / 8)));
 const ROOT = path.resolve(new URL("..", import.meta.url).pathname);
+/** The in-process service's clock starts here (tickingClock) and its bundles are minted at it. */
+const NOW = new Date("2026-11-21T12:00:00Z");
 
 /** A TCP proxy in front of the chain that can be taken down and brought back (an RPC outage). */
 async function startProxy(targetPort: number) {
@@ -56,13 +59,17 @@ async function startProxy(targetPort: number) {
 describe("verifier service, end to end", () => {
   let chain: DevChain;
   let registry: DeployedRegistry;
+  /** Minted at the machine's clock, which the child `provenant verifier run` of the fault test reads. */
   let factory: BundleFactory;
+  /** Minted at NOW, for the in-process service that runs on tickingClock(NOW). */
+  let fixed: BundleFactory;
   let repo: TestRepo;
   let work: string;
   let world: TestWorld;
   before(async () => {
-    world = await createTestWorld("verifier-e2e");
+    world = await createTestWorld("verifier-e2e", { now: new Date() });
     ({ chain, registry, factory, work } = world);
+    fixed = await createBundleFactory({ now: NOW });
   });
   after(async () => {
     await world.close();
@@ -74,9 +81,9 @@ describe("verifier service, end to end", () => {
   it("when bundles are pushed, it publishes the sound ones once, stores the others with codes and survives junk and an RPC outage", async () => {
     repo = createTestRepo();
     const proxy = await startProxy(Number(new URL(chain.url).port));
-    const good = factory.make({ seed: "e2e-good" });
-    const audit = factory.make({ seed: "e2e-audit", kind: "eval" });
-    const debug = factory.make({ seed: "e2e-debug", variant: "debug" });
+    const good = fixed.make({ seed: "e2e-good" });
+    const audit = fixed.make({ seed: "e2e-audit", kind: "eval" });
+    const debug = fixed.make({ seed: "e2e-debug", variant: "debug" });
     // the same manifest in another file with other bytes (re-serialised) and the same bytes twice
     const reserialised = new TextEncoder().encode(JSON.stringify(good.bundle, null, 1));
     repo.write("bundles/good.provenance.json", good.bytes);
@@ -86,7 +93,7 @@ describe("verifier service, end to end", () => {
     repo.write("bundles/debug.provenance.json", debug.bytes);
     repo.write("bundles/garbage.provenance.json", Buffer.from([0xff, 0x00, 0x13, 0x37]));
     repo.symlink("bundles/link.provenance.json", "/etc/passwd");
-    repo.write("bundles/huge.provenance.json", Buffer.alloc(factory.policy.maxBundleBytes + 1, 0x20));
+    repo.write("bundles/huge.provenance.json", Buffer.alloc(fixed.policy.maxBundleBytes + 1, 0x20));
     repo.commitAndPush("bundles");
 
     const logs: string[] = [];
@@ -99,13 +106,14 @@ describe("verifier service, end to end", () => {
       repos: [repo.origin],
       rpcUrl: proxy.url(),
       registry: registry.address,
-      policy: factory.policy,
+      policy: fixed.policy,
       createSender: (provider) => createLocalSender(provider, registry.publisherKey),
       dataDir,
       listen: { host: "127.0.0.1", port: 0 },
       intervalMs: 300,
       maxWaitMs: 100,
       logger,
+      now: tickingClock(NOW),
     });
     try {
       await waitFor("publication", () => (service.store.countByStatus().published === 3 ? true : undefined));
@@ -142,13 +150,17 @@ describe("verifier service, end to end", () => {
 
       // RPC outage: bundles pushed while the chain is unreachable wait, then go through when it is back.
       await proxy.down();
-      const late = factory.make({ seed: "e2e-late" });
+      const late = fixed.make({ seed: "e2e-late" });
       repo.write("bundles/late.provenance.json", late.bytes);
       repo.commitAndPush("late");
       await waitFor("accepted while down", () =>
         service.store.getBundle(digestOf(late.bytes))?.status === "accepted" ? true : undefined,
       );
-      await new Promise((r) => setTimeout(r, 1500));
+      // Two more failed publication attempts: the second one began after the bundle was accepted, so it held it.
+      const failed = await publishErrors(api);
+      await waitFor("publication attempts during the outage", async () =>
+        (await publishErrors(api)) >= failed + 2 ? true : undefined,
+      );
       assert.equal(service.store.getBundle(digestOf(late.bytes))?.status, "accepted");
       assert.equal((await fetch(`${api}/healthz`)).status, 503);
       await proxy.up();
@@ -159,7 +171,7 @@ describe("verifier service, end to end", () => {
       // A force-push that rewrites history: the new bundle is found, nothing already done is repeated.
       const { git } = await import("../offchain/testing/git.ts");
       git(repo.work, ["reset", "--quiet", "--hard", "HEAD~1"]);
-      const rewritten = factory.make({ seed: "e2e-rewritten" });
+      const rewritten = fixed.make({ seed: "e2e-rewritten" });
       repo.write("bundles/rewritten.provenance.json", rewritten.bytes);
       repo.commitAndPush("rewritten", { force: true });
       await waitFor("published after force-push", () =>
@@ -206,26 +218,41 @@ describe("verifier service, end to end", () => {
           stdio: ["ignore", "ignore", "pipe"],
         },
       );
-    const published = (): number => {
-      const store = new Store({ dataDir });
+    /** The store's counts by status, as text ("" before the database exists): changes as the service works. */
+    const snapshot = (): string => {
+      let store: Store | undefined;
       try {
-        return store.countByStatus().published;
+        store = new Store({ dataDir });
+        return JSON.stringify(store.countByStatus());
+      } catch {
+        return "";
       } finally {
-        store.close();
+        store?.close();
       }
     };
+    const published = (): number => (JSON.parse(snapshot() || "{}") as { published?: number }).published ?? 0;
+    // The kill moments come from a seeded generator: PROVENANT_FUZZ_SEED replays the same choices.
+    const rng = createRng(fuzzSeed("verifier fault test"));
     let kills = 0;
-    const deadline = Date.now() + 120_000;
+    const deadline = performance.now() + 120_000;
     try {
       for (;;) {
+        const before = snapshot();
         const child = start();
         const exited = new Promise((r) => child.once("exit", r));
-        // Node and ethers take about a second to start on a loaded machine: kill between 0.8 s and 2.5 s in.
-        await new Promise((r) => setTimeout(r, 800 + Math.random() * 1700));
-        child.kill("SIGKILL");
-        await exited;
+        try {
+          // Kill only once this life has done some work (a verdict or a publication), however slowly Node starts,
+          // then at a random moment within 1.2 s: every kill lands mid-work.
+          await waitFor("the restarted verifier to make progress", () =>
+            snapshot() !== before || published() === FAULT_BUNDLES ? true : undefined,
+          );
+          await new Promise((r) => setTimeout(r, rng() * 1_200));
+        } finally {
+          child.kill("SIGKILL");
+          await exited;
+        }
         kills++;
-        if (kills >= FAULT_KILLS || published() === FAULT_BUNDLES || Date.now() > deadline) break;
+        if (kills >= FAULT_KILLS || published() === FAULT_BUNDLES || performance.now() > deadline) break;
       }
       // a last clean run to finish whatever is left
       if (published() < FAULT_BUNDLES) {
@@ -254,6 +281,14 @@ describe("verifier service, end to end", () => {
     }
   });
 });
+
+/** provenant_publish_errors_total from the service's /metrics: failed (retried) publication attempts. */
+async function publishErrors(api: string): Promise<number> {
+  const text = await (await fetch(`${api}/metrics`)).text();
+  const match = /^provenant_publish_errors_total (\d+)$/m.exec(text);
+  if (match === null) throw new Error("no provenant_publish_errors_total in /metrics");
+  return Number(match[1]);
+}
 
 function digestOf(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
