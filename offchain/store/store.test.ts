@@ -109,7 +109,11 @@ describe("store: certificate waits and rechecks", () => {
       store.setVerdict("w1", { ok: false, errors: [{ code: "SNP_CERT_UNAVAILABLE", message: "gave up" }] });
       assert.equal(store.getBundle("w1")!.retryAt, null);
       assert.equal(store.waitingCount(), 0);
-      assert.equal(store.noteCertificateWait("w1", new Date(), "late"), 0, "a judged bundle does not wait");
+      assert.equal(
+        store.noteCertificateWait("w1", new Date("2026-11-21T12:15:00Z"), "late"),
+        0,
+        "a judged bundle does not wait",
+      );
     } finally {
       store.close();
     }
