@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { id } from "ethers";
+
 import { digestOf, item, startLookupFixture, type LookupFixture } from "../../test/lookup-fixture.ts";
+import { decodeRegistryView, encodeRegistryView } from "./core.ts";
 import { createRegistryClient, type RegistryClient, type RegistryEvent } from "./index.ts";
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -122,6 +125,57 @@ describe("registry client", () => {
       watched.manifestDigest,
       "test",
     ]);
+  });
+
+  it("when a serving record (kind 3) is published, lookup names it serving", async () => {
+    const served = item(digestOf("served model"), "serving statement", null, { kind: 3 });
+    await f.publish([served]);
+    const { records } = await client.lookup(served.modelHash);
+    assert.deepEqual(
+      records.map((r) => [r.kind, r.kindCode, r.parentModelHash]),
+      [["serving", 3, null]],
+    );
+  });
+
+  it("when the code at the address answers views with nothing, lookup throws REGISTRY_NOT_FOUND", async () => {
+    const stub = "0x00000000000000000000000000000000000057a0";
+    await f.provider.send("hardhat_setCode", [stub, "0x00"]); // STOP: every call returns empty data
+    const wrong = await createRegistryClient({ rpcUrl: f.chain.url, address: stub });
+    try {
+      await rejectsWithCode(wrong.lookup(f.baseModel), "REGISTRY_NOT_FOUND");
+      await rejectsWithCode(wrong.record(f.items[0]!.manifestDigest), "REGISTRY_NOT_FOUND");
+    } finally {
+      wrong.close();
+    }
+  });
+
+  it("when a view is encoded, the ABI gives the selector and words, and names and arguments are type-checked", () => {
+    const manifest = `0x${digestOf("m")}`;
+    const selector = id("recordOf(bytes32)").slice(0, 10);
+    assert.equal(encodeRegistryView("recordOf", [manifest]), selector + manifest.slice(2));
+    assert.equal(
+      encodeRegistryView("manifestsOf", [manifest, 2, 100n]),
+      id("manifestsOf(bytes32,uint256,uint256)").slice(0, 10) +
+        manifest.slice(2) +
+        (2).toString(16).padStart(64, "0") +
+        (100).toString(16).padStart(64, "0"),
+    );
+    const word = (n: number) => n.toString(16).padStart(64, "0");
+    const [modelHash, publishedAt, kind, revoked] = decodeRegistryView(
+      "recordOf",
+      `${manifest}${word(1_700_000_000)}${word(3)}${word(1)}`,
+    );
+    assert.deepEqual([modelHash, publishedAt, kind, revoked], [manifest, 1_700_000_000n, 3n, true]);
+    assert.throws(() => decodeRegistryView("recordOf", `0x${word(1)}`), { code: "BAD_DATA" });
+    if (false as boolean) {
+      // Compile-time checks only (tsc): a misspelt view, a wrong arity and a wrong type do not compile.
+      // @ts-expect-error not a view of ModelRegistry
+      encodeRegistryView("recordof", [manifest]);
+      // @ts-expect-error recordOf takes one bytes32
+      encodeRegistryView("recordOf", [manifest, manifest]);
+      // @ts-expect-error offset is a uint256
+      encodeRegistryView("manifestsOf", [manifest, "0", 1]);
+    }
   });
 
   it("when a hash is not 32 bytes of hex, it throws HASH_MALFORMED", async () => {

@@ -1,11 +1,19 @@
 // The registry client SDK, browser-safe core: reads the ModelRegistry (DESIGN §5) through ethers v6 and answers
 // the questions marketplaces and auditors ask ("is this model attested, by what, is it revoked, what is it built on?").
 // Views are the authority (manifestsOf, recordOf); events only add details (evidence digests, TCB, block, tx) and are
-// read in block ranges small enough for public Sapphire RPCs. Nothing here touches node: modules (see node.ts).
-import { Interface, type Provider } from "ethers";
+// read in block ranges small enough for public Sapphire RPCs. Calls and events are encoded and decoded by ethers'
+// Interface from the generated ABI (lib/registry/abi.ts), typed so that a view's name and arguments are checked.
+// Nothing here touches node: modules; index.ts adds the Node-only part (deployments/<network>.json, known networks).
+import { Interface, type FunctionFragment, type Provider } from "ethers";
 
 import { FetchTransport, ProviderTransport, type RawLog, type Transport } from "./transport.ts";
 import { MODEL_REGISTRY_ABI } from "../../lib/registry/abi.ts";
+import {
+  isAttestationKind,
+  toRecordKind,
+  type AttestationKind,
+  type RegistryRecord,
+} from "../../lib/registry/record.ts";
 import { IoError, MalformedInputError, ProvenantError, UsageError } from "../../lib/errors.ts";
 
 /** Public Sapphire nodes refuse eth_getLogs over more than 100 blocks. */
@@ -15,29 +23,8 @@ export const DEFAULT_MAX_SCAN_BLOCKS = 20_000;
 const PAGE_SIZE = 100;
 const ZERO_HASH = "0".repeat(64);
 
-export type RecordKind = "finetune" | "audit";
-
-/** One attestation as the chain knows it. Digests are lowercase hex without 0x, like lib/oms root digests. */
-export interface RegistryRecord {
-  modelHash: string;
-  manifestDigest: string;
-  /** The base model of a fine-tune; null for audits and base models. */
-  parentModelHash: string | null;
-  kind: RecordKind;
-  kindCode: number;
-  /** When the registry stored it (recordOf publishedAt, seconds → Date). */
-  publishedAt: Date;
-  revoked: boolean;
-  /** The reason given to revoke(); null when not revoked or not found within maxScanBlocks. */
-  revocationReason: string | null;
-  revokedInTx: string | null;
-  /** From the AttestationRecorded event; null only when the event could not be read. */
-  measurementHash: string | null;
-  policyDigest: string | null;
-  reportedTcb: bigint | null;
-  blockNumber: number | null;
-  txHash: string | null;
-}
+/** One attestation as the chain knows it: declared once, in lib/registry/record.ts. */
+export type { RecordKind, RegistryRecord } from "../../lib/registry/record.ts";
 
 export interface LookupResult {
   modelHash: string;
@@ -89,40 +76,56 @@ export interface RegistryClient {
   close(): void;
 }
 
-const registryInterface = new Interface(MODEL_REGISTRY_ABI as unknown as string[]);
-const RECORDED_TOPIC = registryInterface.getEvent("AttestationRecorded")!.topicHash;
+// ---- The registry's views, typed from the generated `as const` ABI ----
+
+type RegistryAbi = typeof MODEL_REGISTRY_ABI;
+type ViewFunction = Extract<RegistryAbi[number], { type: "function"; stateMutability: "view" }>;
+/** The name of a view of ModelRegistry: a misspelt or removed view does not compile. */
+export type RegistryView = ViewFunction["name"];
+type ViewOf<N extends RegistryView> = Extract<ViewFunction, { name: N }>;
+/** What ethers' coder takes for a Solidity type (the types the views use). */
+type ArgOf<T> = T extends `uint${string}` | `int${string}` ? bigint | number : T extends "bool" ? boolean : string;
+/** What ethers' coder returns for a Solidity type. */
+type ValueOf<T> = T extends `${infer E}[]`
+  ? ValueOf<E>[]
+  : T extends `uint${string}` | `int${string}`
+    ? bigint
+    : T extends "bool"
+      ? boolean
+      : string;
+type SolidityTypeOf<P> = P extends { type: infer T } ? T : never;
+/** Homomorphic over the ABI's parameter tuples, so that arity and order survive. */
+type ToArgs<P extends readonly unknown[]> = { -readonly [K in keyof P]: ArgOf<SolidityTypeOf<P[K]>> };
+type ToValues<P extends readonly unknown[]> = { -readonly [K in keyof P]: ValueOf<SolidityTypeOf<P[K]>> };
+/** A view's argument list, checked against its inputs (count, order and types). */
+export type RegistryViewArgs<N extends RegistryView> = ToArgs<ViewOf<N>["inputs"]>;
+/** A view's decoded outputs, in order. */
+export type RegistryViewResult<N extends RegistryView> = ToValues<ViewOf<N>["outputs"]>;
+
+const registryInterface = new Interface(MODEL_REGISTRY_ABI);
+const RECORDED_EVENT = registryInterface.getEvent("AttestationRecorded")!;
+const RECORDED_TOPIC = RECORDED_EVENT.topicHash;
 const REVOKED_TOPIC = registryInterface.getEvent("AttestationRevoked")!.topicHash;
-/** Selectors of the views the client reads, taken from MODEL_REGISTRY_ABI so that they follow the contract. */
-const SELECTORS = {
-  isRecorded: registryInterface.getFunction("isRecorded")!.selector,
-  manifestsOf: registryInterface.getFunction("manifestsOf")!.selector,
-  recordOf: registryInterface.getFunction("recordOf")!.selector,
-};
 
-/**
- * The views take only bytes32 and uint256 arguments and return static words (or one bytes32[]), so the client
- * encodes and decodes them directly: a lookup is latency-bound, and ethers' generic coder costs more than the call.
- */
-function encodeCall(selector: string, args: (string | number)[]): string {
-  return (
-    selector +
-    args.map((a) => (typeof a === "number" ? a.toString(16) : a.replace(/^0x/, "")).padStart(64, "0")).join("")
-  );
+/** Fragments resolved once per view: a lookup makes several calls, and finding a fragment by name is not free. */
+const viewFragments = new Map<RegistryView, FunctionFragment>();
+function viewFragment(name: RegistryView): FunctionFragment {
+  let fragment = viewFragments.get(name);
+  if (fragment === undefined) {
+    fragment = registryInterface.getFunction(name)!;
+    viewFragments.set(name, fragment);
+  }
+  return fragment;
 }
 
-function toWords(hex: string): string[] {
-  const body = hex.replace(/^0x/, "");
-  if (body.length % 64 !== 0)
-    throw Object.assign(new Error(`return data of ${body.length / 2} bytes`), { code: "BAD_DATA" });
-  const words: string[] = [];
-  for (let i = 0; i < body.length; i += 64) words.push(body.slice(i, i + 64));
-  return words;
+/** The eth_call data of a view. */
+export function encodeRegistryView<N extends RegistryView>(name: N, args: RegistryViewArgs<N>): string {
+  return registryInterface.encodeFunctionData(viewFragment(name), args);
 }
 
-function wordAt(words: string[], index: number): string {
-  const word = words[index];
-  if (word === undefined) throw Object.assign(new Error("short return data"), { code: "BAD_DATA" });
-  return word;
+/** A view's return data, decoded by its ABI; ethers throws BAD_DATA (→ REGISTRY_NOT_FOUND) when it does not fit. */
+export function decodeRegistryView<N extends RegistryView>(name: N, data: string): RegistryViewResult<N> {
+  return [...registryInterface.decodeFunctionResult(viewFragment(name), data)] as RegistryViewResult<N>;
 }
 
 /** Accepts 64 hex digits with or without `0x` or `sha256:`; returns the 0x form for the chain. */
@@ -145,8 +148,11 @@ export function isHash(value: string): boolean {
   return /^(0x|sha256:)?[0-9a-fA-F]{64}$/i.test(value.trim());
 }
 
-function kindName(code: number): RecordKind {
-  return code === 2 ? "audit" : "finetune";
+/** recordOf's kind for a recorded manifest; anything but 1, 2 or 3 means the address is not a ModelRegistry. */
+function toKindCode(kind: bigint | number): AttestationKind {
+  const code = Number(kind);
+  if (!isAttestationKind(code)) throw Object.assign(new Error(`unknown record kind ${code}`), { code: "BAD_DATA" });
+  return code;
 }
 
 /** Maps an ethers failure to the SDK's codes; coded errors pass through. */
@@ -236,6 +242,7 @@ export async function connectRegistryClient(options: ClientOptions): Promise<Reg
 interface RecordView {
   modelHash: string;
   publishedAt: bigint;
+  /** 0 when the manifest is not recorded. */
   kind: number;
   revoked: boolean;
 }
@@ -275,9 +282,9 @@ class Client implements RegistryClient {
     this.#transport.close();
   }
 
-  /** One eth_call of a registry view; the raw return data as 64-hex words. */
-  async #view(selector: string, args: (string | number)[]): Promise<string[]> {
-    return toWords(await this.#transport.call(this.address, encodeCall(selector, args)));
+  /** One eth_call of a registry view, encoded and decoded by its ABI. */
+  async #view<N extends RegistryView>(name: N, args: RegistryViewArgs<N>): Promise<RegistryViewResult<N>> {
+    return decodeRegistryView(name, await this.#transport.call(this.address, encodeRegistryView(name, args)));
   }
 
   async #call<T>(body: () => Promise<T>): Promise<T> {
@@ -291,32 +298,21 @@ class Client implements RegistryClient {
   async isRecorded(modelHash: string, manifestDigest: string): Promise<boolean> {
     const model = toBytes32(modelHash, "modelHash");
     const manifest = toBytes32(manifestDigest, "manifestDigest");
-    return this.#call(
-      async () => BigInt(`0x${wordAt(await this.#view(SELECTORS.isRecorded, [model, manifest]), 0)}`) !== 0n,
-    );
+    return this.#call(async () => (await this.#view("isRecorded", [model, manifest]))[0]);
   }
 
   async #manifestsOf(model: string): Promise<string[]> {
     const digests: string[] = [];
     for (let offset = 0; ; offset += PAGE_SIZE) {
-      // ABI: bytes32[] return = offset word, length word, then the items.
-      const words = await this.#view(SELECTORS.manifestsOf, [model, offset, PAGE_SIZE]);
-      const start = Number(BigInt(`0x${wordAt(words, 0)}`)) / 32;
-      const length = Number(BigInt(`0x${wordAt(words, start)}`));
-      const page = Array.from({ length }, (_, i) => `0x${wordAt(words, start + 1 + i)}`);
+      const [page] = await this.#view("manifestsOf", [model, offset, PAGE_SIZE]);
       digests.push(...page);
       if (page.length < PAGE_SIZE) return digests;
     }
   }
 
   async #recordOf(manifest: string): Promise<RecordView> {
-    const w = await this.#view(SELECTORS.recordOf, [manifest]);
-    return {
-      modelHash: `0x${wordAt(w, 0)}`,
-      publishedAt: BigInt(`0x${wordAt(w, 1)}`),
-      kind: Number(BigInt(`0x${wordAt(w, 2)}`)),
-      revoked: BigInt(`0x${wordAt(w, 3)}`) !== 0n,
-    };
+    const [modelHash, publishedAt, kind, revoked] = await this.#view("recordOf", [manifest]);
+    return { modelHash, publishedAt, kind: Number(kind), revoked };
   }
 
   async lookup(modelHash: string): Promise<LookupResult> {
@@ -448,8 +444,8 @@ class Client implements RegistryClient {
       modelHash: fromBytes32(view.modelHash),
       manifestDigest: fromBytes32(manifest),
       parentModelHash: event?.parentModelHash ?? null,
-      kind: kindName(view.kind),
-      kindCode: view.kind,
+      kind: toRecordKind(toKindCode(view.kind)),
+      kindCode: toKindCode(view.kind),
       publishedAt: new Date(Number(view.publishedAt) * 1000),
       revoked: view.revoked,
       revocationReason: revocation?.reason ?? null,
@@ -553,20 +549,24 @@ class Client implements RegistryClient {
   }
 }
 
+/** An AttestationRecorded log decoded by the ABI; null when it is another event or does not decode. */
 function toRecordedEvent(log: RawLog): RecordedEvent | null {
-  // AttestationRecorded: three indexed bytes32 topics, then kind, measurementHash, policyDigest, reportedTcb as words.
-  if (log.topics[0] !== RECORDED_TOPIC || log.topics.length !== 4) return null;
-  const data = toWords(log.data);
-  if (data.length !== 4) return null;
-  const parent = fromBytes32(log.topics[3]!);
+  if (log.topics[0] !== RECORDED_TOPIC) return null;
+  let args;
+  try {
+    args = registryInterface.decodeEventLog(RECORDED_EVENT, log.data, log.topics);
+  } catch {
+    return null;
+  }
+  const parent = fromBytes32(args.getValue("parentModelHash") as string);
   return {
-    modelHash: fromBytes32(log.topics[1]!),
-    manifestDigest: fromBytes32(log.topics[2]!),
+    modelHash: fromBytes32(args.getValue("modelHash") as string),
+    manifestDigest: fromBytes32(args.getValue("manifestDigest") as string),
     parentModelHash: parent === ZERO_HASH ? null : parent,
-    kind: Number(BigInt(`0x${data[0]}`)),
-    measurementHash: data[1]!.toLowerCase(),
-    policyDigest: data[2]!.toLowerCase(),
-    reportedTcb: BigInt(`0x${data[3]}`),
+    kind: Number(args.getValue("kind") as bigint),
+    measurementHash: fromBytes32(args.getValue("measurementHash") as string),
+    policyDigest: fromBytes32(args.getValue("policyDigest") as string),
+    reportedTcb: args.getValue("reportedTcb") as bigint,
     blockNumber: log.blockNumber,
     txHash: log.transactionHash,
     logIndex: log.index,
