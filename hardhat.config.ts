@@ -22,6 +22,19 @@ function fuzzRuns(): number {
   return runs;
 }
 
+/**
+ * The fuzzer's seed from PROVENANT_FUZZ_SEED (the integer the TypeScript fuzz tests print), as the 256-bit hex Hardhat
+ * takes; unset: Hardhat's own fixed default seed, so `npm test` runs the same cases every time.
+ */
+function fuzzSeed(): { seed: string } | Record<string, never> {
+  const value = process.env.PROVENANT_FUZZ_SEED;
+  if (value === undefined || value === "") return {};
+  const seed = Number(value);
+  if (!/^\s*(0x[0-9a-f]+|\d+)\s*$/i.test(value) || !Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff)
+    throw new Error(`PROVENANT_FUZZ_SEED must be an integer in [0, 2^32): ${value}`);
+  return { seed: `0x${seed.toString(16).padStart(64, "0")}` };
+}
+
 export default defineConfig({
   plugins: [hardhatEthers],
   solidity: {
@@ -37,7 +50,8 @@ export default defineConfig({
     tests: { solidity: "./contracts/test" },
   },
   // Fuzz runs per Solidity fuzz test: 256 in `npm test`; the reliability suite raises it (PROVENANT_FUZZ_RUNS=10000).
-  test: { solidity: { fuzz: { runs: fuzzRuns() } } },
+  // PROVENANT_FUZZ_SEED replays a run with another seed (docs/testing.md).
+  test: { solidity: { fuzz: { runs: fuzzRuns(), ...fuzzSeed() } } },
   networks: {
     hardhat: { type: "edr-simulated", chainType: "l1", hardfork: "shanghai" },
     // PROVENANT_LOCALHOST_URL points `--network localhost` at another local node (the deploy test starts one).
