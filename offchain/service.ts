@@ -86,6 +86,13 @@ export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"):
   });
 }
 
+/** "300 ms", "45 s", "5 min": for messages that tell a publisher how long something waited. */
+function formatMs(ms: number): string {
+  if (ms < 10_000) return `${ms} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
 /** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (no leak per tick). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -257,7 +264,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   function unavailableVerdict(verdict: BundleVerdict, attempts: number, reason: string): BundleVerdict {
     const message =
       `the ${verdict.certificatesNeeded?.product ?? ""} ASK/ARK could not be had after ${attempts} attempt(s) ` +
-      `${Math.round(certificateRetryMs / 1000)} s apart (${reason}); include the chain in the bundle, fill ` +
+      `${formatMs(certificateRetryMs)} apart (${reason}); include the chain in the bundle, fill ` +
       `<data-dir>/kds, or POST /bundles/${verdict.bundleDigest}/recheck once AMD KDS answers`;
     const errors = verdict.errors.map((e) => (e.code === "SNP_CERT_UNAVAILABLE" ? { ...e, message } : e));
     const { certificatesNeeded: _needed, ...rest } = verdict;
