@@ -124,6 +124,7 @@ export interface SpdmResponse {
   opaqueLength: number;
 }
 
+/** Parsed evidence. Byte fields are views into `raw`, a private copy of the input: treat them as read-only. */
 export interface GpuEvidence {
   /** The bytes as received: request ‖ response. */
   raw: Uint8Array;
@@ -232,10 +233,13 @@ function text(field: OpaqueField): string {
   let end = field.value.length;
   while (end > 0 && field.value[end - 1] === 0) end--;
   const bytes = field.value.subarray(0, end);
-  for (const b of bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
     if (b < 0x20 || b > 0x7e) malformed(`opaque field ${field.name} is not printable text`, { type: field.type });
+    out += String.fromCharCode(b);
   }
-  return Buffer.from(bytes).toString("latin1");
+  return out;
 }
 
 function parseRequest(r: Reader): SpdmRequest {
@@ -247,41 +251,55 @@ function parseRequest(r: Reader): SpdmRequest {
   // DSP0274 1.1 Table 42: Param1 bit 0 asks for a signature; without it the response carries none.
   if ((param1 & 1) !== 1) malformed("the request did not ask for a signature (Param1 bit 0 is clear)");
   const param2 = r.u8("request Param2");
-  const nonce = r.take(NONCE_LENGTH, "request Nonce").slice();
+  const nonce = r.take(NONCE_LENGTH, "request Nonce");
   const slotId = r.u8("request SlotIDParam");
   return { version, code, param1, param2, nonce, slotId };
 }
 
-function parseRecord(record: Uint8Array, count: number): MeasurementBlock[] {
-  const r = new Reader(record, 0, record.length);
-  const blocks: MeasurementBlock[] = [];
-  const seen = new Set<number>();
+/**
+ * Checks the measurement record: `count` blocks, each Index(1) MeasurementSpecification(1) MeasurementSize(2 LE) and
+ * a DMTF measurement of exactly MeasurementSize bytes: ValueType(1) ValueSize(2 LE) Value. Plain offset arithmetic
+ * with no per-block objects, because it runs for every report the verifier sees; returns each block's offset so
+ * that the block objects are only built when asked for (blocksOf).
+ */
+function checkRecord(record: Uint8Array, count: number): number[] {
+  // Small on-heap structures: typed arrays over 64 bytes get an off-heap store, which costs more than this loop.
+  const offsets: number[] = [];
+  const seen = new Int32Array(8);
+  const end = record.length;
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    const index = r.u8(`block ${i} Index`);
+    if (end - at < 7) malformed(`measurement block ${i} is truncated at record offset ${at}`, { block: i, offset: at });
+    const index = record[at]!;
+    const specification = record[at + 1]!;
+    const size = record[at + 2]! | (record[at + 3]! << 8);
+    const valueSize = record[at + 5]! | (record[at + 6]! << 8);
     if (index === 0) malformed(`measurement block ${i} has index 0 (indices start at 1)`);
-    if (seen.has(index)) malformed(`measurement block index ${index} appears twice`, { index });
-    seen.add(index);
-    const specification = r.u8(`block ${index} MeasurementSpecification`);
+    const bit = 1 << (index & 31);
+    if ((seen[index >> 5]! & bit) !== 0) malformed(`measurement block index ${index} appears twice`, { index });
+    seen[index >> 5]! |= bit;
     // DSP0274 1.1 Table 45: bit 0 = DMTF; NVIDIA's verifiers accept only the value 1.
     if (specification !== 1) malformed(`measurement block ${index} is not DMTF-specified (${specification})`);
-    const size = r.uint(2, `block ${index} MeasurementSize`);
-    const start = r.offset;
-    r.take(size, `block ${index} Measurement`);
-    const inner = new Reader(record, start, start + size);
-    const valueType = inner.u8(`block ${index} DMTFSpecMeasurementValueType`);
-    const valueSize = inner.uint(2, `block ${index} DMTFSpecMeasurementValueSize`);
-    const value = inner.take(valueSize, `block ${index} DMTFSpecMeasurementValue`).slice();
-    if (inner.offset !== inner.end) {
+    if (size > end - at - 4) malformed(`measurement block ${index}: MeasurementSize ${size} runs past the record`);
+    if (size !== 3 + valueSize) {
       malformed(
         `measurement block ${index}: MeasurementSize ${size} is not 3 + DMTFSpecMeasurementValueSize ${valueSize}`,
       );
     }
-    blocks.push({ index, specification, valueType, value });
+    offsets.push(at);
+    at += 4 + size;
   }
-  if (r.offset !== record.length) {
-    malformed(`the measurement record has ${record.length - r.offset} bytes after its ${count} blocks`);
-  }
-  return blocks;
+  if (at !== end) malformed(`the measurement record has ${end - at} bytes after its ${count} blocks`);
+  return offsets;
+}
+
+function blocksOf(record: Uint8Array, offsets: readonly number[]): MeasurementBlock[] {
+  return offsets.map((at) => ({
+    index: record[at]!,
+    specification: record[at + 1]!,
+    valueType: record[at + 4]!,
+    value: record.subarray(at + 7, at + 4 + (record[at + 2]! | (record[at + 3]! << 8))),
+  }));
 }
 
 function parseOpaque(data: Uint8Array): GpuEvidence["opaque"] {
@@ -301,9 +319,9 @@ function parseOpaque(data: Uint8Array): GpuEvidence["opaque"] {
   const seen = new Set<number>();
   while (r.offset < r.end) {
     const type = r.uint(2, "opaque DataType");
-    const valueType = format === "nvdaod" ? r.uint(2, `opaque type ${type} DataValueType`) : undefined;
-    const size = r.uint(2, `opaque type ${type} DataSize`);
-    const value = r.take(size, `opaque type ${type} Data`).slice();
+    const valueType = format === "nvdaod" ? r.uint(2, "opaque DataValueType") : undefined;
+    const size = r.uint(2, "opaque DataSize");
+    const value = r.take(size, "opaque Data");
     if (SINGLE_VALUED.has(type)) {
       if (seen.has(type)) malformed(`opaque field ${OPAQUE_TYPES[type]} appears twice`, { type });
       seen.add(type);
@@ -327,9 +345,8 @@ function parseOpaque(data: Uint8Array): GpuEvidence["opaque"] {
   return { format, version, fields };
 }
 
-function u32List(field: OpaqueField | undefined, what: string): number[] | undefined {
+function u32List(field: OpaqueField | undefined): number[] | undefined {
   if (field === undefined) return undefined;
-  if (field.value.length % 4 !== 0) malformed(`${what} is not a multiple of 4 bytes`);
   const view = new DataView(field.value.buffer, field.value.byteOffset, field.value.length);
   const out: number[] = [];
   for (let i = 0; i < field.value.length; i += 4) out.push(view.getUint32(i, true));
@@ -344,10 +361,19 @@ function u32List(field: OpaqueField | undefined, what: string): number[] | undef
 export function parseGpuEvidence(bytes: Uint8Array): GpuEvidence {
   if (!(bytes instanceof Uint8Array)) malformed("the evidence is not a byte array");
   if (bytes.length > MAX_EVIDENCE_BYTES) malformed(`the evidence is ${bytes.length} bytes, over ${MAX_EVIDENCE_BYTES}`);
-  if (bytes.length < REQUEST_LENGTH + 42 + SIGNATURE_LENGTH) {
-    malformed(`the evidence is ${bytes.length} bytes, too short for a request and a signed response`);
+  return parseEvidenceView(bytes.slice());
+}
+
+/**
+ * parseGpuEvidence without the private copy: the result's byte fields are views of `raw` itself. For the verifier,
+ * which parses and verifies in one synchronous call (a copy is an off-heap allocation per report).
+ */
+export function parseEvidenceView(raw: Uint8Array): GpuEvidence {
+  if (!(raw instanceof Uint8Array)) malformed("the evidence is not a byte array");
+  if (raw.length > MAX_EVIDENCE_BYTES) malformed(`the evidence is ${raw.length} bytes, over ${MAX_EVIDENCE_BYTES}`);
+  if (raw.length < REQUEST_LENGTH + 42 + SIGNATURE_LENGTH) {
+    malformed(`the evidence is ${raw.length} bytes, too short for a request and a signed response`);
   }
-  const raw = Uint8Array.from(bytes);
   const r = new Reader(raw, 0, raw.length);
   const request = parseRequest(r);
 
@@ -363,9 +389,9 @@ export function parseGpuEvidence(bytes: Uint8Array): GpuEvidence {
   const numberOfBlocks = r.u8("response NumberOfBlocks");
   if (numberOfBlocks === 0) malformed("the response carries no measurement blocks");
   const measurementRecordLength = r.uint(3, "response MeasurementRecordLength");
-  const measurementRecord = r.take(measurementRecordLength, "response MeasurementRecord").slice();
-  const blocks = parseRecord(measurementRecord, numberOfBlocks);
-  const responderNonce = r.take(NONCE_LENGTH, "response Nonce").slice();
+  const measurementRecord = r.take(measurementRecordLength, "response MeasurementRecord");
+  const offsets = checkRecord(measurementRecord, numberOfBlocks);
+  const responderNonce = r.take(NONCE_LENGTH, "response Nonce");
   const opaqueLength = r.uint(2, "response OpaqueLength");
   const opaque = parseOpaque(r.take(opaqueLength, "response OpaqueData"));
   const remaining = raw.length - r.offset;
@@ -375,55 +401,122 @@ export function parseGpuEvidence(bytes: Uint8Array): GpuEvidence {
       actual: remaining,
     });
   }
-  const signature = raw.slice(r.offset);
+  const signature = raw.subarray(r.offset);
 
-  const get = (type: number) => opaque.fields.find((f) => f.type === type);
+  // One pass over the fields for the named ones (duplicates were refused in parseOpaque).
+  const named = new Map<number, OpaqueField>();
+  for (const f of opaque.fields) if (SINGLE_VALUED.has(f.type)) named.set(f.type, f);
   const optionalText = (type: number) => {
-    const f = get(type);
+    const f = named.get(type);
     return f === undefined ? undefined : text(f);
   };
-  const driverField = get(T.DRIVER_VERSION);
+  const driverField = named.get(T.DRIVER_VERSION);
   if (driverField === undefined) malformed("the opaque data has no DRIVER_VERSION");
-  const vbiosField = get(T.VBIOS_VERSION);
+  const vbiosField = named.get(T.VBIOS_VERSION);
   if (vbiosField === undefined) malformed("the opaque data has no VBIOS_VERSION");
   const driverVersion = text(driverField);
   if (driverVersion === "") malformed("DRIVER_VERSION is empty");
-  const nvdec = get(T.NVDEC0_STATUS);
+  const nvdec = named.get(T.NVDEC0_STATUS);
   if (nvdec !== undefined && nvdec.value.length === 0) malformed("NVDEC0_STATUS is empty");
-  const pdi = get(T.SWITCH_PDI);
+  const pdi = named.get(T.SWITCH_PDI);
   if (pdi !== undefined && pdi.value.length % 8 !== 0) malformed("SWITCH_PDI is not a multiple of 8 bytes");
+  const counts = named.get(T.MSRSCNT);
+  if (counts !== undefined && counts.value.length % 4 !== 0) malformed("MSRSCNT is not a multiple of 4 bytes");
 
-  return {
-    raw,
-    request,
-    response: {
-      version,
-      code,
-      param1,
-      param2,
-      numberOfBlocks,
-      measurementRecordLength,
-      responderNonce,
-      opaqueLength,
+  return new ParsedEvidence(
+    {
+      raw,
+      request,
+      response: {
+        version,
+        code,
+        param1,
+        param2,
+        numberOfBlocks,
+        measurementRecordLength,
+        responderNonce,
+        opaqueLength,
+      },
+      measurementRecord,
+      opaque,
+      signature,
+      signedLength: raw.length - SIGNATURE_LENGTH,
+      driverVersion,
+      vbiosVersion: formatVbiosVersion(vbiosField.value),
+      vbiosRaw: vbiosField.value,
+      project: optionalText(T.PROJECT),
+      projectSku: optionalText(T.PROJECT_SKU),
+      projectSkuMod: optionalText(T.PROJECT_SKU_MOD),
+      chipSku: optionalText(T.CHIP_SKU),
+      chipSkuMod: optionalText(T.CHIP_SKU_MOD),
+      fwid: named.get(T.FWID)?.value,
+      nvdec0Status: nvdec?.value[0],
+      featureFlags: named.get(T.FEATURE_FLAG)?.value,
     },
-    blocks,
-    measurementRecord,
-    opaque,
-    signature,
-    signedLength: raw.length - SIGNATURE_LENGTH,
-    driverVersion,
-    vbiosVersion: formatVbiosVersion(vbiosField.value),
-    vbiosRaw: vbiosField.value,
-    project: optionalText(T.PROJECT),
-    projectSku: optionalText(T.PROJECT_SKU),
-    projectSkuMod: optionalText(T.PROJECT_SKU_MOD),
-    chipSku: optionalText(T.CHIP_SKU),
-    chipSkuMod: optionalText(T.CHIP_SKU_MOD),
-    fwid: get(T.FWID)?.value,
-    nvdec0Status: nvdec?.value[0],
-    featureFlags: get(T.FEATURE_FLAG)?.value,
-    measurementCounts: u32List(get(T.MSRSCNT), "MSRSCNT"),
-  };
+    offsets,
+    counts,
+  );
+}
+
+type EagerFields = Omit<GpuEvidence, "blocks" | "measurementCounts">;
+
+/**
+ * The parsed evidence. The block objects and the counters are built on first use (the appraisal, a caller that
+ * shows them): verifying the signature needs neither, and the verifier's hot path should not allocate them.
+ */
+class ParsedEvidence implements GpuEvidence {
+  readonly raw: Uint8Array;
+  readonly request: SpdmRequest;
+  readonly response: SpdmResponse;
+  readonly measurementRecord: Uint8Array;
+  readonly opaque: GpuEvidence["opaque"];
+  readonly signature: Uint8Array;
+  readonly signedLength: number;
+  readonly driverVersion: string;
+  readonly vbiosVersion: string;
+  readonly vbiosRaw: Uint8Array;
+  readonly project: string | undefined;
+  readonly projectSku: string | undefined;
+  readonly projectSkuMod: string | undefined;
+  readonly chipSku: string | undefined;
+  readonly chipSkuMod: string | undefined;
+  readonly fwid: Uint8Array | undefined;
+  readonly nvdec0Status: number | undefined;
+  readonly featureFlags: Uint8Array | undefined;
+  #offsets: readonly number[];
+  #countsField: OpaqueField | undefined;
+  #blocks: MeasurementBlock[] | undefined;
+
+  constructor(fields: EagerFields, offsets: readonly number[], counts: OpaqueField | undefined) {
+    this.raw = fields.raw;
+    this.request = fields.request;
+    this.response = fields.response;
+    this.measurementRecord = fields.measurementRecord;
+    this.opaque = fields.opaque;
+    this.signature = fields.signature;
+    this.signedLength = fields.signedLength;
+    this.driverVersion = fields.driverVersion;
+    this.vbiosVersion = fields.vbiosVersion;
+    this.vbiosRaw = fields.vbiosRaw;
+    this.project = fields.project;
+    this.projectSku = fields.projectSku;
+    this.projectSkuMod = fields.projectSkuMod;
+    this.chipSku = fields.chipSku;
+    this.chipSkuMod = fields.chipSkuMod;
+    this.fwid = fields.fwid;
+    this.nvdec0Status = fields.nvdec0Status;
+    this.featureFlags = fields.featureFlags;
+    this.#offsets = offsets;
+    this.#countsField = counts;
+  }
+
+  get blocks(): readonly MeasurementBlock[] {
+    return (this.#blocks ??= blocksOf(this.measurementRecord, this.#offsets));
+  }
+
+  get measurementCounts(): readonly number[] | undefined {
+    return u32List(this.#countsField);
+  }
 }
 
 const HEX_TEXT = /^(?:0x)?([0-9a-fA-F\s]*)$/;

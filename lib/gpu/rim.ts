@@ -380,7 +380,7 @@ export interface MeasurementAppraisal {
  * NVDEC0_STATUS is 0x55 (disabled). A driver and a VBIOS RIM may not both define an active index (GPU_RIM_INVALID).
  */
 export function appraiseMeasurements(
-  evidence: GpuEvidence,
+  evidence: Pick<GpuEvidence, "blocks" | "nvdec0Status">,
   rims: {
     driver?: Pick<VerifiedRim, "measurements"> | undefined;
     vbios?: Pick<VerifiedRim, "measurements"> | undefined;
