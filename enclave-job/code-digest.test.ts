@@ -17,10 +17,15 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import type { CliIo } from "../lib/cli/index.ts";
+import { readBundle, findManifest } from "../lib/bundle/index.ts";
+import { buildEvalStatement, buildFinetuneStatement, jobCodeDigestOf, validateStatement } from "../lib/intoto/index.ts";
 import { cpuSigOf, measureLaunchFiles } from "../lib/measure/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { commands } from "./cli.ts";
-import { jobCodeDigest, jobDigestFromCmdline, JOB_CODE_IGNORE_PATHS } from "./code-digest.ts";
+import { jobCodeDigest, jobDigestFromCmdline, JOB_CODE_IGNORE_PATHS, PACKAGE_ROOT } from "./code-digest.ts";
+import { jobCodeDigest as processJobCodeDigest, runAuditJob } from "./job.ts";
+import { writeTinyModel } from "./model/tiny.ts";
+import { testProvider } from "./testing.ts";
 
 const INIT = fileURLToPath(new URL("./image/init.sh", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../test/fixtures/measure/", import.meta.url));
@@ -262,6 +267,63 @@ describe("measured launch with the job's code in it", () => {
     assert.notEqual(
       await measure(initrd, `console=ttyS0 provenant.job=${changedDigest} -- job audit --provider tsm`),
       reference,
+    );
+  });
+});
+
+describe("the job-code digest in the statements", () => {
+  const NOW = new Date("2026-11-21T12:00:00Z");
+  const d = (c: string) => c.repeat(64);
+
+  it("when a manifest is built, jobCodeDigestOf reads the job code back from either kind", () => {
+    const when = { startedOn: NOW, finishedOn: NOW };
+    const evalStatement = buildEvalStatement({
+      model: { name: "m", rootDigest: d("a") },
+      suite: { name: "s", digest: d("b") },
+      harness: { name: "provenant-audit", version: "0.2.0", digest: d("c") },
+      metrics: [],
+      ...when,
+    });
+    const finetune = buildFinetuneStatement({
+      output: { name: "out", rootDigest: d("a") },
+      baseModel: { name: "base", rootDigest: d("b") },
+      dataset: { name: "data", digest: d("c") },
+      jobCode: { name: "provenant-enclave-job", digest: d("e") },
+      trainerConfig: {},
+      invocationId: "i",
+      byproducts: [],
+      ...when,
+    });
+    assert.equal(jobCodeDigestOf(evalStatement), d("c"));
+    assert.equal(jobCodeDigestOf(finetune), d("e"));
+    const gitCommit = buildFinetuneStatement({
+      output: { name: "out", rootDigest: d("a") },
+      baseModel: { name: "base", rootDigest: d("b") },
+      dataset: { name: "data", digest: d("c") },
+      jobCode: { name: "job", digest: "f".repeat(40) },
+      trainerConfig: {},
+      invocationId: "i",
+      byproducts: [],
+      ...when,
+    });
+    assert.equal(jobCodeDigestOf(gitCommit), undefined);
+  });
+
+  it("when an audit job runs, its signed eval statement carries the job-code digest of the installed package", async () => {
+    const dir = mkdtempSync(join(work, "audit-"));
+    const { model } = await writeTinyModel(join(dir, "tiny.gguf"), { seed: 7 });
+    const result = await runAuditJob({ model, suite: "builtin:mc", provider: testProvider(NOW), threads: 1, cwd: dir });
+    const bundle = readBundle(readFileSync(result.bundlePath));
+    const { envelope } = findManifest(bundle);
+    const statement = validateStatement(JSON.parse(Buffer.from(envelope.payload, "base64").toString("utf8")));
+    // The job hashed PACKAGE_ROOT once, at its start; the working tree may change after that (it is shared while
+    // tests run), so the statement is held to the value the job computed, not to a second hash taken now.
+    const computed = await processJobCodeDigest();
+    assert.equal(jobCodeDigestOf(statement.statement), computed);
+    assert.match(computed, /^[0-9a-f]{64}$/);
+    assert.equal(
+      (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { name: string }).name,
+      "provenant",
     );
   });
 });

@@ -4,7 +4,7 @@
 // computes it at start and writes it into every statement, so a verifier can pin it (`jobCodeDigests`).
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from "node:fs";
-import { join, sep } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { IoError, MalformedInputError } from "../lib/errors.ts";
@@ -25,7 +25,7 @@ export const JOB_CODE_IGNORE_PATHS: readonly string[] = [
 ];
 
 /** The installed provenant package: the directory that holds its package.json (this module is in enclave-job/). */
-export const PACKAGE_ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const PACKAGE_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
 export interface JobCodeDigest {
   /** Hex SHA-256 over the files' raw digests in OMS path order: the OMS root digest. */

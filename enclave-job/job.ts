@@ -1,8 +1,7 @@
 // The enclave job (DESIGN §1 steps 1-6): key K and the attestation report first (so a missing device fails
 // before any work), then hashing of inputs, the audit or fine-tune, hashing of outputs, signed statements, and the
 // bundle written atomically and optionally pushed. Every dependency on the outside world is an option, for tests.
-import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +9,7 @@ import { buildEvalStatement, buildOmsStatement, type Metric, type Statement } fr
 import type { ModelHash } from "../lib/oms/types.ts";
 import { IoError, UsageError } from "../lib/errors.ts";
 import { generateJobKey, reportDataFor, toNonce } from "./attest/key.ts";
+import { jobCodeDigest as computeJobCodeDigest } from "./code-digest.ts";
 import type { AttestationProvider, Evidence } from "./attest/providers.ts";
 import { runGeneration, type GenResult } from "./audit/generation.ts";
 import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
@@ -68,38 +68,28 @@ export interface JobResult {
 
 const ENCLAVE_JOB_DIR = fileURLToPath(new URL(".", import.meta.url));
 
-/** Hex SHA-256 over the sorted (name, content) pairs of the given source files: the code that ran, by digest. */
-async function digestSources(dir: string, filter: (name: string) => boolean): Promise<string> {
-  const hash = createHash("sha256");
-  const walk = async (relative: string): Promise<string[]> => {
-    const entries = await readdir(join(dir, relative), { withFileTypes: true });
-    const out: string[] = [];
-    for (const entry of entries) {
-      if (entry.name.startsWith(".")) continue;
-      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
-      if (entry.isDirectory()) out.push(...(await walk(path)));
-      else if (entry.isFile() && filter(path)) out.push(path);
-    }
-    return out;
-  };
-  for (const path of (await walk("")).sort()) {
-    hash.update(`${path}\0`);
-    hash.update(await readFile(join(dir, path)));
-    hash.update("\0");
-  }
-  return hash.digest("hex");
-}
+let codeDigestOnce: Promise<string> | undefined;
 
-const isSource = (path: string): boolean => path.endsWith(".ts") && !path.endsWith(".test.ts");
-
-/** The audit harness: the runner's sources (audit/, llama.ts). */
-export function harnessDigest(): Promise<string> {
-  return digestSources(ENCLAVE_JOB_DIR, (p) => isSource(p) && (p.startsWith("audit/") || p === "llama.ts"));
-}
-
-/** The job code: every enclave-job source file and the built-in suites. */
+/**
+ * The job code (DESIGN §11, ./code-digest.ts): the OMS root digest of this installed provenant package, node_modules
+ * included, computed once per process when the first job starts. It is the value a measured image names on its
+ * kernel command line (`provenant.job=sha256:<hex>`); the fine-tune's `job-code` dependency and the audit's
+ * `harness.digest` both carry it, so a verifier pins one list (`jobCodeDigests`) for either kind of statement.
+ */
 export function jobCodeDigest(): Promise<string> {
-  return digestSources(ENCLAVE_JOB_DIR, (p) => isSource(p) || p.startsWith("suites/"));
+  codeDigestOnce ??= computeJobCodeDigest().then(
+    (result) => result.rootDigest,
+    (error: unknown) => {
+      codeDigestOnce = undefined;
+      throw error;
+    },
+  );
+  return codeDigestOnce;
+}
+
+/** The audit harness is the job code: the runner, its suites, node-llama-cpp and everything else the job loads. */
+export function harnessDigest(): Promise<string> {
+  return jobCodeDigest();
 }
 
 export async function harnessVersion(): Promise<string> {
@@ -231,6 +221,9 @@ async function makeScorer(
 export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   const reporter = options.reporter ?? silentReporter;
   const now = options.now ?? (() => new Date());
+  // The job's own code is hashed from the start, alongside everything else, and goes into the statement.
+  const codeDigest = jobCodeDigest();
+  codeDigest.catch(() => {});
   await assertReadable(options.model);
   if (options.adapter !== undefined) await assertReadable(options.adapter, "adapter");
   const suite = await loadSuite(options.suite, options.fewShot === undefined ? {} : { fewShotPath: options.fewShot });
@@ -240,7 +233,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   const modelHash = await hashWithProgress(options, options.model, "model");
   const adapterHash =
     options.adapter === undefined ? undefined : await hashWithProgress(options, options.adapter, "adapter");
-  const [harness, version] = await Promise.all([harnessDigest(), harnessVersion()]);
+  const [harness, version] = await Promise.all([codeDigest, harnessVersion()]);
   reporter.step(`loading ${options.model}`);
   const loadStarted = performance.now();
   const loaded = await loadModel(options.model, { threads: options.threads ?? 2, gpu: options.gpu ?? false });

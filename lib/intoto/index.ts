@@ -495,3 +495,27 @@ function checkEvalPredicate(c: Checker, predicate: Record<string, unknown>): voi
   c.timestamp(predicate.startedOn, "predicate.startedOn");
   c.timestamp(predicate.finishedOn, "predicate.finishedOn");
 }
+
+/**
+ * The job-code digest a manifest carries (DESIGN §11): the fine-tune's `job-code` dependency or the audit's
+ * `harness.digest`, as 64 hex; undefined for an OMS statement, or for job code named only by a git commit. The job
+ * writes the OMS root digest of its installed package there (enclave-job/code-digest.ts), the value a measured image
+ * names as `provenant.job=sha256:<hex>` and a verifier policy pins as `jobCodeDigests`.
+ */
+export function jobCodeDigestOf(statement: Statement): string | undefined {
+  const sha256Of = (digest: unknown): string | undefined => {
+    const value = (digest as { sha256?: unknown } | undefined)?.sha256;
+    return typeof value === "string" && SHA256_HEX.test(value) ? value : undefined;
+  };
+  if (statement.predicateType === PREDICATE_EVAL) {
+    return sha256Of((statement.predicate.harness as { digest?: unknown } | undefined)?.digest);
+  }
+  if (statement.predicateType === PREDICATE_SLSA) {
+    const build = statement.predicate.buildDefinition as { resolvedDependencies?: unknown } | undefined;
+    const deps: unknown[] = Array.isArray(build?.resolvedDependencies) ? build.resolvedDependencies : [];
+    const jobCode = deps.find((d) => (d as { name?: unknown } | null)?.name === "job-code") as
+      { digest?: unknown } | undefined;
+    return sha256Of(jobCode?.digest);
+  }
+  return undefined;
+}
