@@ -88,7 +88,7 @@ const result = {
     order: `batches of ${BATCH} calls, raw then gpu, alternating for ${ROUND_MS} ms per round; best round of each`,
     clock: "process.cpuUsage (user + system), not wall time: the machine is shared",
     roundMs: ROUND_MS,
-    gpu: "createGpuVerifier().verify: parse, SHA-256 chain cache key, validity of 5 certificates at now, P-384 verify of [0, 4021), FWID, nonce (no RIMs, no OCSP)",
+    gpu: "createGpuVerifier().verify: parse, chain cache lookup by the PEM text, validity of 5 certificates at now, P-384 verify of [0, 4021), FWID, nonce (no RIMs, no OCSP)",
     raw: "crypto.verify('sha384', bytes[0, 4021), P-384 KeyObject, ieee-p1363) only",
   },
   machine: {
