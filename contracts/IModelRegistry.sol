@@ -5,7 +5,7 @@ pragma solidity 0.8.24;
 /// @notice Records which model hashes were produced, audited or served inside an attested confidential VM, and by
 /// which signed manifest. A model hash (the OMS root digest of the model files) maps to the manifest digests recorded
 /// for it, in publication order; each manifest digest maps to its record (model, time, kind, revocation). Serving
-/// logs anchor their receipt-tree checkpoints here too.
+/// logs anchor their receipt-tree checkpoints here too, once their serving record (kind 3) has registered them.
 /// @dev The verifier service publishes in batches after checking the SEV-SNP evidence offchain. Publishing is
 /// idempotent per manifest digest, so a batch can be retried after a failure without duplicates. Governance: the
 /// admin is an OpenZeppelin AccessControlDefaultAdminRules admin (one account, two-step transfer after a delay), and
@@ -15,7 +15,9 @@ interface IModelRegistry {
     /// @param modelHash SHA-256 OMS root digest of the model the manifest describes (its subject; for a serving
     /// record, the model being served).
     /// @param manifestDigest SHA-256 of the signed manifest payload (the DSSE envelope's decoded payload bytes).
-    /// @param parentModelHash OMS root digest of the base model for a fine-tune; zero for an audit or a serving record.
+    /// @param parentModelHash OMS root digest of the base model for a fine-tune; for a serving record, the log id of its
+    /// serving key (SHA-256 of the key's DER SubjectPublicKeyInfo), which the record registers for `anchorCheckpoint`;
+    /// zero for an audit.
     /// @param measurementHash SHA-256 of the 48-byte SEV-SNP launch MEASUREMENT of the VM that signed it.
     /// @param policyDigest SHA-256 of the RFC 8785 canonical JSON of the verifier policy that accepted it.
     /// @param reportedTcb REPORTED_TCB of the attestation report (little-endian uint64 at offset 0x180).
@@ -50,8 +52,10 @@ interface IModelRegistry {
     error ModelRegistryUnknownKind(uint256 index, uint8 kind);
     /// @notice Item `index` is a fine-tune (kind 1) without a parent model hash.
     error ModelRegistryMissingParent(uint256 index);
-    /// @notice Item `index` is an audit (kind 2) or a serving record (kind 3) but names a parent model hash.
+    /// @notice Item `index` is an audit (kind 2) but names a parent model hash.
     error ModelRegistryUnexpectedParent(uint256 index, bytes32 parentModelHash);
+    /// @notice Item `index` is a serving record (kind 3) without its log id (in `parentModelHash`).
+    error ModelRegistryMissingLogId(uint256 index);
     /// @notice No record exists for `manifestDigest`.
     error ModelRegistryUnknownManifest(bytes32 manifestDigest);
     /// @notice The record for `manifestDigest` was already revoked.
@@ -72,6 +76,8 @@ interface IModelRegistry {
 
     /// @notice `anchorCheckpoint` was given a zero log id.
     error ModelRegistryZeroLogId();
+    /// @notice No serving record (kind 3) has registered log `logId`, so it cannot be anchored.
+    error ModelRegistryUnknownLog(bytes32 logId);
     /// @notice `anchorCheckpoint` was given a zero root hash for `treeSize` of log `logId`.
     error ModelRegistryZeroRootHash(bytes32 logId, uint64 treeSize);
     /// @notice Log `logId` already has a checkpoint of `latestTreeSize` leaves; `treeSize` must be larger.
@@ -80,7 +86,8 @@ interface IModelRegistry {
     /// @notice A manifest was recorded for a model.
     /// @param modelHash OMS root digest of the model (indexed: filter by model).
     /// @param manifestDigest SHA-256 of the manifest payload (indexed: filter by manifest).
-    /// @param parentModelHash Base model of a fine-tune, zero otherwise (indexed: find a model's descendants).
+    /// @param parentModelHash Base model of a fine-tune (indexed: find a model's descendants), log id of a serving
+    /// record (find the serving record of a log), zero for an audit.
     /// @param kind 1 fine-tune, 2 audit, 3 serving.
     /// @param measurementHash SHA-256 of the SEV-SNP launch measurement.
     /// @param policyDigest SHA-256 of the canonical verifier policy.
@@ -148,9 +155,10 @@ interface IModelRegistry {
     function revoke(bytes32 manifestDigest, string calldata reason) external;
 
     /// @notice Anchors a checkpoint of a serving log: the RFC 6962 root of its first `treeSize` receipts.
-    /// @dev The same publishers as `publish` (PUBLISHER_ROLE, or in ROFL mode only the app). Tree sizes only grow per
-    /// log: a size not larger than the latest anchored one reverts. Costs the same whatever the tree size.
-    /// @param logId SHA-256 of the serving key's DER SubjectPublicKeyInfo (one log per serving key).
+    /// @dev The same publishers as `publish` (PUBLISHER_ROLE, or in ROFL mode only the app). Only a log registered by
+    /// a serving record (kind 3) can be anchored. Tree sizes only grow per log: a size not larger than the latest
+    /// anchored one reverts. Costs the same whatever the tree size, the log's first checkpoint included.
+    /// @param logId SHA-256 of the serving key's DER SubjectPublicKeyInfo (one log per serving key), registered.
     /// @param treeSize Number of leaves covered, larger than the log's latest anchored size.
     /// @param rootHash The tree's RFC 6962 root hash, non-zero.
     function anchorCheckpoint(bytes32 logId, uint64 treeSize, bytes32 rootHash) external;
@@ -224,6 +232,12 @@ interface IModelRegistry {
     /// @param treeSize The tree size.
     /// @return rootHash The anchored RFC 6962 root hash.
     function checkpointRoot(bytes32 logId, uint64 treeSize) external view returns (bytes32 rootHash);
+
+    /// @notice The serving record that registered log `logId` (the first kind-3 record naming it); zero when none,
+    /// and then the log cannot be anchored. The record's revocation is `recordOf(servingManifest).revoked`.
+    /// @param logId The log (SHA-256 of the serving key's DER SubjectPublicKeyInfo).
+    /// @return servingManifest The manifest digest of that serving record.
+    function logOf(bytes32 logId) external view returns (bytes32 servingManifest);
 
     /// @notice The latest checkpoint anchored for log `logId`; all zero when none.
     /// @param logId The log.

@@ -12,7 +12,8 @@ import {IModelRegistry} from "./IModelRegistry.sol";
 /// checkpoints. It trusts its publishers (the verifier service, or in ROFL mode only the configured ROFL app) to have
 /// checked the hardware evidence offchain.
 /// @dev Storage is laid out for gas: a new model costs four fresh slots, another manifest for a known model two
-/// fresh slots and one update, a checkpoint one fresh slot and its log's head (see docs/contract.md). A model is
+/// fresh slots and one update, a serving record two more (its log's head and serving manifest), and a checkpoint one
+/// fresh slot and an update of the head its serving record created (see docs/contract.md). A model is
 /// referred to inside records by a 176-bit key, the low bits of its hash (probed on the improbable collision), so a
 /// record's metadata fits in one slot. Governance: one admin (AccessControlDefaultAdminRules: two-step transfer after
 /// `defaultAdminDelay()`), and a ROFL app id that, once set, can only be replaced after that same delay, never cleared.
@@ -43,10 +44,14 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
         uint64 count;
     }
 
-    /// @dev The latest checkpoint of a serving log, in one slot; its root is in `_checkpointRoots`.
+    /// @dev A serving log's latest checkpoint, in one slot (its root is in `_checkpointRoots`). The log's serving
+    /// record writes it first with `registered` set, so that the slot is never zero once the log exists and the
+    /// log's first anchor updates it (5,000 gas) instead of filling a fresh slot (22,100): that keeps every anchor,
+    /// the first included, under 60,000 gas (issue 15).
     struct LogHead {
         uint64 treeSize;
         uint64 anchoredAt;
+        bool registered;
     }
 
     mapping(bytes32 manifestDigest => Record) private _records;
@@ -54,6 +59,7 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
     mapping(uint176 modelKey => bytes32 modelHash) private _modelHashes;
     mapping(bytes32 modelHash => mapping(uint256 index => bytes32 manifestDigest)) private _manifests;
     mapping(bytes32 logId => LogHead) private _logHeads;
+    mapping(bytes32 logId => bytes32 servingManifest) private _logManifests;
     mapping(bytes32 logId => mapping(uint64 treeSize => bytes32 rootHash)) private _checkpointRoots;
     /// @dev Alone in its slot: every publish and anchor reads it. Never goes back to zero once set.
     bytes21 private _roflAppId;
@@ -103,12 +109,15 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
     function anchorCheckpoint(bytes32 logId, uint64 treeSize, bytes32 rootHash) external override onlyPublisher {
         if (logId == bytes32(0)) revert ModelRegistryZeroLogId();
         if (rootHash == bytes32(0)) revert ModelRegistryZeroRootHash(logId, treeSize);
-        uint64 latestTreeSize = _logHeads[logId].treeSize;
-        // Also refuses size 0 (the empty tree) as the first checkpoint, so a zero head always means "none yet".
+        LogHead memory head = _logHeads[logId];
+        // Only logs of attested serving keys: a serving record (kind 3) registered this one.
+        if (!head.registered) revert ModelRegistryUnknownLog(logId);
+        uint64 latestTreeSize = head.treeSize;
+        // Also refuses size 0 (the empty tree) as the first checkpoint, so a zero size always means "none yet".
         // solhint-disable-next-line gas-strict-inequalities
         if (treeSize <= latestTreeSize) revert ModelRegistryCheckpointNotNewer(logId, treeSize, latestTreeSize);
         _checkpointRoots[logId][treeSize] = rootHash;
-        _logHeads[logId] = LogHead({treeSize: treeSize, anchoredAt: uint64(block.timestamp)});
+        _logHeads[logId] = LogHead({treeSize: treeSize, anchoredAt: uint64(block.timestamp), registered: true});
         emit CheckpointAnchored(logId, treeSize, rootHash);
     }
 
@@ -216,6 +225,11 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
     }
 
     /// @inheritdoc IModelRegistry
+    function logOf(bytes32 logId) external view override returns (bytes32 servingManifest) {
+        return _logManifests[logId];
+    }
+
+    /// @inheritdoc IModelRegistry
     function latestCheckpoint(
         bytes32 logId
     ) external view override returns (uint64 treeSize, bytes32 rootHash, uint64 anchoredAt) {
@@ -254,15 +268,19 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
         uint8 kind = item.kind;
         if (kind == _KIND_FINETUNE) {
             if (item.parentModelHash == bytes32(0)) revert ModelRegistryMissingParent(index);
-        } else if (kind == _KIND_AUDIT || kind == _KIND_SERVING) {
-            // An audit and a serving record are about the model itself: no lineage to record.
+        } else if (kind == _KIND_AUDIT) {
+            // An audit is about the model itself: no lineage to record.
             if (item.parentModelHash != bytes32(0)) revert ModelRegistryUnexpectedParent(index, item.parentModelHash);
+        } else if (kind == _KIND_SERVING) {
+            // A serving record carries its serving key's log id there (indexed in AttestationRecorded).
+            if (item.parentModelHash == bytes32(0)) revert ModelRegistryMissingLogId(index);
         } else {
             revert ModelRegistryUnknownKind(index, kind);
         }
     }
 
-    /// @dev Records one validated item unless its manifest is already recorded (then nothing happens).
+    /// @dev Records one validated item unless its manifest is already recorded (then nothing happens); a serving
+    /// record also registers its log.
     function _record(Attestation calldata item, uint64 publishedAt) internal {
         bytes32 manifestDigest = item.manifestDigest;
         if (_records[manifestDigest].kind != 0) return;
@@ -277,6 +295,7 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
             kind: item.kind,
             revoked: false
         });
+        if (item.kind == _KIND_SERVING) _registerLog(item.parentModelHash, manifestDigest);
         emit AttestationRecorded(
             modelHash,
             manifestDigest,
@@ -286,6 +305,15 @@ contract ModelRegistry is AccessControlDefaultAdminRules, IModelRegistry {
             item.policyDigest,
             item.reportedTcb
         );
+    }
+
+    /// @dev Registers log `logId` for `servingManifest` unless a serving record already did: the first one stays, as
+    /// a recorded manifest never changes model. Its head becomes non-zero here, with no checkpoint yet.
+    function _registerLog(bytes32 logId, bytes32 servingManifest) internal {
+        LogHead storage head = _logHeads[logId];
+        if (head.registered) return;
+        head.registered = true;
+        _logManifests[logId] = servingManifest;
     }
 
     /// @dev Gives a first-seen model its key: the low 176 bits of its hash, or the next free key when another model
