@@ -51,9 +51,8 @@ const DEFAULT_G_PAT = 0x0007_0406_0007_0406n;
 /**
  * Where the VMMs differ. QEMU/KVM: accessed code/data/TSS segment types, RDX = the CPUID signature (the reset value
  * of EDX is the processor's family/model/stepping), MXCSR and FCW at their reset values. EC2: the boot CPU's CS not
- * accessed, non-accessed SS and a 32-bit busy TSS type, RDX 0x600 (family 6, EDX's power-on value in the APM), the FPU
- * state zero. GCE: QEMU's segments, RDX 0x600,
- * the FPU state zero and its own PAT value.
+ * accessed, non-accessed SS and a 32-bit busy TSS type, RDX 0x600 (KVM's reset value when no CPUID is set), the FPU
+ * state zero. GCE: QEMU's segments, RDX 0x600, the FPU state zero and its own PAT value.
  */
 function vmmRegisters(vmm: VmmType, eip: number, vcpuSig: number): VmmRegisters {
   switch (vmm) {
