@@ -101,7 +101,7 @@ describe("verifyRim with NVIDIA's RIMs", () => {
     );
   });
 
-  it("when the document is reshaped (two signatures, a DTD, an external reference, RSA, xml:base, oversize, not UTF-8), it is GPU_RIM_INVALID", () => {
+  it("when the document is reshaped (two signatures, a DTD, an external reference, RSA, xml:base, oversize, too many tags, not UTF-8), it is GPU_RIM_INVALID", () => {
     const text = driverRim.toString("utf8");
     const signature = text.slice(text.indexOf("<ds:Signature"), text.indexOf("</SoftwareIdentity>"));
     const variants = [
@@ -114,6 +114,7 @@ describe("verifyRim with NVIDIA's RIMs", () => {
       text.replace("</SoftwareIdentity>", `<!-- ${"x".repeat(1 << 20)} --></SoftwareIdentity>`),
       "<SoftwareIdentity",
       "",
+      `<SoftwareIdentity xmlns="http://standards.iso.org/iso/19770/-2/2015/schema.xsd">${"<x/>".repeat(3000)}</SoftwareIdentity>`,
     ];
     for (const [i, v] of variants.entries()) {
       assert.equal(

@@ -16,6 +16,8 @@ export const MAX_RIM_BYTES = 1 << 20;
 const MAX_RESOURCES = 1024;
 const MAX_ALTERNATIVES = 16;
 const MAX_KEYINFO_CERTIFICATES = 8;
+/** Start and end tags, comments and processing instructions together: room for MAX_RESOURCES Resources. */
+const MAX_TAGS = 2 * MAX_RESOURCES + 256;
 
 const NS_SWID = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
 const NS_DSIG = "http://www.w3.org/2000/09/xmldsig#";
@@ -207,7 +209,7 @@ function checkSignatureShape(doc: Document): { signature: Element; certificates:
 /** Refuses what the XML parser or C14N would treat in ways this verifier does not check. */
 function checkDocumentSafety(doc: Document): void {
   const all = doc.getElementsByTagName("*");
-  if (all.length > 4 * MAX_RESOURCES + 64) invalid(`the RIM has ${all.length} elements`);
+  if (all.length > MAX_TAGS) invalid(`the RIM has ${all.length} elements`);
   for (let i = 0; i < all.length; i++) {
     const attrs = all.item(i)!.attributes;
     for (let j = 0; j < attrs.length; j++) {
@@ -287,6 +289,11 @@ function readMeasurements(signedXml: string): Pick<VerifiedRim, "version" | "tag
 
 function verifyVerifiedRim(xml: Uint8Array | string, trusted: ReadonlySet<string>, digest: string): VerifiedRim {
   const text = decodeText(xml);
+  // Bound the tree before building it: a real RIM has about 90 tags (64 Resources, the signature, 4 certificates).
+  let tags = 0;
+  for (let i = text.indexOf("<"); i !== -1; i = text.indexOf("<", i + 1)) {
+    if (++tags > MAX_TAGS) invalid(`the RIM has more than ${MAX_TAGS} tags`);
+  }
   // DTDs and entities are never needed by a RIM; refusing them before parsing rules out entity expansion.
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) invalid("a RIM may not contain a DTD or entity declarations");
   const doc = parseXml(text, "the RIM");
