@@ -32,6 +32,7 @@ export interface Registry extends BaseContract {
   anchorCheckpoint(logId: string, treeSize: bigint | number, rootHash: string): Promise<ContractTransactionResponse>;
   checkpointRoot(logId: string, treeSize: bigint | number): Promise<string>;
   latestCheckpoint(logId: string): Promise<[bigint, string, bigint]>;
+  logOf(logId: string): Promise<string>;
   setRoflAppId(appId: string): Promise<ContractTransactionResponse>;
   proposeRoflAppId(appId: string): Promise<ContractTransactionResponse>;
   acceptRoflAppId(): Promise<ContractTransactionResponse>;

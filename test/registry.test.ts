@@ -1,6 +1,7 @@
 // ModelRegistry on the in-process Hardhat network: every function, revert (custom error and arguments) and event
 // (with arguments), pagination edges, idempotent re-publish, roles and the admin rules, one-way ROFL mode against a
-// SUBCALL mock, serving records (kind 3) and anchored checkpoints. Time moves only through the chain's own clock.
+// SUBCALL mock, serving records (kind 3, which register their log) and anchored checkpoints (registered logs only).
+// Time moves only through the chain's own clock.
 import assert from "node:assert/strict";
 import { afterEach, before, beforeEach, describe, it } from "node:test";
 
@@ -85,6 +86,21 @@ function recordedArgs(item: AttestationInput): unknown[] {
     item.policyDigest,
     item.reportedTcb,
   ];
+}
+
+/** A serving record (kind 3) for `logId`: the log id travels in `parentModelHash`. */
+function serving(logId: string, overrides: Partial<AttestationInput> = {}): AttestationInput {
+  return attestation({ kind: KIND_SERVING, parentModelHash: logId, ...overrides });
+}
+
+/** Publishes a serving record for a fresh log, which registers it; returns the log id and the record. */
+async function registerLog(
+  overrides: Partial<AttestationInput> = {},
+): Promise<{ logId: string; item: AttestationInput }> {
+  const logId = randomHash();
+  const item = serving(logId, overrides);
+  await (await registry.connect(publisher).publish([item])).wait();
+  return { logId, item };
 }
 
 /** `manifestsOf` as a plain array (ethers returns a Result). */
@@ -331,26 +347,58 @@ describe("ModelRegistry.publish", () => {
     assert.equal((await registry.recordOf(item.manifestDigest))[2], 2n);
   });
 
-  it("when a serving record is published, it records kind 3 with a zero parent among the model's manifests", async () => {
+  it("when a serving record is published, it records kind 3 among the model's manifests and registers its log", async () => {
     const audit = attestation({ kind: KIND_AUDIT, parentModelHash: ZeroHash });
-    const serving = attestation({ modelHash: audit.modelHash, kind: KIND_SERVING, parentModelHash: ZeroHash });
-    const events = await eventsOf(registry.connect(publisher).publish([audit, serving]));
+    const logId = randomHash();
+    const item = serving(logId, { modelHash: audit.modelHash });
+    assert.equal(await registry.logOf(logId), ZeroHash);
+    const events = await eventsOf(registry.connect(publisher).publish([audit, item]));
+    // The log id is the event's third topic: a receipt's log finds its serving record.
     assert.deepEqual(events, [
       { name: "AttestationRecorded", args: recordedArgs(audit) },
-      { name: "AttestationRecorded", args: recordedArgs(serving) },
+      {
+        name: "AttestationRecorded",
+        args: [item.modelHash, item.manifestDigest, logId, 3n, ...recordedArgs(item).slice(4)],
+      },
     ]);
     const publishedAt = await latestTimestamp();
-    assert.deepEqual(
-      [...(await registry.recordOf(serving.manifestDigest))],
-      [serving.modelHash, publishedAt, 3n, false],
-    );
-    assert.equal(await registry.latestManifest(serving.modelHash), serving.manifestDigest);
-    assert.deepEqual(await manifestsOf(serving.modelHash, 0, 10), [audit.manifestDigest, serving.manifestDigest]);
-    assert.deepEqual(await eventsOf(registry.connect(publisher).publish([serving])), []);
-    assert.deepEqual(await eventsOf(registry.connect(revoker).revoke(serving.manifestDigest, "serving key leaked")), [
-      { name: "AttestationRevoked", args: [serving.manifestDigest, "serving key leaked"] },
+    assert.deepEqual([...(await registry.recordOf(item.manifestDigest))], [item.modelHash, publishedAt, 3n, false]);
+    assert.equal(await registry.latestManifest(item.modelHash), item.manifestDigest);
+    assert.deepEqual(await manifestsOf(item.modelHash, 0, 10), [audit.manifestDigest, item.manifestDigest]);
+    assert.equal(await registry.logOf(logId), item.manifestDigest);
+    assert.deepEqual([...(await registry.latestCheckpoint(logId))], [0n, ZeroHash, 0n]);
+    assert.deepEqual(await eventsOf(registry.connect(publisher).publish([item])), []);
+    assert.deepEqual(await eventsOf(registry.connect(revoker).revoke(item.manifestDigest, "serving key leaked")), [
+      { name: "AttestationRevoked", args: [item.manifestDigest, "serving key leaked"] },
     ]);
-    assert.equal((await registry.recordOf(serving.manifestDigest))[3], true);
+    assert.equal((await registry.recordOf(item.manifestDigest))[3], true);
+    // Revocation does not unregister: receipts issued before it can still be anchored; readers check recordOf.
+    assert.equal(await registry.logOf(logId), item.manifestDigest);
+  });
+
+  it("when two serving records name one log, the first keeps it and the second is recorded without taking it", async () => {
+    const logId = randomHash();
+    const first = serving(logId);
+    const second = serving(logId, { modelHash: first.modelHash });
+    const third = serving(logId);
+    await (await registry.connect(publisher).publish([first, second])).wait();
+    await (await registry.connect(publisher).publish([third])).wait();
+    assert.equal(await registry.logOf(logId), first.manifestDigest);
+    assert.equal(await registry.manifestCount(first.modelHash), 2n);
+    assert.equal((await registry.recordOf(third.manifestDigest))[2], 3n);
+  });
+
+  it("when a recorded serving manifest comes again naming another log, it is skipped and registers nothing", async () => {
+    const { item } = await registerLog();
+    const otherLog = randomHash();
+    assert.deepEqual(await eventsOf(registry.connect(publisher).publish([{ ...item, parentModelHash: otherLog }])), []);
+    assert.equal(await registry.logOf(otherLog), ZeroHash);
+  });
+
+  it("when a fine-tune's parent equals a log id, it registers no log", async () => {
+    const logId = randomHash();
+    await (await registry.connect(publisher).publish([attestation({ parentModelHash: logId })])).wait();
+    assert.equal(await registry.logOf(logId), ZeroHash);
   });
 
   it("when several manifests are recorded for one model, they keep publication order and latest is the last", async () => {
@@ -460,10 +508,10 @@ describe("ModelRegistry.publish", () => {
       args: (i) => [i, "0x" + "ab".repeat(32)],
     },
     {
-      when: "a serving record with a parent",
-      item: { kind: KIND_SERVING, parentModelHash: "0x" + "cd".repeat(32) },
-      error: "ModelRegistryUnexpectedParent",
-      args: (i) => [i, "0x" + "cd".repeat(32)],
+      when: "a serving record without a log id",
+      item: { kind: KIND_SERVING, parentModelHash: ZeroHash },
+      error: "ModelRegistryMissingLogId",
+      args: (i) => [i],
     },
   ];
   for (const { when, item, error, args } of invalid) {
@@ -771,9 +819,9 @@ describe("ModelRegistry ROFL mode", () => {
   });
 
   it("when ROFL mode is on, only an instance of the app anchors a checkpoint, PUBLISHER_ROLE alone is refused", async () => {
+    const { logId } = await registerLog();
     await (await registry.setRoflAppId(APP_ID)).wait();
     await (await subcall.setAuthorized(APP_ID, roflInstance.address, true)).wait();
-    const logId = randomHash();
     await assertRevert(
       () => registry.connect(publisher).anchorCheckpoint(logId, 1, randomHash()),
       "RoflOriginNotAuthorizedForApp",
@@ -802,8 +850,8 @@ describe("ModelRegistry ROFL mode", () => {
 });
 
 describe("ModelRegistry.anchorCheckpoint", () => {
-  it("when a publisher anchors, it emits CheckpointAnchored(logId, treeSize, rootHash) and both views answer", async () => {
-    const logId = randomHash();
+  it("when a publisher anchors a registered log, it emits CheckpointAnchored(logId, treeSize, rootHash) and the views answer", async () => {
+    const { logId, item } = await registerLog();
     const rootHash = randomHash();
     const events = await eventsOf(registry.connect(publisher).anchorCheckpoint(logId, 1000, rootHash));
     assert.deepEqual(events, [{ name: "CheckpointAnchored", args: [logId, 1000n, rootHash] }]);
@@ -811,10 +859,35 @@ describe("ModelRegistry.anchorCheckpoint", () => {
     assert.equal(await registry.checkpointRoot(logId, 1000), rootHash);
     assert.equal(await registry.checkpointRoot(logId, 999), ZeroHash);
     assert.deepEqual([...(await registry.latestCheckpoint(logId))], [1000n, rootHash, anchoredAt]);
+    assert.equal(await registry.logOf(logId), item.manifestDigest);
+  });
+
+  it("when a log no serving record registered is anchored, it reverts with ModelRegistryUnknownLog(logId) and stores nothing", async () => {
+    await registerLog();
+    const logId = randomHash();
+    await assertRevert(
+      () => registry.connect(publisher).anchorCheckpoint(logId, 1, randomHash()),
+      "ModelRegistryUnknownLog",
+      [logId],
+    );
+    assert.deepEqual([...(await registry.latestCheckpoint(logId))], [0n, ZeroHash, 0n]);
+    assert.equal(await registry.checkpointRoot(logId, 1), ZeroHash);
+  });
+
+  it("when a log's first checkpoint is anchored, it costs no more than a later one (the head exists already)", async () => {
+    const { logId } = await registerLog();
+    const gas: bigint[] = [];
+    for (const size of [1000n, 2000n]) {
+      const receipt = await (await registry.connect(publisher).anchorCheckpoint(logId, size, randomHash())).wait();
+      assert.ok(receipt !== null);
+      gas.push(receipt.gasUsed);
+    }
+    assert.ok(gas[0]! <= gas[1]! + 100n, `first ${gas[0]} vs later ${gas[1]}`);
+    assert.ok(gas[0]! <= 60_000n, `first checkpoint ${gas[0]} gas`);
   });
 
   it("when later checkpoints are anchored, every size keeps its root and the latest is the largest", async () => {
-    const logId = randomHash();
+    const { logId } = await registerLog();
     const roots = [randomHash(), randomHash(), randomHash()];
     const sizes = [1n, 64n, MAX_UINT64];
     for (const [i, size] of sizes.entries()) {
@@ -829,10 +902,11 @@ describe("ModelRegistry.anchorCheckpoint", () => {
     const logId = randomHash();
     assert.deepEqual([...(await registry.latestCheckpoint(logId))], [0n, ZeroHash, 0n]);
     assert.equal(await registry.checkpointRoot(logId, 0), ZeroHash);
+    assert.equal(await registry.logOf(logId), ZeroHash);
   });
 
   it("when the tree size is not larger than the latest, it reverts with ModelRegistryCheckpointNotNewer(logId, size, latest)", async () => {
-    const logId = randomHash();
+    const { logId } = await registerLog();
     const p = registry.connect(publisher);
     await assertRevert(() => p.anchorCheckpoint(logId, 0, randomHash()), "ModelRegistryCheckpointNotNewer", [
       logId,
@@ -852,23 +926,26 @@ describe("ModelRegistry.anchorCheckpoint", () => {
   });
 
   it("when the log id or the root is zero, it reverts with ModelRegistryZeroLogId / ModelRegistryZeroRootHash(logId, size)", async () => {
-    const logId = randomHash();
+    const { logId } = await registerLog();
     await assertRevert(
       () => registry.connect(publisher).anchorCheckpoint(ZeroHash, 1, randomHash()),
       "ModelRegistryZeroLogId",
       [],
     );
-    await assertRevert(
-      () => registry.connect(publisher).anchorCheckpoint(logId, 7, ZeroHash),
-      "ModelRegistryZeroRootHash",
-      [logId, 7n],
-    );
+    for (const log of [logId, randomHash()]) {
+      await assertRevert(
+        () => registry.connect(publisher).anchorCheckpoint(log, 7, ZeroHash),
+        "ModelRegistryZeroRootHash",
+        [log, 7n],
+      );
+    }
   });
 
   it("when a non-publisher anchors, it reverts with ModelRegistryUnauthorizedPublisher(account)", async () => {
+    const { logId } = await registerLog();
     for (const account of [stranger, admin, revoker]) {
       await assertRevert(
-        () => registry.connect(account).anchorCheckpoint(randomHash(), 1, randomHash()),
+        () => registry.connect(account).anchorCheckpoint(logId, 1, randomHash()),
         "ModelRegistryUnauthorizedPublisher",
         [account.address],
       );
@@ -876,7 +953,7 @@ describe("ModelRegistry.anchorCheckpoint", () => {
   });
 
   it("when two logs are anchored, each keeps its own sizes", async () => {
-    const [a, b] = [randomHash(), randomHash()];
+    const [{ logId: a }, { logId: b }] = [await registerLog(), await registerLog()];
     await (await registry.connect(publisher).anchorCheckpoint(a, 100, randomHash())).wait();
     await (await registry.connect(publisher).anchorCheckpoint(b, 1, randomHash())).wait();
     assert.equal((await registry.latestCheckpoint(a))[0], 100n);
@@ -916,6 +993,7 @@ function interfaceIdOfRegistry(): string {
     "manifestsOf(bytes32,uint256,uint256)",
     "recordOf(bytes32)",
     "checkpointRoot(bytes32,uint64)",
+    "logOf(bytes32)",
     "latestCheckpoint(bytes32)",
   ];
   const id = names.reduce((acc, name) => acc ^ BigInt(keccakId(name).slice(0, 10)), 0n);
