@@ -1,9 +1,9 @@
 // Gas used by ModelRegistry on Hardhat's in-process EDR network (Shanghai rules, like Sapphire's EVM): one publish of
 // one record, batches of 10 and 100 records for new models, a batch of 100 second manifests for known models, a
-// revoke, and anchorCheckpoint (a log's first checkpoint, a later one, and one at a 2^40-receipt tree: the cost must
-// not depend on the epoch size). Per-record figures are the whole transaction's gasUsed (21,000 base and calldata
-// included) divided by the batch size. Digests are deterministic and gas too, so one run is enough. Writes
-// bench/results/gas.json.
+// revoke, a serving record (kind 3: it registers its log), and anchorCheckpoint on that log (its first checkpoint, a
+// later one, and one at a 2^40-receipt tree: the cost must not depend on the epoch size, nor on being the first).
+// Per-record figures are the whole transaction's gasUsed (21,000 base and calldata included) divided by the batch
+// size. Digests are deterministic and gas too, so one run is enough. Writes bench/results/gas.json.
 // Usage: node bench/gas.ts
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -11,7 +11,7 @@ import { cpus, platform, release } from "node:os";
 import { fileURLToPath } from "node:url";
 
 import { MODEL_REGISTRY_COMPILER } from "../lib/registry/abi.ts";
-import { attestation, connect, deployRegistry } from "../test/registry-fixture.ts";
+import { KIND_SERVING, attestation, connect, deployRegistry } from "../test/registry-fixture.ts";
 import type { AttestationInput } from "../test/registry-fixture.ts";
 
 /** The figures the issues ask for (gas), with their ceilings; anchorGas is per checkpoint, whatever the epoch size. */
@@ -62,13 +62,23 @@ const revokeReceipt = await (
 ).wait();
 const revoke = Number(revokeReceipt?.gasUsed ?? 0);
 
-// Checkpoints of one serving log: the first (it creates the log's head), then later ones of growing epochs.
+// A serving record registers its log (logId in parentModelHash): for a model already recorded, as `provenant serve`
+// requires, and for a model the registry has not seen (two more fresh slots).
+const logId = digest();
+const servingRecord = (modelHash: string, log: string): AttestationInput => ({
+  ...record(modelHash),
+  parentModelHash: log,
+  kind: KIND_SERVING,
+});
+const publishServing = await publishGas([servingRecord(batch100[2].modelHash, logId)]);
+const publishServingNewModel = await publishGas([servingRecord(digest(), digest())]);
+
+// Checkpoints of that log: the first (it updates the head its serving record created), then later ones.
 async function anchorGas(logId: string, treeSize: bigint): Promise<number> {
   const receipt = await (await asPublisher.anchorCheckpoint(logId, treeSize, digest())).wait();
   if (receipt === null || receipt.status !== 1) throw new Error("anchorCheckpoint failed");
   return Number(receipt.gasUsed);
 }
-const logId = digest();
 const anchorGasFirst = await anchorGas(logId, 1_000n);
 const anchorGasLater = await anchorGas(logId, 2_000n);
 const anchorGasLargeTree = await anchorGas(logId, 1n << 40n);
@@ -81,6 +91,8 @@ const result = {
   existingModelSingle,
   perRecordRepublishBatch100: Math.round(republishBatch100),
   revoke,
+  publishServing,
+  publishServingNewModel,
   anchorGas: Math.max(anchorGasFirst, anchorGasLater, anchorGasLargeTree),
   anchorGasFirst,
   anchorGasLater,
@@ -99,6 +111,8 @@ const rows: [string, number, number | undefined][] = [
   ["existingModelSingle (1 record, whole tx)", result.existingModelSingle, undefined],
   ["perRecordRepublishBatch100 (all known)", result.perRecordRepublishBatch100, undefined],
   ["revoke (whole tx)", result.revoke, undefined],
+  ["publishServing (kind 3, known model)", result.publishServing, undefined],
+  ["publishServingNewModel (kind 3, new model)", result.publishServingNewModel, undefined],
   ["anchorGas (worst of the three below)", result.anchorGas, TARGETS.anchorGas],
   ["anchorGasFirst (log's first checkpoint)", result.anchorGasFirst, TARGETS.anchorGas],
   ["anchorGasLater (next epoch, +1,000)", result.anchorGasLater, TARGETS.anchorGas],
