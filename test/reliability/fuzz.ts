@@ -42,7 +42,7 @@ export interface FuzzResult {
  * runs explore different inputs. Prints the seed, with the line that replays it, before the run starts: a failure is
  * never without its seed. The fuzz tests take their seed from here.
  */
-export function fuzzSeed(what: string, env: NodeJS.ProcessEnv = process.env): number {
+export function fuzzSeed(what = "fuzz", env: NodeJS.ProcessEnv = process.env): number {
   const value = env.PROVENANT_FUZZ_SEED;
   let seed: number;
   if (value === undefined || value === "") seed = randomInt(0, 0x1_0000_0000);
