@@ -221,13 +221,14 @@ async function makeScorer(
 export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   const reporter = options.reporter ?? silentReporter;
   const now = options.now ?? (() => new Date());
-  // The job's own code is hashed from the start, alongside everything else, and goes into the statement.
-  const codeDigest = jobCodeDigest();
-  codeDigest.catch(() => {});
   await assertReadable(options.model);
   if (options.adapter !== undefined) await assertReadable(options.adapter, "adapter");
   const suite = await loadSuite(options.suite, options.fewShot === undefined ? {} : { fewShotPath: options.fewShot });
   const target = await prepareBundleTarget(options.out, options.cwd ?? process.cwd());
+  // The job's own code is hashed from here on, alongside the rest of the work, and goes into the statement; not
+  // before the arguments are checked, so that a usage error exits at once instead of after the hashing.
+  const codeDigest = jobCodeDigest();
+  codeDigest.catch(() => {});
   reporter.step(`attesting with ${options.provider.name}`);
   const attested = await attest(options.provider, options.nonce);
   const modelHash = await hashWithProgress(options, options.model, "model");
