@@ -31,4 +31,4 @@ export {
 } from "./validate.ts";
 export type { GpuPolicy } from "./validate.ts";
 export { createGpuSimulator } from "./sim.ts";
-export type { GpuSimulator, GpuSimulatorOptions, SimEvidenceFields, SimRimOptions } from "./sim.ts";
+export type { GpuSimulator, GpuSimulatorOptions, SimEvidenceFields, SimOcspOptions, SimRimOptions } from "./sim.ts";

@@ -82,6 +82,7 @@ export interface VerifiedGpu {
   nvdec0Status: number | null;
   /** FEATURE_FLAG as hex; null when absent. */
   featureFlags: string | null;
+  /** The parsed transcript; its byte fields are views of the evidence bytes the caller passed (do not reuse them). */
   evidence: GpuEvidence;
 }
 
