@@ -159,6 +159,13 @@ describe("provenant gpu verify with the simulator", () => {
     assert.deepEqual(json["measurements"], { checked: 32, matched: 31, mismatched: [30] });
   });
 
+  it("when a policy file is bad, it exits 2 with POLICY_INVALID, as every policy file does", async () => {
+    const bad = file("bad-policy.json", JSON.stringify({ gpu: { archs: ["ampere"] } }));
+    const { code, json } = await run([evidence, "--chain", pem, "--now", NOW, "--policy", bad, "--json"]);
+    assert.equal(code, 2);
+    assert.deepEqual(codes(json), ["POLICY_INVALID"]);
+  });
+
   it("when the policy file is a verifier policy without a gpu section, the defaults apply; bad JSON is POLICY_INVALID", () => {
     assert.equal(readGpuPolicyFile(Buffer.from(JSON.stringify({ snp: {}, trustedRoots: [] }))).requireRims, true);
     assert.throws(

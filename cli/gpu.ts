@@ -1,7 +1,7 @@
 // `provenant gpu verify`: the file and terminal edge of lib/gpu. Reads NVIDIA evidence (hex text or raw bytes), the
 // device chain, RIMs and OCSP responses from disk, verifies them offline at `--now`, and prints the verdict.
 import { dateOption, defineCommand, readInputFile, type Command } from "../lib/cli/index.ts";
-import { PolicyError, ProvenantError, toErrorList, UsageError } from "../lib/errors.ts";
+import { MalformedInputError, ProvenantError, toErrorList, UsageError } from "../lib/errors.ts";
 import { readLeafFwid, readGpuCertificate, readPemCertificates } from "../lib/gpu/cert.ts";
 import {
   DEFAULT_GPU_POLICY,
@@ -29,7 +29,7 @@ export function readGpuPolicyFile(bytes: Uint8Array): GpuPolicy {
   try {
     json = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (error) {
-    throw new PolicyError("POLICY_INVALID", `the policy file is not JSON: ${(error as Error).message}`);
+    throw new MalformedInputError("POLICY_INVALID", `the policy file is not JSON: ${(error as Error).message}`);
   }
   if (typeof json === "object" && json !== null && !Array.isArray(json)) {
     const record = json as Record<string, unknown>;

@@ -1,7 +1,13 @@
 // Holds verified GPUs against the GPU policy (the verifier policy's "gpu" section). Plain, documented data: an
 // omitted field means "not checked", except `requireRims`, whose safe default is true (measurements are only
 // appraised against signed RIMs). Every violation is collected before one PolicyViolationError is thrown.
-import { PolicyError, PolicyViolationError, throwIfViolations, type ErrorCode } from "../errors.ts";
+import {
+  MalformedInputError,
+  PolicyError,
+  PolicyViolationError,
+  throwIfViolations,
+  type ErrorCode,
+} from "../errors.ts";
 import { GPU_ARCHS, type GpuArch } from "./cert.ts";
 import type { VerifiedGpu } from "./verify.ts";
 
@@ -107,12 +113,12 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 /**
  * Reads the JSON form of the GPU policy. Omitted fields take DEFAULT_GPU_POLICY's value; `null` turns `archs` or
- * `minDriverVersion` off (and resets the others to their default). Unknown keys and bad values are POLICY_INVALID,
- * all listed in one error.
+ * `minDriverVersion` off (and resets the others to their default). Unknown keys and bad values are POLICY_INVALID of
+ * kind malformed (a bad file: exit 2, as for every policy file), all listed in one error.
  */
 export function parseGpuPolicy(json: unknown): GpuPolicy {
   if (json === undefined || json === null) return { ...DEFAULT_GPU_POLICY, trustedRoots: [] };
-  if (!isRecord(json)) throw new PolicyError("POLICY_INVALID", "the GPU policy must be a JSON object");
+  if (!isRecord(json)) throw new MalformedInputError("POLICY_INVALID", "the GPU policy must be a JSON object");
   const errors: string[] = [];
   const policy: GpuPolicy = { ...DEFAULT_GPU_POLICY, trustedRoots: [] };
   for (const [key, value] of Object.entries(json)) {
@@ -146,7 +152,8 @@ export function parseGpuPolicy(json: unknown): GpuPolicy {
         break;
     }
   }
-  if (errors.length > 0) throw new PolicyViolationError(errors.map((e) => new PolicyError("POLICY_INVALID", e)));
+  if (errors.length > 0)
+    throw new PolicyViolationError(errors.map((e) => new MalformedInputError("POLICY_INVALID", e)));
   return policy;
 }
 
