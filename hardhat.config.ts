@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 
 import hardhatEthers from "@nomicfoundation/hardhat-ethers";
-import { configVariable, defineConfig } from "hardhat/config";
+import { configVariable, defineConfig, overrideTask } from "hardhat/config";
 
 const require = createRequire(import.meta.url);
 const soljson = path.join(path.dirname(require.resolve("solc/package.json")), "soljson.js");
@@ -52,6 +52,18 @@ export default defineConfig({
   // Fuzz runs per Solidity fuzz test: 256 in `npm test`; the reliability suite raises it (PROVENANT_FUZZ_RUNS=10000).
   // PROVENANT_FUZZ_SEED replays a run with another seed (docs/testing.md).
   test: { solidity: { fuzz: { runs: fuzzRuns(), ...fuzzSeed() } } },
+  tasks: [
+    // `hardhat test solidity` prints the fuzz seed in effect first, so that a failing run's output names its seed.
+    overrideTask(["test", "solidity"])
+      .setInlineAction(async (args, hre, runSuper) => {
+        const seeds = [...new Set(Object.values(hre.config.test.solidity.profiles).map((p) => p.fuzz.seed))];
+        const env = process.env.PROVENANT_FUZZ_SEED;
+        const how = env === undefined || env === "" ? "Hardhat's default" : `PROVENANT_FUZZ_SEED=${env}`;
+        console.log(`solidity fuzz seed ${seeds.join(", ")} (${how})`);
+        return runSuper(args);
+      })
+      .build(),
+  ],
   networks: {
     hardhat: { type: "edr-simulated", chainType: "l1", hardfork: "shanghai" },
     // PROVENANT_LOCALHOST_URL points `--network localhost` at another local node (the deploy test starts one).
