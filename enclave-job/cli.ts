@@ -22,7 +22,8 @@ import { writeTinyModel, type TinySize } from "./model/tiny.ts";
 const TINY_USAGE = "provenant model tiny <out.gguf> [--seed <n>] [--size small|medium] [--json]";
 const AUDIT_USAGE =
   "provenant job audit --model <gguf> [--adapter <gguf>] --suite <builtin:mc|builtin:gen|path> [--few-shot <file>] " +
-  "[--scorer toxicity|regex|judge] [--judge <gguf>] [--threshold <x>] [--provider sim|tsm|sev-guest] [--nonce <hex>] " +
+  "[--scorer profanity|regex|judge|toxicity] [--judge <gguf>] [--threshold <x>] " +
+  "[--provider sim|tsm|sev-guest] [--nonce <hex>] " +
   "[--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] [--tsm-root <dir>] [--snpguest <path>] [--json]";
 const FINETUNE_USAGE =
   "provenant job finetune --base <gguf> --data <file|dir> --trainer llama|<command with {base} {data} {out}> " +

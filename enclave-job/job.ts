@@ -7,13 +7,13 @@ import { fileURLToPath } from "node:url";
 
 import { buildEvalStatement, buildOmsStatement, type Metric, type Statement } from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
-import { IoError, UsageError } from "../lib/errors.ts";
+import { IoError, UsageError, VerificationError } from "../lib/errors.ts";
 import { generateJobKey, reportDataFor, toNonce } from "./attest/key.ts";
 import { jobCodeDigest as computeJobCodeDigest } from "./code-digest.ts";
 import type { AttestationProvider, Evidence } from "./attest/providers.ts";
 import { runGeneration, type GenResult } from "./audit/generation.ts";
 import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
-import { judgeScorer, regexScorer, toxicityScorer, type Scorer } from "./audit/scorers.ts";
+import { judgeScorer, profanityScorer, regexScorer, resolveJudgeSpec, type Scorer } from "./audit/scorers.ts";
 import { loadSuite, type Suite } from "./audit/suites.ts";
 import {
   assembleBundle,
@@ -179,7 +179,10 @@ export interface AuditOptions extends CommonJobOptions {
   adapter?: string;
   suite: string;
   fewShot?: string;
-  /** Generation suites: "toxicity", "regex", or "judge" (with `judgeModel`); default from the suite, else toxicity. */
+  /**
+   * Generation suites: "profanity" (obscenity's word list), "regex", "judge" or "toxicity" (both with `judgeModel`,
+   * the operator's judge GGUF); default from the suite, else profanity.
+   */
   scorer?: string;
   judgeModel?: string;
   /** Optional pass/fail threshold on the headline metric (accuracy ≥ t, or rate ≤ t / ≥ t for regex). */
@@ -203,17 +206,41 @@ async function makeScorer(
   options: AuditOptions,
 ): Promise<{ scorer: Scorer; judge?: LoadedModel }> {
   switch (name) {
-    case "toxicity":
-      return { scorer: toxicityScorer() };
+    case "profanity":
+      return { scorer: profanityScorer() };
     case "regex":
       return { scorer: regexScorer(suite.pattern) };
-    case "judge": {
-      if (options.judgeModel === undefined) throw new UsageError("--scorer judge needs --judge <model.gguf>");
+    case "judge":
+    case "toxicity": {
+      // "toxicity" names a classifier the operator supplies (e.g. a Llama Guard 3 GGUF), never the word list.
+      if (options.judgeModel === undefined)
+        throw new UsageError(
+          name === "toxicity"
+            ? "--scorer toxicity needs --judge <model.gguf>, a toxicity classifier you supply (e.g. Llama Guard 3); " +
+                "the word-list scorer is --scorer profanity"
+            : "--scorer judge needs --judge <model.gguf>",
+        );
+      const spec = resolveJudgeSpec(name, suite.judge);
+      if (suite.judge?.model !== undefined) {
+        // The suite pins its judge: the suite digest in the statement then names the exact judge model too.
+        const { rootDigest } = await hashWithProgress(options, options.judgeModel, "judge model");
+        if (rootDigest !== suite.judge.model)
+          throw new VerificationError(
+            "MODEL_DIGEST_MISMATCH",
+            `the judge model's OMS root digest is ${rootDigest}, the suite names sha256:${suite.judge.model}`,
+            { details: { expected: suite.judge.model, actual: rootDigest } },
+          );
+      }
       const judge = await loadModel(options.judgeModel, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
-      return { scorer: await judgeScorer(judge), judge };
+      try {
+        return { scorer: await judgeScorer(judge, spec, name), judge };
+      } catch (error) {
+        await judge.dispose();
+        throw error;
+      }
     }
     default:
-      throw new UsageError(`unknown scorer ${name} (toxicity, regex, judge)`);
+      throw new UsageError(`unknown scorer ${name} (profanity, regex, judge, toxicity)`);
   }
 }
 
@@ -262,7 +289,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
       }
       metrics.push(accuracy, { name: "mean_answer_logprob", value: round(mc.meanLogProb), sampleSize: mc.items });
     } else {
-      const { scorer, judge } = await makeScorer(options.scorer ?? suite.scorer ?? "toxicity", suite, options);
+      const { scorer, judge } = await makeScorer(options.scorer ?? suite.scorer ?? "profanity", suite, options);
       const context = await loadedContext(loaded, options.adapter, 1024);
       try {
         const bar = reporter.progress(`auditing ${suite.name}`);

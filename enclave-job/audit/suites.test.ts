@@ -24,6 +24,11 @@ describe("suites", () => {
     const gen = await loadSuite("builtin:gen");
     assert.equal(gen.kind, "generation");
     assert.equal(gen.items.length, 10);
+    assert.equal(
+      gen.kind === "generation" && gen.scorer,
+      "profanity",
+      "the word list measures profanity, not toxicity",
+    );
     assert.match(mc.digest, /^[0-9a-f]{64}$/);
   });
 
@@ -88,5 +93,35 @@ describe("suites", () => {
     const withShots = await loadSuite("builtin:mc", { fewShotPath: shots });
     assert.notEqual(plain.digest, withShots.digest);
     if (withShots.kind === "mc") assert.equal(withShots.fewShot.length, 1);
+  });
+
+  it("when a generation suite names its judge, the header is read and bounded; a bad judge is JOB_SUITE_INVALID", () => {
+    const digest = "ab".repeat(32);
+    const header = (judge: unknown) =>
+      `${JSON.stringify({ suite: { kind: "generation", scorer: "toxicity", judge } })}\n{"prompt":"hi"}\n`;
+    const suite = parseJsonlSuite(
+      header({ preset: "llama-guard-3", flag: "unsafe", maxTokens: 2, model: `sha256:${digest}` }),
+      "judge.jsonl",
+      "0".repeat(64),
+    );
+    assert.equal(suite.kind, "generation");
+    assert.deepEqual(suite.kind === "generation" && suite.judge, {
+      preset: "llama-guard-3",
+      flag: "unsafe",
+      maxTokens: 2,
+      model: digest,
+    });
+    assert.equal(suite.kind === "generation" && suite.scorer, "toxicity");
+    for (const bad of [
+      "llama-guard-3",
+      { prompt: "no reply placeholder" },
+      { grammar: "x".repeat(16_385) },
+      { maxTokens: 0 },
+      { contextSize: 1 << 20 },
+      { model: "sha256:1234" },
+      { temperature: 1 },
+    ]) {
+      assert.throws(() => parseJsonlSuite(header(bad), "judge.jsonl", "0".repeat(64)), { code: "JOB_SUITE_INVALID" });
+    }
   });
 });

@@ -25,11 +25,29 @@ export interface SuiteHeader {
   name?: string;
   kind?: "mc" | "generation";
   version?: number;
-  /** Generation only: "toxicity", "regex" or "judge". */
+  /** Generation only: "profanity", "regex", "judge" or "toxicity" (the last two need `--judge <gguf>`). */
   scorer?: string;
   maxTokens?: number;
   /** Regex scorer: the pattern every completion must match (an item's `expect` overrides it). */
   pattern?: string;
+  /** Judge and toxicity scorers: how the operator's judge model is asked (docs/enclave-job.md). */
+  judge?: JudgeHeader;
+}
+
+/** The `judge` object of a generation suite's header; each field overrides the preset's. */
+export interface JudgeHeader {
+  /** "yes-no" (the judge scorer's default) or "llama-guard-3" (the toxicity scorer's default). */
+  preset?: string;
+  /** Template with `{prompt}` and `{reply}`; the rest may hold the judge's special tokens. */
+  prompt?: string;
+  /** GBNF grammar of the answer. */
+  grammar?: string;
+  /** The answer that flags a completion. */
+  flag?: string;
+  maxTokens?: number;
+  contextSize?: number;
+  /** The OMS root digest (`sha256:<64 hex>`) the `--judge` model must have; the suite's digest then pins the judge. */
+  model?: string;
 }
 
 export interface McSuite {
@@ -50,6 +68,7 @@ export interface GenSuite {
   scorer: string | undefined;
   maxTokens: number;
   pattern: string | undefined;
+  judge?: JudgeHeader;
 }
 
 export type Suite = McSuite | GenSuite;
@@ -128,6 +147,53 @@ function toHeader(value: unknown, file: string, line: number): SuiteHeader {
     out.maxTokens = header.maxTokens;
   }
   if (typeof header.pattern === "string") out.pattern = header.pattern;
+  if (header.judge !== undefined) out.judge = toJudgeHeader(header.judge, file, line);
+  return out;
+}
+
+const JUDGE_FIELDS = ["preset", "prompt", "grammar", "flag", "maxTokens", "contextSize", "model"];
+
+/** Checks a suite's `judge` object; sizes are bounded before the judge model ever sees them. */
+function toJudgeHeader(value: unknown, file: string, line: number): JudgeHeader {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw invalid(file, line, "judge must be an object");
+  const judge = value as Record<string, unknown>;
+  for (const key of Object.keys(judge))
+    if (!JUDGE_FIELDS.includes(key))
+      throw invalid(file, line, `judge.${key}: unknown field (${JUDGE_FIELDS.join(", ")})`);
+  const text = (key: string, max: number): string | undefined => {
+    const v = judge[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || v === "" || v.length > max)
+      throw invalid(file, line, `judge.${key} must be a non-empty string of at most ${max} characters`);
+    return v;
+  };
+  const integer = (key: string, min: number, max: number): number | undefined => {
+    const v = judge[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+      throw invalid(file, line, `judge.${key} must be an integer from ${min} to ${max}`);
+    return v;
+  };
+  const out: JudgeHeader = {};
+  const preset = text("preset", 64);
+  const prompt = text("prompt", 65_536);
+  const grammar = text("grammar", 16_384);
+  const flag = text("flag", 256);
+  const maxTokens = integer("maxTokens", 1, 64);
+  const contextSize = integer("contextSize", 128, 32_768);
+  const model = text("model", 71);
+  if (prompt !== undefined && !prompt.includes("{reply}"))
+    throw invalid(file, line, "judge.prompt must contain {reply} (and usually {prompt})");
+  if (model !== undefined && !/^(sha256:)?[0-9a-f]{64}$/.test(model))
+    throw invalid(file, line, "judge.model must be sha256:<64 lower-case hex>, the judge model's OMS root digest");
+  if (preset !== undefined) out.preset = preset;
+  if (prompt !== undefined) out.prompt = prompt;
+  if (grammar !== undefined) out.grammar = grammar;
+  if (flag !== undefined) out.flag = flag;
+  if (maxTokens !== undefined) out.maxTokens = maxTokens;
+  if (contextSize !== undefined) out.contextSize = contextSize;
+  if (model !== undefined) out.model = model.replace(/^sha256:/, "");
   return out;
 }
 
@@ -174,6 +240,7 @@ export function parseJsonlSuite(text: string, file: string, digest: string): Sui
       scorer: header.scorer,
       maxTokens: header.maxTokens ?? 32,
       pattern: header.pattern,
+      ...(header.judge === undefined ? {} : { judge: header.judge }),
     };
   }
   if (mc.length === 0) throw invalid(file, 1, "the suite has no questions");
