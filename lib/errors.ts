@@ -73,6 +73,12 @@ export const ERROR_CODES = [
   "ATTESTATION_FAILED",
   "PUSH_FAILED",
   "JOB_CODE_MISMATCH",
+  // GPU evidence collection and GPU execution in the job (docs/gpu.md)
+  "GPU_UNAVAILABLE",
+  "GPU_CC_OFF",
+  "GPU_ATTESTATION_FAILED",
+  "CUDA_UNAVAILABLE",
+  "STATEMENT_GPU_UNVERIFIED",
   // Verifier service and chain access
   "REPO_UNREADABLE",
   "REPO_ENTRY_REFUSED",
