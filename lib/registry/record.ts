@@ -7,7 +7,11 @@ export type AttestationKind = 1 | 2 | 3;
 
 export const KIND_FINETUNE = 1 satisfies AttestationKind;
 export const KIND_AUDIT = 2 satisfies AttestationKind;
-/** A serving statement binding a serving key to the model (DESIGN §12). */
+/**
+ * A serving statement binding a serving key to the model (DESIGN §12). Its record carries the key's log id,
+ * SHA-256 of the key's DER SubjectPublicKeyInfo, in `parentModelHash` (required), which registers the log for
+ * `anchorCheckpoint` (docs/contract.md).
+ */
 export const KIND_SERVING = 3 satisfies AttestationKind;
 
 /** The name readers show for a kind (`lookup --json` `kind`, the explorer). */
@@ -36,13 +40,13 @@ export const ATTESTATION_FIELDS = [
 
 /**
  * One `Attestation` in JSON form, as the verifier's pipeline derives it, its store keeps it and its publisher sends
- * it: every bytes32 as 0x + 64 lower-case hex (parentModelHash all zero when there is none), `reportedTcb` (uint64)
+ * it: every bytes32 as 0x + 64 lower-case hex (parentModelHash all zero for an audit), `reportedTcb` (uint64)
  * as a decimal string because JSON has no bigint.
  */
 export interface AttestationRecord {
   modelHash: string;
   manifestDigest: string;
-  /** The base model of a fine-tune; 0x00…00 for audits and serving records. */
+  /** The base model of a fine-tune; the serving key's log id for a serving record (kind 3); 0x00…00 for audits. */
   parentModelHash: string;
   /** SHA-256 of the SNP report's MEASUREMENT. */
   measurementHash: string;
@@ -62,7 +66,7 @@ export interface AttestationRecord {
 export interface RegistryRecord {
   modelHash: string;
   manifestDigest: string;
-  /** The base model of a fine-tune; null for audits, serving records and base models. */
+  /** The base model of a fine-tune; the log id for a serving record (kind 3: not lineage); null for audits. */
   parentModelHash: string | null;
   kind: RecordKind;
   kindCode: AttestationKind;
