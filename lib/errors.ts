@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   "SNP_CHIP_ID_MISMATCH",
   "SNP_PRODUCT_MISMATCH",
   "SNP_SIGNER_MISMATCH",
+  // A warning, never a refusal: the report chained to a root whose revocation list could not be checked.
+  "SNP_REVOCATION_UNCHECKED",
   "POLICY_DEBUG",
   "POLICY_MIGRATION_AGENT",
   "POLICY_VMPL",
@@ -32,6 +34,11 @@ export const ERROR_CODES = [
   "POLICY_INVALID",
   "POLICY_GPU_EVIDENCE",
   "POLICY_STATEMENT_KIND",
+  // A verifier policy that pins no launch measurement or TCB floor (DESIGN §11); the job code a policy pins; a
+  // report of a product the policy's TCB floors do not name.
+  "POLICY_OPEN",
+  "POLICY_JOB_CODE",
+  "POLICY_PRODUCT",
   // NVIDIA GPU evidence (DESIGN §10)
   "GPU_MALFORMED",
   "GPU_BAD_SIGNATURE",

@@ -12,6 +12,8 @@ import {
   buildEvalStatement,
   buildFinetuneStatement,
   buildOmsStatement,
+  metricPasses,
+  parseStatementPayload,
   validateStatement,
 } from "./index.ts";
 import { A, B, evalInput, finetuneInput, sampleHash } from "./testing.ts";
@@ -105,6 +107,86 @@ describe("in-toto statements", () => {
     assert.throws(() => buildEvalStatement({ ...evalInput(), model: { name: "m", rootDigest: "nope" } }), {
       code: "STATEMENT_INVALID",
     });
+  });
+});
+
+describe("statements read strictly and checked for consistency", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const reasonOf = (payloadType: string, payload: Uint8Array): string => {
+    try {
+      parseStatementPayload(payloadType, payload);
+      return "ok";
+    } catch (error) {
+      assert.ok(error instanceof ProvenantError);
+      assert.equal(error.code, "STATEMENT_INVALID");
+      return String(error.details?.reason ?? error.details?.path);
+    }
+  };
+
+  it("when a payload is strict JSON of in-toto type, it reads as the statement validateStatement reads", () => {
+    const text = JSON.stringify(buildEvalStatement(evalInput()));
+    assert.equal(parseStatementPayload(INTOTO_PAYLOAD_TYPE, bytes(text)).kind, "eval");
+  });
+
+  it("when a payload repeats a key, has a BOM or invalid UTF-8, or another payloadType, it is STATEMENT_INVALID", () => {
+    const text = JSON.stringify(buildEvalStatement(evalInput()));
+    // JSON.parse would take the last subject, and validate it.
+    const twice = text.replace('"subject":', `"subject":[{"name":"x","digest":{"sha256":"${B}"}}],"subject":`);
+    assert.equal(validateStatement(JSON.parse(twice)).subjectDigests[0], A);
+    assert.equal(reasonOf(INTOTO_PAYLOAD_TYPE, bytes(twice)), "duplicate-key");
+    const deep = text.replace('"name":"safety-v1"', '"name":"safety-v1","name":"other"');
+    assert.equal(reasonOf(INTOTO_PAYLOAD_TYPE, bytes(deep)), "duplicate-key");
+    assert.equal(reasonOf(INTOTO_PAYLOAD_TYPE, Uint8Array.of(0xef, 0xbb, 0xbf, ...bytes(text))), "byte-order-mark");
+    const bad = bytes(text.replace("safety-v1", "safety-v\u0031"));
+    assert.equal(reasonOf(INTOTO_PAYLOAD_TYPE, bad), "ok");
+    const latin1 = Uint8Array.from([...bytes(text.slice(0, 20)), 0xe9, ...bytes(text.slice(20))]);
+    assert.equal(reasonOf(INTOTO_PAYLOAD_TYPE, latin1), "invalid-utf8");
+    assert.equal(reasonOf("text/plain", bytes(text)), "payloadType");
+  });
+
+  it("when a metric's passed disagrees with its value, comparator and threshold, it fails with the path", () => {
+    const statement = buildEvalStatement(evalInput()) as unknown as {
+      predicate: { metrics: Record<string, unknown>[]; startedOn: string; finishedOn: string };
+    };
+    const m = statement.predicate.metrics[0]!;
+    const variant = (change: Record<string, unknown>) => {
+      const s = clone(statement);
+      Object.assign(s.predicate.metrics[0]!, change);
+      for (const [k, v] of Object.entries(change)) if (v === undefined) delete s.predicate.metrics[0]![k];
+      return s;
+    };
+    assert.equal(m.passed, true);
+    assert.equal(invalidPath(variant({ value: 0.5 })), "predicate.metrics[0].passed");
+    assert.equal(invalidPath(variant({ comparator: "<" })), "predicate.metrics[0].passed");
+    assert.equal(invalidPath(variant({ threshold: undefined })), "predicate.metrics[0].threshold");
+    assert.equal(invalidPath(variant({ comparator: undefined, threshold: undefined })), "predicate.metrics[0].passed");
+    assert.equal(validateStatement(variant({ value: 0.5, passed: false })).kind, "eval");
+    assert.equal(validateStatement(variant({ passed: undefined })).kind, "eval");
+    assert.equal(metricPasses(0.9, ">=", 0.9), true);
+    assert.equal(metricPasses(0.9, ">", 0.9), false);
+    assert.equal(metricPasses(0.9, "==", 0.9), true);
+    assert.equal(metricPasses(0.1, "<=", 0.2), true);
+    assert.equal(metricPasses(0.3, "<", 0.2), false);
+  });
+
+  it("when startedOn is after finishedOn, it fails naming finishedOn (eval and fine-tune)", () => {
+    const e = clone(buildEvalStatement(evalInput())) as unknown as { predicate: Record<string, string> };
+    e.predicate.startedOn = "2026-11-21T12:00:00Z";
+    assert.equal(invalidPath(e), "predicate.finishedOn");
+    e.predicate.finishedOn = "2026-11-21T12:00:00.000Z";
+    assert.equal(validateStatement(e).kind, "eval", "equal times are in order");
+    const f = clone(buildFinetuneStatement(finetuneInput())) as unknown as {
+      predicate: { runDetails: { metadata: Record<string, string> } };
+    };
+    f.predicate.runDetails.metadata.finishedOn = "2026-11-21T09:59:59.999Z";
+    assert.equal(invalidPath(f), "predicate.runDetails.metadata.finishedOn");
+  });
+
+  it("when a fine-tune's base model is its own output, it fails", () => {
+    assert.equal(
+      invalidPath(buildFinetuneStatement({ ...finetuneInput(), baseModel: { name: "base", rootDigest: A } })),
+      "predicate.buildDefinition.resolvedDependencies",
+    );
   });
 });
 

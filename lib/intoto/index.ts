@@ -3,7 +3,9 @@
 // Validators trust nothing: they check every field, collect every violation, and throw STATEMENT_INVALID with paths.
 import { createHash } from "node:crypto";
 
+import { INTOTO_PAYLOAD_TYPE } from "../dsse/core.ts";
 import { MalformedInputError } from "../errors.ts";
+import { parseStrictJsonBytes } from "../json/index.ts";
 import type { ModelHash } from "../oms/types.ts";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
@@ -241,6 +243,14 @@ class Checker {
     }
   }
 
+  /** Two valid timestamps where the second is not before the first (startedOn ≤ finishedOn). */
+  inOrder(start: unknown, end: unknown, path: string): void {
+    if (typeof start !== "string" || typeof end !== "string") return;
+    const a = Date.parse(start);
+    const b = Date.parse(end);
+    if (Number.isFinite(a) && Number.isFinite(b) && b < a) this.fail(path, `is before startedOn (${start})`);
+  }
+
   only(obj: Record<string, unknown>, path: string, allowed: readonly string[]): void {
     for (const key of Object.keys(obj)) if (!allowed.includes(key)) this.fail(`${path}.${key}`, "unknown field");
   }
@@ -307,6 +317,9 @@ export function validateStatement(json: unknown): ValidatedStatement {
     case PREDICATE_SLSA:
       kind = "finetune";
       if (predicate !== undefined) parentModelHash = checkFinetunePredicate(c, predicate);
+      // A model cannot be its own parent: a record whose parent is itself would make lineage loop.
+      if (parentModelHash !== undefined && subjectDigests.includes(parentModelHash))
+        c.fail("predicate.buildDefinition.resolvedDependencies", "the base model is the fine-tune's own output");
       break;
     case PREDICATE_EVAL:
       kind = "eval";
@@ -408,6 +421,7 @@ function checkFinetunePredicate(c: Checker, predicate: Record<string, unknown>):
       c.string(metadata.invocationId, `${path}.metadata.invocationId`);
       c.timestamp(metadata.startedOn, `${path}.metadata.startedOn`);
       c.timestamp(metadata.finishedOn, `${path}.metadata.finishedOn`);
+      c.inOrder(metadata.startedOn, metadata.finishedOn, `${path}.metadata.finishedOn`);
     }
     if (run.byproducts !== undefined) {
       const byproducts = c.array(run.byproducts, `${path}.byproducts`) ?? [];
@@ -491,9 +505,68 @@ function checkEvalPredicate(c: Checker, predicate: Record<string, unknown>): voi
     if (metric.threshold !== undefined) c.number(metric.threshold, `${path}.threshold`);
     if (metric.passed !== undefined && typeof metric.passed !== "boolean")
       c.fail(`${path}.passed`, "expected a boolean");
+    checkMetricConsistency(c, metric, path);
   });
   c.timestamp(predicate.startedOn, "predicate.startedOn");
   c.timestamp(predicate.finishedOn, "predicate.finishedOn");
+  c.inOrder(predicate.startedOn, predicate.finishedOn, "predicate.finishedOn");
+}
+
+/** The outcome a comparator gives, as the audit job computes it (enclave-job/job.ts): `value <cmp> threshold`. */
+export function metricPasses(value: number, comparator: NonNullable<Metric["comparator"]>, threshold: number): boolean {
+  switch (comparator) {
+    case ">=":
+      return value >= threshold;
+    case "<=":
+      return value <= threshold;
+    case ">":
+      return value > threshold;
+    case "<":
+      return value < threshold;
+    case "==":
+      return value === threshold;
+  }
+}
+
+/**
+ * A metric's claims must agree with each other: a comparator and a threshold come together, `passed` needs both,
+ * and `passed` is what the comparator says of the value and the threshold (a signed "passed: true" on a failing
+ * value would be displayed as a pass).
+ */
+function checkMetricConsistency(c: Checker, metric: Record<string, unknown>, path: string): void {
+  const { value, comparator, threshold, passed } = metric;
+  if ((comparator === undefined) !== (threshold === undefined))
+    c.fail(`${path}.${comparator === undefined ? "comparator" : "threshold"}`, "comparator and threshold go together");
+  if (passed === undefined || typeof passed !== "boolean") return;
+  if (comparator === undefined || threshold === undefined) {
+    c.fail(`${path}.passed`, "passed needs a comparator and a threshold");
+    return;
+  }
+  if (
+    typeof value === "number" &&
+    typeof threshold === "number" &&
+    COMPARATORS.includes(comparator as string) &&
+    metricPasses(value, comparator as NonNullable<Metric["comparator"]>, threshold) !== passed
+  )
+    c.fail(
+      `${path}.passed`,
+      `says ${String(passed)}, but ${value} ${String(comparator)} ${threshold} is ${String(!passed)}`,
+    );
+}
+
+/**
+ * Reads a DSSE envelope's payload as a statement, the one way every reader does (the verifier's pipeline, `provenant
+ * audit`, the SDK): the payloadType must be in-toto's, the bytes strict JSON (lib/json: UTF-8 without BOM, no
+ * duplicate keys at any depth, depth-bounded), then validateStatement. STATEMENT_INVALID otherwise.
+ */
+export function parseStatementPayload(payloadType: string, payload: Uint8Array, what = "payload"): ValidatedStatement {
+  if (payloadType !== INTOTO_PAYLOAD_TYPE)
+    throw new MalformedInputError(
+      "STATEMENT_INVALID",
+      `${what}: payloadType ${JSON.stringify(payloadType)} is not ${INTOTO_PAYLOAD_TYPE}`,
+      { details: { path: "payloadType", expected: INTOTO_PAYLOAD_TYPE, actual: payloadType } },
+    );
+  return validateStatement(parseStrictJsonBytes(payload, { code: "STATEMENT_INVALID", what }));
 }
 
 /**
