@@ -49,7 +49,8 @@ export default defineConfig({
     sources: "./contracts",
     tests: { solidity: "./contracts/test" },
   },
-  // Fuzz runs per Solidity fuzz test: 256 in `npm test`; the reliability suite raises it (PROVENANT_FUZZ_RUNS=10000).
+  // Fuzz runs per Solidity fuzz test: 256 in `npm test`; the reliability suite raises it to 5,000
+  // (test/reliability/run.ts sets PROVENANT_FUZZ_RUNS from PROVENANT_CONTRACT_FUZZ_RUNS, default 5000).
   // PROVENANT_FUZZ_SEED replays a run with another seed (docs/testing.md).
   test: { solidity: { fuzz: { runs: fuzzRuns(), ...fuzzSeed() } } },
   tasks: [
