@@ -40,6 +40,29 @@ describe("provenant command table", () => {
     }
   });
 
+  it("when any command gets an unknown flag or too many arguments, it exits 2 with USAGE before doing anything", async () => {
+    // Every command is built by defineCommand, which parses and counts before the body runs: nothing is read,
+    // started or written here.
+    const err: string[] = [];
+    const io = {
+      stdout: () => {},
+      stderr: (t: string) => void err.push(t),
+      isTty: false,
+      env: {},
+      cwd: "/nonexistent",
+    };
+    for (const module of COMMAND_MODULES) {
+      for (const command of await module.load()) {
+        for (const argv of [["--no-such-flag"], ["a1", "a2", "a3", "a4", "a5", "a6"]]) {
+          err.length = 0;
+          const name = `${command.path.join(" ")} ${argv.join(" ")}`;
+          assert.equal(await command.run([...argv], io), 2, name);
+          assert.match(err.join(""), /^error USAGE: /, name);
+        }
+      }
+    }
+  });
+
   it("when the command is unknown, it exits 2 with a USAGE code", async () => {
     await assert.rejects(run(PROVENANT, ["no-such-command"]), (e: { code?: number; stderr?: string }) => {
       assert.equal(e.code, 2);
