@@ -34,18 +34,12 @@ async function run(path: string, argv: string[]): Promise<{ code: number; out: s
   return { code, out, err };
 }
 
+/** The real Milan report with its VCEK and AMD's cert_chain from the fixtures. */
+const milanWithChain = [report, "--vcek", vcek, "--chain", chainFile];
+
 describe("provenant snp verify", () => {
   it("when given the real Milan report, VCEK and chain, it exits 0 and prints every field as JSON", async () => {
-    const { code, out } = await run("snp verify", [
-      report,
-      "--vcek",
-      vcek,
-      "--chain",
-      chainFile,
-      "--now",
-      "2026-11-21T00:00:00Z",
-      "--json",
-    ]);
+    const { code, out } = await run("snp verify", [...milanWithChain, "--now", "2026-11-21T00:00:00Z", "--json"]);
     assert.equal(code, 0);
     const json = JSON.parse(out) as Record<string, unknown> & { report: Record<string, unknown> };
     assert.equal(json["ok"], true);
@@ -79,16 +73,7 @@ describe("provenant snp verify", () => {
   });
 
   it("when now is past the VCEK's validity, it exits 1 with SNP_CERT_EXPIRED", async () => {
-    const { code, out } = await run("snp verify", [
-      report,
-      "--vcek",
-      vcek,
-      "--chain",
-      chainFile,
-      "--now",
-      "2040-01-01T00:00:00Z",
-      "--json",
-    ]);
+    const { code, out } = await run("snp verify", [...milanWithChain, "--now", "2040-01-01T00:00:00Z", "--json"]);
     assert.equal(code, 1);
     assert.deepEqual(
       (JSON.parse(out) as { errors: { code: string }[] }).errors.map((e) => e.code),
