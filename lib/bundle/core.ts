@@ -13,6 +13,7 @@ import {
 import { isHex } from "../encoding/index.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
 import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/predicates.ts";
+import { parseStrictJsonBytes } from "../json/index.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
 export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
@@ -315,13 +316,15 @@ export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
   return bytes;
 }
 
-/** The predicateType an envelope's payload declares, or undefined when the payload is not an in-toto JSON object. */
+/**
+ * The predicateType an envelope's payload declares, or undefined when the payload is not an in-toto JSON object.
+ * Read with the strict reader every reader of a payload uses (lib/json): a payload with two predicateTypes, a BOM
+ * or invalid UTF-8 declares none, so no reader can take it for a manifest that another reader would not.
+ */
 export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
   if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) return undefined;
   try {
-    const json = parseJsonBounded(
-      new TextDecoder().decode(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload")),
-    );
+    const json = parseStrictJsonBytes(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload"));
     return isPlainObject(json) && typeof json.predicateType === "string" ? json.predicateType : undefined;
   } catch {
     return undefined;

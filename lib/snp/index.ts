@@ -18,7 +18,15 @@ export type {
   SnpEvidence,
   VerifiedReport,
 } from "./verify.ts";
-export { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, validateReport } from "./validate.ts";
+export {
+  DEFAULT_SNP_POLICY,
+  measurementEntries,
+  parseSnpPolicy,
+  snpPolicyGaps,
+  snpPolicyToJson,
+  tcbComponents,
+  validateReport,
+} from "./validate.ts";
 export type { MinimumTcb, SnpPolicy } from "./validate.ts";
 export { checkRevocation, parseCrl } from "./crl.ts";
 export { ARK_FINGERPRINTS } from "./amd-roots.ts";

@@ -32,7 +32,10 @@ export interface SnpPolicy {
   vmpl?: number;
   /** The required SIGNATURE_ALGO. Default 1 (ECDSA P-384 with SHA-384). */
   signatureAlgo?: number;
-  /** Per product, a floor for REPORTED_TCB (the TCB the VCEK certifies). */
+  /**
+   * Per product, a floor for REPORTED_TCB (the TCB the VCEK certifies). When set, its keys are the products the
+   * policy accepts: a report of any other product is refused (POLICY_PRODUCT).
+   */
   minimumTcb?: Partial<Record<Product, MinimumTcb>>;
   /** A floor for the firmware version (CURRENT and COMMITTED major.minor, then build). */
   minimumFirmware?: { major: number; minor: number; build?: number };
@@ -40,6 +43,11 @@ export interface SnpPolicy {
   minimumGuestSvn?: number;
   /** Allowed launch MEASUREMENTs (48 bytes each); the report's must be one of them. */
   measurements?: readonly Uint8Array[];
+  /**
+   * The names a policy file gives its measurements (`{"name", "value"}` entries), by lower-case hex value: what a
+   * reader is shown next to the value (e.g. "provenant-job 0.2.0 on OVMF 2025.02"). Display only, never checked.
+   */
+  measurementNames?: Readonly<Record<string, string>>;
   /** The exact HOST_DATA (32 bytes). */
   hostData?: Uint8Array;
   /** Allowed ID_KEY_DIGESTs (48 bytes each). */
@@ -103,6 +111,14 @@ export function validateReport(verified: VerifiedReport, policy: SnpPolicy): voi
     add("POLICY_SIGNATURE_ALGO", `signature algorithm ${r.signatureAlgo}, expected ${policy.signatureAlgo}`);
   }
   const floor = policy.minimumTcb?.[verified.product];
+  if (policy.minimumTcb !== undefined && floor === undefined) {
+    const accepted = Object.keys(policy.minimumTcb).join(", ");
+    add(
+      "POLICY_PRODUCT",
+      `the report is ${verified.product}'s; this policy accepts ${accepted} only (the products its minimumTcb names)`,
+      { expected: Object.keys(policy.minimumTcb), actual: verified.product },
+    );
+  }
   if (floor !== undefined) {
     const low = tcbBelow(r.reportedTcb, floor);
     if (low.length > 0) add("POLICY_TCB", `REPORTED_TCB below the ${verified.product} floor: ${low.join(", ")}`);
@@ -144,12 +160,75 @@ export function validateReport(verified: VerifiedReport, policy: SnpPolicy): voi
 
 // ---- JSON form: the same fields, byte values as lower-case hex strings ----
 
+/**
+ * A value the shipped template (offchain/rofl/policy.json) leaves for the operator to fill, such as
+ * "<96 hex: provenant measure --policy-snippet>": never a valid pin, and said so in the error.
+ */
+function placeholder(value: unknown): string {
+  return typeof value === "string" && value.startsWith("<") && value.endsWith(">")
+    ? ` (still the template placeholder ${value}: fill it in, see docs/verifier.md)`
+    : "";
+}
+
 function bytesFrom(value: unknown, length: number, path: string, errors: string[]): Uint8Array | undefined {
   if (typeof value !== "string" || !/^[0-9a-fA-F]*$/.test(value) || value.length !== length * 2) {
-    errors.push(`${path}: expected ${length * 2} hex digits`);
+    errors.push(`${path}: expected ${length * 2} hex digits${placeholder(value)}`);
     return undefined;
   }
   return Uint8Array.from(Buffer.from(value, "hex"));
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) return true;
+  }
+  return false;
+}
+
+/** The longest measurement name: a label for people, not a document. */
+export const MAX_MEASUREMENT_NAME = 200;
+
+/**
+ * `measurements`: each entry a 96-hex string or `{"name", "value"}` (what `provenant measure --policy-snippet`
+ * prints). Sorted by value, no value twice, at least one entry (an empty allow-list would refuse every image: leave
+ * the field out instead, which a verifier refuses to run with unless the policy says development).
+ */
+function measurementsFrom(
+  value: unknown,
+  path: string,
+  errors: string[],
+): { values: Uint8Array[]; names: Record<string, string> } | undefined {
+  if (!Array.isArray(value) || value.length === 0) {
+    errors.push(`${path}: expected a non-empty array of 96-hex strings or {"name", "value"} objects`);
+    return undefined;
+  }
+  const byHex = new Map<string, Uint8Array>();
+  const names: Record<string, string> = {};
+  value.forEach((entry, i) => {
+    const at = `${path}[${i}]`;
+    let raw: unknown = entry;
+    let name: string | undefined;
+    if (isRecord(entry)) {
+      for (const k of Object.keys(entry)) if (k !== "name" && k !== "value") errors.push(`${at}.${k}: unknown field`);
+      raw = entry["value"];
+      const n = entry["name"];
+      if (n !== undefined) {
+        // Printable text only: a name is shown to people next to the value it labels.
+        if (typeof n !== "string" || n.trim() === "" || n.length > MAX_MEASUREMENT_NAME || hasControlCharacter(n))
+          errors.push(`${at}.name: expected 1 to ${MAX_MEASUREMENT_NAME} printable characters`);
+        else name = n;
+      }
+    }
+    const bytes = bytesFrom(raw, 48, isRecord(entry) ? `${at}.value` : at, errors);
+    if (bytes === undefined) return;
+    const key = hex(bytes);
+    if (byHex.has(key)) errors.push(`${at}: measurement ${key} is listed twice`);
+    byHex.set(key, bytes);
+    if (name !== undefined) names[key] = name;
+  });
+  const values = [...byHex.keys()].sort().map((k) => byHex.get(k)!);
+  return { values, names };
 }
 
 function listFrom(value: unknown, length: number, path: string, errors: string[]): Uint8Array[] | undefined {
@@ -167,7 +246,7 @@ function listFrom(value: unknown, length: number, path: string, errors: string[]
 
 function byteNumber(value: unknown, path: string, errors: string[], max = 255): number | undefined {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
-    errors.push(`${path}: expected an integer 0..${max}`);
+    errors.push(`${path}: expected an integer 0..${max}${placeholder(value)}`);
     return undefined;
   }
   return value;
@@ -226,9 +305,12 @@ export function parseSnpPolicy(json: unknown): SnpPolicy {
       case "minimumGuestSvn":
         p[key] = byteNumber(value, path, errors, 0xffffffff);
         break;
-      case "measurements":
-        p[key] = listFrom(value, 48, path, errors);
+      case "measurements": {
+        const read = measurementsFrom(value, path, errors);
+        p[key] = read?.values;
+        if (read !== undefined && Object.keys(read.names).length > 0) policy.measurementNames = read.names;
         break;
+      }
       case "idKeyDigests":
       case "authorKeyDigests":
         p[key] = listFrom(value, 48, path, errors);
@@ -262,6 +344,8 @@ export function parseSnpPolicy(json: unknown): SnpPolicy {
           break;
         }
         const out: Partial<Record<Product, MinimumTcb>> = {};
+        // Its keys are the products the policy accepts: none would refuse every report.
+        if (Object.keys(value).length === 0) errors.push(`${path}: expected at least one product`);
         for (const [product, floor] of Object.entries(value)) {
           if (!PRODUCTS.includes(product as Product) || !isRecord(floor)) {
             errors.push(`${path}.${product}: expected a product name and an object`);
@@ -290,15 +374,66 @@ export function parseSnpPolicy(json: unknown): SnpPolicy {
   return policy;
 }
 
-/** The JSON form of a policy (the inverse of parseSnpPolicy for every set field). */
+/**
+ * The JSON form of a policy (the inverse of parseSnpPolicy for every set field). Measurements take one canonical
+ * form whichever way the file wrote them: `{"name", "value"}` objects sorted by value, `name` only where one was
+ * given, so that the policy digest covers the names people are shown.
+ */
 export function snpPolicyToJson(policy: SnpPolicy): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(policy)) {
-    if (value === undefined) continue;
+    if (value === undefined || key === "measurementNames") continue;
+    if (key === "measurements") {
+      out[key] = measurementEntries(policy);
+      continue;
+    }
     if (value instanceof Uint8Array) out[key] = hex(value);
     else if (Array.isArray(value)) out[key] = value.map((v: Uint8Array) => hex(v));
     else if (isRecord(value)) out[key] = JSON.parse(JSON.stringify(value)) as unknown;
     else out[key] = value;
   }
   return out;
+}
+
+/** The policy's measurements as `{name?, value}` (lower-case hex), sorted by value: for display and the JSON form. */
+export function measurementEntries(policy: SnpPolicy): { name?: string; value: string }[] {
+  const values = (policy.measurements ?? []).map(hex).sort();
+  return [...new Set(values)].map((value) => {
+    const name = policy.measurementNames?.[value];
+    return name === undefined ? { value } : { name, value };
+  });
+}
+
+/** The TCB components a product's floor must set to pin it (Turin adds the FMC, ABI 56860 Table 3). */
+export function tcbComponents(product: Product): readonly (keyof MinimumTcb)[] {
+  return product === "Turin"
+    ? ["fmc", "bootloader", "tee", "snp", "microcode"]
+    : ["bootloader", "tee", "snp", "microcode"];
+}
+
+/**
+ * Why an SNP policy leaves the door open (DESIGN §11): no measurement allow-list, no TCB floor, or a floor that leaves
+ * a component of its product unset. An empty list means it pins both: every report must come from an allowed launch
+ * image, of a product it names, at or above that product's whole floor.
+ */
+export function snpPolicyGaps(policy: SnpPolicy): { field: string; message: string }[] {
+  const gaps: { field: string; message: string }[] = [];
+  if (policy.measurements === undefined || policy.measurements.length === 0)
+    gaps.push({ field: "snp.measurements", message: "no launch measurement is pinned: any guest image is accepted" });
+  const floors = policy.minimumTcb;
+  if (floors === undefined || Object.keys(floors).length === 0)
+    gaps.push({
+      field: "snp.minimumTcb",
+      message: "no TCB floor is set: reports of any product and firmware are accepted",
+    });
+  else
+    for (const [product, floor] of Object.entries(floors) as [Product, MinimumTcb][]) {
+      const missing = tcbComponents(product).filter((k) => floor[k] === undefined);
+      if (missing.length > 0)
+        gaps.push({
+          field: `snp.minimumTcb.${product}`,
+          message: `the ${product} floor leaves ${missing.join(", ")} unset`,
+        });
+    }
+  return gaps;
 }
