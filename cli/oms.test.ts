@@ -1,27 +1,19 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { keyHintOf, parseOmsSignature } from "../lib/oms/index.ts";
+import { copyOmsSample, OMS_SAMPLE, OMS_SAMPLE_KEYS } from "../lib/oms/testing.ts";
 import { commands } from "./oms.ts";
 
-const T = new URL("../test/fixtures/formats/", import.meta.url).pathname;
-const SAMPLE = join(T, "model-transparency/v1.1.0-elliptic-key");
-const KEYS = join(T, "model-transparency/keys/certificate");
+const SAMPLE = OMS_SAMPLE;
+const KEYS = OMS_SAMPLE_KEYS;
 
 let dir: string;
-let count = 0;
-/** A writable copy of the reference sample in a fresh temp folder. */
-function copySample(): string {
-  const target = join(dir, `model-${count++}`);
-  cpSync(SAMPLE, target, { recursive: true });
-  chmodSync(target, 0o755);
-  for (const f of readdirSync(target)) chmodSync(join(target, f), 0o644);
-  return target;
-}
+const copySample = (): string => copyOmsSample(dir);
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "provenant-oms-cli-"));

@@ -3,8 +3,6 @@ import { execFileSync } from "node:child_process";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
 import {
   appendFileSync,
-  chmodSync,
-  cpSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -21,6 +19,7 @@ import { INTOTO_PAYLOAD_TYPE, signEnvelope } from "../dsse/index.ts";
 import { ProvenantError } from "../errors.ts";
 import { PREDICATE_OMS } from "../intoto/index.ts";
 import { checkSchema, type Schema } from "./schema-check.ts";
+import { copyOmsSample } from "./testing.ts";
 import {
   keyHintOf,
   paeCompat,
@@ -69,15 +68,8 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
 }
 
 let dir: string;
-let count = 0;
 /** A writable copy of the reference sample in a fresh temp folder. */
-function copySample(): string {
-  const target = join(dir, `model-${count++}`);
-  cpSync(SAMPLE, target, { recursive: true });
-  chmodSync(target, 0o755);
-  for (const f of readdirSync(target)) chmodSync(join(target, f), 0o644);
-  return target;
-}
+const copySample = (): string => copyOmsSample(dir);
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "provenant-oms-"));
