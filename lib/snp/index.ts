@@ -28,7 +28,8 @@ export {
   validateReport,
 } from "./validate.ts";
 export type { MinimumTcb, SnpPolicy } from "./validate.ts";
-export { checkRevocation, parseCrl } from "./crl.ts";
+export { checkChainRevocation, checkRevocation, parseCrl } from "./crl.ts";
+export type { ChainRevocation } from "./crl.ts";
 export { ARK_FINGERPRINTS } from "./amd-roots.ts";
 export { createSimulator, defaultKeyDir } from "./sim.ts";
 export type { SimCrlOptions, SimReportFields, SimTcb, SimulatorOptions, SnpSimulator } from "./sim.ts";

@@ -189,7 +189,12 @@ export interface CertificateStoreOptions {
 export interface CertificateStore extends CertificateSource {
   fetchChain(product: Product, signer: "vcek" | "vlek"): Promise<Uint8Array[]>;
   fetchVcek(report: AttestationReport, product: Product): Promise<Uint8Array>;
-  fetchCrl(product: Product, signer: "vcek" | "vlek", now: Date): Promise<Uint8Array>;
+  /**
+   * The product's ARK-signed CRL: the cached one while it is current at `now` (thisUpdate ≤ now ≤ nextUpdate),
+   * otherwise KDS's, cached once it parses. `refresh` skips the cache (the one held was not usable, e.g. not
+   * signed by the chain's ARK). The CRL's signature is checked by whoever uses it (crl.ts), not here.
+   */
+  fetchCrl(product: Product, signer: "vcek" | "vlek", now: Date, options?: { refresh?: boolean }): Promise<Uint8Array>;
   /** Fills in what the evidence lacks: the VCEK (from the report's chip id and TCB) and the chain. */
   resolveEvidence(report: Uint8Array, evidence?: Partial<SnpEvidence>, product?: Product): Promise<SnpEvidence>;
 }
@@ -330,9 +335,9 @@ export function createCertificateStore(options: CertificateStoreOptions = {}): C
       return bytes;
     },
 
-    async fetchCrl(product, signer, now) {
+    async fetchCrl(product, signer, now, fetchOptions = {}) {
       const name = `${signer}-${product}-crl.der`;
-      const cached = readCache(name);
+      const cached = fetchOptions.refresh === true ? undefined : readCache(name);
       if (cached !== undefined) {
         try {
           // Reused only while current; one without nextUpdate is never current (the verifier refuses it).

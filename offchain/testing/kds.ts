@@ -20,6 +20,8 @@ export interface FakeKds {
   requests: string[];
   /** "up" answers, "busy" answers 503 to everything, "down" closes every connection without answering. */
   mode: "up" | "busy" | "down";
+  /** The CRL (DER) served at every `{vcek|vlek}/v1/{product}/crl`; change it to serve a newer one. */
+  crl: Uint8Array | undefined;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function startFakeKds(
     url: "",
     requests: [],
     mode: "up",
+    crl: options.crl,
     close: async () => undefined,
   };
   const server: Server = createServer((req, res) => {
@@ -56,8 +59,8 @@ export async function startFakeKds(
           res.writeHead(200, { "content-type": "application/x-pem-file" }).end(found.chain.map(toPem).join(""));
           return;
         }
-      } else if (rest === "crl" && options.crl !== undefined) {
-        res.writeHead(200, { "content-type": "application/pkix-crl" }).end(Buffer.from(options.crl));
+      } else if (rest === "crl" && state.crl !== undefined) {
+        res.writeHead(200, { "content-type": "application/pkix-crl" }).end(Buffer.from(state.crl));
         return;
       } else {
         const vcek = options.vceks?.[rest!.toLowerCase()];
