@@ -127,13 +127,19 @@ describe("registry client", () => {
     ]);
   });
 
-  it("when a serving record (kind 3) is published, lookup names it serving", async () => {
-    const served = item(digestOf("served model"), "serving statement", null, { kind: 3 });
+  it("when a serving record (kind 3) is published, lookup names it serving with its log id", async () => {
+    const logId = digestOf("serving key SPKI");
+    const served = item(digestOf("served model"), "serving statement", null, { kind: 3, parentModelHash: logId });
     await f.publish([served]);
     const { records } = await client.lookup(served.modelHash);
     assert.deepEqual(
       records.map((r) => [r.kind, r.kindCode, r.parentModelHash]),
-      [["serving", 3, null]],
+      [["serving", 3, logId]],
+    );
+    // Lineage follows fine-tunes only: a serving record's log id is not a parent model.
+    assert.deepEqual(
+      (await client.lineage(served.modelHash)).map((s) => s.parentModelHash),
+      [null],
     );
   });
 
