@@ -28,7 +28,8 @@ const AUDIT_USAGE =
 const FINETUNE_USAGE =
   "provenant job finetune --base <gguf> --data <file|dir> --trainer llama|<command with {base} {data} {out}> " +
   "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
-  "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--json]";
+  "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] " +
+  "[--trace [--checkpoint-every <k>] [--trace-dir <dir>] [--seed <n>] [--trace-store <dir|repo>]] [--json]";
 
 const COMMON_OPTIONS = {
   provider: { type: "string" },
@@ -159,10 +160,28 @@ const jobFinetune = defineCommand({
     epochs: { type: "string" },
     "learning-rate": { type: "string" },
     context: { type: "string" },
+    trace: { type: "boolean" },
+    "checkpoint-every": { type: "string" },
+    "trace-dir": { type: "string" },
+    seed: { type: "string" },
+    "trace-store": { type: "string" },
   },
   async run({ values, io, json }) {
     const at = (path: string): string => resolve(io.cwd, path);
     const learningRate = numberOption(values["learning-rate"], "learning-rate", { min: 0 });
+    const traceFlags = ["checkpoint-every", "trace-dir", "seed", "trace-store"] as const;
+    if (values.trace !== true && traceFlags.some((flag) => values[flag] !== undefined))
+      throw new UsageError(`--${traceFlags.join(", --")} go with --trace\nusage: ${FINETUNE_USAGE}`);
+    const store = values["trace-store"];
+    const trace =
+      values.trace !== true
+        ? undefined
+        : {
+            checkpointEvery: integerOption(values["checkpoint-every"], "checkpoint-every", { min: 1 }) ?? 8,
+            seed: integerOption(values.seed, "seed", { max: 0xffffffff }) ?? 0,
+            ...(values["trace-dir"] === undefined ? {} : { traceDir: at(values["trace-dir"]) }),
+            ...(store === undefined ? {} : { store: /^[a-z][a-z0-9+.-]*:\/\//i.test(store) ? store : at(store) }),
+          };
     const result = await runFinetuneJob({
       ...commonOptions(values, io, json),
       base: at(requiredOption(values.base, "base", FINETUNE_USAGE)),
@@ -175,6 +194,7 @@ const jobFinetune = defineCommand({
       ...(values.context === undefined
         ? {}
         : { contextSize: integerOption(values.context, "context", { min: 8 }) ?? 64 }),
+      ...(trace === undefined ? {} : { trace }),
     });
     const fields = {
       bundle: result.bundlePath,
@@ -185,6 +205,7 @@ const jobFinetune = defineCommand({
       probes: result.before.map((b, i) => ({ prompt: b.prompt, before: b, after: result.after[i] })),
       log: result.logPath,
       ...(result.pushed === undefined ? {} : { pushed: result.pushed }),
+      ...(result.trace === undefined ? {} : { trace: result.trace }),
     };
     const text =
       (result.loss === undefined ? "" : `loss ${result.loss.first} → ${result.loss.last}\n`) +
@@ -196,7 +217,10 @@ const jobFinetune = defineCommand({
         )
         .join("") +
       `output ${result.outputDir}\nbundle ${result.bundlePath}\nmanifest ${result.manifestDigest}\n` +
-      (result.pushed === undefined ? "" : `pushed ${result.pushed.path} (${result.pushed.commit})\n`);
+      (result.pushed === undefined ? "" : `pushed ${result.pushed.path} (${result.pushed.commit})\n`) +
+      (result.trace === undefined
+        ? ""
+        : `trace ${result.trace.root} (${result.trace.steps} steps, a checkpoint every ${result.trace.checkpointEvery}) in ${result.trace.dir}\n`);
     return { ok: true, fields, text };
   },
 });

@@ -22,6 +22,7 @@ import { prepareBundleTarget } from "../bundle.ts";
 import { assertPlausibleGguf, assertReadable, loadModel } from "../llama.ts";
 import { ensureFinetuneBuild } from "./llama-build.ts";
 import { expandTrainerCommand, parseLlamaLoss, runTrainerProcess, type LossCurve } from "./trainer.ts";
+import type { TracedTrainingResult } from "../trace/record.ts";
 
 export interface FinetuneOptions extends CommonJobOptions {
   base: string;
@@ -35,6 +36,33 @@ export interface FinetuneOptions extends CommonJobOptions {
   learningRate?: number;
   contextSize?: number;
   trainerTimeoutMs?: number;
+  /** Record a training trace with the recording trainer (docs/training-trace.md); needs trainer "llama". */
+  trace?: FinetuneTraceOptions;
+}
+
+export interface FinetuneTraceOptions {
+  /** Steps between checkpoints (default 8). */
+  checkpointEvery?: number;
+  /** Where the content-addressed trace files go (default `<output>.trace` beside the output directory). */
+  traceDir?: string;
+  /** Seed of the datapoint order (default 0). */
+  seed?: number;
+  /** A trace store (directory or git repository) to publish the trace files to after the bundle is written. */
+  store?: string;
+  /** Dishonest-trainer models, for tests only (see trace-train.cpp). */
+  faults?: string[];
+}
+
+export interface FinetuneTraceResult {
+  root: string;
+  dir: string;
+  steps: number;
+  checkpointEvery: number;
+  checkpoints: number;
+  /** Microseconds of the trainer's loop, and per step. */
+  trainMicros: number;
+  stepMicros: number[];
+  pushed?: { store: string; added: number; present: number; commit?: string };
 }
 
 export interface Probe {
@@ -51,6 +79,7 @@ export interface FinetuneResult extends JobResult {
   before: Probe[];
   after: Probe[];
   logPath: string;
+  trace?: FinetuneTraceResult;
 }
 
 async function greedy(sequence: LlamaContextSequence, prompt: string, maxTokens: number): Promise<string> {
@@ -149,6 +178,9 @@ function defaultProbes(data: string): { prompt: string; expected?: string }[] {
   return [{ prompt: words.slice(0, cut).join(" "), expected: ` ${words.slice(cut).join(" ")}` }];
 }
 
+/** The recording trainer's default context: llama.cpp's smallest (it pads contexts to 256 tokens). */
+const TRACE_CONTEXT = 256;
+
 /** The first 64 KiB of a data file: enough for the default probe (its first line), whatever the file's size. */
 const PROBE_HEAD_BYTES = 64 * 1024;
 
@@ -205,6 +237,13 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   if (dataIsDirectory && options.trainer === "llama") {
     throw new UsageError(`--trainer llama reads one text file; --data ${options.data} is a directory`);
   }
+  if (options.trace !== undefined && options.trainer !== "llama") {
+    throw new UsageError("--trace records the built-in trainer's steps: use --trainer llama");
+  }
+  // llama.cpp pads every context to a multiple of 256 tokens; the recording trainer takes only what it really uses.
+  if (options.trace !== undefined && (options.contextSize ?? TRACE_CONTEXT) % 256 !== 0) {
+    throw new UsageError(`--context must be a multiple of 256 with --trace, got ${options.contextSize}`);
+  }
   const probes = explicitProbes
     ? (options.probes ?? []).map((prompt) => ({ prompt }))
     : defaultProbes(
@@ -216,9 +255,13 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   const outputDir = resolve(cwd, options.output ?? `finetune-${invocationId.slice(0, 8)}`);
   await assertFreshOutput(outputDir);
   const logPath = `${outputDir}.trainer.log`;
+  // Beside the output directory, never inside: the output must hold only the model, whose OMS digest is then the
+  // trace's last checkpoint.
+  const traceDir =
+    options.trace === undefined ? undefined : resolve(cwd, options.trace.traceDir ?? `${outputDir}.trace`);
   const epochs = options.epochs ?? 3;
   const learningRate = options.learningRate ?? 1e-3;
-  const contextSize = options.contextSize ?? 64;
+  const contextSize = options.contextSize ?? (options.trace === undefined ? 64 : TRACE_CONTEXT);
   const threads = options.threads ?? 2;
 
   const target = await prepareBundleTarget(options.out, cwd);
@@ -234,7 +277,49 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   const startedOn = now();
   let trainerConfig: Record<string, unknown>;
   let run;
-  if (options.trainer === "llama") {
+  let traced: TracedTrainingResult | undefined;
+  if (options.trace !== undefined && traceDir !== undefined) {
+    const { runTracedTraining } = await import("../trace/record.ts");
+    const config = {
+      contextSize,
+      threads,
+      seed: options.trace.seed ?? 0,
+      epochs,
+      learningRate,
+      schedule: "constant" as const,
+      weightDecay: 0,
+      checkpointEvery: options.trace.checkpointEvery ?? 8,
+    };
+    trainerConfig = {
+      trainer: "provenant-trace-train (llama.cpp)",
+      epochs,
+      learningRate,
+      contextSize,
+      optimizer: "sgd",
+      threads,
+      seed: config.seed,
+      checkpointEvery: config.checkpointEvery,
+    };
+    reporter.step("training with the recording trainer");
+    const started = performance.now();
+    try {
+      traced = await runTracedTraining({
+        base: options.base,
+        data: options.data,
+        outputModel: join(outputDir, "model.gguf"),
+        traceDir,
+        config,
+        log: (line) => reporter.step(line),
+        ...(options.trace.faults === undefined ? {} : { faults: options.trace.faults }),
+        ...(options.trainerTimeoutMs === undefined ? {} : { timeoutMs: options.trainerTimeoutMs }),
+      });
+      run = { exitCode: 0, log: traced.run.log, durationMs: performance.now() - started };
+    } catch (error) {
+      const log = error instanceof Error ? error.message : String(error);
+      await writeFile(logPath, log);
+      throw error;
+    }
+  } else if (options.trainer === "llama") {
     const binary = await ensureFinetuneBuild({ log: (line) => reporter.step(line) });
     const args = [
       "-m",
@@ -298,7 +383,8 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
     ? await probeModel(options.base, outputModel, probes, options)
     : await probeModel(outputModel, undefined, probes, options);
   const outputHash = await hashWithProgress(options, outputDir, "output model");
-  const loss = options.trainer === "llama" ? parseLlamaLoss(run.log) : undefined;
+  const loss =
+    traced !== undefined ? lossCurveOf(traced) : options.trainer === "llama" ? parseLlamaLoss(run.log) : undefined;
   if (loss !== undefined) trainerConfig.reportedLoss = { first: loss.first, last: loss.last };
   const logDigest = createHash("sha256").update(run.log).digest("hex");
   const reportDigest = createHash("sha256").update(attested.evidence.report).digest("hex");
@@ -314,6 +400,7 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
     byproducts: [
       { name: "snp-report", digest: reportDigest },
       { name: "logs", digest: logDigest },
+      ...(traced === undefined ? [] : [(await import("../trace/commitment.ts")).toTraceByproduct(traced.commitment)]),
     ],
   });
   const models = [
@@ -322,5 +409,49 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   ];
   reporter.step("signing and writing the bundle");
   const result = await finishBundle(options, attested, manifest, models, outputHash.rootDigest, target);
-  return { ...result, outputDir, outputModel, before, after, logPath, ...(loss === undefined ? {} : { loss }) };
+  let trace: FinetuneTraceResult | undefined;
+  if (traced !== undefined && traceDir !== undefined) {
+    trace = {
+      root: traced.commitment.root,
+      dir: traceDir,
+      steps: traced.commitment.steps,
+      checkpointEvery: traced.commitment.checkpointEvery,
+      checkpoints: traced.commitment.checkpoints,
+      trainMicros: traced.run.trainMicros,
+      stepMicros: traced.run.stepMicros,
+    };
+    if (options.trace?.store !== undefined) {
+      reporter.step(`publishing the trace to ${options.trace.store}`);
+      const { pushTrace } = await import("../trace/store.ts");
+      const pushed = await pushTrace(traceDir, options.trace.store);
+      trace.pushed = {
+        store: pushed.store,
+        added: pushed.added.length,
+        present: pushed.present.length,
+        ...(pushed.commit === undefined ? {} : { commit: pushed.commit }),
+      };
+    }
+  }
+  return {
+    ...result,
+    outputDir,
+    outputModel,
+    before,
+    after,
+    logPath,
+    ...(loss === undefined ? {} : { loss }),
+    ...(trace === undefined ? {} : { trace }),
+  };
+}
+
+/** The loss curve of a traced run: the first step's loss, each epoch's mean, the last epoch's mean. */
+function lossCurveOf(traced: TracedTrainingResult): LossCurve {
+  const losses = traced.run.losses;
+  const perEpoch = Math.max(1, traced.run.ndata);
+  const epochs: number[] = [];
+  for (let i = 0; i < losses.length; i += perEpoch) {
+    const slice = losses.slice(i, i + perEpoch);
+    epochs.push(slice.reduce((a, b) => a + b, 0) / slice.length);
+  }
+  return { first: losses[0] ?? NaN, epochs, last: epochs[epochs.length - 1] ?? NaN };
 }

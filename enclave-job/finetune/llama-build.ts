@@ -190,8 +190,9 @@ export async function ensureFinetuneBuild(options: BuildOptions = {}): Promise<s
   if (await hasFinetuneBuild(env)) return binary;
   await withBuildLock(llamaBuildDir(env), options, async () => {
     if (await hasFinetuneBuild(env)) return;
+    const digest = await traceSourcesDigest();
     await buildTargets(["llama-finetune", TRACE_TARGET], options);
-    await writeFile(traceStampPath(env), await traceSourcesDigest());
+    await writeFile(traceStampPath(env), digest);
   });
   if (!(await hasFinetuneBuild(env))) throw new IoError("JOB_TRAINER_FAILED", `the build did not produce ${binary}`);
   return binary;

@@ -318,6 +318,7 @@ export function sampleStretches(seed: Uint8Array, count: number, m: number): num
 export function detectionProbability(n: number, m: number, f: number): number {
   if (f <= 0 || m <= 0 || n <= 0) return 0;
   if (m > n - f) return 1;
+  if (f === 1) return m / n; // 1 − (N−m)/N, without the rounding of the product
   let miss = 1;
   for (let i = 0; i < m; i++) miss *= (n - f - i) / (n - i);
   return 1 - miss;

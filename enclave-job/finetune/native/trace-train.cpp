@@ -123,7 +123,7 @@ Args parse_args(int argc, char ** argv) {
         else if (flag == "--out") a.out = value();
         else if (flag == "--records") a.records = value();
         else if (flag == "--checkpoint-dir") a.checkpoint_dir = value();
-        else if (flag == "--ctx") a.n_ctx = (int) int_arg(value(), "ctx", 8, 1 << 16);
+        else if (flag == "--ctx") a.n_ctx = (int) int_arg(value(), "ctx", 256, 1 << 16);
         else if (flag == "--threads") a.threads = (int) int_arg(value(), "threads", 1, 512);
         else if (flag == "--epochs") a.epochs = (int) int_arg(value(), "epochs", 1, 1 << 20);
         else if (flag == "--checkpoint-every") a.checkpoint_every = (int) int_arg(value(), "checkpoint-every", 1, 1 << 30);
@@ -142,7 +142,9 @@ Args parse_args(int argc, char ** argv) {
     if (a.trace && a.records.empty()) usage_error("--records is required unless --no-trace");
     if (a.trace && a.checkpoint_every > 0 && a.checkpoint_dir.empty()) usage_error("--checkpoint-dir is required");
     if (a.schedule != "constant" && a.schedule != "linear") usage_error("--schedule must be constant or linear");
-    if (a.n_ctx % 2 != 0) usage_error("--ctx must be even");
+    // llama.cpp pads every context to a multiple of 256 (llama-context.cpp); a smaller --ctx would silently train
+    // on 256-token windows, so only what it really uses is accepted.
+    if (a.n_ctx % 256 != 0) usage_error("--ctx must be a multiple of 256 (llama.cpp pads contexts to 256)");
     if (a.lr <= 0 || a.lr > 1) usage_error("--lr must be in (0, 1]");
     if (a.weight_decay > 1) usage_error("--weight-decay must be in [0, 1]");
     return a;
@@ -304,7 +306,25 @@ int main(int argc, char ** argv) {
         return 3;
     }
 
+    if ((int) llama_n_ctx(ctx) != a.n_ctx) {
+        usage_error("the context is " + std::to_string(llama_n_ctx(ctx)) + " tokens, not --ctx " + std::to_string(a.n_ctx));
+    }
+
     const llama_vocab * vocab = llama_model_get_vocab(model);
+
+    // The training path never sets the CPU backend's thread count (only llama_decode's graph_compute does), so
+    // without this one-token decode it would run on GGML_DEFAULT_N_THREADS, not --threads. finetune.cpp gets the
+    // same effect from common_init_from_params' warm-up. The memory is cleared again before any training.
+    {
+        llama_token bos = llama_vocab_bos(vocab);
+        if (bos == LLAMA_TOKEN_NULL) bos = 0;
+        if (llama_decode(ctx, llama_batch_get_one(&bos, 1)) != 0) {
+            fprintf(stderr, "provenant-trace-train: the warm-up decode failed\n");
+            return 3;
+        }
+        llama_memory_clear(llama_get_memory(ctx), true);
+    }
+
     int32_t n = -llama_tokenize(vocab, text.data(), (int32_t) text.size(), nullptr, 0, true, false);
     if (n <= 0) usage_error("--data does not tokenize");
     std::vector<llama_token> tokens(n);
@@ -357,7 +377,8 @@ int main(int argc, char ** argv) {
         }
         int64_t idata = order[t % ndata];
         const Fault * data_fault = fault_at(a, "data", t);
-        if (data_fault != nullptr) idata = ((int64_t) data_fault->value) % ndata;
+        // A different shard: the datapoint `value` places after the scheduled one (recorded honestly below).
+        if (data_fault != nullptr) idata = (idata + (int64_t) data_fault->value) % ndata;
         const llama_token * window = tokens.data() + idata * stride;
         memcpy(ds_data, window, a.n_ctx * sizeof(llama_token));
         memcpy(ds_labels, window + 1, a.n_ctx * sizeof(llama_token));
