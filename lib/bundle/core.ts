@@ -10,7 +10,6 @@ import {
   parseEnvelope,
   type DsseEnvelope,
 } from "../dsse/core.ts";
-import { isHex } from "../encoding/index.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
 import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/predicates.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
@@ -46,12 +45,35 @@ export interface CpuEvidence {
   provider?: CpuProvider;
 }
 
+/** The one GPU evidence type (DESIGN §10): an NVIDIA SPDM 1.1 GET_MEASUREMENTS transcript. */
+export const GPU_EVIDENCE_TYPE = "nvidia-spdm";
+export type GpuArchName = "hopper" | "blackwell";
+/** Most GPUs in one bundle (an HGX board has 8). */
+export const MAX_BUNDLE_GPUS = 16;
+/** Largest SPDM transcript, decoded (lib/gpu MAX_EVIDENCE_BYTES; NVML's buffer is 8 KiB). */
+export const MAX_GPU_EVIDENCE_BYTES = 1024 * 1024;
+/** Largest device certificate chain, PEM text (NVML's buffer is 5 KiB; NVIDIA's chains are about 4 KiB). */
+export const MAX_GPU_CERT_CHAIN_CHARS = 64 * 1024;
+/** Most RIMs per GPU (a driver and a VBIOS RIM; lib/gpu refuses a second of a kind) and largest RIM, decoded. */
+export const MAX_GPU_RIMS = 4;
+export const MAX_GPU_RIM_BYTES = 1024 * 1024;
+/** Most OCSP responses per GPU (device chain and two RIM chains: about 10 certificates) and largest, decoded. */
+export const MAX_GPU_OCSP = 16;
+export const MAX_GPU_OCSP_BYTES = 64 * 1024;
+
+/** One GPU's evidence (DESIGN §3.3 `evidence.gpu[]`), checked for shape and size only; lib/gpu verifies it. */
 export interface GpuEvidence {
-  type: string;
-  /** Hex report. */
-  report: string;
-  /** PEM certificate chain. */
+  type: typeof GPU_EVIDENCE_TYPE;
+  /** What the collector reported; the verifier requires it to agree with the leaf certificate's DICE extension. */
+  arch: GpuArchName;
+  /** Base64 of the SPDM GET_MEASUREMENTS request ‖ response, as NVML returned it. */
+  evidence: string;
+  /** The device certificate chain, PEM, leaf first (as NVML returns it). */
   certChain: string;
+  /** Base64 of the driver and VBIOS RIMs (SWID XML). */
+  rims?: string[];
+  /** Base64 of DER OCSP responses for the device and RIM chains. */
+  ocsp?: string[];
 }
 
 export interface ProvenanceBundle {
@@ -263,23 +285,74 @@ export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBu
     nonce: root.nonce as string,
     evidence: { cpu },
   };
-  if (evidence.gpu !== undefined) {
-    if (!Array.isArray(evidence.gpu)) malformed("evidence.gpu", "expected an array");
-    bundle.evidence.gpu = (evidence.gpu as unknown[]).map((entry, i) => {
-      const path = `evidence.gpu[${i}]`;
-      const gpu = object(entry, path);
-      only(gpu, path, ["type", "report", "certChain"]);
-      if (typeof gpu.type !== "string" || gpu.type === "") malformed(`${path}.type`, "expected a non-empty string");
-      if (typeof gpu.report !== "string" || gpu.report === "" || !isHex(gpu.report)) {
-        malformed(`${path}.report`, "expected hex");
-      }
-      if (typeof gpu.certChain !== "string" || !gpu.certChain.includes("-----BEGIN CERTIFICATE-----")) {
-        malformed(`${path}.certChain`, "expected a PEM certificate chain");
-      }
-      return { type: gpu.type as string, report: gpu.report as string, certChain: gpu.certChain as string };
-    });
-  }
+  if (evidence.gpu !== undefined) bundle.evidence.gpu = toGpuEntries(evidence.gpu);
   return bundle;
+}
+
+/** Base64 whose decoded size is at most `max` bytes, checked on the text's length before a byte is decoded. */
+function boundedBase64(value: unknown, path: string, max: number): void {
+  if (typeof value !== "string") malformed(path, "expected a base64 string");
+  if ((value as string).length > Math.ceil(max / 3) * 4) malformed(path, `more than ${max} bytes`);
+  base64Field(value, path);
+}
+
+/** A bounded list, its length checked before any element is read. */
+function boundedArray(value: unknown, path: string, max: number, min = 0): unknown[] {
+  if (!Array.isArray(value)) return malformed(path, "expected an array");
+  if (value.length < min)
+    malformed(path, min === 1 ? "expected a non-empty array (omit the field instead)" : "too short");
+  if (value.length > max) malformed(path, `${value.length} entries, at most ${max}`);
+  return value;
+}
+
+/**
+ * `evidence.gpu`: one entry per GPU, `{type: "nvidia-spdm", arch, evidence, certChain, rims?, ocsp?}`, every size
+ * bounded before it is decoded. The first shape (`nvidia-hopper-spdm` with a hex `report`) carried bytes nobody
+ * verified and no job ever wrote; it is refused with a message that names its replacement.
+ */
+function toGpuEntries(value: unknown): GpuEvidence[] {
+  return boundedArray(value, "evidence.gpu", MAX_BUNDLE_GPUS, 1).map((entry, i) => {
+    const path = `evidence.gpu[${i}]`;
+    const gpu = object(entry, path);
+    if (gpu.type === "nvidia-hopper-spdm" || "report" in gpu) {
+      malformed(
+        path,
+        'the {type: "nvidia-hopper-spdm", report: <hex>} shape is no longer read: write {type: "nvidia-spdm", ' +
+          "arch, evidence: <base64>, certChain: <PEM>, rims?, ocsp?} (docs/formats.md)",
+      );
+    }
+    only(gpu, path, ["type", "arch", "evidence", "certChain", "rims", "ocsp"]);
+    if (gpu.type !== GPU_EVIDENCE_TYPE) malformed(`${path}.type`, `expected ${GPU_EVIDENCE_TYPE}`);
+    if (gpu.arch !== "hopper" && gpu.arch !== "blackwell") malformed(`${path}.arch`, "expected hopper or blackwell");
+    boundedBase64(gpu.evidence, `${path}.evidence`, MAX_GPU_EVIDENCE_BYTES);
+    const chain = gpu.certChain;
+    if (typeof chain !== "string" || chain.length > MAX_GPU_CERT_CHAIN_CHARS) {
+      malformed(
+        `${path}.certChain`,
+        `expected a PEM certificate chain of at most ${MAX_GPU_CERT_CHAIN_CHARS} characters`,
+      );
+    }
+    if (!(chain as string).includes("-----BEGIN CERTIFICATE-----")) {
+      malformed(`${path}.certChain`, "expected a PEM certificate chain");
+    }
+    const out: GpuEvidence = {
+      type: GPU_EVIDENCE_TYPE,
+      arch: gpu.arch as GpuArchName,
+      evidence: gpu.evidence as string,
+      certChain: chain as string,
+    };
+    if (gpu.rims !== undefined) {
+      const rims = boundedArray(gpu.rims, `${path}.rims`, MAX_GPU_RIMS, 1);
+      rims.forEach((rim, j) => boundedBase64(rim, `${path}.rims[${j}]`, MAX_GPU_RIM_BYTES));
+      out.rims = [...(rims as string[])];
+    }
+    if (gpu.ocsp !== undefined) {
+      const ocsp = boundedArray(gpu.ocsp, `${path}.ocsp`, MAX_GPU_OCSP, 1);
+      ocsp.forEach((response, j) => boundedBase64(response, `${path}.ocsp[${j}]`, MAX_GPU_OCSP_BYTES));
+      out.ocsp = [...(ocsp as string[])];
+    }
+    return out;
+  });
 }
 
 /** Serialises a bundle deterministically (fixed key order, two-space indent, final newline) after checking it. */
@@ -294,7 +367,14 @@ export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
   if (checked.evidence.cpu.provider !== undefined) cpu.provider = checked.evidence.cpu.provider;
   const evidence: Record<string, unknown> = { cpu };
   if (checked.evidence.gpu !== undefined) {
-    evidence.gpu = checked.evidence.gpu.map((g) => ({ type: g.type, report: g.report, certChain: g.certChain }));
+    evidence.gpu = checked.evidence.gpu.map((g) => ({
+      type: g.type,
+      arch: g.arch,
+      evidence: g.evidence,
+      certChain: g.certChain,
+      ...(g.rims === undefined ? {} : { rims: g.rims }),
+      ...(g.ocsp === undefined ? {} : { ocsp: g.ocsp }),
+    }));
   }
   const ordered = {
     mediaType: checked.mediaType,

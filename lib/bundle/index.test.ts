@@ -8,12 +8,21 @@ import { ProvenantError } from "../errors.ts";
 import { buildEvalStatement, buildOmsStatement, validateStatement } from "../intoto/index.ts";
 import { evalInput, sampleHash } from "../intoto/testing.ts";
 import { checkSchema, type Schema } from "../oms/schema-check.ts";
+import { MAX_EVIDENCE_BYTES } from "../gpu/index.ts";
 import {
   BUNDLE_MEDIA_TYPE,
   findManifest,
   manifestDigestOf,
+  MAX_BUNDLE_GPUS,
+  MAX_GPU_CERT_CHAIN_CHARS,
+  MAX_GPU_EVIDENCE_BYTES,
+  MAX_GPU_OCSP,
+  MAX_GPU_OCSP_BYTES,
+  MAX_GPU_RIM_BYTES,
+  MAX_GPU_RIMS,
   readBundle,
   writeBundle,
+  type GpuEvidence,
   type ProvenanceBundle,
 } from "./index.ts";
 
@@ -51,14 +60,18 @@ function makeBundle(): ProvenanceBundle {
   };
 }
 
-function codeOf(fn: () => unknown): string {
+function errorOf(fn: () => unknown): ProvenantError {
   try {
     fn();
   } catch (error) {
     assert.ok(error instanceof ProvenantError, String(error));
-    return error.code;
+    return error;
   }
   assert.fail("expected an error");
+}
+
+function codeOf(fn: () => unknown): string {
+  return errorOf(fn).code;
 }
 
 describe("provenance bundle", () => {
@@ -127,6 +140,7 @@ describe("provenance bundle", () => {
       mutate((b) => (b.evidence.cpu.provider = "qemu")),
       mutate((b) => (b.evidence.cpu.chain = ["%%%"])),
       mutate((b) => (b.evidence.gpu = [{ type: "nvidia-hopper-spdm", report: "zz", certChain: "x" }])),
+      mutate((b) => (b.evidence.gpu = [])),
     ];
     for (const bytes of cases)
       assert.equal(
@@ -156,15 +170,94 @@ describe("provenance bundle", () => {
     );
   });
 
-  it("when GPU evidence is present and well formed, it is kept", () => {
+  const PEM = "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n";
+  const gpuEntry = (): GpuEvidence => ({
+    type: "nvidia-spdm",
+    arch: "hopper",
+    evidence: Buffer.from([0x11, 0xe0, 1, 0xff]).toString("base64"),
+    certChain: PEM,
+    rims: [Buffer.from("<SoftwareIdentity/>").toString("base64")],
+    ocsp: [Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x00]).toString("base64")],
+  });
+
+  it("when GPU evidence is present and well formed, it is kept, with and without RIMs and OCSP, in a fixed key order", () => {
     const bundle = makeBundle();
-    bundle.evidence.gpu = [
-      {
-        type: "nvidia-hopper-spdm",
-        report: "abcd",
-        certChain: "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n",
-      },
+    const bare: GpuEvidence = { type: "nvidia-spdm", arch: "blackwell", evidence: "EeA=", certChain: PEM };
+    bundle.evidence.gpu = [gpuEntry(), bare];
+    const bytes = writeBundle(bundle);
+    assert.deepEqual(readBundle(bytes), bundle);
+    const written = JSON.parse(Buffer.from(bytes).toString()) as Loose;
+    assert.deepEqual(Object.keys(written.evidence.gpu[0]), ["type", "arch", "evidence", "certChain", "rims", "ocsp"]);
+    assert.deepEqual(Object.keys(written.evidence.gpu[1]), ["type", "arch", "evidence", "certChain"]);
+  });
+
+  it("when a GPU entry has the old hopper shape, another type or arch, or a bad field, it is BUNDLE_MALFORMED naming the path", () => {
+    const good = JSON.parse(Buffer.from(writeBundle(makeBundle())).toString()) as Loose;
+    const withGpu = (f: (g: Loose) => void) => {
+      const b = structuredClone(good);
+      const g = gpuEntry() as unknown as Loose;
+      f(g);
+      b.evidence.gpu = [g];
+      return enc.encode(JSON.stringify(b));
+    };
+    const cases: [Uint8Array, string][] = [
+      [withGpu((g) => ((g.type = "nvidia-hopper-spdm"), (g.report = "abcd"))), "evidence.gpu[0]"],
+      [withGpu((g) => (g.report = "abcd")), "evidence.gpu[0]"],
+      [withGpu((g) => (g.type = "nvidia-spdm-v2")), "evidence.gpu[0].type"],
+      [withGpu((g) => (g.arch = "ampere")), "evidence.gpu[0].arch"],
+      [withGpu((g) => delete g.arch), "evidence.gpu[0].arch"],
+      [withGpu((g) => (g.evidence = "")), "evidence.gpu[0].evidence"],
+      [withGpu((g) => (g.evidence = "%%%")), "evidence.gpu[0].evidence"],
+      [withGpu((g) => (g.certChain = "not pem")), "evidence.gpu[0].certChain"],
+      [withGpu((g) => (g.rims = [])), "evidence.gpu[0].rims"],
+      [withGpu((g) => (g.rims = "AAAA")), "evidence.gpu[0].rims"],
+      [withGpu((g) => (g.rims = [7])), "evidence.gpu[0].rims[0]"],
+      [withGpu((g) => (g.ocsp = ["!!"])), "evidence.gpu[0].ocsp[0]"],
+      [withGpu((g) => (g.extra = true)), "evidence.gpu[0].extra"],
     ];
-    assert.deepEqual(readBundle(writeBundle(bundle)), bundle);
+    for (const [bytes, path] of cases) {
+      const error = errorOf(() => readBundle(bytes));
+      assert.equal(error.code, "BUNDLE_MALFORMED", path);
+      assert.equal(error.details?.path, path);
+    }
+  });
+
+  it("when GPU entries exceed their bounds (count, sizes), they are refused before the content is decoded", () => {
+    const good = JSON.parse(Buffer.from(writeBundle(makeBundle())).toString()) as Loose;
+    const withGpus = (gpus: unknown[]) => {
+      const b = structuredClone(good);
+      b.evidence.gpu = gpus;
+      return enc.encode(JSON.stringify(b));
+    };
+    const oversized = (field: "evidence" | "rims" | "ocsp", bytes: number) => {
+      const g = gpuEntry() as unknown as Loose;
+      const text = "A".repeat(Math.ceil(bytes / 3) * 4 + 4);
+      if (field === "evidence") g.evidence = text;
+      else g[field] = [text];
+      return withGpus([g]);
+    };
+    const cases: [Uint8Array, string][] = [
+      [withGpus(Array.from({ length: MAX_BUNDLE_GPUS + 1 }, gpuEntry)), "evidence.gpu"],
+      [oversized("evidence", MAX_GPU_EVIDENCE_BYTES), "evidence.gpu[0].evidence"],
+      [oversized("rims", MAX_GPU_RIM_BYTES), "evidence.gpu[0].rims[0]"],
+      [oversized("ocsp", MAX_GPU_OCSP_BYTES), "evidence.gpu[0].ocsp[0]"],
+      [withGpus([{ ...gpuEntry(), rims: Array(MAX_GPU_RIMS + 1).fill("AAAA") }]), "evidence.gpu[0].rims"],
+      [withGpus([{ ...gpuEntry(), ocsp: Array(MAX_GPU_OCSP + 1).fill("AAAA") }]), "evidence.gpu[0].ocsp"],
+      [
+        withGpus([{ ...gpuEntry(), certChain: PEM + "x".repeat(MAX_GPU_CERT_CHAIN_CHARS) }]),
+        "evidence.gpu[0].certChain",
+      ],
+    ];
+    for (const [bytes, path] of cases) {
+      const error = errorOf(() => readBundle(bytes));
+      assert.equal(error.code, "BUNDLE_MALFORMED", path);
+      assert.equal(error.details?.path, path);
+    }
+    // At the bounds exactly, it reads.
+    assert.equal(readBundle(withGpus(Array.from({ length: MAX_BUNDLE_GPUS }, gpuEntry))).evidence.gpu?.length, 16);
+  });
+
+  it("when lib/bundle bounds GPU evidence, the bounds are lib/gpu's own", () => {
+    assert.equal(MAX_GPU_EVIDENCE_BYTES, MAX_EVIDENCE_BYTES);
   });
 });
