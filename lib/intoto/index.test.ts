@@ -14,7 +14,9 @@ import {
   buildOmsStatement,
   metricPasses,
   parseStatementPayload,
+  runtimeOf,
   validateStatement,
+  type RuntimeInfo,
 } from "./index.ts";
 import { A, B, evalInput, finetuneInput, sampleHash } from "./testing.ts";
 
@@ -107,6 +109,52 @@ describe("in-toto statements", () => {
     assert.throws(() => buildEvalStatement({ ...evalInput(), model: { name: "m", rootDigest: "nope" } }), {
       code: "STATEMENT_INVALID",
     });
+  });
+});
+
+describe("runtime records (where a job ran)", () => {
+  const cuda: RuntimeInfo = {
+    backend: "cuda",
+    devices: ["NVIDIA H100 80GB HBM3"],
+    driverVersion: "570.124.06",
+    gpuEvidence: { provider: "nvml", environment: "prod", devToolsMode: false, gpus: 1 },
+  };
+  const cpu: RuntimeInfo = { backend: "cpu", devices: [], driverVersion: null, gpuEvidence: null };
+
+  it("when an eval or fine-tune statement carries a runtime record, it validates and runtimeOf reads it back", () => {
+    const audit = buildEvalStatement({ ...evalInput(), runtime: cuda });
+    assert.deepEqual(audit.predicate.runtime, cuda);
+    assert.deepEqual(runtimeOf(validateStatement(clone(audit)).statement), cuda);
+    const tune = buildFinetuneStatement({ ...finetuneInput(), runtime: cpu });
+    assert.deepEqual((tune.predicate.buildDefinition as { internalParameters: unknown }).internalParameters, {
+      runtime: cpu,
+    });
+    assert.deepEqual(runtimeOf(validateStatement(clone(tune)).statement), cpu);
+    assert.equal(runtimeOf(buildEvalStatement(evalInput())), undefined);
+    assert.equal(runtimeOf(buildOmsStatement("model", sampleHash)), undefined);
+  });
+
+  it("when a runtime record has an unknown backend, field or value, it fails with the path", () => {
+    const withRuntime = (r: Record<string, unknown>) => {
+      const s = clone(buildEvalStatement(evalInput())) as { predicate: Record<string, unknown> };
+      s.predicate.runtime = r;
+      return s;
+    };
+    assert.equal(invalidPath(withRuntime({ ...cuda, backend: "rocm" })), "predicate.runtime.backend");
+    assert.equal(invalidPath(withRuntime({ ...cuda, extra: 1 })), "predicate.runtime.extra");
+    assert.equal(invalidPath(withRuntime({ ...cuda, devices: [7] })), "predicate.runtime.devices[0]");
+    assert.equal(invalidPath(withRuntime({ ...cuda, devices: Array(17).fill("x") })), "predicate.runtime.devices");
+    assert.equal(invalidPath(withRuntime({ ...cuda, driverVersion: 550 })), "predicate.runtime.driverVersion");
+    const evidence = (g: Record<string, unknown>) =>
+      withRuntime({ ...cuda, gpuEvidence: { ...cuda.gpuEvidence, ...g } });
+    assert.equal(invalidPath(evidence({ devToolsMode: "no" })), "predicate.runtime.gpuEvidence.devToolsMode");
+    assert.equal(invalidPath(evidence({ gpus: 0 })), "predicate.runtime.gpuEvidence.gpus");
+    assert.equal(invalidPath(evidence({ provider: "nvtrust" })), "predicate.runtime.gpuEvidence.provider");
+    const tune = clone(buildFinetuneStatement({ ...finetuneInput(), runtime: cpu })) as {
+      predicate: { buildDefinition: { internalParameters: { runtime: Record<string, unknown> } } };
+    };
+    tune.predicate.buildDefinition.internalParameters.runtime.backend = "tpu";
+    assert.equal(invalidPath(tune), "predicate.buildDefinition.internalParameters.runtime.backend");
   });
 });
 

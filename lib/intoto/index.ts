@@ -63,6 +63,31 @@ export interface Metric {
   passed?: boolean;
 }
 
+/**
+ * Where the job ran (docs/gpu.md "What the statements record"): the node-llama-cpp backend, the GPUs it used, the
+ * driver, and the confidential-computing state the GPU evidence was collected in. Signed with the statement, so a
+ * verifier can hold a `cuda` run to verified GPU evidence and refuse devtools mode. Eval: `predicate.runtime`;
+ * fine-tune: `buildDefinition.internalParameters.runtime`.
+ */
+export interface RuntimeInfo {
+  backend: "cpu" | "cuda";
+  /** GPU names as the backend (or NVML) reports them; empty on the CPU. */
+  devices: string[];
+  /** The NVIDIA driver version, or null when there is no NVIDIA driver. */
+  driverVersion: string | null;
+  /** How GPU evidence was collected for the bundle, or null when none was. */
+  gpuEvidence: {
+    provider: "nvml" | "sim";
+    environment: "prod" | "sim" | "unavailable";
+    devToolsMode: boolean;
+    gpus: number;
+  } | null;
+}
+
+/** Bounds of a runtime record: a statement stays small whatever a driver reports. */
+const MAX_RUNTIME_DEVICES = 16;
+const MAX_RUNTIME_TEXT = 256;
+
 export interface FinetuneInput {
   output: NamedModel;
   baseModel: NamedModel;
@@ -74,6 +99,8 @@ export interface FinetuneInput {
   finishedOn: Date;
   /** Digests of the SNP report, of the GPU evidence, of logs; the training trace's root with its annotations. */
   byproducts: (NamedDigest & { annotations?: Record<string, unknown> })[];
+  /** Where the fine-tune ran: `buildDefinition.internalParameters.runtime`. */
+  runtime?: RuntimeInfo;
 }
 
 export interface EvalInput {
@@ -83,6 +110,8 @@ export interface EvalInput {
   metrics: Metric[];
   startedOn: Date;
   finishedOn: Date;
+  /** Where the audit ran: `predicate.runtime`. */
+  runtime?: RuntimeInfo;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -136,6 +165,7 @@ export function buildFinetuneStatement(input: FinetuneInput): Statement {
       buildDefinition: {
         buildType: BUILD_TYPE_FINETUNE,
         externalParameters: { trainerConfig: input.trainerConfig },
+        ...(input.runtime === undefined ? {} : { internalParameters: { runtime: runtimeToJson(input.runtime) } }),
         resolvedDependencies: [
           {
             name: "base-model",
@@ -193,7 +223,26 @@ export function buildEvalStatement(input: EvalInput): Statement {
       }),
       startedOn: input.startedOn.toISOString(),
       finishedOn: input.finishedOn.toISOString(),
+      ...(input.runtime === undefined ? {} : { runtime: runtimeToJson(input.runtime) }),
     },
+  };
+}
+
+/** A runtime record in its fixed key order. */
+function runtimeToJson(runtime: RuntimeInfo): Record<string, unknown> {
+  return {
+    backend: runtime.backend,
+    devices: [...runtime.devices],
+    driverVersion: runtime.driverVersion,
+    gpuEvidence:
+      runtime.gpuEvidence === null
+        ? null
+        : {
+            provider: runtime.gpuEvidence.provider,
+            environment: runtime.gpuEvidence.environment,
+            devToolsMode: runtime.gpuEvidence.devToolsMode,
+            gpus: runtime.gpuEvidence.gpus,
+          },
   };
 }
 
@@ -390,7 +439,10 @@ function checkFinetunePredicate(c: Checker, predicate: Record<string, unknown>):
     if (build.buildType !== BUILD_TYPE_FINETUNE) c.fail(`${path}.buildType`, `expected ${BUILD_TYPE_FINETUNE}`);
     const external = c.object(build.externalParameters, `${path}.externalParameters`);
     if (external !== undefined) c.object(external.trainerConfig, `${path}.externalParameters.trainerConfig`);
-    if (build.internalParameters !== undefined) c.object(build.internalParameters, `${path}.internalParameters`);
+    if (build.internalParameters !== undefined) {
+      const internal = c.object(build.internalParameters, `${path}.internalParameters`);
+      if (internal?.runtime !== undefined) checkRuntime(c, internal.runtime, `${path}.internalParameters.runtime`);
+    }
     const deps = c.array(build.resolvedDependencies, `${path}.resolvedDependencies`) ?? [];
     const seen = new Map<string, number>();
     deps.forEach((entry, i) => {
@@ -474,8 +526,55 @@ function checkTrainingTrace(c: Checker, value: unknown, path: string): void {
   c.digest(a.dataDigest, `${at}.dataDigest`);
 }
 
+/** A runtime record (RuntimeInfo): every field present, known values only, bounded. */
+function checkRuntime(c: Checker, value: unknown, path: string): void {
+  const runtime = c.object(value, path);
+  if (runtime === undefined) return;
+  c.only(runtime, path, ["backend", "devices", "driverVersion", "gpuEvidence"]);
+  if (runtime.backend !== "cpu" && runtime.backend !== "cuda") c.fail(`${path}.backend`, "expected cpu or cuda");
+  const devices = c.array(runtime.devices, `${path}.devices`) ?? [];
+  if (devices.length > MAX_RUNTIME_DEVICES) c.fail(`${path}.devices`, `at most ${MAX_RUNTIME_DEVICES} devices`);
+  else
+    devices.forEach((d, i) => {
+      const name = c.string(d, `${path}.devices[${i}]`);
+      if (name !== undefined && name.length > MAX_RUNTIME_TEXT) c.fail(`${path}.devices[${i}]`, "too long");
+    });
+  if (runtime.driverVersion !== null) {
+    const driver = c.string(runtime.driverVersion, `${path}.driverVersion`);
+    if (driver !== undefined && driver.length > MAX_RUNTIME_TEXT) c.fail(`${path}.driverVersion`, "too long");
+  }
+  if (runtime.gpuEvidence !== null) {
+    const at = `${path}.gpuEvidence`;
+    const gpu = c.object(runtime.gpuEvidence, at);
+    if (gpu === undefined) return;
+    c.only(gpu, at, ["provider", "environment", "devToolsMode", "gpus"]);
+    if (gpu.provider !== "nvml" && gpu.provider !== "sim") c.fail(`${at}.provider`, "expected nvml or sim");
+    if (gpu.environment !== "prod" && gpu.environment !== "sim" && gpu.environment !== "unavailable")
+      c.fail(`${at}.environment`, "expected prod, sim or unavailable");
+    if (typeof gpu.devToolsMode !== "boolean") c.fail(`${at}.devToolsMode`, "expected a boolean");
+    const n = gpu.gpus;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_RUNTIME_DEVICES)
+      c.fail(`${at}.gpus`, `expected an integer from 1 to ${MAX_RUNTIME_DEVICES}`);
+  }
+}
+
+/**
+ * The runtime record a manifest carries (eval `predicate.runtime`, fine-tune
+ * `buildDefinition.internalParameters.runtime`), or undefined when it has none (a job from before the record, or an
+ * OMS statement). Read from a statement validateStatement accepted, so its shape is known.
+ */
+export function runtimeOf(statement: Statement): RuntimeInfo | undefined {
+  if (statement.predicateType === PREDICATE_EVAL) return statement.predicate.runtime as RuntimeInfo | undefined;
+  if (statement.predicateType === PREDICATE_SLSA) {
+    const build = statement.predicate.buildDefinition as { internalParameters?: { runtime?: RuntimeInfo } } | undefined;
+    return build?.internalParameters?.runtime;
+  }
+  return undefined;
+}
+
 function checkEvalPredicate(c: Checker, predicate: Record<string, unknown>): void {
-  c.only(predicate, "predicate", ["suite", "harness", "metrics", "startedOn", "finishedOn"]);
+  c.only(predicate, "predicate", ["suite", "harness", "metrics", "startedOn", "finishedOn", "runtime"]);
+  if (predicate.runtime !== undefined) checkRuntime(c, predicate.runtime, "predicate.runtime");
   const suite = c.object(predicate.suite, "predicate.suite");
   if (suite !== undefined) {
     c.only(suite, "predicate.suite", ["name", "digest"]);
