@@ -61,6 +61,6 @@ describe("enclave job bundle → verifier pipeline", () => {
     assert.equal(verdict.manifestDigest, manifestDigest);
     assert.equal(verdict.record?.modelHash, `0x${root}`);
     assert.equal(verdict.record?.kind, 2);
-    assert.equal(verdict.evidence?.provider, "sim");
+    assert.equal(verdict.evidence?.root.kind, "development");
   });
 });

@@ -130,7 +130,7 @@ describe("strict JSON reader", () => {
       "[1]\u000b",
     ];
     for (const text of bad) {
-      assert.throws(() => JSON.parse(text), undefined, text);
+      assert.throws(() => JSON.parse(text), SyntaxError, text);
       try {
         parseStrictJsonText(text);
         assert.fail(`accepted ${JSON.stringify(text)}`);

@@ -215,8 +215,14 @@ function measurementsFrom(
       const n = entry["name"];
       if (n !== undefined) {
         // Printable text only: a name is shown to people next to the value it labels.
-        if (typeof n !== "string" || n.trim() === "" || n.length > MAX_MEASUREMENT_NAME || hasControlCharacter(n))
-          errors.push(`${at}.name: expected 1 to ${MAX_MEASUREMENT_NAME} printable characters`);
+        if (
+          typeof n !== "string" ||
+          n.trim() === "" ||
+          n.length > MAX_MEASUREMENT_NAME ||
+          hasControlCharacter(n) ||
+          placeholder(n) !== ""
+        )
+          errors.push(`${at}.name: expected 1 to ${MAX_MEASUREMENT_NAME} printable characters${placeholder(n)}`);
         else name = n;
       }
     }

@@ -5,16 +5,12 @@
 // Cost is bounded before it is spent: the envelope and signature counts are checked while the bundle is read
 // (BUNDLE_TOO_COMPLEX), shape and policy checks collect every reason, and cryptography fails fast: once one proof
 // is broken (the report's chain or signature, the binding, an envelope), no further signature is verified.
+// Revocation: the chain is held against AMD's ARK-signed CRLs the caller supplies (the service fetches them from
+// KDS); every payload is read by lib/intoto parseStatementPayload, the strict reader every reader of a bundle shares.
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
 
-import {
-  findManifest,
-  manifestDigestOf,
-  parseJsonBounded,
-  readBundle,
-  type ProvenanceBundle,
-} from "../../lib/bundle/index.ts";
-import { decodeBase64, verifyEnvelope } from "../../lib/dsse/index.ts";
+import { findManifest, manifestDigestOf, readBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
+import { decodeBase64, verifyEnvelope, type DsseEnvelope } from "../../lib/dsse/index.ts";
 import {
   MalformedInputError,
   PolicyError,
@@ -24,10 +20,12 @@ import {
   VerificationError,
   type ErrorCode,
 } from "../../lib/errors.ts";
-import { validateStatement, type ValidatedStatement } from "../../lib/intoto/index.ts";
+import { jobCodeDigestOf, parseStatementPayload, type ValidatedStatement } from "../../lib/intoto/index.ts";
 import type { AttestationRecord } from "../../lib/registry/record.ts";
 import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
 import {
+  ARK_FINGERPRINTS,
+  checkChainRevocation,
   createReportVerifier,
   parseReport,
   validateReport,
@@ -39,12 +37,16 @@ import {
 import { policyDigest, type VerifierPolicy } from "./policy.ts";
 
 export {
+  assertPolicyNotOpen,
   defaultVerifierPolicy,
   MAX_POLICY_BUNDLE_BYTES,
   parseVerifierPolicy,
   parseVerifierPolicyBytes,
   policyDigest,
+  policyOpenness,
   type AcceptedKind,
+  type PinnedDigest,
+  type PolicyOpenness,
   type VerifierPolicy,
   type VerifierPolicyJson,
 } from "./policy.ts";
@@ -68,13 +70,55 @@ export interface BundleVerdict {
    * `cert_chain` that would complete it (the service fetches it and verifies again).
    */
   certificatesNeeded?: { product: Product; signer: "vcek" | "vlek" };
+  /**
+   * Set when no usable CRL covered the report's chain: the product's KDS `crl` that would (fetched, then verified
+   * again). `required`: the verdict carries SNP_CERT_UNAVAILABLE for it (a chain to one of AMD's roots, revocation
+   * required); otherwise the bundle was judged without it and the verdict warns SNP_REVOCATION_UNCHECKED.
+   */
+  crlNeeded?: {
+    product: Product;
+    signer: "vcek" | "vlek";
+    required: boolean;
+    reason: "none" | "not-signed" | "stale" | "no-next-update";
+  };
+  /**
+   * What the bundle was judged with that a reader should know and that refuses nothing: POLICY_OPEN (the policy pins
+   * no measurement or TCB floor), SNP_REVOCATION_UNCHECKED (no usable CRL; never for a chain to AMD's roots when
+   * revocation is required).
+   */
+  warnings?: { code: ErrorCode; message: string }[];
   evidence?: {
     product: Product;
     signer: "vcek" | "vlek";
     reportedTcb: string;
     measurement: string;
-    provider: string;
+    /** The name the policy gives this measurement (`{"name", "value"}` in `snp.measurements`), if any. */
+    measurementName?: string;
+    /**
+     * The root the report's chain ends in, as verified (never the bundle's unsigned `evidence.cpu.provider` label,
+     * which is not shown): one of AMD's pinned ARKs, or a development root that the policy lists in trustedRoots.
+     */
+    root: { kind: "amd" | "development"; product: Product; fingerprint: string; name: string };
+    /** Whether the chain was held against a current ARK-signed CRL, and which (its thisUpdate/nextUpdate). */
+    revocation: { checked: true; thisUpdate: string; nextUpdate: string } | { checked: false; reason: string };
   };
+  /** The job-code digest the manifest names (`sha256:<hex>`, jobCodeDigestOf), when it names one by SHA-256. */
+  jobCodeDigest?: string;
+}
+
+/**
+ * AMD's certificate revocation lists for the pipeline (DESIGN §4; KDS `{vcek|vlek}/v1/{product}/crl`, ARK-signed).
+ * Their signature is checked against the chain's ARK, so where they come from does not matter.
+ */
+export interface RevocationSource {
+  /** The CRLs (DER) that may cover a product's VCEK (or VLEK) chains; an empty list when none is at hand. */
+  crls(product: Product, signer: "vcek" | "vlek"): readonly Uint8Array[];
+  /**
+   * true: a report chained to one of AMD's roots without a current CRL of its ARK is SNP_CERT_UNAVAILABLE (the
+   * service; `bundle verify` unless --no-crl). A development root's CRL is checked when one is given, never required:
+   * AMD does not publish it. false: checked when given, otherwise a warning.
+   */
+  required: boolean;
 }
 
 export interface VerifyContext {
@@ -87,7 +131,13 @@ export interface VerifyContext {
    * the VCEK's issuer names; the service's are fetched from AMD's KDS. The ARK is still trusted only when pinned.
    */
   certificates?: CertificateSource;
+  /** AMD's CRLs; without it revocation is not checked and the verdict warns SNP_REVOCATION_UNCHECKED. */
+  revocation?: RevocationSource;
 }
+
+const AMD_ROOTS: ReadonlyMap<string, Product> = new Map(
+  (Object.entries(ARK_FINGERPRINTS) as [Product, string][]).map(([product, fingerprint]) => [fingerprint, product]),
+);
 
 const ZERO32 = `0x${"00".repeat(32)}`;
 const verifiers = new WeakMap<VerifierPolicy, ReportVerifier>();
@@ -155,13 +205,21 @@ export function verifyBundle(bytes: Uint8Array, context: VerifyContext): BundleV
     return verifySteps(bytes, bundleDigest, context, c);
   } catch (error) {
     c.add(error); // a bug in a step must not take the service down
-    return { ok: false, bundleDigest, errors: c.errors };
+    return { ok: false, bundleDigest, errors: c.errors, warnings: [] };
   }
 }
 
 function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyContext, c: Collector): BundleVerdict {
   const { policy, now } = context;
-  const verdict: BundleVerdict = { ok: false, bundleDigest, errors: c.errors };
+  const warnings: { code: ErrorCode; message: string }[] = [];
+  const verdict: BundleVerdict = { ok: false, bundleDigest, errors: c.errors, warnings };
+  if (policy.openness.open)
+    warnings.push({
+      code: "POLICY_OPEN",
+      message:
+        `the policy is open${policy.development ? ' ("development": true)' : ""}: ` +
+        policy.openness.reasons.map((r) => `${r.field}: ${r.message}`).join("; "),
+    });
 
   // Shape: size, JSON (depth-bounded), the cost bounds (BUNDLE_TOO_COMPLEX), the bundle schema. Nothing else can be
   // checked without it.
@@ -184,6 +242,8 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   const reportBytes = c.run(() => b64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report"));
   let verified: VerifiedReport | undefined;
   let report: AttestationReport | undefined;
+  /** The leaf and the chain it was verified with: what the revocation check reads. */
+  let verifiedWith: { vcek: Uint8Array; chain: readonly Uint8Array[] } | undefined;
   if (reportBytes !== undefined) {
     verified = c.run(() => {
       const vcek = b64(bundle.evidence.cpu.vcek, "BUNDLE_MALFORMED", "evidence.cpu.vcek");
@@ -191,6 +251,7 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
         b64(cert, "BUNDLE_MALFORMED", `evidence.cpu.chain[${i}]`),
       );
       const chain = completeEvidenceChain(vcek, given, context.certificates, verdict);
+      verifiedWith = { vcek, chain: chain ?? [] };
       const verifier = context.verifier ?? reportVerifierFor(policy);
       try {
         return verifier.verify(reportBytes, chain === undefined ? { vcek } : { vcek, chain }, now);
@@ -202,6 +263,12 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       }
     });
     if (verified === undefined) proofBroken = true;
+    // a: the chain against AMD's CRLs (a revoked ASK/ASVK or VLEK is a broken proof, like a bad signature).
+    else if (verifiedWith !== undefined) {
+      const { vcek, chain } = verifiedWith;
+      const checked = c.run(() => (checkRevocationStep(verified!, vcek, chain, context, verdict), true));
+      if (checked === undefined) proofBroken = true;
+    }
     // Without a verified report the binding is still checked on the parsed one, so that every reason shows.
     report = verified?.report ?? c.run(() => parseReport(reportBytes));
   }
@@ -222,7 +289,7 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
     if (!allSigned || key === undefined) break;
     const payload = c.run(() => verifyEnvelope(envelope, key));
     if (payload === undefined) allSigned = false;
-    else statements[i] = c.run(() => toStatement(payload, i));
+    else statements[i] = c.run(() => toStatement(envelope, payload, i));
   }
 
   // g: statements consistent; the record.
@@ -236,7 +303,10 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       const modelHash = manifest.subjectDigests[0];
       if (modelHash !== undefined) verdict.modelHash = modelHash;
       // Consistency needs every statement: it is judged only when every envelope verified.
-      if (allSigned) c.run(() => checkConsistency(bundle, manifest, statements, policy));
+      const jobCode = jobCodeDigestOf(manifest.statement);
+      if (jobCode !== undefined) verdict.jobCodeDigest = `sha256:${jobCode}`;
+      if (allSigned && reportBytes !== undefined)
+        c.run(() => checkConsistency(bundle, manifest, statements, policy, reportBytes));
       if (c.errors.length === 0 && verified !== undefined && manifestDigest !== undefined && modelHash !== undefined) {
         verdict.record = {
           modelHash: `0x${modelHash}`,
@@ -256,12 +326,16 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
     c.add(new PolicyError("POLICY_GPU_EVIDENCE", "the policy requires GPU evidence and the bundle has none"));
 
   if (verified !== undefined) {
+    const measurement = Buffer.from(verified.report.measurement).toString("hex");
+    const measurementName = policy.snp.measurementNames?.[measurement];
     verdict.evidence = {
       product: verified.product,
       signer: verified.signer,
       reportedTcb: verified.report.reportedTcb.raw.toString(),
-      measurement: Buffer.from(verified.report.measurement).toString("hex"),
-      provider: bundle.evidence.cpu.provider ?? "unknown",
+      measurement,
+      ...(measurementName === undefined ? {} : { measurementName }),
+      root: rootOf(verified),
+      revocation: revocationOf(verdict),
     };
   }
   verdict.ok = c.errors.length === 0 && verdict.record !== undefined && allSigned;
@@ -270,6 +344,80 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   if (!verdict.ok) delete verdict.record;
   if (!verdict.errors.some((e) => e.code === "SNP_CERT_UNAVAILABLE")) delete verdict.certificatesNeeded;
   return verdict;
+}
+
+/** The root a verified report chained to: one of AMD's pinned ARKs, or a development root the policy trusts. */
+function rootOf(verified: VerifiedReport): NonNullable<BundleVerdict["evidence"]>["root"] {
+  const fingerprint = verified.rootFingerprint;
+  const amd = AMD_ROOTS.get(fingerprint);
+  return amd !== undefined
+    ? { kind: "amd", product: amd, fingerprint, name: `AMD ${amd} root` }
+    : { kind: "development", product: verified.product, fingerprint, name: `development root ${fingerprint}` };
+}
+
+/** The revocation outcome the revocation step left on the verdict (a `checked` record, or why not). */
+const revocationOutcome = new WeakMap<BundleVerdict, NonNullable<BundleVerdict["evidence"]>["revocation"]>();
+
+function revocationOf(verdict: BundleVerdict): NonNullable<BundleVerdict["evidence"]>["revocation"] {
+  return revocationOutcome.get(verdict) ?? { checked: false, reason: "the report's chain did not verify" };
+}
+
+/**
+ * a, revocation: the verified chain against the ARK-signed CRLs the context supplies. A listed ASK/ASVK or VLEK is
+ * SNP_CERT_REVOKED. Without a usable CRL (none, not signed by this ARK, stale), a chain to one of AMD's roots is
+ * SNP_CERT_UNAVAILABLE when revocation is required; otherwise the bundle is judged without it and the verdict says
+ * so (SNP_REVOCATION_UNCHECKED). Either way `crlNeeded` names the CRL that would settle it.
+ */
+function checkRevocationStep(
+  verified: VerifiedReport,
+  leaf: Uint8Array,
+  evidenceChain: readonly Uint8Array[],
+  context: VerifyContext,
+  verdict: BundleVerdict,
+): void {
+  const { product, signer } = verified;
+  const source = context.revocation;
+  if (source === undefined) {
+    revocationOutcome.set(verdict, { checked: false, reason: "no CRL source was configured" });
+    verdict.warnings?.push({
+      code: "SNP_REVOCATION_UNCHECKED",
+      message: "revocation was not checked: this verification was given no CRLs",
+    });
+    return;
+  }
+  // The intermediate and ARK the chain was verified with: the evidence's, completed from the certificate source.
+  const chain = [...evidenceChain, ...(context.certificates?.chain(product, signer) ?? [])];
+  const result = checkChainRevocation({
+    leaf,
+    chain,
+    rootFingerprint: verified.rootFingerprint,
+    crls: source.crls(product, signer),
+    now: context.now,
+  });
+  if (result.status === "good") {
+    revocationOutcome.set(verdict, {
+      checked: true,
+      thisUpdate: result.thisUpdate.toISOString(),
+      nextUpdate: result.nextUpdate.toISOString(),
+    });
+    return;
+  }
+  const amd = AMD_ROOTS.has(verified.rootFingerprint);
+  const required = amd && source.required;
+  verdict.crlNeeded = { product, signer, required, reason: result.reason };
+  const where = `KDS ${signer}/v1/${product}/crl`;
+  if (required)
+    throw new VerificationError(
+      "SNP_CERT_UNAVAILABLE",
+      `no usable CRL of AMD's ${product} root (${result.message}): revocation cannot be checked; fetch ${where} ` +
+        "(it is cached and reused until its nextUpdate)",
+      { details: { product, signer, reason: result.reason } },
+    );
+  revocationOutcome.set(verdict, { checked: false, reason: result.message });
+  verdict.warnings?.push({
+    code: "SNP_REVOCATION_UNCHECKED",
+    message: `revocation was not checked: ${result.message} (${amd ? "" : "development root; "}${where})`,
+  });
 }
 
 /**
@@ -330,22 +478,25 @@ export function verifyBinding(report: AttestationReport, spki: Uint8Array, nonce
   throwIfViolations(errors);
 }
 
-function toStatement(payload: Uint8Array, index: number): ValidatedStatement {
-  let json: unknown;
-  try {
-    json = parseJsonBounded(Buffer.from(payload).toString("utf8"));
-  } catch (error) {
-    throw new MalformedInputError("STATEMENT_INVALID", `envelopes[${index}]: payload is not JSON`, { cause: error });
-  }
-  return validateStatement(json);
+/**
+ * An envelope's signed payload as a statement, read the one way every reader reads it (lib/intoto
+ * parseStatementPayload): an in-toto payloadType on every envelope (an OMS statement typed text/plain is no
+ * evidence), strict JSON (no duplicate keys at any depth, UTF-8 without BOM), a valid statement.
+ */
+function toStatement(envelope: DsseEnvelope, payload: Uint8Array, index: number): ValidatedStatement {
+  return parseStatementPayload(envelope.payloadType, payload, `envelopes[${index}]`);
 }
 
-/** g: kinds accepted; the manifest's subject is a model an OMS statement of the bundle names; digests well formed. */
+/**
+ * g: kinds accepted; every subject of the manifest is a model an OMS statement of the bundle names; digests well
+ * formed; a fine-tune's `snp-report` byproducts are this bundle's report; the job code is one the policy pins.
+ */
 function checkConsistency(
   bundle: ProvenanceBundle,
   manifest: ValidatedStatement,
   statements: (ValidatedStatement | undefined)[],
   policy: VerifierPolicy,
+  reportBytes: Uint8Array,
 ): void {
   const problems: ProvenantError[] = [];
   if (manifest.kind !== "oms" && !policy.acceptedKinds.includes(manifest.kind))
@@ -364,14 +515,54 @@ function checkConsistency(
   const manifests = statements.filter((s) => s !== undefined && s.kind !== "oms");
   if (manifests.length > 1)
     problems.push(new MalformedInputError("BUNDLE_MALFORMED", "the bundle holds more than one manifest"));
-  if (modelHash !== undefined && !omsDigests.has(modelHash))
-    problems.push(
-      new VerificationError(
-        "MODEL_DIGEST_MISMATCH",
-        "the manifest's subject is not a model that an OMS statement of the bundle names",
-        { details: { expected: modelHash, actual: [...omsDigests] } },
-      ),
-    );
+  // Every subject, not only the first: a manifest about two models must carry what hashes each of them.
+  manifest.subjectDigests.forEach((digest, i) => {
+    if (!omsDigests.has(digest))
+      problems.push(
+        new VerificationError(
+          "MODEL_DIGEST_MISMATCH",
+          `the manifest's subject[${i}] is not a model that an OMS statement of the bundle names`,
+          { details: { expected: digest, actual: [...omsDigests] } },
+        ),
+      );
+  });
+  if (manifest.kind === "finetune") {
+    // DESIGN §3.2: the fine-tune's byproducts name the digest of its SNP report; a digest of another report would
+    // tie the manifest to evidence it was not made with. (An eval predicate carries no report digest.)
+    const reportDigest = sha256(reportBytes).toString("hex");
+    const run = manifest.statement.predicate.runDetails as { byproducts?: { name?: unknown; digest?: unknown }[] };
+    (run.byproducts ?? []).forEach((b, i) => {
+      const digest = (b.digest as { sha256?: unknown } | undefined)?.sha256;
+      if (b.name === "snp-report" && digest !== reportDigest)
+        problems.push(
+          new MalformedInputError(
+            "STATEMENT_INVALID",
+            `the manifest's snp-report byproduct (runDetails.byproducts[${i}]) is not the SHA-256 of the bundle's report`,
+            {
+              details: {
+                path: `predicate.runDetails.byproducts[${i}].digest.sha256`,
+                expected: reportDigest,
+                actual: digest,
+              },
+            },
+          ),
+        );
+    });
+  }
+  if (policy.jobCodeDigests !== undefined) {
+    const jobCode = jobCodeDigestOf(manifest.statement);
+    const pinned = policy.jobCodeDigests.map((d) => d.value);
+    if (jobCode === undefined || !pinned.includes(`sha256:${jobCode}`))
+      problems.push(
+        new PolicyError(
+          "POLICY_JOB_CODE",
+          jobCode === undefined
+            ? "the manifest names its job code by no SHA-256 digest, and this policy pins jobCodeDigests"
+            : `job code sha256:${jobCode} is not one this policy pins`,
+          { details: { expected: pinned, actual: jobCode === undefined ? null : `sha256:${jobCode}` } },
+        ),
+      );
+  }
   if (bundle.envelopes.length === 0)
     problems.push(new MalformedInputError("BUNDLE_MALFORMED", "the bundle has no envelopes"));
   throwIfViolations(problems);

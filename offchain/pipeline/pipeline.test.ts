@@ -85,7 +85,14 @@ describe("pipeline", () => {
     assert.equal(v.record?.kind, 1);
     assert.equal(v.record?.policyDigest, `0x${policyDigest(f.policy)}`);
     assert.equal(v.record?.manifestDigest, `0x${v.manifestDigest}`);
-    assert.equal(v.evidence?.provider, "sim");
+    // The verdict names the root the report chained to; the bundle's unsigned provider label is not shown.
+    assert.deepEqual(v.evidence?.root, {
+      kind: "development",
+      product: "Milan",
+      fingerprint: f.sim.rootFingerprint,
+      name: `development root ${f.sim.rootFingerprint}`,
+    });
+    assert.equal("provider" in (v.evidence ?? {}), false);
     const audit = verifyBundle(f.make({ kind: "eval" }).bytes, { policy: f.policy, now: NOW });
     assert.equal(audit.ok, true);
     assert.equal(audit.record?.kind, 2);

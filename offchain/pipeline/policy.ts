@@ -5,8 +5,15 @@ import { createHash } from "node:crypto";
 
 import canonicalize from "canonicalize";
 
-import { MalformedInputError, PolicyViolationError, type ProvenantError } from "../../lib/errors.ts";
-import { DEFAULT_SNP_POLICY, parseSnpPolicy, snpPolicyToJson, type SnpPolicy } from "../../lib/snp/index.ts";
+import { MalformedInputError, PolicyViolationError, ProvenantError } from "../../lib/errors.ts";
+import { parseStrictJsonBytes } from "../../lib/json/index.ts";
+import {
+  DEFAULT_SNP_POLICY,
+  parseSnpPolicy,
+  snpPolicyGaps,
+  snpPolicyToJson,
+  type SnpPolicy,
+} from "../../lib/snp/index.ts";
 
 export type AcceptedKind = "finetune" | "eval";
 
@@ -25,8 +32,37 @@ export interface VerifierPolicy {
   maxEnvelopes: number;
   /** Most signatures one envelope may hold (BUNDLE_TOO_COMPLEX above): each costs up to two P-384 verifications. */
   maxSignaturesPerEnvelope: number;
+  /**
+   * The job code a manifest may name (DESIGN §11: the fine-tune's `job-code` dependency or the audit's
+   * `harness.digest`, as `jobCodeDigestOf` reads it), each `sha256:<64 hex>` with an optional name shown to users;
+   * another is POLICY_JOB_CODE. Undefined: not checked.
+   */
+  jobCodeDigests: PinnedDigest[] | undefined;
+  /**
+   * Set by a policy made for development (`"development": true`, e.g. `provenant sim policy`): `verifier run` then
+   * starts although the policy is open. It is in the digest, so every record it admits says so.
+   */
+  development: boolean;
+  /** Whether the policy is open and why (policyOpenness): computed once, for the service, the CLI and displays. */
+  openness: PolicyOpenness;
   /** The normalised JSON form: what `policyDigest` hashes. */
   json: VerifierPolicyJson;
+}
+
+/** A pinned value with the name a policy gives it (the form `measurements` and `jobCodeDigests` normalise to). */
+export interface PinnedDigest {
+  name?: string;
+  value: string;
+}
+
+/**
+ * A policy is open (DESIGN §11) unless it pins the launch measurements (`snp.measurements`) and a whole TCB floor
+ * (`snp.minimumTcb`) for every product it accepts (the products minimumTcb names; a report of another product is
+ * POLICY_PRODUCT), and trusts no development root (`trustedRoots`). `reasons` names each gap, with its field.
+ */
+export interface PolicyOpenness {
+  open: boolean;
+  reasons: { field: string; message: string }[];
 }
 
 export interface VerifierPolicyJson {
@@ -37,6 +73,9 @@ export interface VerifierPolicyJson {
   acceptedKinds: AcceptedKind[];
   maxEnvelopes: number;
   maxSignaturesPerEnvelope: number;
+  /** Present only when the policy pins job code: `{name?, value: "sha256:<hex>"}`, sorted by value. */
+  jobCodeDigests?: PinnedDigest[];
+  development: boolean;
 }
 
 export const MAX_POLICY_BUNDLE_BYTES = 16 * 1024 * 1024;
@@ -54,7 +93,12 @@ export const VERIFIER_POLICY_FIELDS = [
   "acceptedKinds",
   "maxEnvelopes",
   "maxSignaturesPerEnvelope",
+  "jobCodeDigests",
+  "development",
 ] as const;
+
+/** The longest name a pinned job-code digest may carry (as for measurement names). */
+const MAX_PIN_NAME = 200;
 
 // A bad policy file is unreadable input (exit 2), not a refusal of the evidence (exit 1): kind malformed.
 function invalid(path: string, message: string): MalformedInputError {
@@ -136,6 +180,15 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     MAX_POLICY_SIGNATURES_PER_ENVELOPE,
   );
 
+  let development = false;
+  if (input.development !== undefined) {
+    if (typeof input.development !== "boolean") problems.push(invalid("development", "expected a boolean"));
+    else development = input.development;
+  }
+
+  const jobCodeDigests =
+    input.jobCodeDigests === undefined ? undefined : readJobCodeDigests(input.jobCodeDigests, problems);
+
   if (problems.length > 0) throw new PolicyViolationError(problems);
   const normalised: VerifierPolicyJson = {
     snp: snpPolicyToJson(snp),
@@ -145,8 +198,10 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     acceptedKinds,
     maxEnvelopes,
     maxSignaturesPerEnvelope,
+    ...(jobCodeDigests === undefined ? {} : { jobCodeDigests }),
+    development,
   };
-  return {
+  const policy: Omit<VerifierPolicy, "openness"> = {
     snp,
     trustedRoots: normalised.trustedRoots,
     requireGpuEvidence,
@@ -154,22 +209,101 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     acceptedKinds,
     maxEnvelopes,
     maxSignaturesPerEnvelope,
+    jobCodeDigests,
+    development,
     json: normalised,
   };
+  return { ...policy, openness: policyOpenness(policy) };
 }
 
-/** Reads a policy file's bytes: POLICY_INVALID when it is not JSON or not a valid policy. */
-export function parseVerifierPolicyBytes(bytes: Uint8Array): VerifierPolicy {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
-  } catch (error) {
-    throw new MalformedInputError("POLICY_INVALID", "policy file is not JSON", { cause: error });
+/**
+ * `jobCodeDigests`: a non-empty list of `"sha256:<64 hex>"` strings or `{"name", "value"}` objects, normalised to
+ * objects sorted by value (lower-case hex), no value twice.
+ */
+function readJobCodeDigests(value: unknown, problems: ProvenantError[]): PinnedDigest[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push(invalid("jobCodeDigests", 'expected a non-empty array of "sha256:<64 hex>" or {"name", "value"}'));
+    return undefined;
   }
+  const byValue = new Map<string, PinnedDigest>();
+  value.forEach((entry, i) => {
+    const at = `jobCodeDigests[${i}]`;
+    const isObject = typeof entry === "object" && entry !== null && !Array.isArray(entry);
+    const raw: unknown = isObject ? (entry as Record<string, unknown>).value : entry;
+    let name: string | undefined;
+    if (isObject) {
+      const obj = entry as Record<string, unknown>;
+      for (const k of Object.keys(obj))
+        if (k !== "name" && k !== "value") problems.push(invalid(`${at}.${k}`, "unknown field"));
+      if (obj.name !== undefined) {
+        if (
+          typeof obj.name !== "string" ||
+          obj.name.trim() === "" ||
+          obj.name.length > MAX_PIN_NAME ||
+          /\p{Cc}/u.test(obj.name) ||
+          (obj.name.startsWith("<") && obj.name.endsWith(">"))
+        )
+          problems.push(invalid(`${at}.name`, `expected 1 to ${MAX_PIN_NAME} printable characters`));
+        else name = obj.name;
+      }
+    }
+    const path = isObject ? `${at}.value` : at;
+    if (typeof raw !== "string" || !/^sha256:[0-9a-fA-F]{64}$/.test(raw)) {
+      const hint =
+        typeof raw === "string" && raw.startsWith("<")
+          ? ` (still the template placeholder ${raw}: fill it in from \`provenant job code-digest\`)`
+          : "";
+      problems.push(invalid(path, `expected "sha256:" and 64 hex digits${hint}`));
+      return;
+    }
+    const normal = `sha256:${raw.slice(7).toLowerCase()}`;
+    if (byValue.has(normal)) problems.push(invalid(at, `${normal} is listed twice`));
+    byValue.set(normal, name === undefined ? { value: normal } : { name, value: normal });
+  });
+  return [...byValue.keys()].sort().map((k) => byValue.get(k)!);
+}
+
+/** Whether a policy is open, and why (see PolicyOpenness); `development` does not close it, it only allows it. */
+export function policyOpenness(policy: Pick<VerifierPolicy, "snp" | "trustedRoots">): PolicyOpenness {
+  const reasons = snpPolicyGaps(policy.snp);
+  if (policy.trustedRoots.length > 0)
+    reasons.push({
+      field: "trustedRoots",
+      message: `trusts ${policy.trustedRoots.length} development root(s) besides AMD's (${policy.trustedRoots.map((r) => r.slice(0, 16)).join(", ")}…)`,
+    });
+  return { open: reasons.length > 0, reasons };
+}
+
+/**
+ * Refuses an open policy that does not say `"development": true` (DESIGN §11): POLICY_OPEN, a usage error (exit 2),
+ * naming every gap and how to close it. What `verifier run` and the service check before they start.
+ */
+export function assertPolicyNotOpen(policy: VerifierPolicy): void {
+  if (!policy.openness.open || policy.development) return;
+  const gaps = policy.openness.reasons.map((r) => `${r.field}: ${r.message}`).join("; ");
+  throw new ProvenantError(
+    "usage",
+    "POLICY_OPEN",
+    `the policy is open (${gaps}). Pin snp.measurements (provenant measure --policy-snippet) and a whole ` +
+      `snp.minimumTcb floor for every product you accept (AMD's published TCB), or, for development only, ` +
+      `add "development": true`,
+    { details: { reasons: policy.openness.reasons } },
+  );
+}
+
+/**
+ * Reads a policy file's bytes with the strict reader (lib/json: UTF-8 without BOM, no duplicate keys, which JSON.parse
+ * would resolve silently): POLICY_INVALID when it is not such JSON or not a valid policy.
+ */
+export function parseVerifierPolicyBytes(bytes: Uint8Array): VerifierPolicy {
+  const json = parseStrictJsonBytes(bytes, { code: "POLICY_INVALID", what: "policy file" });
   return parseVerifierPolicy(json);
 }
 
-/** The default policy: AMD roots only, DEFAULT_SNP_POLICY, both kinds, 16 MiB, no GPU evidence required. */
+/**
+ * The default policy: AMD roots only, DEFAULT_SNP_POLICY, both kinds, 16 MiB, no GPU evidence required. It pins no
+ * measurement and no TCB floor, so it is open: `verifier run` refuses it; `bundle verify` warns.
+ */
 export function defaultVerifierPolicy(): VerifierPolicy {
   return parseVerifierPolicy({});
 }

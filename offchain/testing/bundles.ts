@@ -75,12 +75,14 @@ export async function createBundleFactory(options: BundleFactoryOptions = {}): P
     ...(options.keyDir === undefined ? {} : { keyDir: options.keyDir }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+  // A development policy (DESIGN §11): it trusts the simulator's root and pins nothing, so it must say so.
   const policyJson = {
     snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
     trustedRoots: [sim.rootFingerprint],
     requireGpuEvidence: false,
     maxBundleBytes: 16 * 1024 * 1024,
     acceptedKinds: ["finetune", "eval"],
+    development: true,
   };
   const policy = parseVerifierPolicy(policyJson);
   const k = generateKeyPairSync("ec", { namedCurve: "P-384" });
@@ -115,7 +117,7 @@ export async function createBundleFactory(options: BundleFactoryOptions = {}): P
               trainerConfig: { epochs: 1 },
               invocationId: seed,
               ...dates,
-              byproducts: [{ name: "snp-report", digest: hex(report.toString("hex")) }],
+              byproducts: [{ name: "snp-report", digest: createHash("sha256").update(report).digest("hex") }],
             })
           : buildEvalStatement({
               model: { name: "tuned", rootDigest: output },
