@@ -2,7 +2,7 @@
 // workers run) against lib: the OMS root digest equals lib/oms hashModel for files and shards, through WebCrypto and
 // through hash-wasm; the bundle check agrees with lib/dsse, lib/bundle and lib/snp on good, tampered and odd bundles.
 import assert from "node:assert/strict";
-import { createPublicKey } from "node:crypto";
+import { createHash, createPublicKey } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +13,7 @@ import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { parseReport } from "../lib/snp/parse.ts";
 import { checkBundle } from "../web/src/bundle.ts";
+import { hashRange } from "../web/src/hash.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
 import { digestOf, makeTestBundle } from "./lookup-fixture.ts";
 
@@ -124,6 +125,59 @@ describe("explorer in-browser hashing (the page's code under Node)", () => {
       hashModelFiles(toModelFiles([{ file: new File(["x"], "HEAD"), relativePath: "m/.git/HEAD" }])),
       { code: "OMS_MALFORMED" },
     );
+  });
+});
+
+/** A Blob whose stream() is not a byte stream (no BYOB reader), as in browsers without one. */
+class PlainStreamBlob extends Blob {
+  override slice(start?: number, end?: number): Blob {
+    return new PlainStreamBlob([super.slice(start, end)]);
+  }
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    const reader = super.stream().getReader();
+    return new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+    });
+  }
+}
+
+/** A Blob that announces more bytes than it gives: a file that shrank after it was chosen. */
+class ShrunkBlob extends Blob {
+  override get size(): number {
+    return super.size + 10;
+  }
+  override slice(): Blob {
+    return this;
+  }
+}
+
+describe("explorer range hashing", () => {
+  const data = bytesOf("range", 5 * 1024 * 1024 + 5);
+  const expected = new Uint8Array(
+    createHash("sha256")
+      .update(data.subarray(1000, 5 * 1024 * 1024))
+      .digest(),
+  );
+
+  it("when the stream has a BYOB reader or not, both engines give the SHA-256 of the range", async () => {
+    for (const blob of [new Blob([new Uint8Array(data)]), new PlainStreamBlob([new Uint8Array(data)])]) {
+      for (const webCryptoMaxBytes of [64 * 1024 * 1024, 0]) {
+        const got = await hashRange(blob, 1000, 5 * 1024 * 1024, { webCryptoMaxBytes });
+        assert.deepEqual(got.digest, expected, `${blob.constructor.name} ${got.engine}`);
+      }
+    }
+  });
+
+  it("when the file gives fewer bytes than it announced, it is IO_ERROR on either engine", async () => {
+    for (const blob of [new ShrunkBlob([new Uint8Array(data)])]) {
+      for (const webCryptoMaxBytes of [64 * 1024 * 1024, 0]) {
+        await assert.rejects(hashRange(blob, 0, blob.size, { webCryptoMaxBytes }), { code: "IO_ERROR" });
+      }
+    }
   });
 });
 

@@ -1,27 +1,31 @@
 // SHA-256 of a byte range of a Blob, as the explorer's hash workers run it (and the page itself where Web Workers are
 // missing). WebCrypto's digest() has no streaming form, so a range is read whole into memory and digested natively up
 // to WEBCRYPTO_MAX_BYTES; beyond it, or where WebCrypto is missing (a page not served from https or localhost), the
-// range streams through hash-wasm's SHA-256 in READ_CHUNK_BYTES slices with the next slice read while this one hashes.
+// range streams through hash-wasm's SHA-256 in constant memory. Reads go straight into memory this thread reuses
+// (a BYOB reader on Blob.stream()), because first-touching fresh pages can cost more than hashing them.
 
 /**
  * The largest range digested with WebCrypto. digest() needs the whole input in one buffer: 256 MiB keeps a worker's
  * peak memory bounded (the page allows WEBCRYPTO_BUDGET_BYTES in flight across workers) while a typical shard or
- * single-file checkpoint piece still takes the native path, which is several times faster than WASM.
+ * single-file checkpoint piece still takes the native path (SHA-NI where the CPU has it), which is several times
+ * faster than WASM.
  */
 export const WEBCRYPTO_MAX_BYTES = 256 * 1024 * 1024;
 /** Bytes of whole-range buffers the page keeps in flight at once, across all workers. */
 export const WEBCRYPTO_BUDGET_BYTES = 2 * WEBCRYPTO_MAX_BYTES;
-/** Slice size of each Blob read: large enough that per-read IPC costs vanish, small enough for smooth progress. */
+/** Slice size of each Blob read where BYOB streams are missing, and the unit of progress reports. */
 export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
-/** Reads in flight at once when a range is read whole (the browser serves them in parallel). */
-const READS_IN_FLIGHT = 4;
+/** Size of the reused buffer a streamed (hash-wasm) range is read into, one BYOB read at a time. */
+const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
+/** A whole-range buffer kept for the next range (the next file of the model, the next drop) is dropped after this. */
+const KEEP_BUFFER_MS = 30_000;
 
 export type HashEngine = "webcrypto" | "hash-wasm";
 
 export interface RangeOptions {
   /** Ranges up to this size use WebCrypto (default WEBCRYPTO_MAX_BYTES); tests lower it to exercise hash-wasm. */
   webCryptoMaxBytes?: number;
-  /** Called with the bytes read since the last call. */
+  /** Called with the bytes read since the last call (about every READ_CHUNK_BYTES). */
   onBytes?: (bytes: number) => void;
 }
 
@@ -41,35 +45,117 @@ export function engineFor(size: number, webCryptoMaxBytes = WEBCRYPTO_MAX_BYTES)
   return subtle() !== undefined && size <= webCryptoMaxBytes ? "webcrypto" : "hash-wasm";
 }
 
-async function readSlice(blob: Blob, start: number, end: number): Promise<Uint8Array> {
-  let buffer: ArrayBuffer;
-  try {
-    buffer = await blob.slice(start, end).arrayBuffer();
-  } catch (error) {
-    // A file changed, moved or made unreadable after it was chosen (NotReadableError).
-    throw new HashError("IO_ERROR", `cannot read the file: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (buffer.byteLength !== end - start) {
-    throw new HashError("IO_ERROR", `read ${buffer.byteLength} bytes at ${start}, expected ${end - start}`);
-  }
-  return new Uint8Array(buffer);
+function readError(error: unknown): HashError {
+  // A file changed, moved or made unreadable after it was chosen (NotReadableError).
+  return new HashError("IO_ERROR", `cannot read the file: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-/** Reads [start, end) into one buffer, READS_IN_FLIGHT slices at a time, reporting each slice. */
-async function readWhole(blob: Blob, start: number, end: number, onBytes: (n: number) => void): Promise<Uint8Array> {
-  const out = new Uint8Array(end - start);
-  let next = start;
-  const reader = async (): Promise<void> => {
-    while (next < end) {
-      const from = next;
-      const to = Math.min(from + READ_CHUNK_BYTES, end);
-      next = to;
-      out.set(await readSlice(blob, from, to), from - start);
-      onBytes(to - from);
-    }
+function shortRead(got: number, expected: number): HashError {
+  return new HashError("IO_ERROR", `the file gave ${got} bytes, expected ${expected}: did it change?`);
+}
+
+/** Batches byte counts into about one report per READ_CHUNK_BYTES (a BYOB read is often well under 1 MiB). */
+function batched(onBytes: (n: number) => void): { add: (n: number) => void; flush: () => void } {
+  let pending = 0;
+  return {
+    add(n) {
+      pending += n;
+      if (pending >= READ_CHUNK_BYTES) this.flush();
+    },
+    flush() {
+      if (pending > 0) onBytes(pending);
+      pending = 0;
+    },
   };
-  await Promise.all(Array.from({ length: READS_IN_FLIGHT }, reader));
-  return out;
+}
+
+function byobReader(blob: Blob): ReadableStreamBYOBReader | undefined {
+  try {
+    return blob.stream().getReader({ mode: "byob" });
+  } catch {
+    return undefined; // Blob.stream() is not a byte stream in this browser
+  }
+}
+
+/**
+ * Reads all of `blob` through `sink`, each read landing in `buffer` (or in what the stream hands back of it: a BYOB
+ * read transfers the buffer), and returns the buffer. `wrap` true: every read starts again at offset 0, and `sink`
+ * consumes each view before the next read reuses the memory (streaming). `wrap` false: the blob fills the buffer's
+ * first blob.size bytes (a whole-range read; the buffer may be larger).
+ */
+async function readInto(
+  blob: Blob,
+  buffer: ArrayBuffer,
+  wrap: boolean,
+  sink: (view: Uint8Array) => void,
+): Promise<ArrayBuffer> {
+  const reader = byobReader(blob);
+  const limit = wrap ? buffer.byteLength : blob.size;
+  let total = 0;
+  if (reader === undefined) {
+    // No byte stream: fresh slices, copied into the buffer.
+    for (let offset = 0; offset < blob.size; offset += READ_CHUNK_BYTES) {
+      let chunk: Uint8Array;
+      try {
+        chunk = new Uint8Array(await blob.slice(offset, offset + READ_CHUNK_BYTES).arrayBuffer());
+      } catch (error) {
+        throw readError(error);
+      }
+      if (chunk.length === 0) break;
+      total += chunk.length;
+      if (wrap) sink(chunk);
+      else {
+        if (total > limit) throw shortRead(total, blob.size);
+        new Uint8Array(buffer).set(chunk, total - chunk.length);
+        sink(chunk);
+      }
+    }
+    if (total !== blob.size) throw shortRead(total, blob.size);
+    return buffer;
+  }
+  try {
+    let offset = 0;
+    for (;;) {
+      if (offset === limit) {
+        if (!wrap) break;
+        offset = 0;
+      }
+      const { done, value } = await reader.read(new Uint8Array(buffer, offset, limit - offset));
+      if (value !== undefined) buffer = value.buffer as ArrayBuffer;
+      if (done || value === undefined) break;
+      sink(value);
+      offset += value.byteLength;
+      total += value.byteLength;
+    }
+    if (!wrap && total === blob.size) {
+      // The range is in; anything more would mean the file grew.
+      const more = await reader.read(new Uint8Array(new ArrayBuffer(1)));
+      if (!more.done) throw shortRead(total + (more.value?.byteLength ?? 0), blob.size);
+    }
+  } catch (error) {
+    throw error instanceof HashError ? error : readError(error);
+  } finally {
+    reader.releaseLock();
+  }
+  if (total !== blob.size) throw shortRead(total, blob.size);
+  return buffer;
+}
+
+/** The whole-range buffer this thread keeps between ranges, and the timer that drops it when idle. */
+let kept: ArrayBuffer | null = null;
+let keptTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** A buffer of at least `size` bytes: the kept one when it is large enough (its memory is already paged in). */
+function takeBuffer(size: number): ArrayBuffer {
+  const buffer = kept !== null && kept.byteLength >= size ? kept : new ArrayBuffer(size);
+  kept = null;
+  return buffer;
+}
+
+function keepBuffer(buffer: ArrayBuffer): void {
+  kept = buffer;
+  clearTimeout(keptTimer);
+  keptTimer = setTimeout(() => (kept = null), KEEP_BUFFER_MS);
 }
 
 /** SHA-256 of bytes already in memory: WebCrypto where there is one, else hash-wasm. */
@@ -83,23 +169,6 @@ export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return h.digest("binary");
 }
 
-/** Streams [start, end) through hash-wasm, reading the next slice while the current one is hashed. */
-async function streamWasm(blob: Blob, start: number, end: number, onBytes: (n: number) => void): Promise<Uint8Array> {
-  const { createSHA256 } = await import("hash-wasm");
-  const h = await createSHA256();
-  h.init();
-  const read = (from: number) => readSlice(blob, from, Math.min(from + READ_CHUNK_BYTES, end));
-  let pending = start < end ? read(start) : undefined;
-  for (let offset = start; pending !== undefined;) {
-    const chunk = await pending;
-    offset += chunk.length;
-    pending = offset < end ? read(offset) : undefined;
-    h.update(chunk);
-    onBytes(chunk.length);
-  }
-  return h.digest("binary");
-}
-
 /** SHA-256 of bytes [start, end) of `blob`: WebCrypto up to the bound, streaming hash-wasm beyond it. */
 export async function hashRange(
   blob: Blob,
@@ -107,11 +176,24 @@ export async function hashRange(
   end: number,
   options: RangeOptions = {},
 ): Promise<{ digest: Uint8Array; engine: HashEngine }> {
-  const onBytes = options.onBytes ?? (() => {});
+  const progress = batched(options.onBytes ?? (() => {}));
+  const range = blob.slice(start, end);
   const engine = engineFor(end - start, options.webCryptoMaxBytes);
   if (engine === "webcrypto") {
-    const bytes = await readWhole(blob, start, end, onBytes);
-    return { digest: await sha256(bytes), engine };
+    const size = end - start;
+    const buffer = await readInto(range, takeBuffer(size), false, (view) => progress.add(view.length));
+    progress.flush();
+    const digest = await sha256(new Uint8Array(buffer, 0, size));
+    keepBuffer(buffer);
+    return { digest, engine };
   }
-  return { digest: await streamWasm(blob, start, end, onBytes), engine };
+  const { createSHA256 } = await import("hash-wasm");
+  const h = await createSHA256();
+  h.init();
+  await readInto(range, new ArrayBuffer(STREAM_BUFFER_BYTES), true, (view) => {
+    h.update(view);
+    progress.add(view.length);
+  });
+  progress.flush();
+  return { digest: h.digest("binary"), engine };
 }
