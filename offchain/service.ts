@@ -4,19 +4,22 @@
 // has a stored verdict or an explicit, bounded wait for its certificates; verdicts and publications only move
 // forward; and the publisher asks the chain (`isRecorded`) before sending anything. No bundle holds up the ones after
 // it: a bundle whose ASK/ARK cannot be fetched waits in the store (retried `certificateAttempts` times,
-// `certificateRetryMs` apart), then gets the final verdict SNP_CERT_UNAVAILABLE, re-checkable on request.
+// `certificateRetryMs` apart), then gets the final verdict SNP_CERT_UNAVAILABLE, re-checkable on request. The same
+// holds for AMD's CRLs: a chain to one of AMD's roots is judged only against a current CRL of its ARK (fetched from
+// KDS, cached until its nextUpdate), and waits for one. An open policy is refused at start (POLICY_OPEN).
 import { createHash } from "node:crypto";
 import path from "node:path";
 
 import pino, { type Logger } from "pino";
 
 import { isProvenantError, toErrorList } from "../lib/errors.ts";
-import { createCertificateStore, type CertificateStore } from "../lib/snp/index.ts";
+import { createCertificateStore, KDS_BASE, type CertificateStore } from "../lib/snp/index.ts";
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
 import { Metrics, startApi, type HttpLimits, type RecheckOutcome } from "./http/index.ts";
 import type { BundleVerdict, VerifierPolicy } from "./pipeline/index.ts";
-import { VerificationAbortedError, VerificationPool, type SuppliedChain } from "./pipeline/pool.ts";
+import { assertPolicyNotOpen } from "./pipeline/policy.ts";
+import { VerificationAbortedError, VerificationPool, type SuppliedChain, type SuppliedCrl } from "./pipeline/pool.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
 import { Store, type BundleRow } from "./store/index.ts";
 import { GitRepo, type FoundBundle, type WatchLimits } from "./watcher/index.ts";
@@ -42,7 +45,10 @@ export interface ServiceOptions {
    * (default `<dataDir>/kds`) filled from AMD's KDS. Inject one to use another cache or to forbid the network.
    */
   certificates?: CertificateStore;
-  /** KDS base URL for the default certificate store (default https://kdsintf.amd.com). */
+  /**
+   * KDS base URL for the default certificate store (default https://kdsintf.amd.com). Another URL (a mirror, a
+   * test's fake KDS) is also asked for the CRLs of development roots, which AMD's KDS never holds.
+   */
   kdsBaseUrl?: string;
   /** Time between two fetch attempts for a bundle that waits for its certificates (5 min). */
   certificateRetryMs?: number;
@@ -106,6 +112,8 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   });
 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
+  // DESIGN §11: a policy that pins no measurement or TCB floor runs only when it says it is for development.
+  assertPolicyNotOpen(options.policy);
   const logger = options.logger ?? createLogger();
   const now = options.now ?? (() => new Date());
   const intervalMs = options.intervalMs ?? 30_000;
@@ -200,19 +208,72 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       ...(options.kdsBaseUrl === undefined ? {} : { kdsBaseUrl: options.kdsBaseUrl }),
     });
   const chains = new Map<string, SuppliedChain>();
+  /** AMD's CRLs as last fetched (cached on disk until their nextUpdate), handed to the workers with every job. */
+  const crls = new Map<string, SuppliedCrl>();
+  /** A development root's CRL is asked only of a KDS that is not AMD's (which never holds one). */
+  const developmentCrls = options.kdsBaseUrl !== undefined && options.kdsBaseUrl.replace(/\/+$/, "") !== KDS_BASE;
   /** When a product's chain last failed to come: KDS is not asked again for it sooner than this allows. */
   const fetchFailedAt = new Map<string, number>();
+  /** The same for a product's CRL. */
+  const crlFailedAt = new Map<string, number>();
   const refetchAfterMs = Math.min(certificateRetryMs, 60_000);
   let lastPollAt: string | null = null;
   let lastPollError: string | null = null;
   let acceptedInPoll = false;
 
-  /** The worker's verdict, with a chain the bundle lacks fetched and supplied when the first verdict names one. */
+  const job = () => ({ now: now(), chains: [...chains.values()], crls: [...crls.values()] });
+
+  /**
+   * The worker's verdict, with a chain the bundle lacks, then a CRL its chain needs, fetched and supplied when a
+   * verdict names one (each answer verified once more).
+   */
   async function verifyBytes(
     bytes: Uint8Array,
     fresh = false,
   ): Promise<{ verdict: BundleVerdict; fetchError?: string }> {
-    const verdict = await pool.verify(bytes, { now: now(), chains: [...chains.values()] });
+    const first = await verifyWithChain(bytes, fresh);
+    if (first.fetchError !== undefined || first.verdict.crlNeeded === undefined) return first;
+    return verifyWithCrl(bytes, first.verdict, fresh);
+  }
+
+  /** A chain's CRL that no job had, or that was not usable (stale, not signed by its ARK): fetched, then used. */
+  async function verifyWithCrl(
+    bytes: Uint8Array,
+    verdict: BundleVerdict,
+    fresh: boolean,
+  ): Promise<{ verdict: BundleVerdict; fetchError?: string }> {
+    const need = verdict.crlNeeded!;
+    if (!need.required && !developmentCrls) return { verdict };
+    const key = `${need.signer}-${need.product}`;
+    const failedAt = crlFailedAt.get(key);
+    if (!fresh && failedAt !== undefined && now().getTime() - failedAt < refetchAfterMs)
+      return { verdict, fetchError: `KDS did not supply a usable ${need.product} CRL recently` };
+    try {
+      // One already held was not usable: past the disk cache to KDS.
+      const crl = await certificates.fetchCrl(need.product, need.signer, now(), { refresh: crls.has(key) });
+      crls.set(key, { product: need.product, signer: need.signer, crl });
+    } catch (error) {
+      crlFailedAt.set(key, now().getTime());
+      return { verdict, fetchError: toErrorList(error)[0]?.message ?? "fetch failed" };
+    }
+    const again = await pool.verify(bytes, job());
+    if (again.crlNeeded !== undefined) {
+      crlFailedAt.set(key, now().getTime());
+      return {
+        verdict: again,
+        fetchError: `the ${need.product} CRL from KDS is not usable (${again.crlNeeded.reason})`,
+      };
+    }
+    crlFailedAt.delete(key);
+    return { verdict: again };
+  }
+
+  /** The worker's verdict, with a chain the bundle lacks fetched and supplied when the first verdict names one. */
+  async function verifyWithChain(
+    bytes: Uint8Array,
+    fresh: boolean,
+  ): Promise<{ verdict: BundleVerdict; fetchError?: string }> {
+    const verdict = await pool.verify(bytes, job());
     const need = verdict.certificatesNeeded;
     if (need === undefined) return { verdict };
     const key = `${need.signer}-${need.product}`;
@@ -228,8 +289,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       fetchFailedAt.set(key, now().getTime());
       return { verdict, fetchError: toErrorList(error)[0]?.message ?? "fetch failed" };
     }
-    return { verdict: await pool.verify(bytes, { now: now(), chains: [...chains.values()] }) };
+    return { verdict: await pool.verify(bytes, job()) };
   }
+
+  /** Whether a verdict waits for something KDS may still supply: its ASK/ARK, or a CRL revocation requires. */
+  const waits = (verdict: BundleVerdict): boolean =>
+    verdict.certificatesNeeded !== undefined || verdict.crlNeeded?.required === true;
 
   function storeVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
     const stored = store.setVerdict(verdict.bundleDigest, {
@@ -262,12 +327,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
   /** The final SNP_CERT_UNAVAILABLE verdict of a bundle whose certificates never came: what to do is in it. */
   function unavailableVerdict(verdict: BundleVerdict, attempts: number, reason: string): BundleVerdict {
+    const chain = verdict.certificatesNeeded;
+    const what =
+      chain !== undefined
+        ? `the ${chain.product} ASK/ARK`
+        : `a current CRL of AMD's ${verdict.crlNeeded?.product ?? ""} root (KDS ${verdict.crlNeeded?.signer ?? "vcek"}/v1/${verdict.crlNeeded?.product ?? ""}/crl)`;
     const message =
-      `the ${verdict.certificatesNeeded?.product ?? ""} ASK/ARK could not be had after ${attempts} attempt(s) ` +
-      `${formatMs(certificateRetryMs)} apart (${reason}); include the chain in the bundle, fill ` +
+      `${what} could not be had after ${attempts} attempt(s) ` +
+      `${formatMs(certificateRetryMs)} apart (${reason}); ${chain !== undefined ? "include the chain in the bundle, " : ""}fill ` +
       `<data-dir>/kds, or POST /bundles/${verdict.bundleDigest}/recheck once AMD KDS answers`;
     const errors = verdict.errors.map((e) => (e.code === "SNP_CERT_UNAVAILABLE" ? { ...e, message } : e));
-    const { certificatesNeeded: _needed, ...rest } = verdict;
+    const { certificatesNeeded: _needed, crlNeeded: _crl, ...rest } = verdict;
     return { ...rest, ok: false, errors };
   }
 
@@ -283,7 +353,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   ): Promise<void> {
     const { verdict, fetchError } = await verifyBytes(bytes, fresh);
     const row = store.getBundle(digest);
-    if (verdict.certificatesNeeded === undefined) return storeVerdict(row, verdict, where);
+    if (!waits(verdict)) return storeVerdict(row, verdict, where);
     const reason = fetchError ?? "certificates unavailable";
     const attempts = store.noteCertificateWait(digest, new Date(now().getTime() + certificateRetryMs), reason);
     if (attempts >= certificateAttempts) return storeVerdict(row, unavailableVerdict(verdict, attempts, reason), where);
@@ -416,10 +486,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           return;
         }
         const { verdict, fetchError } = await verifyBytes(bytes, true);
-        const final =
-          verdict.certificatesNeeded === undefined
-            ? verdict
-            : unavailableVerdict(verdict, row.certAttempts, fetchError ?? "certificates unavailable");
+        const final = !waits(verdict)
+          ? verdict
+          : unavailableVerdict(verdict, row.certAttempts, fetchError ?? "certificates unavailable");
         store.reviseVerdict(row.digest, {
           ok: final.ok,
           errors: final.errors,

@@ -9,9 +9,9 @@ import { Worker } from "node:worker_threads";
 
 import { ProvenantError } from "../../lib/errors.ts";
 import { policyDigest, type BundleVerdict, type VerifierPolicy } from "./index.ts";
-import type { SuppliedChain, VerifyJob, WorkerMessage } from "./worker.ts";
+import type { SuppliedChain, SuppliedCrl, VerifyJob, WorkerMessage } from "./worker.ts";
 
-export type { SuppliedChain } from "./worker.ts";
+export type { SuppliedChain, SuppliedCrl } from "./worker.ts";
 
 export interface VerificationPoolOptions {
   policy: VerifierPolicy;
@@ -109,12 +109,23 @@ export class VerificationPool {
     return this.#completed;
   }
 
-  /** The pipeline's verdict for these bytes at `now`; rejects with VerificationAbortedError when the pool closes. */
-  verify(bytes: Uint8Array, options: { now: Date; chains?: readonly SuppliedChain[] }): Promise<BundleVerdict> {
+  /**
+   * The pipeline's verdict for these bytes at `now`, with the certificates and CRLs the main thread fetched;
+   * rejects with VerificationAbortedError when the pool closes.
+   */
+  verify(
+    bytes: Uint8Array,
+    options: { now: Date; chains?: readonly SuppliedChain[]; crls?: readonly SuppliedCrl[] },
+  ): Promise<BundleVerdict> {
     if (this.#closed) return Promise.reject(new VerificationAbortedError());
     return new Promise((resolve, reject) => {
       this.#queue.push({
-        job: { bytes, now: options.now.getTime(), chains: [...(options.chains ?? [])] },
+        job: {
+          bytes,
+          now: options.now.getTime(),
+          chains: [...(options.chains ?? [])],
+          crls: [...(options.crls ?? [])],
+        },
         resolve,
         reject,
         attempts: 0,
