@@ -157,9 +157,10 @@ describe("provenant snp verify", () => {
   it("when sim policy prints a policy, it is the verifier parser's normalised form and parses back to the same digest", async () => {
     const printed = await run("sim policy", ["--key-dir", keyDir]);
     assert.equal(printed.code, 0);
-    const json = JSON.parse(printed.out) as { trustedRoots: string[] };
+    const json = JSON.parse(printed.out) as { trustedRoots: string[]; development: boolean };
     const sim = await createSimulator({ keyDir });
-    const expected = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint] });
+    const expected = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint], development: true });
+    assert.equal(json.development, true, "a development policy says so");
     assert.deepEqual(json, expected.json);
     assert.equal(policyDigest(parseVerifierPolicy(json)), policyDigest(expected));
   });

@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 
 import { dateOption, defineCommand, readInputFile, requiredOption, type Command } from "../lib/cli/index.ts";
 import { ProvenantError, toErrorList, UsageError, VerificationError } from "../lib/errors.ts";
+import { parseStrictJsonBytes } from "../lib/json/index.ts";
 import { productOfCommonName, readCertificate, type AmdCertificate } from "../lib/snp/cert.ts";
 import {
   createCertificateStore,
@@ -92,7 +93,8 @@ async function prefetchChain(store: CertificateStore, leafDer: Uint8Array, cache
 export function parseSnpVerifyPolicy(bytes: Uint8Array): { snp: SnpPolicy; trustedRoots: string[] } {
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    // The strict reader the verifier's parser uses: a key given twice is refused, never resolved to the last.
+    json = parseStrictJsonBytes(bytes, { code: "POLICY_INVALID", what: "policy file" });
   } catch {
     json = undefined; // parseVerifierPolicyBytes reports it
   }
@@ -201,8 +203,9 @@ const simPolicy = defineCommand({
       throw new UsageError(`--product must be Milan, Genoa or Turin\nusage: ${POLICY_USAGE}`);
     }
     const sim = await createSimulator({ product, keyDir: values["key-dir"] ?? defaultKeyDir(io.env) });
-    // The verifier's parser fills every default, so the printed file is exactly what the verifier will enforce.
-    const policy = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint] });
+    // The verifier's parser fills every default, so the printed file is exactly what the verifier will enforce. It
+    // pins nothing and trusts a development root, so it says so (DESIGN §11): `verifier run` starts with it.
+    const policy = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint], development: true });
     return { ok: true, text: `${JSON.stringify(policy.json, null, 2)}\n` };
   },
 });

@@ -224,7 +224,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     );
 
     const simulator = await createSimulator();
-    const policy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint] });
+    // A development policy (DESIGN §11): it trusts the simulator's root and pins no image, and says so.
+    const policy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint], development: true });
     const service: RunningService = await step(
       "verifier",
       async () =>
@@ -240,7 +241,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           maxWaitMs: 200,
           logger: pino({ level: "warn" }, pino.destination({ dest: path.join(workDir, "verifier.log"), sync: false })),
         }),
-      (s) => `watching every 1 s, API at ${s.apiUrl ?? "(none)"}, simulator root trusted by policy`,
+      (s) => `watching every 1 s, API at ${s.apiUrl ?? "(none)"}, simulator root trusted by a development policy`,
     );
     cleanups.push(() => service.stop());
 

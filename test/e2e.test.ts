@@ -73,7 +73,7 @@ describe("end to end: npm start --once, and a refused bundle", { timeout: 300_00
     assert.equal(record.txHash, demo.txHash);
 
     const simulator = await createSimulator();
-    const expectedPolicy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint] });
+    const expectedPolicy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint], development: true });
     assert.equal(record.policyDigest, policyDigest(expectedPolicy));
   });
 
