@@ -1,6 +1,6 @@
 // Assembling the provenance bundle (DESIGN §3.3): every statement signed with K as a DSSE envelope, the manifest
 // (fine-tune SLSA provenance or eval statement) plus one OMS statement per model it names, K's public key, the
-// nonce and the CPU evidence. Written through a temporary file, fsync and a rename: never half a bundle on disk, and
+// nonce, the CPU evidence and each GPU's. Written through a temporary file, fsync and a rename: never half a bundle on disk, and
 // never an attested run lost: when the final write fails, the bytes go to a fallback file in the temp directory.
 import type { KeyObject } from "node:crypto";
 import { constants } from "node:fs";
@@ -10,9 +10,16 @@ import { basename, dirname, join, resolve } from "node:path";
 
 import { IoError } from "../lib/errors.ts";
 
-import { BUNDLE_MEDIA_TYPE, manifestDigestOf, writeBundle, type ProvenanceBundle } from "../lib/bundle/index.ts";
+import {
+  BUNDLE_MEDIA_TYPE,
+  GPU_EVIDENCE_TYPE,
+  manifestDigestOf,
+  writeBundle,
+  type ProvenanceBundle,
+} from "../lib/bundle/index.ts";
 import { INTOTO_PAYLOAD_TYPE, signEnvelope, type DsseEnvelope } from "../lib/dsse/index.ts";
 import type { Statement } from "../lib/intoto/index.ts";
+import type { GpuEvidenceEntry } from "./attest/gpu.ts";
 import type { Evidence } from "./attest/providers.ts";
 
 export function signStatement(statement: Statement, privateKey: KeyObject): DsseEnvelope {
@@ -27,6 +34,8 @@ export interface AssembleInput {
   spki: Uint8Array;
   nonce: Uint8Array;
   evidence: Evidence;
+  /** One entry per GPU, collected for gpuNonceFor(REPORT_DATA) (`evidence.gpu`). */
+  gpu?: readonly GpuEvidenceEntry[];
 }
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
@@ -50,6 +59,18 @@ export function assembleBundle(input: AssembleInput): {
         ...(input.evidence.chain === undefined ? {} : { chain: input.evidence.chain.map(b64) }),
         provider: input.evidence.provider,
       },
+      ...(input.gpu === undefined || input.gpu.length === 0
+        ? {}
+        : {
+            gpu: input.gpu.map((g) => ({
+              type: GPU_EVIDENCE_TYPE,
+              arch: g.arch,
+              evidence: b64(g.evidence),
+              certChain: g.certChainPem,
+              ...(g.rims.length === 0 ? {} : { rims: g.rims.map((xml) => b64(new TextEncoder().encode(xml))) }),
+              ...(g.ocsp === undefined || g.ocsp.length === 0 ? {} : { ocsp: g.ocsp.map(b64) }),
+            })),
+          }),
     },
   };
   return { bundle, bytes: writeBundle(bundle), manifestDigest: manifestDigestOf(manifestEnvelope) };

@@ -14,6 +14,7 @@ import {
   type Command,
 } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
+import { gpuProviderByName } from "./attest/gpu.ts";
 import { providerByName } from "./attest/providers.ts";
 import { runFinetuneJob } from "./finetune/job.ts";
 import { runAuditJob, type CommonJobOptions, type JobReporter } from "./job.ts";
@@ -24,11 +25,13 @@ const AUDIT_USAGE =
   "provenant job audit --model <gguf> [--adapter <gguf>] --suite <builtin:mc|builtin:gen|path> [--few-shot <file>] " +
   "[--scorer profanity|regex|judge|toxicity] [--judge <gguf>] [--threshold <x>] " +
   "[--provider sim|tsm|sev-guest] [--nonce <hex>] " +
-  "[--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] [--tsm-root <dir>] [--snpguest <path>] [--json]";
+  "[--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] [--tsm-root <dir>] [--snpguest <path>] " +
+  "[--gpu-evidence nvml|sim|none] [--gpu-rims service|none|<dir>] [--nvml-library <path>] [--gpu-devtools] [--json]";
 const FINETUNE_USAGE =
   "provenant job finetune --base <gguf> --data <file|dir> --trainer llama|<command with {base} {data} {out}> " +
   "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
-  "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] " +
+  "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] " +
+  "[--gpu-evidence nvml|sim|none] [--gpu-rims service|none|<dir>] [--nvml-library <path>] [--gpu-devtools] " +
   "[--trace [--checkpoint-every <k>] [--trace-dir <dir>] [--seed <n>] [--trace-store <dir|repo>]] [--json]";
 
 const COMMON_OPTIONS = {
@@ -40,6 +43,10 @@ const COMMON_OPTIONS = {
   gpu: { type: "boolean" },
   "tsm-root": { type: "string" },
   snpguest: { type: "string" },
+  "gpu-evidence": { type: "string" },
+  "gpu-rims": { type: "string" },
+  "nvml-library": { type: "string" },
+  "gpu-devtools": { type: "boolean" },
 } as const;
 
 function reporterFor(io: CliIo, json: boolean): JobReporter {
@@ -61,6 +68,10 @@ function commonOptions(
     gpu?: boolean | undefined;
     "tsm-root"?: string | undefined;
     snpguest?: string | undefined;
+    "gpu-evidence"?: string | undefined;
+    "gpu-rims"?: string | undefined;
+    "nvml-library"?: string | undefined;
+    "gpu-devtools"?: boolean | undefined;
   },
   io: CliIo,
   json: boolean,
@@ -77,6 +88,19 @@ function commonOptions(
   };
   if (values.nonce !== undefined) options.nonce = values.nonce;
   if (values.out !== undefined) options.out = values.out;
+  // GPU evidence (docs/gpu.md): nvml in the confidential VM, sim for development; its flags go with it.
+  const gpuEvidence = values["gpu-evidence"] ?? "none";
+  if (gpuEvidence === "none" && (values["gpu-rims"] ?? values["nvml-library"] ?? values["gpu-devtools"]) !== undefined)
+    throw new UsageError("--gpu-rims, --nvml-library and --gpu-devtools go with --gpu-evidence nvml|sim");
+  const rims = values["gpu-rims"];
+  const nvmlLibrary = values["nvml-library"] === undefined ? undefined : resolve(io.cwd, values["nvml-library"]);
+  options.gpuEvidence = gpuProviderByName(gpuEvidence, {
+    ...(rims === undefined ? {} : { rims: rims === "service" || rims === "none" ? rims : resolve(io.cwd, rims) }),
+    ...(nvmlLibrary === undefined ? {} : { nvmlLibrary }),
+    allowDevTools: values["gpu-devtools"] ?? false,
+    env: io.env,
+  });
+  if (nvmlLibrary !== undefined) options.nvmlLibrary = nvmlLibrary;
   if (values.push !== undefined) options.push = values.push;
   return options;
 }

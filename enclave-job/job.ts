@@ -5,11 +5,21 @@ import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { buildEvalStatement, buildOmsStatement, type Metric, type Statement } from "../lib/intoto/index.ts";
+import type { Llama } from "node-llama-cpp";
+
+import { gpuNonceFor } from "../lib/gpu/index.ts";
+import {
+  buildEvalStatement,
+  buildOmsStatement,
+  type Metric,
+  type RuntimeInfo,
+  type Statement,
+} from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
 import { IoError, UsageError, VerificationError } from "../lib/errors.ts";
 import { generateJobKey, reportDataFor, toNonce } from "./attest/key.ts";
 import { jobCodeDigest as computeJobCodeDigest } from "./code-digest.ts";
+import type { GpuCollection, GpuEvidenceProvider } from "./attest/gpu.ts";
 import type { AttestationProvider, Evidence } from "./attest/providers.ts";
 import { runGeneration, type GenResult } from "./audit/generation.ts";
 import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
@@ -23,7 +33,7 @@ import {
   writeBundleFile,
   type BundleTarget,
 } from "./bundle.ts";
-import { loadModel, assertReadable, type LoadedModel } from "./llama.ts";
+import { loadModel, assertReadable, llamaRuntime, sharedLlama, type LoadedModel } from "./llama.ts";
 import { pushBundle, redactUrls, type PushResult } from "./push.ts";
 
 export type HashFn = (path: string, onProgress?: (done: number, total: number) => void) => Promise<ModelHash>;
@@ -52,7 +62,15 @@ export interface CommonJobOptions {
   cwd?: string;
   push?: string;
   threads?: number;
+  /** Run node-llama-cpp on CUDA (`--gpu`), or fail with CUDA_UNAVAILABLE before attesting. */
   gpu?: boolean;
+  /**
+   * Collects GPU evidence right after the CPU report, for gpuNonceFor(REPORT_DATA) (`--gpu-evidence nvml|sim`); the
+   * bundle carries it in `evidence.gpu`. Absent or null: no GPU evidence.
+   */
+  gpuEvidence?: GpuEvidenceProvider | null;
+  /** The NVML library for the runtime record's driver version on a `--gpu` run; default libnvidia-ml.so.1. */
+  nvmlLibrary?: string;
   hash?: HashFn;
   reporter?: JobReporter;
   now?: () => Date;
@@ -107,9 +125,20 @@ interface Attested {
   key: ReturnType<typeof generateJobKey>;
   nonce: Uint8Array;
   evidence: Evidence;
+  /** The GPUs' evidence, for gpuNonceFor(REPORT_DATA), when a GPU provider was given. */
+  gpu?: GpuCollection;
 }
 
-export async function attest(provider: AttestationProvider, nonceHex: string | undefined): Promise<Attested> {
+/**
+ * Key K, the CPU report over REPORT_DATA = SHA-256(SPKI(K)) ‖ nonce, and (with a GPU provider) every GPU's report
+ * over gpuNonceFor(REPORT_DATA), so the GPU evidence is bound to this key and bundle (DESIGN §10). Before any work.
+ */
+export async function attest(
+  provider: AttestationProvider,
+  nonceHex: string | undefined,
+  gpuProvider?: GpuEvidenceProvider | null,
+  reporter: JobReporter = silentReporter,
+): Promise<Attested> {
   const key = generateJobKey();
   const nonce = toNonce(nonceHex);
   const expected = reportDataFor(key.spki, nonce);
@@ -124,7 +153,41 @@ export async function attest(provider: AttestationProvider, nonceHex: string | u
       { details: { expected: Buffer.from(expected).toString("hex"), actual: Buffer.from(actual).toString("hex") } },
     );
   }
-  return { key, nonce, evidence };
+  if (gpuProvider === undefined || gpuProvider === null) return { key, nonce, evidence };
+  reporter.step(`collecting GPU evidence with ${gpuProvider.name}`);
+  const gpu = await gpuProvider.collect(gpuNonceFor(expected));
+  return { key, nonce, evidence, gpu };
+}
+
+/**
+ * The statements' runtime record (lib/intoto RuntimeInfo): node-llama-cpp's backend and its GPUs, the NVIDIA driver
+ * (from the GPU evidence collection, else NVML on a CUDA run), and how the GPU evidence was collected.
+ */
+export async function jobRuntime(
+  llama: Llama,
+  gpu: GpuCollection | undefined,
+  options: Pick<CommonJobOptions, "nvmlLibrary"> = {},
+): Promise<RuntimeInfo> {
+  const { backend, devices } = await llamaRuntime(llama);
+  let driverVersion = gpu?.driverVersion ?? null;
+  if (driverVersion === null && backend === "cuda") {
+    const { nvmlRuntimeInfo } = await import("./attest/gpu-nvml.ts");
+    driverVersion = (await nvmlRuntimeInfo(options.nvmlLibrary))?.driverVersion ?? null;
+  }
+  return {
+    backend,
+    devices,
+    driverVersion,
+    gpuEvidence:
+      gpu === undefined
+        ? null
+        : {
+            provider: gpu.provider,
+            environment: gpu.environment,
+            devToolsMode: gpu.devToolsMode,
+            gpus: gpu.gpus.length,
+          },
+  };
 }
 
 export async function finishBundle(
@@ -143,6 +206,7 @@ export async function finishBundle(
     spki: attested.key.spki,
     nonce: attested.nonce,
     evidence: attested.evidence,
+    ...(attested.gpu === undefined ? {} : { gpu: attested.gpu.gpus }),
   });
   const name = bundleFileName(manifestDigest, now);
   const bundlePath = bundleTargetPath(
@@ -256,8 +320,10 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   // before the arguments are checked, so that a usage error exits at once instead of after the hashing.
   const codeDigest = jobCodeDigest();
   codeDigest.catch(() => {});
+  // --gpu: CUDA must be there before the attestation, so a machine without it fails at once (CUDA_UNAVAILABLE).
+  if (options.gpu === true) await sharedLlama(true);
   reporter.step(`attesting with ${options.provider.name}`);
-  const attested = await attest(options.provider, options.nonce);
+  const attested = await attest(options.provider, options.nonce, options.gpuEvidence, reporter);
   const modelHash = await hashWithProgress(options, options.model, "model");
   const adapterHash =
     options.adapter === undefined ? undefined : await hashWithProgress(options, options.adapter, "adapter");
@@ -266,6 +332,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
   const loadStarted = performance.now();
   const loaded = await loadModel(options.model, { threads: options.threads ?? 2, gpu: options.gpu ?? false });
   const modelLoadMs = performance.now() - loadStarted;
+  const runtime = await jobRuntime(loaded.llama, attested.gpu, options);
   const startedOn = now();
   const started = performance.now();
   let mc: McResult | undefined;
@@ -326,6 +393,7 @@ export async function runAuditJob(options: AuditOptions): Promise<AuditResult> {
     metrics,
     startedOn,
     finishedOn,
+    runtime,
   });
   const models = [buildOmsStatement(basename(options.model), modelHash)];
   if (adapterHash !== undefined && options.adapter !== undefined) {

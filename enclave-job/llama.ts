@@ -8,7 +8,7 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel
 import { IoError, ProvenantError } from "../lib/errors.ts";
 
 export interface RuntimeOptions {
-  /** Use a GPU when node-llama-cpp has one; default false. */
+  /** Run on CUDA (node-llama-cpp's CUDA build, `npm run gpu:enable`), or fail with CUDA_UNAVAILABLE; default CPU. */
   gpu?: boolean;
   threads?: number;
   /** Milliseconds before a model load is abandoned; default 120 s. */
@@ -25,15 +25,57 @@ export interface LoadedModel {
 
 const llamas = new Map<string, Promise<Llama>>();
 
-/** One Llama instance per process and GPU choice: node-llama-cpp binds the native library once. */
-export function sharedLlama(gpu: boolean): Promise<Llama> {
-  const key = gpu ? "auto" : "cpu";
-  let llama = llamas.get(key);
-  if (llama === undefined) {
-    llama = getLlama({ gpu: gpu ? "auto" : false, logLevel: LlamaLogLevel.error });
-    llamas.set(key, llama);
+/** How to make CUDA available, for every CUDA_UNAVAILABLE message. */
+const CUDA_HINT =
+  "on a machine with an NVIDIA GPU and driver, install node-llama-cpp's CUDA build once with `npm run gpu:enable` " +
+  "(docs/gpu.md); without --gpu the job runs on the CPU";
+
+/**
+ * node-llama-cpp on CUDA, or CUDA_UNAVAILABLE. `build: "never"`: a missing prebuilt CUDA binary is an error at once,
+ * never a source build; and a binary that loads but did not get CUDA (no GPU, no driver) is refused too, so `--gpu`
+ * never silently runs on the CPU.
+ */
+async function cudaLlama(): Promise<Llama> {
+  let llama: Llama;
+  try {
+    llama = await getLlama({ gpu: "cuda", build: "never", logLevel: LlamaLogLevel.error });
+  } catch (error) {
+    throw new IoError(
+      "CUDA_UNAVAILABLE",
+      `--gpu: node-llama-cpp cannot run on CUDA here (${error instanceof Error ? error.message : String(error)}); ${CUDA_HINT}`,
+      { cause: error },
+    );
+  }
+  if (llama.gpu !== "cuda") {
+    await llama.dispose().catch(() => {});
+    throw new IoError(
+      "CUDA_UNAVAILABLE",
+      `--gpu: node-llama-cpp loaded ${String(llama.gpu)} instead of CUDA; ${CUDA_HINT}`,
+    );
   }
   return llama;
+}
+
+/**
+ * One Llama instance per process and backend: node-llama-cpp binds the native library once. `gpu` means CUDA and
+ * fails with CUDA_UNAVAILABLE when it is not there (a failed attempt is not cached, so it is tried again next time).
+ */
+export function sharedLlama(gpu: boolean): Promise<Llama> {
+  const key = gpu ? "cuda" : "cpu";
+  let llama = llamas.get(key);
+  if (llama === undefined) {
+    llama = gpu ? cudaLlama() : getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
+    llamas.set(key, llama);
+    llama.catch(() => llamas.delete(key));
+  }
+  return llama;
+}
+
+/** The backend a job ran on and its GPUs (CUDA device names from node-llama-cpp), for the statements' runtime. */
+export async function llamaRuntime(llama: Llama): Promise<{ backend: "cpu" | "cuda"; devices: string[] }> {
+  if (llama.gpu !== "cuda") return { backend: "cpu", devices: [] };
+  const names = await llama.getGpuDeviceNames().catch(() => [] as string[]);
+  return { backend: "cuda", devices: names.slice(0, 16).map((n) => n.slice(0, 256)) };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -2,7 +2,7 @@
 // REPORT_DATA (gpuNonceFor), its device certificate chain and its driver / VBIOS RIMs. Providers: `nvml` (the driver's
 // libnvidia-ml.so.1 through koffi, ./gpu-nvml.ts) and `sim` (lib/gpu's simulator, development only). None of them
 // verifies anything but that each report carries the nonce asked for: the verifier does the rest, with pinned roots.
-import { IoError, ProvenantError } from "../../lib/errors.ts";
+import { IoError, ProvenantError, UsageError } from "../../lib/errors.ts";
 import { parseGpuEvidence, type GpuArch } from "../../lib/gpu/index.ts";
 
 export type GpuProviderName = "nvml" | "sim";
@@ -157,26 +157,30 @@ export interface GpuProviderOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** `--gpu-evidence nvml|sim|none`: the provider, or null for none. */
-export async function gpuProviderByName(
-  name: string,
-  options: GpuProviderOptions = {},
-): Promise<GpuEvidenceProvider | null> {
+/** `--gpu-evidence nvml|sim|none`: the provider, or null for none; another name is USAGE. */
+export function gpuProviderByName(name: string, options: GpuProviderOptions = {}): GpuEvidenceProvider | null {
   switch (name) {
     case "none":
       return null;
     case "sim":
       return simGpuProvider({ ...(options.rims === "none" ? { rims: false } : {}) });
-    case "nvml": {
-      const { nvmlGpuProvider } = await import("./gpu-nvml.ts");
-      const { rimSourceFor } = await import("./gpu-rims.ts");
-      return nvmlGpuProvider({
-        ...(options.nvmlLibrary === undefined ? {} : { libraryPath: options.nvmlLibrary }),
-        allowDevTools: options.allowDevTools ?? false,
-        rims: rimSourceFor(options.rims, options.env),
-      });
-    }
+    case "nvml":
+      // koffi and NVML are loaded only when a job collects, so that a CPU-only job never touches native code.
+      return {
+        name: "nvml",
+        async collect(nonce) {
+          const [{ nvmlGpuProvider }, { rimSourceFor }] = await Promise.all([
+            import("./gpu-nvml.ts"),
+            import("./gpu-rims.ts"),
+          ]);
+          return nvmlGpuProvider({
+            ...(options.nvmlLibrary === undefined ? {} : { libraryPath: options.nvmlLibrary }),
+            allowDevTools: options.allowDevTools ?? false,
+            rims: rimSourceFor(options.rims, options.env),
+          }).collect(nonce);
+        },
+      };
     default:
-      throw new IoError("GPU_UNAVAILABLE", `unknown GPU evidence provider ${name} (nvml, sim, none)`);
+      throw new UsageError(`--gpu-evidence must be nvml, sim or none, not ${JSON.stringify(name)}`);
   }
 }

@@ -14,12 +14,13 @@ import {
   finishBundle,
   hashWithProgress,
   jobCodeDigest,
+  jobRuntime,
   silentReporter,
   type CommonJobOptions,
   type JobResult,
 } from "../job.ts";
 import { prepareBundleTarget } from "../bundle.ts";
-import { assertPlausibleGguf, assertReadable, loadModel } from "../llama.ts";
+import { assertPlausibleGguf, assertReadable, loadModel, sharedLlama } from "../llama.ts";
 import { ensureFinetuneBuild } from "./llama-build.ts";
 import { expandTrainerCommand, parseLlamaLoss, runTrainerProcess, type LossCurve } from "./trainer.ts";
 import type { TracedTrainingResult } from "../trace/record.ts";
@@ -266,7 +267,9 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
 
   const target = await prepareBundleTarget(options.out, cwd);
   reporter.step(`attesting with ${options.provider.name}`);
-  const attested = await attest(options.provider, options.nonce);
+  // --gpu: CUDA must be there before the attestation, so a machine without it fails at once (CUDA_UNAVAILABLE).
+  if (options.gpu === true) await sharedLlama(true);
+  const attested = await attest(options.provider, options.nonce, options.gpuEvidence, reporter);
   const baseHash = await hashWithProgress(options, options.base, "base model");
   const dataDigest = await digestOfData(options.data, dataIsDirectory, options);
   const codeDigest = await jobCodeDigest();
@@ -388,6 +391,9 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
   if (loss !== undefined) trainerConfig.reportedLoss = { first: loss.first, last: loss.last };
   const logDigest = createHash("sha256").update(run.log).digest("hex");
   const reportDigest = createHash("sha256").update(attested.evidence.report).digest("hex");
+  // Where the job ran (node-llama-cpp's backend for the probes, the driver, how GPU evidence was collected); the
+  // trainer command's own device use is the trainer's, named by trainerConfig.
+  const runtime = await jobRuntime(await sharedLlama(options.gpu ?? false), attested.gpu, options);
   const manifest = buildFinetuneStatement({
     output: { name: basename(outputDir), rootDigest: outputHash.rootDigest },
     baseModel: { name: basename(options.base), rootDigest: baseHash.rootDigest },
@@ -397,8 +403,14 @@ export async function runFinetuneJob(options: FinetuneOptions): Promise<Finetune
     invocationId,
     startedOn,
     finishedOn,
+    runtime,
     byproducts: [
       { name: "snp-report", digest: reportDigest },
+      // DESIGN §3.2: the digest of each GPU's evidence (SHA-256 of its SPDM transcript as the bundle carries it).
+      ...(attested.gpu?.gpus ?? []).map((g, i) => ({
+        name: `gpu-evidence-${i}`,
+        digest: createHash("sha256").update(g.evidence).digest("hex"),
+      })),
       { name: "logs", digest: logDigest },
       ...(traced === undefined ? [] : [(await import("../trace/commitment.ts")).toTraceByproduct(traced.commitment)]),
     ],
