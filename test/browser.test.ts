@@ -197,8 +197,8 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     assert.match((await page.textContent("#progress-text")) ?? "", /hashed 3 file.*worker/);
   });
 
-  it("when a file is above the WebCrypto bound, a worker streams it through hash-wasm to the same digest", async () => {
-    const streaming = await openPage(`${server.url}?webcryptoMaxBytes=1048576`);
+  it("when hash-wasm is asked for (as for files above 256 MiB), a worker streams the file to the same digest", async () => {
+    const streaming = await openPage(`${server.url}?hashEngine=hash-wasm`);
     try {
       await streaming.setInputFiles("#pick-files", modelFile);
       assert.equal(await hashedByPage(streaming), modelHash);
@@ -206,6 +206,16 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     } finally {
       await streaming.close();
     }
+  });
+
+  it("when a file of 16 MiB or more is dropped, the page measures the faster engine here and gets lib's digest", async () => {
+    const big = path.join(work, "big.bin");
+    await writeFile(big, Buffer.alloc(17 * 1024 * 1024, 0x5a));
+    const expected = (await hashModel(big)).rootDigest;
+    await clearHashed();
+    await page.setInputFiles("#pick-files", big);
+    assert.equal(await hashedByPage(), expected);
+    assert.match((await page.textContent("#progress-text")) ?? "", /; (webcrypto|hash-wasm), 1 worker/);
   });
 
   it("when a file is dragged onto the drop zone, it is hashed like a chosen one", async () => {

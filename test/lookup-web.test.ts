@@ -13,7 +13,7 @@ import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { parseReport } from "../lib/snp/parse.ts";
 import { checkBundle } from "../web/src/bundle.ts";
-import { hashRange } from "../web/src/hash.ts";
+import { fasterWholeEngine, hashRange } from "../web/src/hash.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
 import { digestOf, makeTestBundle } from "./lookup-fixture.ts";
 
@@ -101,6 +101,18 @@ describe("explorer in-browser hashing (the page's code under Node)", () => {
     assert.deepEqual([...got.engines].sort(), ["hash-wasm", "webcrypto"]);
   });
 
+  it("when an engine is forced, or measured for a file of 16 MiB or more, every range takes it, same digest", async () => {
+    const expected = await hashModel(model);
+    const wasm = await hashModelFiles(dropped(), { engine: "hash-wasm" });
+    assert.equal(wasm.rootDigest, expected.rootDigest);
+    assert.deepEqual(wasm.engines, ["hash-wasm"]);
+    const big = bytesOf("big", 17 * 1024 * 1024);
+    const one = toModelFiles([{ file: new File([new Uint8Array(big)], "big.bin") }]);
+    const auto = await hashModelFiles(one);
+    assert.deepEqual(auto.engines, [await fasterWholeEngine()]);
+    assert.equal(auto.rootDigest, createHash("sha256").update(createHash("sha256").update(big).digest()).digest("hex"));
+  });
+
   it("when the shards method is asked for, it gives lib/oms's shard resources and root", async () => {
     const expected = await hashModel(model, { method: "shards", shardSize: 4 * 1024 * 1024 });
     const got = await hashModelFiles(dropped(), { method: "shards", shardSize: 4 * 1024 * 1024 });
@@ -165,8 +177,8 @@ describe("explorer range hashing", () => {
 
   it("when the stream has a BYOB reader or not, both engines give the SHA-256 of the range", async () => {
     for (const blob of [new Blob([new Uint8Array(data)]), new PlainStreamBlob([new Uint8Array(data)])]) {
-      for (const webCryptoMaxBytes of [64 * 1024 * 1024, 0]) {
-        const got = await hashRange(blob, 1000, 5 * 1024 * 1024, { webCryptoMaxBytes });
+      for (const engine of ["webcrypto", "hash-wasm"] as const) {
+        const got = await hashRange(blob, 1000, 5 * 1024 * 1024, { engine });
         assert.deepEqual(got.digest, expected, `${blob.constructor.name} ${got.engine}`);
       }
     }
@@ -174,8 +186,8 @@ describe("explorer range hashing", () => {
 
   it("when the file gives fewer bytes than it announced, it is IO_ERROR on either engine", async () => {
     for (const blob of [new ShrunkBlob([new Uint8Array(data)])]) {
-      for (const webCryptoMaxBytes of [64 * 1024 * 1024, 0]) {
-        await assert.rejects(hashRange(blob, 0, blob.size, { webCryptoMaxBytes }), { code: "IO_ERROR" });
+      for (const engine of ["webcrypto", "hash-wasm"] as const) {
+        await assert.rejects(hashRange(blob, 0, blob.size, { engine }), { code: "IO_ERROR" });
       }
     }
   });

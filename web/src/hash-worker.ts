@@ -1,5 +1,5 @@
 // A hash worker of the explorer page (web/src/oms.ts): receives {id, blob, start, end}, answers with progress and the
-// raw SHA-256 of that byte range (web/src/hash.ts picks WebCrypto or hash-wasm). One range at a time per worker.
+// raw SHA-256 of that byte range with the engine the page chose (web/src/hash.ts). One range at a time per worker.
 import { HashError, hashRange, type HashEngine } from "./hash.ts";
 
 export interface WorkerTask {
@@ -7,7 +7,7 @@ export interface WorkerTask {
   blob: Blob;
   start: number;
   end: number;
-  webCryptoMaxBytes: number;
+  engine: HashEngine;
 }
 
 export type WorkerReply =
@@ -23,7 +23,7 @@ const scope = globalThis as unknown as {
 scope.onmessage = (event) => {
   const task = event.data;
   hashRange(task.blob, task.start, task.end, {
-    webCryptoMaxBytes: task.webCryptoMaxBytes,
+    engine: task.engine,
     onBytes: (bytes) => scope.postMessage({ id: task.id, type: "progress", bytes }),
   }).then(
     ({ digest, engine }) => scope.postMessage({ id: task.id, type: "done", digest, engine }),

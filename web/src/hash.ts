@@ -1,8 +1,9 @@
 // SHA-256 of a byte range of a Blob, as the explorer's hash workers run it (and the page itself where Web Workers are
 // missing). WebCrypto's digest() has no streaming form, so a range is read whole into memory and digested natively up
-// to WEBCRYPTO_MAX_BYTES; beyond it, or where WebCrypto is missing (a page not served from https or localhost), the
-// range streams through hash-wasm's SHA-256 in constant memory. Reads go straight into memory this thread reuses
-// (a BYOB reader on Blob.stream()), because first-touching fresh pages can cost more than hashing them.
+// to WEBCRYPTO_MAX_BYTES; beyond it, or where WebCrypto is missing (a page not served from https or localhost), or
+// where WebCrypto measures slower than WASM here (fasterWholeEngine), the range streams through hash-wasm's SHA-256
+// in constant memory. Reads go straight into memory this thread reuses (a BYOB reader on Blob.stream()), because
+// first-touching fresh pages can cost more than hashing them.
 
 /**
  * The largest range digested with WebCrypto. digest() needs the whole input in one buffer: 256 MiB keeps a worker's
@@ -19,12 +20,16 @@ export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 /** A whole-range buffer kept for the next range (the next file of the model, the next drop) is dropped after this. */
 const KEEP_BUFFER_MS = 30_000;
+/** Ranges from this size up are worth measuring the two engines for; below it WebCrypto is used as it is. */
+export const CALIBRATE_FROM_BYTES = 16 * 1024 * 1024;
+/** Bytes each engine hashes (twice) when they are measured. */
+const CALIBRATION_BYTES = 8 * 1024 * 1024;
 
 export type HashEngine = "webcrypto" | "hash-wasm";
 
 export interface RangeOptions {
-  /** Ranges up to this size use WebCrypto (default WEBCRYPTO_MAX_BYTES); tests lower it to exercise hash-wasm. */
-  webCryptoMaxBytes?: number;
+  /** The engine for this range (default: engineFor(size), WebCrypto up to the bound). */
+  engine?: HashEngine;
   /** Called with the bytes read since the last call (about every READ_CHUNK_BYTES). */
   onBytes?: (bytes: number) => void;
 }
@@ -40,9 +45,47 @@ export class HashError extends Error {
 
 const subtle = (): SubtleCrypto | undefined => globalThis.crypto?.subtle;
 
-/** Which engine hashes a range of `size` bytes here. */
-export function engineFor(size: number, webCryptoMaxBytes = WEBCRYPTO_MAX_BYTES): HashEngine {
-  return subtle() !== undefined && size <= webCryptoMaxBytes ? "webcrypto" : "hash-wasm";
+/**
+ * Which engine hashes a range of `size` bytes: WebCrypto up to `webCryptoMaxBytes` when there is one and `whole` (the
+ * engine for ranges that fit in memory) says so; hash-wasm streaming otherwise.
+ */
+export function engineFor(
+  size: number,
+  webCryptoMaxBytes = WEBCRYPTO_MAX_BYTES,
+  whole: HashEngine = "webcrypto",
+): HashEngine {
+  return subtle() !== undefined && size <= webCryptoMaxBytes && whole === "webcrypto" ? "webcrypto" : "hash-wasm";
+}
+
+let measured: Promise<HashEngine> | undefined;
+
+/**
+ * The faster engine for a range that fits in memory, measured once per page on 8 MiB (best of two each). WebCrypto
+ * hashes natively (SHA-NI where the CPU has it) but copies its whole input into fresh memory first; where touching
+ * fresh pages is dear (some VMs pay several ns a byte) that copy costs more than hash-wasm's SHA-256.
+ */
+export function fasterWholeEngine(): Promise<HashEngine> {
+  measured ??= (async (): Promise<HashEngine> => {
+    const s = subtle();
+    if (s === undefined) return "hash-wasm";
+    const sample = new Uint8Array(CALIBRATION_BYTES).fill(0x5a);
+    const { createSHA256 } = await import("hash-wasm");
+    const h = await createSHA256();
+    let web = Infinity;
+    let wasm = Infinity;
+    for (let i = 0; i < 2; i++) {
+      let t = performance.now();
+      await s.digest("SHA-256", sample);
+      web = Math.min(web, performance.now() - t);
+      t = performance.now();
+      h.init();
+      h.update(sample);
+      h.digest("binary");
+      wasm = Math.min(wasm, performance.now() - t);
+    }
+    return web <= wasm ? "webcrypto" : "hash-wasm";
+  })();
+  return measured;
 }
 
 function readError(error: unknown): HashError {
@@ -169,7 +212,7 @@ export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return h.digest("binary");
 }
 
-/** SHA-256 of bytes [start, end) of `blob`: WebCrypto up to the bound, streaming hash-wasm beyond it. */
+/** SHA-256 of bytes [start, end) of `blob` with `options.engine` (default: WebCrypto up to the bound). */
 export async function hashRange(
   blob: Blob,
   start: number,
@@ -178,7 +221,7 @@ export async function hashRange(
 ): Promise<{ digest: Uint8Array; engine: HashEngine }> {
   const progress = batched(options.onBytes ?? (() => {}));
   const range = blob.slice(start, end);
-  const engine = engineFor(end - start, options.webCryptoMaxBytes);
+  const engine = subtle() === undefined ? "hash-wasm" : (options.engine ?? engineFor(end - start));
   if (engine === "webcrypto") {
     const size = end - start;
     const buffer = await readInto(range, takeBuffer(size), false, (view) => progress.add(view.length));

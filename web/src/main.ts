@@ -3,7 +3,6 @@
 import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord } from "../../offchain/client/core.ts";
 import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
 import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
-import { WEBCRYPTO_MAX_BYTES } from "./hash.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
 interface NetworkConfig {
@@ -221,7 +220,7 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
     const started = performance.now();
     const hash = await hashModelFiles(files, {
       onProgress: (done, total) => progress(done, total, "hashing"),
-      ...webCryptoBound(),
+      ...enginePreference(),
     });
     const seconds = (performance.now() - started) / 1000;
     const bytes = hash.totalBytes;
@@ -240,13 +239,12 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
 }
 
 /**
- * `?webcryptoMaxBytes=N` lowers the size up to which a file is digested whole with WebCrypto (never raises it: the
- * bound caps memory), so that the streaming hash-wasm path can be tried on small files.
+ * `?hashEngine=webcrypto|hash-wasm` forces the engine for files that fit in memory (default: the faster one here,
+ * measured once); files above 256 MiB always stream through hash-wasm.
  */
-function webCryptoBound(): { webCryptoMaxBytes?: number } {
-  const value = new URLSearchParams(location.search).get("webcryptoMaxBytes");
-  const n = value === null ? NaN : Number(value);
-  return Number.isSafeInteger(n) && n >= 0 ? { webCryptoMaxBytes: Math.min(n, WEBCRYPTO_MAX_BYTES) } : {};
+function enginePreference(): { engine?: "webcrypto" | "hash-wasm" } {
+  const value = new URLSearchParams(location.search).get("hashEngine");
+  return value === "webcrypto" || value === "hash-wasm" ? { engine: value } : {};
 }
 
 async function readEntry(entry: FileSystemEntry, out: { file: File; relativePath: string }[]): Promise<void> {

@@ -15,10 +15,12 @@ import {
 } from "../../lib/oms/digest.ts";
 import type { SerializationMethod } from "../../lib/oms/types.ts";
 import {
+  CALIBRATE_FROM_BYTES,
   HashError,
   WEBCRYPTO_BUDGET_BYTES,
   WEBCRYPTO_MAX_BYTES,
   engineFor,
+  fasterWholeEngine,
   hashRange,
   sha256,
   type HashEngine,
@@ -58,8 +60,13 @@ export interface HashModelOptions {
   onProgress?: (done: number, total: number) => void;
   /** Web Workers to use; 0 hashes on this thread. Default: navigator.hardwareConcurrency (at most 16). */
   workers?: number;
-  /** Ranges up to this size use WebCrypto (default 256 MiB); beyond it hash-wasm streams. */
+  /** Ranges up to this size may use WebCrypto (default 256 MiB); beyond it hash-wasm streams. */
   webCryptoMaxBytes?: number;
+  /**
+   * The engine for ranges that fit in memory: "auto" (default) measures once per page which is faster here
+   * (fasterWholeEngine) when a range is 16 MiB or more; "webcrypto" or "hash-wasm" forces one.
+   */
+  engine?: "auto" | HashEngine;
 }
 
 /**
@@ -80,11 +87,11 @@ export function toModelFiles(files: readonly { file: Blob & { name: string }; re
 
 type RangeResult = { digest: Uint8Array; engine: HashEngine };
 /** Hashes one range somewhere (a worker, or this thread) and reports bytes as they are read. */
-type Runner = (blob: Blob, task: OmsTask, onBytes: (n: number) => void) => Promise<RangeResult>;
+type Runner = (blob: Blob, task: OmsTask, onBytes: (n: number) => void, engine: HashEngine) => Promise<RangeResult>;
 
 interface PooledWorker {
   worker: Worker;
-  run: (blob: Blob, task: OmsTask, onBytes: (n: number) => void, webCryptoMaxBytes: number) => Promise<RangeResult>;
+  run: (blob: Blob, task: OmsTask, onBytes: (n: number) => void, engine: HashEngine) => Promise<RangeResult>;
 }
 
 const idleWorkers: PooledWorker[] = [];
@@ -116,11 +123,11 @@ function acquireWorker(): PooledWorker {
   };
   return {
     worker,
-    run: (blob, task, onBytes, webCryptoMaxBytes) =>
+    run: (blob, task, onBytes, engine) =>
       new Promise<RangeResult>((resolve, reject) => {
         const id = nextId++;
         pending.set(id, { resolve, reject, onBytes });
-        worker.postMessage({ id, blob, start: task.start, end: task.end, webCryptoMaxBytes } satisfies WorkerTask);
+        worker.postMessage({ id, blob, start: task.start, end: task.end, engine } satisfies WorkerTask);
       }),
   };
 }
@@ -133,17 +140,14 @@ function runAll(
   tasks: readonly OmsTask[],
   blobs: readonly Blob[],
   runners: readonly Runner[],
-  webCryptoMaxBytes: number,
+  engines: readonly HashEngine[],
   onBytes: (n: number) => void,
 ): Promise<RangeResult[]> {
   const results = new Array<RangeResult>(tasks.length);
   const queue = tasks
     .map((_, i) => i)
     .sort((a, b) => tasks[b]!.end - tasks[b]!.start - (tasks[a]!.end - tasks[a]!.start));
-  const costOf = (i: number) => {
-    const size = tasks[i]!.end - tasks[i]!.start;
-    return engineFor(size, webCryptoMaxBytes) === "webcrypto" ? size : 0;
-  };
+  const costOf = (i: number) => (engines[i] === "webcrypto" ? tasks[i]!.end - tasks[i]!.start : 0);
   return new Promise((resolve, reject) => {
     const idle = [...runners];
     let running = 0;
@@ -158,7 +162,7 @@ function runAll(
         const runner = idle.pop()!;
         running++;
         inMemory += cost;
-        runner(blobs[tasks[i]!.file]!, tasks[i]!, onBytes).then(
+        runner(blobs[tasks[i]!.file]!, tasks[i]!, onBytes, engines[i]!).then(
           (result) => {
             results[i] = result;
             running--;
@@ -193,24 +197,30 @@ export async function hashModelFiles(
     options.shardSize ?? DEFAULT_SHARD_SIZE,
   );
   const totalBytes = files.reduce((sum, f) => sum + f.blob.size, 0);
+  let done = 0;
+  options.onProgress?.(0, totalBytes);
+  const sizes = tasks.map((t) => t.end - t.start);
+  const measure = sizes.some((n) => n >= CALIBRATE_FROM_BYTES && n <= webCryptoMaxBytes);
+  const preference = options.engine ?? "auto";
+  const whole = preference !== "auto" ? preference : measure ? await fasterWholeEngine() : "webcrypto";
+  const engines = sizes.map((n) => engineFor(n, webCryptoMaxBytes, whole));
+
   const available = typeof Worker === "undefined" ? 0 : (globalThis.navigator?.hardwareConcurrency ?? 2);
   const wanted = Math.min(options.workers ?? available, MAX_WORKERS, tasks.length);
   const workers = typeof Worker === "undefined" ? 0 : Math.max(0, wanted);
   const pooled = Array.from({ length: workers }, () => acquireWorker());
   const runners: Runner[] =
     workers > 0
-      ? pooled.map((p) => (blob, task, onBytes) => p.run(blob, task, onBytes, webCryptoMaxBytes))
-      : [(blob, task, onBytes) => hashRange(blob, task.start, task.end, { webCryptoMaxBytes, onBytes })];
+      ? pooled.map((p) => p.run)
+      : [(blob, task, onBytes, engine) => hashRange(blob, task.start, task.end, { engine, onBytes })];
 
-  let done = 0;
-  options.onProgress?.(0, totalBytes);
   let results: RangeResult[];
   try {
     results = await runAll(
       tasks,
       files.map((f) => f.blob),
       runners,
-      webCryptoMaxBytes,
+      engines,
       (n) => {
         done += n;
         options.onProgress?.(done, totalBytes);
