@@ -243,8 +243,11 @@ describe("verifier service, end to end", () => {
         try {
           // Kill only once this life has done some work (a verdict or a publication), however slowly Node starts,
           // then at a random moment within 1.2 s: every kill lands mid-work.
-          await waitFor("the restarted verifier to make progress", () =>
-            snapshot() !== before || published() === FAULT_BUNDLES ? true : undefined,
+          // (A generous bound: on a 2-core machine running other suites, Node, ethers and git can take a while.)
+          await waitFor(
+            "the restarted verifier to make progress",
+            () => (snapshot() !== before || published() === FAULT_BUNDLES ? true : undefined),
+            120_000,
           );
           await new Promise((r) => setTimeout(r, rng() * 1_200));
         } finally {

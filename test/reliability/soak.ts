@@ -30,7 +30,7 @@ export interface SoakOptions {
    * in its store), so that every kill lands mid-work however slowly the machine starts Node.
    */
   killWithinMs: number;
-  /** A restarted service that makes no progress for this long is a failure (default 60 s). */
+  /** A restarted service that makes no progress for this long is a failure (default 120 s: a loaded 2-core machine). */
   progressWithinMs?: number;
   /** Stop killing after this long, then let one clean run finish. */
   killForMs: number;
@@ -139,7 +139,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         await waitFor(
           "the restarted verifier to make progress",
           () => (snapshot() !== before || finished() ? true : undefined),
-          options.progressWithinMs ?? 60_000,
+          options.progressWithinMs ?? 120_000,
         );
         // The fault itself: a kill at a random moment of this life's work (drawn from the seeded generator).
         await new Promise((resolve) => setTimeout(resolve, rng() * options.killWithinMs));
