@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFile, readdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,7 +85,12 @@ describe("GPU in the enclave job", () => {
       backend: "cpu",
       devices: [],
       driverVersion: sim.driverVersion,
-      gpuEvidence: { provider: "sim", environment: "sim", devToolsMode: false, gpus: 1 },
+      gpuEvidence: {
+        provider: "sim",
+        environment: "sim",
+        devToolsMode: false,
+        evidence: [createHash("sha256").update(evidence).digest("hex")],
+      },
     });
   });
 

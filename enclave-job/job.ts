@@ -1,6 +1,7 @@
 // The enclave job (DESIGN §1 steps 1-6): key K and the attestation report first (so a missing device fails
 // before any work), then hashing of inputs, the audit or fine-tune, hashing of outputs, signed statements, and the
 // bundle written atomically and optionally pushed. Every dependency on the outside world is an option, for tests.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -185,7 +186,7 @@ export async function jobRuntime(
             provider: gpu.provider,
             environment: gpu.environment,
             devToolsMode: gpu.devToolsMode,
-            gpus: gpu.gpus.length,
+            evidence: gpu.gpus.map((g) => createHash("sha256").update(g.evidence).digest("hex")),
           },
   };
 }

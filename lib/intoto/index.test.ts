@@ -117,7 +117,7 @@ describe("runtime records (where a job ran)", () => {
     backend: "cuda",
     devices: ["NVIDIA H100 80GB HBM3"],
     driverVersion: "570.124.06",
-    gpuEvidence: { provider: "nvml", environment: "prod", devToolsMode: false, gpus: 1 },
+    gpuEvidence: { provider: "nvml", environment: "prod", devToolsMode: false, evidence: ["e".repeat(64)] },
   };
   const cpu: RuntimeInfo = { backend: "cpu", devices: [], driverVersion: null, gpuEvidence: null };
 
@@ -148,9 +148,10 @@ describe("runtime records (where a job ran)", () => {
     const evidence = (g: Record<string, unknown>) =>
       withRuntime({ ...cuda, gpuEvidence: { ...cuda.gpuEvidence, ...g } });
     assert.equal(invalidPath(evidence({ devToolsMode: "no" })), "predicate.runtime.gpuEvidence.devToolsMode");
-    assert.equal(invalidPath(evidence({ gpus: 0 })), "predicate.runtime.gpuEvidence.gpus");
+    assert.equal(invalidPath(evidence({ evidence: [] })), "predicate.runtime.gpuEvidence.evidence");
+    assert.equal(invalidPath(evidence({ evidence: ["E".repeat(64)] })), "predicate.runtime.gpuEvidence.evidence[0]");
     assert.equal(invalidPath(evidence({ provider: "nvtrust" })), "predicate.runtime.gpuEvidence.provider");
-    const tune = clone(buildFinetuneStatement({ ...finetuneInput(), runtime: cpu })) as {
+    const tune = clone(buildFinetuneStatement({ ...finetuneInput(), runtime: cpu })) as unknown as {
       predicate: { buildDefinition: { internalParameters: { runtime: Record<string, unknown> } } };
     };
     tune.predicate.buildDefinition.internalParameters.runtime.backend = "tpu";

@@ -75,12 +75,15 @@ export interface RuntimeInfo {
   devices: string[];
   /** The NVIDIA driver version, or null when there is no NVIDIA driver. */
   driverVersion: string | null;
-  /** How GPU evidence was collected for the bundle, or null when none was. */
+  /**
+   * How GPU evidence was collected for the bundle, or null when none was. `evidence` lists the hex SHA-256 of each
+   * GPU's SPDM transcript in bundle order, so K's signature covers exactly the GPU evidence the bundle carries.
+   */
   gpuEvidence: {
     provider: "nvml" | "sim";
     environment: "prod" | "sim" | "unavailable";
     devToolsMode: boolean;
-    gpus: number;
+    evidence: string[];
   } | null;
 }
 
@@ -241,7 +244,7 @@ function runtimeToJson(runtime: RuntimeInfo): Record<string, unknown> {
             provider: runtime.gpuEvidence.provider,
             environment: runtime.gpuEvidence.environment,
             devToolsMode: runtime.gpuEvidence.devToolsMode,
-            gpus: runtime.gpuEvidence.gpus,
+            evidence: [...runtime.gpuEvidence.evidence],
           },
   };
 }
@@ -547,14 +550,17 @@ function checkRuntime(c: Checker, value: unknown, path: string): void {
     const at = `${path}.gpuEvidence`;
     const gpu = c.object(runtime.gpuEvidence, at);
     if (gpu === undefined) return;
-    c.only(gpu, at, ["provider", "environment", "devToolsMode", "gpus"]);
+    c.only(gpu, at, ["provider", "environment", "devToolsMode", "evidence"]);
     if (gpu.provider !== "nvml" && gpu.provider !== "sim") c.fail(`${at}.provider`, "expected nvml or sim");
     if (gpu.environment !== "prod" && gpu.environment !== "sim" && gpu.environment !== "unavailable")
       c.fail(`${at}.environment`, "expected prod, sim or unavailable");
     if (typeof gpu.devToolsMode !== "boolean") c.fail(`${at}.devToolsMode`, "expected a boolean");
-    const n = gpu.gpus;
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_RUNTIME_DEVICES)
-      c.fail(`${at}.gpus`, `expected an integer from 1 to ${MAX_RUNTIME_DEVICES}`);
+    const evidence = c.array(gpu.evidence, `${at}.evidence`, 1) ?? [];
+    if (evidence.length > MAX_RUNTIME_DEVICES) c.fail(`${at}.evidence`, `at most ${MAX_RUNTIME_DEVICES} GPUs`);
+    else
+      evidence.forEach((d, i) => {
+        if (typeof d !== "string" || !SHA256_HEX.test(d)) c.fail(`${at}.evidence[${i}]`, "expected 64 lowercase hex");
+      });
   }
 }
 
