@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 
 import { MalformedInputError, PolicyViolationError, ProvenantError } from "../../lib/errors.ts";
+import { gpuPolicyToJson, parseGpuPolicy, type GpuPolicy } from "../../lib/gpu/index.ts";
 import { parseStrictJsonBytes } from "../../lib/json/index.ts";
 import {
   DEFAULT_SNP_POLICY,
@@ -15,18 +16,31 @@ import {
   type SnpPolicy,
 } from "../../lib/snp/index.ts";
 
-export type AcceptedKind = "finetune" | "eval";
+/**
+ * The manifests a policy may admit: fine-tune provenance (kind 1), audits (kind 2) and serving statements (kind 3,
+ * DESIGN §12). "serving" is admitted only when a policy lists it: a file written before serving existed keeps its
+ * meaning and its digest, and a verifier starts registering serving logs only when its operator says so.
+ */
+export type AcceptedKind = "finetune" | "eval" | "serving";
+export const ACCEPTED_KINDS: readonly AcceptedKind[] = ["eval", "finetune", "serving"];
 
 export interface VerifierPolicy {
   /** SEV-SNP policy (lib/snp): debug, VMPL, TCB floors, measurements, …; DEFAULT_SNP_POLICY when omitted. */
   snp: SnpPolicy;
   /** Extra ARK fingerprints (hex SHA-256 of the DER) to trust: development roots such as the simulator's only. */
   trustedRoots: string[];
-  /** Refuse bundles that carry no GPU evidence (POLICY_GPU_EVIDENCE). GPU evidence is not verified cryptographically. */
-  requireGpuEvidence: boolean;
+  /**
+   * The GPU policy (lib/gpu GpuPolicy, docs/gpu.md): `required`, `archs`, `minDriverVersion`, `requireRims`,
+   * `requireOcsp`, `trustedRoots` (development GPU roots only). Every GPU in a bundle is verified whatever it says.
+   * The old top-level `requireGpuEvidence` is read as `gpu.required` (true) or ignored (false).
+   */
+  gpu: GpuPolicy;
   /** Largest bundle file accepted, in bytes (at most 16 MiB, the format's own limit). */
   maxBundleBytes: number;
-  /** Which manifests may be recorded: "finetune" (SLSA provenance) and/or "eval" (audit). */
+  /**
+   * Which manifests may be recorded: "finetune" (SLSA provenance), "eval" (audit), "serving" (a serving statement,
+   * recorded as kind 3). Default ["eval", "finetune"]: serving only when listed (see AcceptedKind).
+   */
   acceptedKinds: AcceptedKind[];
   /** Most DSSE envelopes a bundle may hold (BUNDLE_TOO_COMPLEX above): bounds verification before it is paid for. */
   maxEnvelopes: number;
@@ -68,7 +82,7 @@ export interface PolicyOpenness {
 export interface VerifierPolicyJson {
   snp: unknown;
   trustedRoots: string[];
-  requireGpuEvidence: boolean;
+  gpu: ReturnType<typeof gpuPolicyToJson>;
   maxBundleBytes: number;
   acceptedKinds: AcceptedKind[];
   maxEnvelopes: number;
@@ -88,6 +102,7 @@ export const MAX_POLICY_SIGNATURES_PER_ENVELOPE = 16;
 export const VERIFIER_POLICY_FIELDS = [
   "snp",
   "trustedRoots",
+  "gpu",
   "requireGpuEvidence",
   "maxBundleBytes",
   "acceptedKinds",
@@ -135,11 +150,24 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
       });
   }
 
-  let requireGpuEvidence = false;
+  // The GPU section (lib/gpu parseGpuPolicy: unknown fields and bad values are POLICY_INVALID, each listed).
+  let gpu: GpuPolicy = parseGpuPolicy(undefined);
+  try {
+    gpu = parseGpuPolicy(input.gpu);
+  } catch (error) {
+    if (error instanceof PolicyViolationError) problems.push(...error.violations);
+    else problems.push(invalid("gpu", error instanceof Error ? error.message : String(error)));
+  }
+  // `requireGpuEvidence`, from before GPU evidence was verified: true reads as gpu.required (stricter than it was:
+  // the evidence is now verified too), false changes nothing. It is not in the normalised form, so a file that says
+  // `"requireGpuEvidence": true` and one that says `"gpu": {"required": true}` have one digest.
   if (input.requireGpuEvidence !== undefined) {
+    const gpuIn = input.gpu as Record<string, unknown> | undefined;
     if (typeof input.requireGpuEvidence !== "boolean")
-      problems.push(invalid("requireGpuEvidence", "expected a boolean"));
-    else requireGpuEvidence = input.requireGpuEvidence;
+      problems.push(invalid("requireGpuEvidence", 'expected a boolean (better: "gpu": {"required": true})'));
+    else if (input.requireGpuEvidence && gpuIn?.required === false)
+      problems.push(invalid("requireGpuEvidence", "contradicts gpu.required: false (gpu.required replaces it)"));
+    else if (input.requireGpuEvidence) gpu = { ...gpu, required: true };
   }
 
   let maxBundleBytes = MAX_POLICY_BUNDLE_BYTES;
@@ -156,10 +184,10 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
     if (
       !Array.isArray(v) ||
       v.length === 0 ||
-      v.some((k) => k !== "finetune" && k !== "eval") ||
+      v.some((k) => !ACCEPTED_KINDS.includes(k as AcceptedKind)) ||
       new Set(v).size !== v.length
     )
-      problems.push(invalid("acceptedKinds", 'expected a non-empty list of "finetune" and/or "eval"'));
+      problems.push(invalid("acceptedKinds", 'expected a non-empty list of "finetune", "eval" and/or "serving"'));
     else acceptedKinds = [...(v as AcceptedKind[])].sort();
   }
 
@@ -193,7 +221,7 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
   const normalised: VerifierPolicyJson = {
     snp: snpPolicyToJson(snp),
     trustedRoots: [...new Set(trustedRoots)].sort(),
-    requireGpuEvidence,
+    gpu: gpuPolicyToJson(gpu),
     maxBundleBytes,
     acceptedKinds,
     maxEnvelopes,
@@ -204,7 +232,7 @@ export function parseVerifierPolicy(json: unknown): VerifierPolicy {
   const policy: Omit<VerifierPolicy, "openness"> = {
     snp,
     trustedRoots: normalised.trustedRoots,
-    requireGpuEvidence,
+    gpu,
     maxBundleBytes,
     acceptedKinds,
     maxEnvelopes,
@@ -264,12 +292,21 @@ function readJobCodeDigests(value: unknown, problems: ProvenantError[]): PinnedD
 }
 
 /** Whether a policy is open, and why (see PolicyOpenness); `development` does not close it, it only allows it. */
-export function policyOpenness(policy: Pick<VerifierPolicy, "snp" | "trustedRoots">): PolicyOpenness {
+export function policyOpenness(
+  policy: Pick<VerifierPolicy, "snp" | "trustedRoots"> & Partial<Pick<VerifierPolicy, "gpu">>,
+): PolicyOpenness {
   const reasons = snpPolicyGaps(policy.snp);
   if (policy.trustedRoots.length > 0)
     reasons.push({
       field: "trustedRoots",
       message: `trusts ${policy.trustedRoots.length} development root(s) besides AMD's (${policy.trustedRoots.map((r) => r.slice(0, 16)).join(", ")}…)`,
+    });
+  // A development GPU root (the GPU simulator's) opens the policy as a development ARK does.
+  const gpuRoots = policy.gpu?.trustedRoots ?? [];
+  if (gpuRoots.length > 0)
+    reasons.push({
+      field: "gpu.trustedRoots",
+      message: `trusts ${gpuRoots.length} development GPU root(s) besides NVIDIA's (${gpuRoots.map((r) => r.slice(0, 16)).join(", ")}…)`,
     });
   return { open: reasons.length > 0, reasons };
 }
@@ -301,7 +338,8 @@ export function parseVerifierPolicyBytes(bytes: Uint8Array): VerifierPolicy {
 }
 
 /**
- * The default policy: AMD roots only, DEFAULT_SNP_POLICY, both kinds, 16 MiB, no GPU evidence required. It pins no
+ * The default policy: AMD roots only, DEFAULT_SNP_POLICY, fine-tunes and audits (not serving), 16 MiB, GPU evidence
+ * verified when present but not required (DEFAULT_GPU_POLICY: both RIMs required per GPU). It pins no
  * measurement and no TCB floor, so it is open: `verifier run` refuses it; `bundle verify` warns.
  */
 export function defaultVerifierPolicy(): VerifierPolicy {

@@ -55,6 +55,8 @@ const RECORD_LEVEL_ERRORS: ReadonlySet<string> = new Set([
   "ModelRegistryMissingParent",
   "ModelRegistryUnexpectedParent",
   "ModelRegistryUnknownKind",
+  // A serving record (kind 3) without its log id in parentModelHash (the pipeline always sets it).
+  "ModelRegistryMissingLogId",
 ]);
 
 /** The registry's custom error named by a revert's data, wherever ethers, the node or rofl-appd put it. */
