@@ -7,9 +7,16 @@
 // is broken (the report's chain or signature, the binding, an envelope), no further signature is verified.
 // Revocation: the chain is held against AMD's ARK-signed CRLs the caller supplies (the service fetches them from
 // KDS); every payload is read by lib/intoto parseStatementPayload, the strict reader every reader of a bundle shares.
+// A serving statement (DESIGN §12) is a manifest too: read and bound to K by lib/receipt, recorded as kind 3.
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
 
-import { findManifest, manifestDigestOf, readBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
+import {
+  findManifest,
+  manifestDigestOf,
+  predicateTypeOf,
+  readBundle,
+  type ProvenanceBundle,
+} from "../../lib/bundle/index.ts";
 import { decodeBase64, verifyEnvelope, type DsseEnvelope } from "../../lib/dsse/index.ts";
 import {
   MalformedInputError,
@@ -20,8 +27,15 @@ import {
   VerificationError,
   type ErrorCode,
 } from "../../lib/errors.ts";
-import { jobCodeDigestOf, parseStatementPayload, type ValidatedStatement } from "../../lib/intoto/index.ts";
-import type { AttestationRecord } from "../../lib/registry/record.ts";
+import {
+  jobCodeDigestOf,
+  parseStatementPayload,
+  PREDICATE_EVAL,
+  PREDICATE_SLSA,
+  type ValidatedStatement,
+} from "../../lib/intoto/index.ts";
+import { PREDICATE_SERVING, verifyServingStatement, type ServingStatement } from "../../lib/receipt/index.ts";
+import { KIND_AUDIT, KIND_FINETUNE, KIND_SERVING, type AttestationRecord } from "../../lib/registry/record.ts";
 import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
 import {
   ARK_FINGERPRINTS,
@@ -37,6 +51,7 @@ import {
 import { policyDigest, type VerifierPolicy } from "./policy.ts";
 
 export {
+  ACCEPTED_KINDS,
   assertPolicyNotOpen,
   defaultVerifierPolicy,
   MAX_POLICY_BUNDLE_BYTES,
@@ -62,7 +77,7 @@ export interface BundleVerdict {
   bundleDigest: string;
   manifestDigest?: string;
   modelHash?: string;
-  kind?: "finetune" | "eval";
+  kind?: "finetune" | "eval" | "serving";
   errors: { code: ErrorCode; message: string }[];
   record?: AttestationRecord;
   /**
@@ -277,18 +292,27 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
     if (bound === undefined) proofBroken = true;
   }
 
+  // The manifest: found from the payloads alone (its signature is step f's), so that f reads a serving one as such.
+  const found = c.run(() => findBundleManifest(bundle));
+
   // f: every envelope signed by K, in order, stopping at the first that is not; their payloads, as statements.
-  const statements: (ValidatedStatement | undefined)[] = [];
+  const statements: (BundleStatement | undefined)[] = [];
   let allSigned = key !== undefined && !proofBroken;
   for (const [i, envelope] of bundle.envelopes.entries()) {
-    if (!allSigned || key === undefined) break;
+    if (!allSigned || key === undefined || spki === undefined) break;
+    if (found?.serving === true && i === found.index) {
+      // The serving key S is K (docs/serving.md): the statement names K's SPKI, and K's signature is checked with it.
+      const serving = c.run(() => toServingStatement(envelope, spki));
+      if (serving === undefined) allSigned = false;
+      else statements[i] = serving;
+      continue;
+    }
     const payload = c.run(() => verifyEnvelope(envelope, key));
     if (payload === undefined) allSigned = false;
     else statements[i] = c.run(() => toStatement(envelope, payload, i));
   }
 
   // g: statements consistent; the record.
-  const found = c.run(() => findManifest(bundle));
   if (found !== undefined) {
     const manifest = statements[found.index];
     const manifestDigest = c.run(() => manifestDigestOf(found.envelope));
@@ -298,7 +322,7 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       const modelHash = manifest.subjectDigests[0];
       if (modelHash !== undefined) verdict.modelHash = modelHash;
       // Consistency needs every statement: it is judged only when every envelope verified.
-      const jobCode = jobCodeDigestOf(manifest.statement);
+      const jobCode = jobCodeOf(manifest);
       if (jobCode !== undefined) verdict.jobCodeDigest = `sha256:${jobCode}`;
       if (allSigned && reportBytes !== undefined)
         c.run(() => checkConsistency(bundle, manifest, statements, policy, reportBytes));
@@ -306,18 +330,23 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
         verdict.record = {
           modelHash: `0x${modelHash}`,
           manifestDigest: `0x${manifestDigest}`,
-          parentModelHash: manifest.kind === "finetune" ? `0x${manifest.parentModelHash ?? ""}` : ZERO32,
+          parentModelHash:
+            manifest.kind === "finetune"
+              ? `0x${manifest.parentModelHash ?? ""}`
+              : manifest.kind === "serving"
+                ? `0x${manifest.logId}`
+                : ZERO32,
           measurementHash: `0x${sha256(verified.report.measurement).toString("hex")}`,
           policyDigest: `0x${policyDigest(policy)}`,
           reportedTcb: verified.report.reportedTcb.raw.toString(),
-          kind: manifest.kind === "finetune" ? 1 : 2,
+          kind: manifest.kind === "finetune" ? KIND_FINETUNE : manifest.kind === "serving" ? KIND_SERVING : KIND_AUDIT,
         };
       }
     }
   }
 
   // GPU evidence: required or not (its presence only; see docs/verifier.md).
-  if (policy.requireGpuEvidence && (bundle.evidence.gpu === undefined || bundle.evidence.gpu.length === 0))
+  if (policy.gpu.required && (bundle.evidence.gpu === undefined || bundle.evidence.gpu.length === 0))
     c.add(new PolicyError("POLICY_GPU_EVIDENCE", "the policy requires GPU evidence and the bundle has none"));
 
   if (verified !== undefined) {
@@ -501,14 +530,70 @@ function toStatement(envelope: DsseEnvelope, payload: Uint8Array, index: number)
   return parseStatementPayload(envelope.payloadType, payload, `envelopes[${index}]`);
 }
 
+/** A serving statement as the pipeline holds it beside lib/intoto's statements: the served model and the log id. */
+interface ServingManifest {
+  kind: "serving";
+  statement: ServingStatement;
+  subjectDigests: string[];
+  /** SHA-256 of S's DER SPKI: the record's parentModelHash, which registers the log (docs/contract.md). */
+  logId: string;
+}
+
+type BundleStatement = ValidatedStatement | ServingManifest;
+
+/**
+ * A serving statement envelope (DESIGN §12), read by lib/receipt verifyServingStatement, the one reader of the format
+ * (in-toto payloadType, strict JSON, every field): its servingKey must be the bundle's signer K, byte for byte
+ * (BINDING_KEY_MISMATCH), so that REPORT_DATA[0:32] = SHA-256(SPKI(S)) = logId binds the attestation to S; the
+ * envelope's signature is checked with that key (DSSE_BAD_SIGNATURE), and logId = keyid = SHA-256 of the SPKI.
+ */
+function toServingStatement(envelope: DsseEnvelope, spki: Uint8Array): ServingManifest {
+  const served = verifyServingStatement(envelope, spki);
+  return {
+    kind: "serving",
+    statement: served.statement,
+    subjectDigests: served.statement.subject.map((s) => s.digest.sha256),
+    logId: served.logId,
+  };
+}
+
+/**
+ * The bundle's manifest: its one fine-tune or eval manifest (lib/bundle findManifest), or its one serving statement.
+ * BUNDLE_MALFORMED when there is none or more than one of them in all.
+ */
+function findBundleManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number; serving: boolean } {
+  const serving: number[] = [];
+  let others = 0;
+  bundle.envelopes.forEach((envelope, index) => {
+    const type = predicateTypeOf(envelope);
+    if (type === PREDICATE_SERVING) serving.push(index);
+    else if (type === PREDICATE_SLSA || type === PREDICATE_EVAL) others += 1;
+  });
+  if (serving.length === 0) return { ...findManifest(bundle), serving: false };
+  if (serving.length + others !== 1)
+    throw new MalformedInputError(
+      "BUNDLE_MALFORMED",
+      `envelopes: expected exactly one fine-tune, eval or serving manifest, found ${serving.length + others}`,
+      { details: { path: "envelopes" } },
+    );
+  return { envelope: bundle.envelopes[serving[0]!]!, index: serving[0]!, serving: true };
+}
+
+/** The job-code digest a manifest names (64 hex): lib/intoto's for fine-tunes and audits, the serving predicate's. */
+function jobCodeOf(manifest: BundleStatement): string | undefined {
+  return manifest.kind === "serving"
+    ? manifest.statement.predicate.jobCode.digest.sha256
+    : jobCodeDigestOf(manifest.statement);
+}
+
 /**
  * g: kinds accepted; every subject of the manifest is a model an OMS statement of the bundle names; digests well
  * formed; a fine-tune's `snp-report` byproducts are this bundle's report; the job code is one the policy pins.
  */
 function checkConsistency(
   bundle: ProvenanceBundle,
-  manifest: ValidatedStatement,
-  statements: (ValidatedStatement | undefined)[],
+  manifest: BundleStatement,
+  statements: (BundleStatement | undefined)[],
   policy: VerifierPolicy,
   reportBytes: Uint8Array,
 ): void {
@@ -524,7 +609,7 @@ function checkConsistency(
   if (manifest.kind === "finetune" && (manifest.parentModelHash === undefined || !hex64.test(manifest.parentModelHash)))
     problems.push(new MalformedInputError("STATEMENT_INVALID", "the fine-tune manifest names no base-model digest"));
   const omsDigests = new Set(
-    statements.filter((s) => s?.kind === "oms").flatMap((s) => (s as ValidatedStatement).subjectDigests),
+    statements.filter((s) => s?.kind === "oms").flatMap((s) => (s as BundleStatement).subjectDigests),
   );
   const manifests = statements.filter((s) => s !== undefined && s.kind !== "oms");
   if (manifests.length > 1)
@@ -564,7 +649,7 @@ function checkConsistency(
     });
   }
   if (policy.jobCodeDigests !== undefined) {
-    const jobCode = jobCodeDigestOf(manifest.statement);
+    const jobCode = jobCodeOf(manifest);
     const pinned = policy.jobCodeDigests.map((d) => d.value);
     if (jobCode === undefined || !pinned.includes(`sha256:${jobCode}`))
       problems.push(
