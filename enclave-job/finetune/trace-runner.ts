@@ -56,6 +56,11 @@ export interface TraceRunResult {
   stepMicros: number[];
   /** Microseconds of the whole training loop, checkpoint saves included. */
   trainMicros: number;
+  /** CPU microseconds of each step, and of the whole process (start, load, training, saves) at its end. */
+  stepCpuMicros: number[];
+  cpuMicros: number;
+  /** CPU microseconds the runner spent recording (leaves, records, checkpoint saves). */
+  traceCpuMicros: number;
   losses: number[];
   log: string;
   wallMs: number;
@@ -104,6 +109,8 @@ interface RunnerEvent {
   t?: number;
   loss?: number;
   us?: number;
+  cpuUs?: number;
+  traceCpuUs?: number;
   ndata?: number;
   steps?: number;
   stride?: number;
@@ -124,6 +131,9 @@ export async function runTraceTrainer(options: TraceRunOptions): Promise<TraceRu
     runnerLeaves: [],
     stepMicros: [],
     trainMicros: 0,
+    stepCpuMicros: [],
+    cpuMicros: 0,
+    traceCpuMicros: 0,
     losses: [],
     log: "",
     wallMs: 0,
@@ -151,10 +161,13 @@ export async function runTraceTrainer(options: TraceRunOptions): Promise<TraceRu
       result.tokens = event.tokens ?? 0;
     } else if (event.event === "step" && typeof event.t === "number") {
       result.stepMicros.push(event.us ?? 0);
+      result.stepCpuMicros.push(event.cpuUs ?? 0);
       result.losses.push(event.loss ?? NaN);
       options.onStep?.(event.t, event.loss ?? NaN);
     } else if (event.event === "done") {
       result.trainMicros = event.trainUs ?? 0;
+      result.cpuMicros = event.cpuUs ?? 0;
+      result.traceCpuMicros = event.traceCpuUs ?? 0;
       done = true;
     }
   };

@@ -142,9 +142,13 @@ export interface StretchResult {
   data: boolean | null;
   /** Replayed losses, learning rates and the resulting checkpoint equal the committed ones, bit for bit. */
   replay: boolean | null;
-  /** Replay wall time and the trainer's own time for the replayed steps (seconds). */
+  /** Replay wall time (the runner: start, load, steps, save) and its own time for the replayed steps (seconds). */
   replaySeconds: number | null;
   trainSeconds: number | null;
+  /** Everything this stretch cost the auditor: proofs, fetching and hashing the checkpoint, replay, comparison. */
+  seconds: number;
+  /** CPU seconds of the same: the replay process's own, plus this process's. */
+  cpuSeconds: number;
   errors: Reason[];
 }
 
@@ -292,18 +296,22 @@ export async function spotCheck(options: SpotCheckOptions): Promise<SpotCheckRes
 
     for (const [position, stretch] of chosen.entries()) {
       options.onStretch?.(stretch, position, chosen.length);
-      result.stretches.push(
-        await checkStretch(stretch, {
-          ...options,
-          work,
-          trace,
-          tree,
-          root,
-          globalOk,
-          loadData,
-          dataError: () => dataError,
-        }),
-      );
+      const started = performance.now();
+      const cpu = process.cpuUsage();
+      const checked = await checkStretch(stretch, {
+        ...options,
+        work,
+        trace,
+        tree,
+        root,
+        globalOk,
+        loadData,
+        dataError: () => dataError,
+      });
+      checked.seconds = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(cpu);
+      checked.cpuSeconds += (used.user + used.system) / 1e6;
+      result.stretches.push(checked);
     }
     result.ok = checks.every((k) => k.ok) && result.stretches.every((s) => s.ok);
     const reasons: Reason[] = checks
@@ -341,6 +349,8 @@ async function checkStretch(stretch: Stretch, ctx: StretchContext): Promise<Stre
     replay: null,
     replaySeconds: null,
     trainSeconds: null,
+    seconds: 0,
+    cpuSeconds: 0,
     errors: [],
   };
   const fail = (code: ErrorCode, message: string): StretchResult => {
@@ -419,6 +429,7 @@ async function checkStretch(stretch: Stretch, ctx: StretchContext): Promise<Stre
     return fail("TRACE_REPLAY_MISMATCH", `the replay failed: ${e.message}`);
   }
   out.replaySeconds = run.wallMs / 1000;
+  out.cpuSeconds = run.cpuMicros / 1e6;
   out.trainSeconds = run.stepMicros.reduce((a, b) => a + b, 0) / 1e6;
   if (run.totalSteps !== c.steps) {
     out.data = false;
