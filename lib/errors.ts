@@ -114,6 +114,10 @@ export const ERROR_CODES = [
   "RECEIPT_BAD_SIGNATURE",
   "RECEIPT_DIGEST_MISMATCH",
   "RECEIPT_NOT_ANCHORED",
+  // receipt verify: the receipt names another log, manifest or model than its serving statement; the serving
+  // statement is not recorded onchain as kind 3 (or did not register the receipt's log)
+  "RECEIPT_SERVING_MISMATCH",
+  "SERVING_NOT_RECORDED",
   "MODEL_REVOKED",
   "MODEL_NOT_RECORDED",
   "REGISTRY_UNAUTHORIZED",
