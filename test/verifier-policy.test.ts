@@ -100,6 +100,8 @@ describe("verifier policy and revocation, across the CLI and the service", () =>
     it("when the policy is pinned, or open but development, `provenant verifier run` starts (and stops on SIGTERM)", async () => {
       for (const policy of ["pinned-policy.json", "dev-policy.json"]) {
         const repo = createTestRepo();
+        repo.write("README", "nothing to verify yet\n");
+        repo.commitAndPush("a first commit, for the service to scan");
         const dataDir = path.join(dir, `data-${policy}`);
         const argv = verifierRunArgs(world, repo.origin, dataDir, ["--listen", "off", "--interval", "0.2"]);
         argv[argv.indexOf("--policy") + 1] = path.join(dir, policy);
@@ -113,9 +115,10 @@ describe("verifier policy and revocation, across the CLI and the service", () =>
         child.stderr.on("data", (d: Buffer) => (out += d.toString()));
         const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
         try {
+          // The first scan is logged after startService has returned, so the SIGTERM handler is installed by then.
           await waitFor(
-            `${policy}: the service starts`,
-            () => (out.includes('"msg":"verification workers ready"') ? true : undefined),
+            `${policy}: the service scans`,
+            () => (out.includes('"msg":"scanned"') ? true : undefined),
             60_000,
           );
           assert.match(out, /"msg":"policy loaded"/);
