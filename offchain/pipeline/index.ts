@@ -8,6 +8,8 @@
 // Revocation: the chain is held against AMD's ARK-signed CRLs the caller supplies (the service fetches them from
 // KDS); every payload is read by lib/intoto parseStatementPayload, the strict reader every reader of a bundle shares.
 // A serving statement (DESIGN §12) is a manifest too: read and bound to K by lib/receipt, recorded as kind 3.
+// h (DESIGN §10): every GPU's evidence verified by lib/gpu for the nonce gpuNonceFor(REPORT_DATA), then held against
+// the policy's `gpu` section; the record's measurementHash covers each GPU's measured state (measurementHashOf).
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
 
 import {
@@ -18,6 +20,16 @@ import {
   type ProvenanceBundle,
 } from "../../lib/bundle/index.ts";
 import { decodeBase64, verifyEnvelope, type DsseEnvelope } from "../../lib/dsse/index.ts";
+import {
+  createGpuVerifier,
+  gpuNonceFor,
+  NVIDIA_DEVICE_ROOT_FINGERPRINT,
+  parseGpuEvidence,
+  validateGpus,
+  type GpuEvidenceInput,
+  type GpuVerifier,
+  type VerifiedGpu,
+} from "../../lib/gpu/index.ts";
 import {
   MalformedInputError,
   PolicyError,
@@ -32,6 +44,8 @@ import {
   parseStatementPayload,
   PREDICATE_EVAL,
   PREDICATE_SLSA,
+  runtimeOf,
+  type RuntimeInfo,
   type ValidatedStatement,
 } from "../../lib/intoto/index.ts";
 import { PREDICATE_SERVING, verifyServingStatement, type ServingStatement } from "../../lib/receipt/index.ts";
@@ -119,6 +133,30 @@ export interface BundleVerdict {
   };
   /** The job-code digest the manifest names (`sha256:<hex>`, jobCodeDigestOf), when it names one by SHA-256. */
   jobCodeDigest?: string;
+  /** Each GPU the bundle carries evidence for, in bundle order, verified or not (step h; absent when none). */
+  gpus?: GpuVerdict[];
+  /** Where the manifest says the job ran (its signed runtime record: backend, GPUs, driver), when it has one. */
+  runtime?: RuntimeInfo;
+}
+
+/** One GPU as a verdict shows it (docs/gpu.md): what it is, and whether its evidence verified. */
+export interface GpuVerdict {
+  index: number;
+  arch: "hopper" | "blackwell";
+  /** true only when the evidence verified (chain, signature, FWID, nonce, RIMs, measurements). */
+  verified: boolean;
+  /** Read from the evidence (shown even when it did not verify; null when it does not parse). */
+  driverVersion: string | null;
+  vbiosVersion: string | null;
+  /** Hex SHA-256 of the signed measurement record (what measurementHash folds in); null unless verified. */
+  measurementDigest: string | null;
+  /** The device chain's root: NVIDIA's pinned Device Identity CA or a development root the policy lists. */
+  root: { kind: "nvidia" | "development"; fingerprint: string } | null;
+  /** Versions of the verified driver and VBIOS RIMs. */
+  rims: { driver: string | null; vbios: string | null };
+  measurements: { checked: number; matched: number } | null;
+  /** Why it did not verify; absent when verified or when a broken proof earlier stopped the check. */
+  error?: { code: ErrorCode; message: string };
 }
 
 /**
@@ -156,6 +194,28 @@ const AMD_ROOTS: ReadonlyMap<string, Product> = new Map(
 
 const ZERO32 = `0x${"00".repeat(32)}`;
 const verifiers = new WeakMap<VerifierPolicy, ReportVerifier>();
+const gpuVerifiers = new WeakMap<VerifierPolicy, GpuVerifier>();
+
+/** One GPU verifier per policy object, so its caches of verified device chains and RIMs stay warm. */
+function gpuVerifierFor(policy: VerifierPolicy): GpuVerifier {
+  let verifier = gpuVerifiers.get(policy);
+  if (verifier === undefined) {
+    verifier = createGpuVerifier();
+    gpuVerifiers.set(policy, verifier);
+  }
+  return verifier;
+}
+
+/**
+ * The record's measurementHash (docs/formats.md): SHA-256(MEASUREMENT) for a bundle without GPUs, as before GPUs were
+ * verified, so existing records keep their meaning; with GPUs, SHA-256(MEASUREMENT ‖ gpu[0].measurementDigest ‖ …),
+ * the 48-byte launch digest then each GPU's 32-byte measurement-record digest (raw bytes), in bundle order.
+ */
+export function measurementHashOf(measurement: Uint8Array, gpuMeasurementDigests: readonly string[] = []): string {
+  const h = createHash("sha256").update(measurement);
+  for (const digest of gpuMeasurementDigests) h.update(Buffer.from(digest, "hex"));
+  return h.digest("hex");
+}
 
 /** One report verifier per policy object, so its certificate cache stays warm (HELPERS: createReportVerifier). */
 export function reportVerifierFor(policy: VerifierPolicy): ReportVerifier {
@@ -292,6 +352,12 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
     if (bound === undefined) proofBroken = true;
   }
 
+  // h: every GPU's evidence, for gpuNonceFor(REPORT_DATA) (fail fast like every proof; skipped once one is broken),
+  // then the policy's gpu section over the verified ones (collects every violation).
+  const gpu = verifyGpuStep(bundle, report, context, c, proofBroken);
+  if (gpu.broken) proofBroken = true;
+  if (gpu.views.length > 0) verdict.gpus = gpu.views;
+
   // The manifest: found from the payloads alone (its signature is step f's), so that f reads a serving one as such.
   const found = c.run(() => findBundleManifest(bundle));
 
@@ -326,6 +392,13 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       if (jobCode !== undefined) verdict.jobCodeDigest = `sha256:${jobCode}`;
       if (allSigned && reportBytes !== undefined)
         c.run(() => checkConsistency(bundle, manifest, statements, policy, reportBytes));
+      // h, continued: the signed runtime record against the GPU evidence the bundle carries.
+      const runtime =
+        manifest.kind === "finetune" || manifest.kind === "eval" ? runtimeOf(manifest.statement) : undefined;
+      if (runtime !== undefined) {
+        verdict.runtime = runtime;
+        if (allSigned) c.run(() => checkRuntime(runtime, bundle, policy, warnings));
+      }
       if (c.errors.length === 0 && verified !== undefined && manifestDigest !== undefined && modelHash !== undefined) {
         verdict.record = {
           modelHash: `0x${modelHash}`,
@@ -336,7 +409,10 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
               : manifest.kind === "serving"
                 ? `0x${manifest.logId}`
                 : ZERO32,
-          measurementHash: `0x${sha256(verified.report.measurement).toString("hex")}`,
+          measurementHash: `0x${measurementHashOf(
+            verified.report.measurement,
+            gpu.verified.map((g) => g.measurementDigest),
+          )}`,
           policyDigest: `0x${policyDigest(policy)}`,
           reportedTcb: verified.report.reportedTcb.raw.toString(),
           kind: manifest.kind === "finetune" ? KIND_FINETUNE : manifest.kind === "serving" ? KIND_SERVING : KIND_AUDIT,
@@ -344,10 +420,6 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       }
     }
   }
-
-  // GPU evidence: required or not (its presence only; see docs/verifier.md).
-  if (policy.gpu.required && (bundle.evidence.gpu === undefined || bundle.evidence.gpu.length === 0))
-    c.add(new PolicyError("POLICY_GPU_EVIDENCE", "the policy requires GPU evidence and the bundle has none"));
 
   if (verified !== undefined) {
     const measurement = Buffer.from(verified.report.measurement).toString("hex");
@@ -387,6 +459,162 @@ function openWarning(policy: VerifierPolicy): { code: ErrorCode; message: string
     openWarnings.set(policy, warning);
   }
   return warning === null ? undefined : { ...warning };
+}
+
+/** What a GPU entry says before it is verified: its claimed arch and the versions its evidence names, if it parses. */
+function gpuViewOf(entry: NonNullable<ProvenanceBundle["evidence"]["gpu"]>[number], index: number): GpuVerdict {
+  let driverVersion: string | null = null;
+  let vbiosVersion: string | null = null;
+  try {
+    const parsed = parseGpuEvidence(decodeBase64(entry.evidence, "BUNDLE_MALFORMED", `evidence.gpu[${index}]`));
+    driverVersion = parsed.driverVersion;
+    vbiosVersion = parsed.vbiosVersion;
+  } catch {
+    // Shown as unknown; the verification step says why.
+  }
+  return {
+    index,
+    arch: entry.arch,
+    verified: false,
+    driverVersion,
+    vbiosVersion,
+    measurementDigest: null,
+    root: null,
+    rims: { driver: null, vbios: null },
+    measurements: null,
+  };
+}
+
+function toGpuInput(entry: NonNullable<ProvenanceBundle["evidence"]["gpu"]>[number], i: number): GpuEvidenceInput {
+  const at = `evidence.gpu[${i}]`;
+  return {
+    evidence: b64(entry.evidence, "BUNDLE_MALFORMED", `${at}.evidence`),
+    certChainPem: entry.certChain,
+    arch: entry.arch,
+    ...(entry.rims === undefined
+      ? {}
+      : { rims: entry.rims.map((r, j) => b64(r, "BUNDLE_MALFORMED", `${at}.rims[${j}]`)) }),
+    ...(entry.ocsp === undefined
+      ? {}
+      : { ocsp: entry.ocsp.map((r, j) => b64(r, "BUNDLE_MALFORMED", `${at}.ocsp[${j}]`)) }),
+  };
+}
+
+/**
+ * h: each GPU entry verified by lib/gpu (device chain to NVIDIA's pinned root or a policy's gpu.trustedRoots,
+ * signature, FWID, request nonce = gpuNonceFor(REPORT_DATA) so the evidence belongs to this key and bundle, RIMs and
+ * golden measurements, bundled OCSP), stopping at the first that fails, and none once a proof is broken; then
+ * validateGpus with the policy's gpu section (required, archs, minDriverVersion, requireRims, requireOcsp).
+ */
+function verifyGpuStep(
+  bundle: ProvenanceBundle,
+  report: AttestationReport | undefined,
+  context: VerifyContext,
+  c: Collector,
+  proofBroken: boolean,
+): { verified: VerifiedGpu[]; views: GpuVerdict[]; broken: boolean } {
+  const { policy, now } = context;
+  const entries = bundle.evidence.gpu ?? [];
+  const views = entries.map(gpuViewOf);
+  const verified: VerifiedGpu[] = [];
+  let broken = false;
+  const expectedNonce = report === undefined ? undefined : gpuNonceFor(report.reportData);
+  for (const [i, entry] of entries.entries()) {
+    if (proofBroken || broken || expectedNonce === undefined) break;
+    const before = c.errors.length;
+    const v = c.run(() =>
+      gpuVerifierFor(policy).verify(toGpuInput(entry, i), {
+        expectedNonce,
+        now,
+        trustedRoots: policy.gpu.trustedRoots ?? [],
+      }),
+    );
+    const view = views[i]!;
+    if (v === undefined) {
+      broken = true;
+      const error = c.errors[before];
+      if (error !== undefined) {
+        // Say which GPU: the error as lib/gpu words it names no index.
+        c.errors[before] = { code: error.code, message: `evidence.gpu[${i}]: ${error.message}` };
+        view.error = { code: error.code, message: error.message };
+      }
+      continue;
+    }
+    verified.push(v);
+    Object.assign(view, {
+      verified: true,
+      driverVersion: v.driverVersion,
+      vbiosVersion: v.vbiosVersion,
+      measurementDigest: v.measurementDigest,
+      root: {
+        kind: v.rootFingerprint === NVIDIA_DEVICE_ROOT_FINGERPRINT ? "nvidia" : "development",
+        fingerprint: v.rootFingerprint,
+      },
+      rims: { driver: v.rims.driver?.version ?? null, vbios: v.rims.vbios?.version ?? null },
+      measurements: { checked: v.measurements.checked, matched: v.measurements.matched },
+    } satisfies Partial<GpuVerdict>);
+  }
+  // `required` asks for evidence; evidence that is carried but does not verify is refused by its own error above.
+  const gpuPolicy = entries.length === 0 ? policy.gpu : { ...policy.gpu, required: false };
+  if (!broken && !proofBroken) c.run(() => validateGpus(verified, gpuPolicy));
+  else if (entries.length === 0) c.run(() => validateGpus([], gpuPolicy));
+  return { verified, views, broken };
+}
+
+/**
+ * h, the statement's side: the runtime record K signed (lib/intoto RuntimeInfo) must name exactly the GPU evidence
+ * the bundle carries (by SHA-256, in order), so evidence can be neither dropped from a bundle nor added to it; GPU
+ * evidence collected in CC devtools mode or a non-production CC environment is refused unless the policy says
+ * `"development": true`; and a manifest that ran on CUDA without GPU evidence is refused when the policy requires
+ * GPUs, otherwise accepted with a warning (nothing proves which GPU ran it). STATEMENT_GPU_UNVERIFIED, POLICY_GPU.
+ */
+function checkRuntime(
+  runtime: RuntimeInfo,
+  bundle: ProvenanceBundle,
+  policy: VerifierPolicy,
+  warnings: { code: ErrorCode; message: string }[],
+): void {
+  const problems: ProvenantError[] = [];
+  const entries = bundle.evidence.gpu ?? [];
+  const carried = entries.map((e, i) =>
+    sha256(b64(e.evidence, "BUNDLE_MALFORMED", `evidence.gpu[${i}].evidence`)).toString("hex"),
+  );
+  const named = runtime.gpuEvidence?.evidence ?? [];
+  if (carried.length !== named.length || carried.some((d, i) => d !== named[i])) {
+    problems.push(
+      new VerificationError(
+        "STATEMENT_GPU_UNVERIFIED",
+        `the signed manifest names ${named.length} GPU evidence transcript(s), the bundle carries ${carried.length} ` +
+          "that are not exactly those: GPU evidence was added to or removed from the bundle",
+        { details: { expected: named, actual: carried } },
+      ),
+    );
+  }
+  const collected = runtime.gpuEvidence;
+  if (collected !== null && (collected.devToolsMode || collected.environment !== "prod") && !policy.development) {
+    problems.push(
+      new PolicyError(
+        "POLICY_GPU",
+        `the GPU evidence was collected ${collected.devToolsMode ? "in CC devtools mode" : `in the ${collected.environment} CC environment`} ` +
+          `(${collected.provider}), which allows debugging the GPU: only a policy with "development": true accepts it`,
+        {
+          details: {
+            provider: collected.provider,
+            environment: collected.environment,
+            devToolsMode: collected.devToolsMode,
+          },
+        },
+      ),
+    );
+  }
+  if (runtime.backend === "cuda" && entries.length === 0) {
+    const message =
+      `the manifest says it ran on CUDA (${runtime.devices.join(", ") || "no device named"}) but the bundle carries no ` +
+      "GPU evidence: nothing proves which GPU ran it";
+    if (policy.gpu.required === true) problems.push(new PolicyError("STATEMENT_GPU_UNVERIFIED", message));
+    else warnings.push({ code: "STATEMENT_GPU_UNVERIFIED", message });
+  }
+  throwIfViolations(problems);
 }
 
 /** The root a verified report chained to: one of AMD's pinned ARKs, or a development root the policy trusts. */

@@ -132,9 +132,9 @@ describe("pipeline", () => {
   });
 
   it("when the policy refuses the kind or wants GPU evidence, it says so with policy codes", () => {
-    const strict = parseVerifierPolicy({ ...f.policyJson, acceptedKinds: ["eval"], requireGpuEvidence: true });
+    const strict = parseVerifierPolicy({ ...f.policyJson, acceptedKinds: ["eval"], gpu: { required: true } });
     assert.deepEqual(codes(verifyBundle(f.make().bytes, { policy: strict, now: NOW })), [
-      "POLICY_GPU_EVIDENCE",
+      "POLICY_GPU",
       "POLICY_STATEMENT_KIND",
     ]);
   });
@@ -218,9 +218,9 @@ describe("pipeline: verification cost is bounded before it is spent", () => {
     const first = makeHostileBundle(f.sim, { seed: "first-bad", badFirstThenNonStatement: true });
     assert.deepEqual(codes(verifyBundle(first.bytes, { policy: f.policy, now: NOW })), ["DSSE_BAD_SIGNATURE"]);
     // Shape and policy reasons together are all collected.
-    const strict = parseVerifierPolicy({ ...f.policyJson, acceptedKinds: ["finetune"], requireGpuEvidence: true });
+    const strict = parseVerifierPolicy({ ...f.policyJson, acceptedKinds: ["finetune"], gpu: { required: true } });
     assert.deepEqual(codes(verifyBundle(f.make({ seed: "p", kind: "eval" }).bytes, { policy: strict, now: NOW })), [
-      "POLICY_GPU_EVIDENCE",
+      "POLICY_GPU",
       "POLICY_STATEMENT_KIND",
     ]);
   });
