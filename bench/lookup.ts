@@ -5,7 +5,7 @@
 // BENCH_PART=hash measures only the hashing and keeps the file's lookup figures; BENCH_PAGE_QUERY is appended to
 // the page's URL).
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 
@@ -136,14 +136,54 @@ const page = await browser.context.newPage();
 await page.goto(`${server.url}${process.env.BENCH_PAGE_QUERY ?? ""}`);
 await page.waitForSelector("body[data-state=ready]");
 
-async function nodeRun(): Promise<{ seconds: number; digest: string }> {
+/** CPU seconds (user + system) used so far by the Chromium started on `profile` and all its descendants (Linux). */
+function chromiumCpuSeconds(profile: string): number {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const children = (pid: string): string[] =>
+    readdirSync(`/proc/${pid}/task`).flatMap((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean);
+      } catch {
+        return [];
+      }
+    });
+  const roots = readdirSync("/proc").filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      return cmdline.includes(`--user-data-dir=${profile}`) && !cmdline.includes("--type=");
+    } catch {
+      return false;
+    }
+  });
+  let ticks = 0;
+  const seen = new Set<string>();
+  const visit = (pid: string): void => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (proc(5) fields 14 and 15)
+      for (const child of children(pid)) visit(child);
+    } catch {
+      // the process ended meanwhile
+    }
+  };
+  roots.forEach(visit);
+  return ticks / ticksPerSecond;
+}
+
+async function nodeRun(): Promise<{ seconds: number; cpuSeconds: number; digest: string }> {
+  const cpu = process.cpuUsage();
   const t = performance.now();
   const digest = (await hashModel(file)).rootDigest;
-  return { seconds: (performance.now() - t) / 1000, digest };
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - t) / 1000, cpuSeconds: (used.user + used.system) / 1e6, digest };
 }
 
 /** One drop of the file on the page; the page's own timing (data-seconds), from the drop to the root digest. */
-async function browserRun(): Promise<{ seconds: number; digest: string; text: string }> {
+async function browserRun(): Promise<{ seconds: number; cpuSeconds: number; digest: string; text: string }> {
+  const cpuBefore = chromiumCpuSeconds(browser.profile);
   await page.evaluate(() => {
     location.hash = "";
     const progress = document.getElementById("progress")!;
@@ -156,6 +196,7 @@ async function browserRun(): Promise<{ seconds: number; digest: string; text: st
   const data = await page.evaluate(() => ({ ...document.getElementById("progress")!.dataset }));
   return {
     seconds: Number(data.seconds),
+    cpuSeconds: chromiumCpuSeconds(browser.profile) - cpuBefore,
     digest: data.rootDigest!,
     text: (await page.textContent("#progress-text")) ?? "",
   };
@@ -165,6 +206,8 @@ await nodeRun(); // warms the page cache and Node's code
 await browserRun(); // starts the page's workers and warms the browser's file path
 const nodeRuns: number[] = [];
 const browserRuns: number[] = [];
+const nodeCpu: number[] = [];
+const browserCpu: number[] = [];
 let browserText = "";
 for (let i = 0; i < HASH_RUNS; i++) {
   const n = await nodeRun();
@@ -172,10 +215,13 @@ for (let i = 0; i < HASH_RUNS; i++) {
   if (b.digest !== n.digest) throw new Error(`browser digest ${b.digest} != node digest ${n.digest}`);
   nodeRuns.push(n.seconds);
   browserRuns.push(b.seconds);
+  nodeCpu.push(n.cpuSeconds);
+  browserCpu.push(b.cpuSeconds);
   browserText = b.text;
   console.log(
     `hash run ${i + 1}/${HASH_RUNS}: node ${(bytes / 1e6 / n.seconds).toFixed(0)} MB/s, browser ` +
-      `${(bytes / 1e6 / b.seconds).toFixed(0)} MB/s (${b.text})`,
+      `${(bytes / 1e6 / b.seconds).toFixed(0)} MB/s (${b.text}); CPU seconds node ${n.cpuSeconds.toFixed(2)}, ` +
+      `browser ${b.cpuSeconds.toFixed(2)}; load ${loadavg()[0]!.toFixed(1)}`,
   );
 }
 await browser.close();
@@ -214,7 +260,15 @@ const result: Record<string, unknown> = {
   nodeHashMBps: round(nodeHashMBps, 1),
   browserVsNode: round(browserHashMBps / nodeHashMBps),
   browserVsNodeMedian: round(median(nodeRuns) / median(browserRuns)),
-  hashRuns: { nodeMBps: mbps(nodeRuns), browserMBps: mbps(browserRuns), browserEngine: browserText.split("; ")[1] },
+  // Load-independent: bytes per CPU-second of every Chromium process against Node's, medians over the runs.
+  browserVsNodeCpu: round(median(nodeCpu) / median(browserCpu)),
+  hashRuns: {
+    nodeMBps: mbps(nodeRuns),
+    browserMBps: mbps(browserRuns),
+    nodeCpuSeconds: nodeCpu.map((x) => round(x, 2)),
+    browserCpuSeconds: browserCpu.map((x) => round(x, 2)),
+    browserEngine: browserText.split("; ")[1],
+  },
   workload: {
     lookup: HASH_ONLY
       ? previousWorkload.lookup
@@ -226,7 +280,9 @@ const result: Record<string, unknown> = {
       "best of each (browserVsNode) and ratio of medians (browserVsNodeMedian); browser = the explorer page in " +
       "headless Chromium, from the file chosen to the root digest (Web Worker, File.slice 16 MiB reads, " +
       "WebCrypto SHA-256 up to 256 MiB per range, hash-wasm beyond), node = lib/oms hashModel in-process (what " +
-      "`provenant hash` runs, node:crypto); both digests equal on every run",
+      "`provenant hash` runs, node:crypto); both digests equal on every run; browserVsNodeCpu = Node's CPU " +
+      "seconds over all Chromium processes' CPU seconds for the same file (medians), which the machine's load " +
+      "does not skew",
   },
   unit: "ms (median); MB/s = 10^6 bytes per second",
   machine: {

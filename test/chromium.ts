@@ -40,6 +40,8 @@ export const CHROMIUM_ARGS: readonly string[] = [
 
 export interface LaunchedChromium {
   context: BrowserContext;
+  /** The fresh --user-data-dir (it names the browser's processes, e.g. for measuring their CPU time). */
+  profile: string;
   /** Closes the browser and deletes its profile. */
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function launchChromium(): Promise<LaunchedChromium> {
     });
     return {
       context,
+      profile,
       async close() {
         await context.close();
         await rm(profile, { recursive: true, force: true });

@@ -22,8 +22,10 @@ const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 const KEEP_BUFFER_MS = 30_000;
 /** Ranges from this size up are worth measuring the two engines for; below it WebCrypto is used as it is. */
 export const CALIBRATE_FROM_BYTES = 16 * 1024 * 1024;
-/** Bytes each engine hashes (twice) when they are measured. */
-const CALIBRATION_BYTES = 8 * 1024 * 1024;
+/** Bytes WebCrypto digests when measured: enough fresh memory that its copy cannot live on pages just freed. */
+const CALIBRATION_WEBCRYPTO_BYTES = 64 * 1024 * 1024;
+/** Bytes hash-wasm hashes when measured (its speed does not depend on memory). */
+const CALIBRATION_WASM_BYTES = 16 * 1024 * 1024;
 
 export type HashEngine = "webcrypto" | "hash-wasm";
 
@@ -60,28 +62,31 @@ export function engineFor(
 let measured: Promise<HashEngine> | undefined;
 
 /**
- * The faster engine for a range that fits in memory, measured once per page on 8 MiB (best of two each). WebCrypto
- * hashes natively (SHA-NI where the CPU has it) but copies its whole input into fresh memory first; where touching
- * fresh pages is dear (some VMs pay several ns a byte) that copy costs more than hash-wasm's SHA-256.
+ * The faster engine for a range that fits in memory, measured once per page. WebCrypto hashes natively
+ * (SHA-NI where the CPU has it) but first copies its whole input into newly allocated memory; where touching fresh
+ * pages is dear (a VM that hands freed memory back to its host pays several ns a byte) that copy costs more than
+ * hash-wasm's SHA-256. So WebCrypto is timed once, on its first call, as every large digest pays that copy afresh (a
+ * repeat right away would reuse the pages just freed and flatter it); hash-wasm is timed twice, the second after its
+ * code warmed up.
  */
 export function fasterWholeEngine(): Promise<HashEngine> {
   measured ??= (async (): Promise<HashEngine> => {
     const s = subtle();
     if (s === undefined) return "hash-wasm";
-    const sample = new Uint8Array(CALIBRATION_BYTES).fill(0x5a);
+    const sample = new Uint8Array(CALIBRATION_WEBCRYPTO_BYTES).fill(0x5a);
+    let t = performance.now();
+    await s.digest("SHA-256", sample);
+    const web = (performance.now() - t) / CALIBRATION_WEBCRYPTO_BYTES;
+    const part = sample.subarray(0, CALIBRATION_WASM_BYTES);
     const { createSHA256 } = await import("hash-wasm");
     const h = await createSHA256();
-    let web = Infinity;
     let wasm = Infinity;
     for (let i = 0; i < 2; i++) {
-      let t = performance.now();
-      await s.digest("SHA-256", sample);
-      web = Math.min(web, performance.now() - t);
       t = performance.now();
       h.init();
-      h.update(sample);
+      h.update(part);
       h.digest("binary");
-      wasm = Math.min(wasm, performance.now() - t);
+      wasm = Math.min(wasm, (performance.now() - t) / CALIBRATION_WASM_BYTES);
     }
     return web <= wasm ? "webcrypto" : "hash-wasm";
   })();
