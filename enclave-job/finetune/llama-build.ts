@@ -183,16 +183,18 @@ async function buildTargets(targets: string[], options: BuildOptions): Promise<v
   );
 }
 
-/** Returns the llama-finetune path, building it (and the recording trainer) first when needed; no network. */
+/**
+ * Returns the llama-finetune path, building it first when needed (no network). Only that target: the recording
+ * trainer is built by ensureTraceTrainerBuild (seconds once these libraries exist), so a problem with it can never
+ * stop the untraced trainer.
+ */
 export async function ensureFinetuneBuild(options: BuildOptions = {}): Promise<string> {
   const env = options.env ?? process.env;
   const binary = finetuneBinary(env);
   if (await hasFinetuneBuild(env)) return binary;
   await withBuildLock(llamaBuildDir(env), options, async () => {
     if (await hasFinetuneBuild(env)) return;
-    const digest = await traceSourcesDigest();
-    await buildTargets(["llama-finetune", TRACE_TARGET], options);
-    await writeFile(traceStampPath(env), digest);
+    await buildTargets(["llama-finetune"], options);
   });
   if (!(await hasFinetuneBuild(env))) throw new IoError("JOB_TRAINER_FAILED", `the build did not produce ${binary}`);
   return binary;

@@ -24,8 +24,8 @@ export const TRACE_HEADER_BYTES = 20;
 /** The runner's raw record: a step record followed by the leaf it computed (80 bytes). */
 export const RUNNER_RECORD_BYTES = STEP_RECORD_BYTES + 32;
 
-/** At most 2^26 steps (a 3 GiB trace file); far beyond what a spot-check downloads by default. */
-export const MAX_TRACE_STEPS = 1 << 26;
+/** At most 2^22 steps (a 192 MiB trace file; the tree over it fits in memory): far more than a fine-tune takes. */
+export const MAX_TRACE_STEPS = 1 << 22;
 
 export interface StepRecord {
   step: number;

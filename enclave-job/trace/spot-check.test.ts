@@ -64,6 +64,7 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
       learningRate: CONFIG.learningRate,
       contextSize: CONFIG.contextSize,
       probes: ["Line 1: The"],
+      trainerTimeoutMs: 300_000,
       trace: { ...trace, traceDir },
     });
     assert.ok(result.trace !== undefined);
@@ -143,6 +144,7 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
       traceDir: join(dir, "again.trace"),
       config,
       binary,
+      timeoutMs: 300_000,
     });
     assert.equal(again.commitment.root, honest.root);
     const otherSeed = await runTracedTraining({
@@ -152,6 +154,7 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
       traceDir: join(dir, "seed8.trace"),
       config: { ...config, seed: 8 },
       binary,
+      timeoutMs: 300_000,
     });
     assert.notEqual(otherSeed.commitment.root, honest.root);
   });
@@ -237,6 +240,7 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
       cwd: dir,
       output: join(dir, "plain"),
       out: bundle,
+      trainerTimeoutMs: 300_000,
       probes: ["Line"],
     });
     const opened = await openTracedBundle(await readFile(bundle), policy, NOW);

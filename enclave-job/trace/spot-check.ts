@@ -237,7 +237,11 @@ export async function spotCheck(options: SpotCheckOptions): Promise<SpotCheckRes
     let trace: Trace | undefined;
     let tree: MerkleTree | undefined;
     try {
-      const file = await source.fetch(traceFileName(c.root), join(work, "trace"), traceBytes(c));
+      const file = await source.fetch(
+        traceFileName(c.root),
+        join(work, "trace"),
+        Math.min(traceBytes(c), options.maxFileBytes),
+      );
       const { readFile } = await import("node:fs/promises");
       trace = parseTrace(new Uint8Array(await readFile(file.path)));
       tree = traceTree(trace);

@@ -3,7 +3,11 @@
 # top-level project() call, before any target exists, so the target is added by a call deferred to the end of the
 # top-level directory (cmake_language DEFER, CMake >= 3.19), when llama, llama-common and vendor::hash are defined.
 # The llama.cpp source tree itself is never modified.
-cmake_minimum_required(VERSION 3.19)
+if(CMAKE_VERSION VERSION_LESS 3.19)
+  # Without DEFER the target cannot be added; llama-finetune still builds, provenant-trace-train is missing.
+  message(WARNING "provenant-trace-train needs CMake >= 3.19 (found ${CMAKE_VERSION}); it will not be built")
+  return()
+endif()
 
 set(PROVENANT_NATIVE_DIR "${CMAKE_CURRENT_LIST_DIR}" CACHE PATH "Provenant's native sources" FORCE)
 
