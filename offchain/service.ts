@@ -56,7 +56,7 @@ export interface ServiceOptions {
   certificateAttempts?: number;
   /** Verification worker threads (default: the number of cores). */
   workers?: number;
-  /** Time limit of one bundle's verification (60 s; past it, BUNDLE_TOO_COMPLEX). */
+  /** Wall-clock limit of one bundle's verification (5 min; past it, BUNDLE_TOO_COMPLEX): a safety net. */
   verifyTimeoutMs?: number;
   /** Bearer token that authorises POST /bundles/:digest/recheck (PROVENANT_RECHECK_TOKEN); none: 403. */
   recheckToken?: string | undefined;
@@ -91,6 +91,9 @@ export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"):
     },
   });
 }
+
+/** Lets pending I/O callbacks (an HTTP request) run before the next piece of work. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** "300 ms", "45 s", "5 min": for messages that tell a publisher how long something waited. */
 function formatMs(ms: number): string {
@@ -165,6 +168,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     policy: options.policy,
     ...(options.workers === undefined ? {} : { size: options.workers }),
     ...(options.verifyTimeoutMs === undefined ? {} : { timeoutMs: options.verifyTimeoutMs }),
+    // Verification yields the CPU to the event loop (HTTP, git, SQLite, the chain) when cores are short.
+    niceness: 10,
   });
   try {
     await pool.ready();
@@ -296,16 +301,41 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const waits = (verdict: BundleVerdict): boolean =>
     verdict.certificatesNeeded !== undefined || verdict.crlNeeded?.required === true;
 
+  /**
+   * Verdicts are written in batches, one transaction (one fsync with synchronous=FULL) per 20 ms instead of one per
+   * bundle, so that a burst of verdicts does not hold the event loop. A repository's commit is marked processed only
+   * after a flush (flushVerdicts), so a crash before it loses nothing: the commit is scanned again.
+   */
+  const verdictQueue: { row: BundleRow | undefined; verdict: BundleVerdict; where: { log: Logger; path?: string } }[] =
+    [];
+  let flushTimer: NodeJS.Timeout | undefined;
   function storeVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
-    const stored = store.setVerdict(verdict.bundleDigest, {
-      ok: verdict.ok,
-      errors: verdict.errors,
-      manifestDigest: verdict.manifestDigest,
-      modelHash: verdict.modelHash,
-      kind: verdict.kind,
-      record: verdict.record,
+    verdictQueue.push({ row, verdict, where });
+    flushTimer ??= setTimeout(flushVerdicts, 20);
+  }
+  function flushVerdicts(): void {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (verdictQueue.length === 0 || !store.db.isOpen) return;
+    const batch = verdictQueue.splice(0);
+    const stored = store.transaction(() =>
+      batch.map(({ verdict }) =>
+        store.setVerdict(verdict.bundleDigest, {
+          ok: verdict.ok,
+          errors: verdict.errors,
+          manifestDigest: verdict.manifestDigest,
+          modelHash: verdict.modelHash,
+          kind: verdict.kind,
+          record: verdict.record,
+        }),
+      ),
+    );
+    batch.forEach((b, i) => {
+      if (stored[i] === true) noteVerdict(b.row, b.verdict, b.where);
     });
-    if (!stored) return;
+    if (acceptedInPoll) wakePublisher?.();
+  }
+  function noteVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
     if (verdict.ok) acceptedInPoll = true;
     const seenAt = row === undefined ? NaN : Date.parse(row.seenAt);
     metrics.observeVerdict(
@@ -373,13 +403,31 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     return started;
   }
 
-  /** Records a sighting and settles a bundle not judged before (a waiting bundle belongs to the retry sweep). */
-  async function judge(where: { source: string; head: string; log: Logger }, found: FoundBundle, bytes: Uint8Array) {
-    const digest = createHash("sha256").update(bytes).digest("hex");
-    store.recordSighting(where.source, where.head, found.path, digest);
-    const row = store.getBundle(digest);
-    if (row?.status !== "seen" || row.certAttempts > 0) return; // judged, or in its bounded wait
-    await once(digest, () => settle(digest, bytes, { log: where.log, path: found.path }));
+  /**
+   * Records the sightings of a chunk of bundles in one transaction, then settles those not judged before (a waiting
+   * bundle belongs to the retry sweep). Hashing a large bundle takes milliseconds: requests are let in between.
+   */
+  async function judgeChunk(
+    where: { source: string; head: string; log: Logger },
+    chunk: readonly FoundBundle[],
+    blobs: ReadonlyMap<string, Uint8Array>,
+  ): Promise<void> {
+    const items: { found: FoundBundle; bytes: Uint8Array; digest: string }[] = [];
+    for (const found of chunk) {
+      const bytes = blobs.get(found.blob)!;
+      items.push({ found, bytes, digest: createHash("sha256").update(bytes).digest("hex") });
+      if (bytes.length >= 1024 * 1024) await yieldToLoop();
+    }
+    store.transaction(() => {
+      for (const i of items) store.recordSighting(where.source, where.head, i.found.path, i.digest);
+    });
+    const todo = items.filter((i) => {
+      const row = store.getBundle(i.digest);
+      return row?.status === "seen" && row.certAttempts === 0; // else judged, or in its bounded wait
+    });
+    await Promise.all(
+      todo.map((i) => once(i.digest, () => settle(i.digest, i.bytes, { log: where.log, path: i.found.path }))),
+    );
   }
 
   async function pollRepo(repo: GitRepo): Promise<void> {
@@ -419,14 +467,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const blobs = await repo.readBlobs(chunk.map((b) => b.blob));
       const missing = chunk.filter((found) => !blobs.has(found.blob));
       if (missing.length > 0) throw new Error(`${missing.length} blob(s) of ${head} could not be read`);
-      await Promise.all(
-        chunk.map((found) => judge({ source: repo.source, head, log: rlog }, found, blobs.get(found.blob)!)),
-      );
-      // A long scan feeds the publisher as it goes instead of at the end.
-      if (acceptedInPoll) wakePublisher?.();
+      await judgeChunk({ source: repo.source, head, log: rlog }, chunk, blobs);
     }
     if (stopController.signal.aborted) return;
     // Every bundle of this commit has a verdict or waits, in the store, for its certificates: the commit is done.
+    flushVerdicts();
     store.setLastCommit(repo.source, head);
   }
 
@@ -635,6 +680,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await api?.close();
     await pool.close();
     await Promise.allSettled([...inFlight.values()]);
+    flushVerdicts();
     provider.destroy();
     store.close();
     log.info("stopped");

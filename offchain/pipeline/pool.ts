@@ -17,10 +17,19 @@ export interface VerificationPoolOptions {
   policy: VerifierPolicy;
   /** Worker threads (default: the number of cores). */
   size?: number;
-  /** A job still running after this long is refused with BUNDLE_TOO_COMPLEX and its worker replaced (60 s). */
+  /**
+   * A job still running after this long is refused with BUNDLE_TOO_COMPLEX and its worker replaced (5 min). A safety
+   * net, not the bound: the policy's envelope and signature limits keep a bundle under a second of CPU, and this is
+   * wall-clock time, which a starved (niced) worker on a busy machine can stretch many times over.
+   */
   timeoutMs?: number;
   /** Heap ceiling per worker in MiB (default 1024): a bundle that needs more is refused, the service lives on. */
   maxHeapMb?: number;
+  /**
+   * Scheduling niceness of the worker threads (0 to 19; Linux). The service uses 10 so that its event loop wins the
+   * CPU when cores are short; 0 (the default) runs them like any other thread.
+   */
+  niceness?: number;
 }
 
 /** The pool was closed while the job waited or ran: the bundle has no verdict (it is verified again later). */
@@ -52,6 +61,7 @@ export class VerificationPool {
   readonly #policy: VerifierPolicy;
   readonly #timeoutMs: number;
   readonly #maxHeapMb: number;
+  readonly #niceness: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
   #nextId = 1;
@@ -62,8 +72,9 @@ export class VerificationPool {
   constructor(options: VerificationPoolOptions) {
     this.#policy = options.policy;
     this.size = Math.max(1, options.size ?? availableParallelism());
-    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#timeoutMs = options.timeoutMs ?? 300_000;
     this.#maxHeapMb = options.maxHeapMb ?? 1024;
+    this.#niceness = Math.min(19, Math.max(0, Math.trunc(options.niceness ?? 0)));
     for (let i = 0; i < this.size; i++) this.#slots.push(this.#spawn());
   }
 
@@ -154,7 +165,7 @@ export class VerificationPool {
 
   #spawn(): Slot {
     const worker = new Worker(WORKER_URL, {
-      workerData: { policy: this.#policy.json },
+      workerData: { policy: this.#policy.json, niceness: this.#niceness },
       resourceLimits: { maxOldGenerationSizeMb: this.#maxHeapMb },
     });
     const slot: Slot = { worker, ready: false, running: undefined };

@@ -1,6 +1,8 @@
 // A verification worker of the pool in pool.ts: parses the policy it was started with, keeps one warm report
 // verifier, and answers each job (bundle bytes, `now`, certificates and CRLs fetched by the main thread) with the
 // pure pipeline's verdict. All CPU work on untrusted bytes happens here, never on the service's event loop.
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 
 import { createReportVerifier, type CertificateSource, type Product } from "../../lib/snp/index.ts";
@@ -32,9 +34,26 @@ export interface VerifyJob {
 export type WorkerMessage =
   { type: "ready"; policyDigest: string } | { type: "verdict"; id: number; verdict: BundleVerdict; ms: number };
 
+/**
+ * Lowers this thread's scheduling priority (Linux: a thread id is a valid `setpriority` target), so that on a machine
+ * with fewer free cores than busy threads the event loop that serves HTTP and git still gets the CPU first. Where
+ * that is not possible, verification simply runs at the process's priority.
+ */
+function lowerPriority(niceness: number): void {
+  if (niceness <= 0) return;
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, niceness);
+  } catch {
+    // not Linux, or not allowed: keep the process's priority
+  }
+}
+
 const port = parentPort;
 if (port !== null) {
-  const policy = parseVerifierPolicy((workerData as { policy: unknown }).policy);
+  const data = workerData as { policy: unknown; niceness?: number };
+  lowerPriority(data.niceness ?? 0);
+  const policy = parseVerifierPolicy(data.policy);
   const chains = new Map<string, Uint8Array[]>();
   const certificates: CertificateSource = { chain: (product, signer) => chains.get(`${signer}-${product}`) };
   const verifier = createReportVerifier({ trustedRoots: policy.trustedRoots, certificates });

@@ -4,13 +4,13 @@
 // is parsed as it streams (no buffer ceiling), and each scan looks at a bounded number of entries and bytes: entries
 // that are not plain files with a sane UTF-8 name, that exceed a limit, or that come after the per-scan bound are
 // refused or skipped with a code instead of read.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 import { IoError, type ErrorCode } from "../../lib/errors.ts";
 import { redactUrl } from "../chain/index.ts";
+import { spawner } from "./spawner.ts";
 
 export const BUNDLE_SUFFIX = ".provenance.json";
 export const BUNDLE_DIR = "bundles/";
@@ -97,8 +97,6 @@ const SAFE_CONFIG = [
 
 /** The longest record kept while it streams in (a tree entry line); anything longer is skipped as name-too-long. */
 const MAX_RECORD_BYTES = 64 * 1024;
-/** How much of git's stderr is kept for an error message. */
-const MAX_STDERR_BYTES = 16 * 1024;
 /** Every listing is limited to this path (no glob characters in it, so git matches it literally). */
 const PATHSPEC = [BUNDLE_DIR] as const;
 
@@ -186,13 +184,26 @@ export class GitRepo {
    * bound was reached: not an error). Standard input, when given, is written and closed. REPO_UNREADABLE on a
    * non-zero exit or after the time limit, with git's error text redacted.
    */
-  stream(
+  async stream(
     args: readonly string[],
     onData: (chunk: Buffer) => void | "stop",
     options: { cwd?: string; input?: string } = {},
   ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const child = spawn("git", [...SAFE_CONFIG, ...args], {
+    // Started from the spawner thread: forking a large process blocks the forking thread for tens of milliseconds,
+    // which must never be the thread that answers /healthz.
+    let thrown: unknown;
+    const guarded = (chunk: Buffer): void | "stop" => {
+      try {
+        return onData(chunk);
+      } catch (error) {
+        thrown = error;
+        return "stop";
+      }
+    };
+    const result = await spawner.run(
+      "git",
+      [...SAFE_CONFIG, ...args],
+      {
         cwd: options.cwd ?? this.mirrorDir,
         env: {
           PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -202,62 +213,28 @@ export class GitRepo {
           GIT_ASKPASS: "/bin/false",
           LC_ALL: "C",
         },
-        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      });
-      let stopped = false;
-      let settled = false;
-      let stderr = "";
-      const fail = (reason: string): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        // git prints the URL it was given, tokens in its path or query included: never pass those on
-        // (the message reaches the logs and /healthz).
-        reject(
-          new IoError("REPO_UNREADABLE", `git ${args[0] ?? ""} failed: ${this.#redact(reason)}`, {
-            details: { source: redactUrl(this.source) },
-          }),
-        );
-      };
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        fail(`timed out after ${this.#timeoutMs} ms`);
-      }, this.#timeoutMs);
-      const stdout = child.stdout!;
-      stdout.on("data", (chunk: Buffer) => {
-        if (stopped || settled) return;
-        let verdict: void | "stop";
-        try {
-          verdict = onData(chunk);
-        } catch (error) {
-          stopped = true;
-          child.kill("SIGKILL");
-          fail(error instanceof Error ? error.message : String(error));
-          return;
-        }
-        if (verdict === "stop") {
-          stopped = true;
-          stdout.destroy();
-          child.kill("SIGKILL");
-        }
-      });
-      child.stderr!.on("data", (chunk: Buffer) => {
-        if (stderr.length < MAX_STDERR_BYTES) stderr += chunk.toString("utf8").slice(0, MAX_STDERR_BYTES);
-      });
-      child.on("error", (error) => fail(error.message));
-      child.on("close", (code) => {
-        if (settled) return;
-        if (code === 0 || stopped) {
-          settled = true;
-          clearTimeout(timer);
-          resolve();
-        } else fail(stderr.trim() || `exit code ${String(code)}`);
-      });
-      if (child.stdin !== null) {
-        // git may exit before reading all of stdin (a broken mirror): its EPIPE is reported by `close`, not thrown.
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(options.input);
-      }
+        ...(options.input === undefined ? {} : { input: options.input }),
+        timeoutMs: this.#timeoutMs,
+      },
+      guarded,
+    );
+    if (thrown !== undefined)
+      throw new IoError(
+        "REPO_UNREADABLE",
+        `git ${args[0] ?? ""}: ${thrown instanceof Error ? thrown.message : String(thrown)}`,
+        {
+          details: { source: redactUrl(this.source) },
+        },
+      );
+    if (result.stopped && result.error === undefined) return;
+    if (result.code === 0 && !result.timedOut && result.error === undefined) return;
+    const reason = result.timedOut
+      ? `timed out after ${this.#timeoutMs} ms`
+      : (result.error ?? (result.stderr.trim() || `exit code ${String(result.code)}`));
+    // git prints the URL it was given, tokens in its path or query included: never pass those on
+    // (the message reaches the logs and /healthz).
+    throw new IoError("REPO_UNREADABLE", `git ${args[0] ?? ""} failed: ${this.#redact(reason)}`, {
+      details: { source: redactUrl(this.source) },
     });
   }
 
@@ -311,7 +288,33 @@ export class GitRepo {
       this.source,
       this.branch === undefined ? "+HEAD:refs/provenant/head" : `+refs/heads/${this.branch}:refs/provenant/head`,
     ]);
-    return (await this.git(["rev-parse", "--verify", "refs/provenant/head^{commit}"])).toString("utf8").trim();
+    return (
+      this.#headFromDisk() ??
+      (await this.git(["rev-parse", "--verify", "refs/provenant/head^{commit}"])).toString("utf8").trim()
+    );
+  }
+
+  /**
+   * The fetched head read from the mirror's ref files (loose, then packed-refs): one git process less per poll.
+   * Undefined when neither holds it (rev-parse then answers).
+   */
+  #headFromDisk(): string | undefined {
+    const ref = "refs/provenant/head";
+    try {
+      const loose = readFileSync(path.join(this.mirrorDir, ref), "latin1").trim();
+      if (/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(loose)) return loose;
+    } catch {
+      // not a loose ref
+    }
+    try {
+      for (const line of readFileSync(path.join(this.mirrorDir, "packed-refs"), "latin1").split("\n")) {
+        const [object = "", name] = line.split(" ");
+        if (name === ref && /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(object)) return object;
+      }
+    } catch {
+      // no packed refs
+    }
+    return undefined;
   }
 
   async isAncestor(older: string, newer: string): Promise<boolean> {
