@@ -165,6 +165,17 @@ describe("provenant snp verify", () => {
     assert.equal(policyDigest(parseVerifierPolicy(json)), policyDigest(expected));
   });
 
+  it("when sim policy --gpu prints a policy, it also trusts the GPU simulator's device and RIM roots", async () => {
+    const printed = await run("sim policy", ["--gpu", "--key-dir", keyDir]);
+    assert.equal(printed.code, 0);
+    const json = JSON.parse(printed.out) as { gpu: { trustedRoots: string[] }; development: boolean };
+    const { createGpuSimulator } = await import("../lib/gpu/index.ts");
+    const gpu = createGpuSimulator({ now: new Date("2026-11-27T00:00:00Z"), keyDir });
+    assert.deepEqual(json.gpu.trustedRoots, [...gpu.trustedRoots].sort());
+    assert.equal(json.development, true);
+    assert.deepEqual(parseVerifierPolicy(json).json, json, "the parser's normalised form");
+  });
+
   it("when an argument is extra or a flag unknown, it exits 2 with USAGE", async () => {
     const extra = await run("snp verify", [report, "extra.bin", "--vcek", vcek, "--json"]);
     assert.equal(extra.code, 2);

@@ -31,7 +31,7 @@ import {
 
 const VERIFY_USAGE =
   "provenant snp verify <report.bin> --vcek <der|pem> [--chain <pem>] [--cache-dir <dir>] [--offline] [--policy <json>] [--now <iso>] [--crl <der>]… [--json]";
-const POLICY_USAGE = "provenant sim policy [--product Milan|Genoa|Turin] [--key-dir <dir>]";
+const POLICY_USAGE = "provenant sim policy [--product Milan|Genoa|Turin] [--gpu] [--key-dir <dir>]";
 
 /** Every CERTIFICATE block of a PEM file as DER, in order (KDS cert_chain: ASK|ASVK, then ARK). */
 export function pemCertificates(bytes: Uint8Array): Uint8Array[] {
@@ -193,19 +193,32 @@ const snpVerify = defineCommand({
 
 const simPolicy = defineCommand({
   path: ["sim", "policy"],
-  summary: "print a development verifier policy that trusts this machine's SEV-SNP simulator root",
+  summary:
+    "print a development verifier policy that trusts this machine's SEV-SNP (and with --gpu, GPU) simulator roots",
   usage: POLICY_USAGE,
   json: false,
-  options: { product: { type: "string" }, "key-dir": { type: "string" } },
+  options: { product: { type: "string" }, gpu: { type: "boolean" }, "key-dir": { type: "string" } },
   async run({ values, io }) {
     const product = values.product ?? "Milan";
     if (product !== "Milan" && product !== "Genoa" && product !== "Turin") {
       throw new UsageError(`--product must be Milan, Genoa or Turin\nusage: ${POLICY_USAGE}`);
     }
-    const sim = await createSimulator({ product, keyDir: values["key-dir"] ?? defaultKeyDir(io.env) });
+    const keyDir = values["key-dir"] ?? defaultKeyDir(io.env);
+    const sim = await createSimulator({ product, keyDir });
+    // --gpu: also the GPU simulator's device and RIM roots (lib/gpu sim.ts, kept in the same directory), so bundles
+    // made with `job … --gpu-evidence sim` pass step h (docs/gpu.md).
+    let gpu: { trustedRoots: readonly string[] } | undefined;
+    if (values.gpu === true) {
+      const { createGpuSimulator } = await import("../lib/gpu/index.ts");
+      gpu = { trustedRoots: createGpuSimulator({ now: new Date(), keyDir }).trustedRoots };
+    }
     // The verifier's parser fills every default, so the printed file is exactly what the verifier will enforce. It
     // pins nothing and trusts a development root, so it says so (DESIGN §11): `verifier run` starts with it.
-    const policy = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint], development: true });
+    const policy = parseVerifierPolicy({
+      trustedRoots: [sim.rootFingerprint],
+      ...(gpu === undefined ? {} : { gpu: { trustedRoots: [...gpu.trustedRoots] } }),
+      development: true,
+    });
     return { ok: true, text: `${JSON.stringify(policy.json, null, 2)}\n` };
   },
 });
