@@ -1,0 +1,514 @@
+// The serving log's state in node:sqlite (WAL): every serving identity (log) this data directory had, every leaf of
+// every log (receipts and usage statements, with their signed envelopes), checkpoints with their anchoring, and the
+// usage chain. A receipt is committed and the WAL fsync'd before it is returned (durable()), with one fsync shared by
+// every commit that waits for it (group commit) and done on libuv's thread pool, off the event loop.
+import { mkdirSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+
+import { IoError } from "../lib/errors.ts";
+
+export interface LogRow {
+  logId: string;
+  ordinal: number;
+  publicKey: Uint8Array;
+  servingManifest: string;
+  modelRoot: string;
+  modelName: string;
+  startedAt: string;
+  bundle: Uint8Array;
+  /** Set when a later serving identity of this data directory recovered the log (its key S is gone). */
+  closedAt: string | null;
+  successor: string | null;
+}
+
+export type LeafKind = "receipt" | "usage";
+
+export interface LeafRow {
+  logId: string;
+  leafIndex: number;
+  kind: LeafKind;
+  digest: string;
+  leafHash: Uint8Array;
+  envelope: string;
+  seq: number | null;
+  issuedAt: string;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  clientKeyId: string | null;
+}
+
+export interface CheckpointRow {
+  logId: string;
+  treeSize: number;
+  rootHash: string;
+  note: string;
+  /** The log whose key signed the note: the log itself, or its successor after a restart. */
+  signerLogId: string;
+  createdAt: string;
+  recovery: boolean;
+  anchorTx: string | null;
+  anchorBlock: number | null;
+  anchorGas: number | null;
+  anchoredAt: string | null;
+  /** Anchored by a later serving identity of this data directory (after a restart). */
+  anchoredAfterRestart: boolean;
+}
+
+export interface UsageRow {
+  digest: string;
+  ordinal: number;
+  meteredLogId: string;
+  leafLogId: string;
+  leafIndex: number;
+  fromSize: number;
+  treeSize: number;
+  periodEnd: string;
+  createdAt: string;
+}
+
+export interface EpochAggregate {
+  count: number;
+  firstSeq: number | null;
+  lastSeq: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  firstIssuedAt: string | null;
+  clients: { clientKeyId: string; count: number; inputTokens: number; outputTokens: number }[];
+}
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE logs (
+     log_id TEXT PRIMARY KEY, ordinal INTEGER NOT NULL UNIQUE, public_key BLOB NOT NULL,
+     serving_manifest TEXT NOT NULL, model_root TEXT NOT NULL, model_name TEXT NOT NULL, started_at TEXT NOT NULL,
+     bundle BLOB NOT NULL, closed_at TEXT, successor TEXT);
+   CREATE TABLE leaves (
+     log_id TEXT NOT NULL, leaf_index INTEGER NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
+     leaf_hash BLOB NOT NULL, envelope TEXT NOT NULL, seq INTEGER UNIQUE, issued_at TEXT NOT NULL,
+     prompt_tokens INTEGER, completion_tokens INTEGER, client_key_id TEXT,
+     PRIMARY KEY (log_id, leaf_index));
+   CREATE TABLE checkpoints (
+     log_id TEXT NOT NULL, tree_size INTEGER NOT NULL, root_hash TEXT NOT NULL, note TEXT NOT NULL,
+     signer_log_id TEXT NOT NULL, created_at TEXT NOT NULL, recovery INTEGER NOT NULL DEFAULT 0,
+     anchor_tx TEXT, anchor_block INTEGER, anchor_gas INTEGER, anchored_at TEXT,
+     anchored_after_restart INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (log_id, tree_size));
+   CREATE TABLE usage (
+     digest TEXT PRIMARY KEY, ordinal INTEGER NOT NULL UNIQUE, metered_log_id TEXT NOT NULL,
+     leaf_log_id TEXT NOT NULL, leaf_index INTEGER NOT NULL, from_size INTEGER NOT NULL, tree_size INTEGER NOT NULL,
+     period_end TEXT NOT NULL, created_at TEXT NOT NULL);
+   CREATE INDEX usage_metered ON usage(metered_log_id, ordinal);`,
+];
+
+type Row = Record<string, SQLInputValue>;
+
+const bytes = (value: SQLInputValue): Uint8Array => new Uint8Array(value as Uint8Array);
+const text = (value: SQLInputValue): string => value as string;
+const maybeText = (value: SQLInputValue): string | null => (value === null ? null : (value as string));
+const maybeNumber = (value: SQLInputValue): number | null => (value === null ? null : Number(value));
+
+function toLog(r: Row): LogRow {
+  return {
+    logId: text(r.log_id!),
+    ordinal: Number(r.ordinal),
+    publicKey: bytes(r.public_key!),
+    servingManifest: text(r.serving_manifest!),
+    modelRoot: text(r.model_root!),
+    modelName: text(r.model_name!),
+    startedAt: text(r.started_at!),
+    bundle: bytes(r.bundle!),
+    closedAt: maybeText(r.closed_at!),
+    successor: maybeText(r.successor!),
+  };
+}
+
+function toLeaf(r: Row): LeafRow {
+  return {
+    logId: text(r.log_id!),
+    leafIndex: Number(r.leaf_index),
+    kind: text(r.kind!) as LeafKind,
+    digest: text(r.digest!),
+    leafHash: bytes(r.leaf_hash!),
+    envelope: text(r.envelope!),
+    seq: maybeNumber(r.seq!),
+    issuedAt: text(r.issued_at!),
+    promptTokens: maybeNumber(r.prompt_tokens!),
+    completionTokens: maybeNumber(r.completion_tokens!),
+    clientKeyId: maybeText(r.client_key_id!),
+  };
+}
+
+function toCheckpoint(r: Row): CheckpointRow {
+  return {
+    logId: text(r.log_id!),
+    treeSize: Number(r.tree_size),
+    rootHash: text(r.root_hash!),
+    note: text(r.note!),
+    signerLogId: text(r.signer_log_id!),
+    createdAt: text(r.created_at!),
+    recovery: Number(r.recovery) === 1,
+    anchorTx: maybeText(r.anchor_tx!),
+    anchorBlock: maybeNumber(r.anchor_block!),
+    anchorGas: maybeNumber(r.anchor_gas!),
+    anchoredAt: maybeText(r.anchored_at!),
+    anchoredAfterRestart: Number(r.anchored_after_restart) === 1,
+  };
+}
+
+function toUsage(r: Row): UsageRow {
+  return {
+    digest: text(r.digest!),
+    ordinal: Number(r.ordinal),
+    meteredLogId: text(r.metered_log_id!),
+    leafLogId: text(r.leaf_log_id!),
+    leafIndex: Number(r.leaf_index),
+    fromSize: Number(r.from_size),
+    treeSize: Number(r.tree_size),
+    periodEnd: text(r.period_end!),
+    createdAt: text(r.created_at!),
+  };
+}
+
+export class ServeStore {
+  readonly db: DatabaseSync;
+  readonly file: string;
+  #wal: FileHandle | undefined;
+  /** Commits made (#written) and covered by a finished fsync (#synced); the fsync in flight, if any. */
+  #written = 0;
+  #synced = 0;
+  #syncing: Promise<void> | undefined;
+
+  private constructor(file: string) {
+    this.file = file;
+    this.db = new DatabaseSync(file);
+  }
+
+  /**
+   * Opens (or creates) `<dataDir>/serve.sqlite`. WAL with synchronous=NORMAL: a commit is written to the WAL file but
+   * not fsync'd by SQLite; durable() fsyncs the WAL itself, asynchronously, before anything is returned to a caller.
+   * Falls back to synchronous=FULL (SQLite fsyncs each commit) where the WAL file cannot be opened.
+   */
+  static async open(dataDir: string): Promise<ServeStore> {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (error) {
+      throw new IoError("SERVE_STORE_FAILED", `cannot create the data directory ${dataDir}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    const file = path.join(dataDir, "serve.sqlite");
+    let store: ServeStore;
+    try {
+      store = new ServeStore(file);
+      store.db.exec("PRAGMA journal_mode = WAL");
+      store.db.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000");
+      store.#migrate();
+    } catch (error) {
+      throw new IoError("SERVE_STORE_FAILED", `cannot open ${file}: ${String(error)}`, { cause: error });
+    }
+    try {
+      // The WAL exists while the connection is open (the migration check wrote to it, or it is kept from before).
+      store.db.exec("CREATE TABLE IF NOT EXISTS wal_probe (x INTEGER); DROP TABLE wal_probe");
+      store.#wal = await open(`${file}-wal`, "r+");
+    } catch {
+      store.db.exec("PRAGMA synchronous = FULL");
+    }
+    return store;
+  }
+
+  #migrate(): void {
+    const version = Number((this.db.prepare("PRAGMA user_version").get() as Row).user_version);
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  /** Runs `body` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on a throw) and counts the commit. */
+  transaction<T>(body: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    let result: T;
+    try {
+      result = body();
+      this.db.exec("COMMIT");
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+    this.#written += 1;
+    return result;
+  }
+
+  /** A mark for everything committed so far: durable(mark) resolves once it is on disk. */
+  get mark(): number {
+    return this.#written;
+  }
+
+  /** Resolves once every commit up to `mark` is fsync'd (one fsync serves every waiter behind it). */
+  async durable(mark: number = this.#written): Promise<void> {
+    const wal = this.#wal;
+    if (wal === undefined) return; // synchronous=FULL: SQLite fsync'd at commit
+    while (this.#synced < mark) {
+      if (this.#syncing === undefined) {
+        const target = this.#written;
+        this.#syncing = wal
+          .datasync()
+          .then(() => {
+            this.#synced = Math.max(this.#synced, target);
+          })
+          .finally(() => {
+            this.#syncing = undefined;
+          });
+      }
+      try {
+        await this.#syncing;
+      } catch (error) {
+        throw new IoError("SERVE_STORE_FAILED", `cannot fsync ${this.file}-wal: ${String(error)}`, { cause: error });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.durable();
+    } finally {
+      await this.#wal?.close();
+      this.#wal = undefined;
+      this.db.close();
+    }
+  }
+
+  // ── logs ──
+
+  insertLog(log: Omit<LogRow, "ordinal" | "closedAt" | "successor">): LogRow {
+    const ordinal = Number((this.db.prepare("SELECT COALESCE(MAX(ordinal), -1) + 1 AS n FROM logs").get() as Row).n);
+    this.db
+      .prepare(
+        `INSERT INTO logs (log_id, ordinal, public_key, serving_manifest, model_root, model_name, started_at, bundle)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        log.logId,
+        ordinal,
+        log.publicKey,
+        log.servingManifest,
+        log.modelRoot,
+        log.modelName,
+        log.startedAt,
+        log.bundle,
+      );
+    return { ...log, ordinal, closedAt: null, successor: null };
+  }
+
+  closeLog(logId: string, successor: string, at: string): void {
+    this.db.prepare("UPDATE logs SET closed_at = ?, successor = ? WHERE log_id = ?").run(at, successor, logId);
+  }
+
+  logs(): LogRow[] {
+    return (this.db.prepare("SELECT * FROM logs ORDER BY ordinal").all() as Row[]).map(toLog);
+  }
+
+  log(logId: string): LogRow | undefined {
+    const row = this.db.prepare("SELECT * FROM logs WHERE log_id = ?").get(logId) as Row | undefined;
+    return row === undefined ? undefined : toLog(row);
+  }
+
+  // ── leaves ──
+
+  insertLeaf(leaf: LeafRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO leaves (log_id, leaf_index, kind, digest, leaf_hash, envelope, seq, issued_at, prompt_tokens,
+           completion_tokens, client_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        leaf.logId,
+        leaf.leafIndex,
+        leaf.kind,
+        leaf.digest,
+        leaf.leafHash,
+        leaf.envelope,
+        leaf.seq,
+        leaf.issuedAt,
+        leaf.promptTokens,
+        leaf.completionTokens,
+        leaf.clientKeyId,
+      );
+  }
+
+  /** Every leaf hash of a log in index order (to rebuild its tree at start). */
+  leafHashes(logId: string): Uint8Array[] {
+    const rows = this.db
+      .prepare("SELECT leaf_index, leaf_hash FROM leaves WHERE log_id = ? ORDER BY leaf_index")
+      .all(logId) as Row[];
+    rows.forEach((r, i) => {
+      if (Number(r.leaf_index) !== i)
+        throw new IoError("SERVE_STORE_FAILED", `log ${logId} has no leaf ${i}: the store is damaged`);
+    });
+    return rows.map((r) => bytes(r.leaf_hash!));
+  }
+
+  leafByDigest(digest: string): LeafRow | undefined {
+    const row = this.db.prepare("SELECT * FROM leaves WHERE digest = ?").get(digest) as Row | undefined;
+    return row === undefined ? undefined : toLeaf(row);
+  }
+
+  leafAt(logId: string, leafIndex: number): LeafRow | undefined {
+    const row = this.db.prepare("SELECT * FROM leaves WHERE log_id = ? AND leaf_index = ?").get(logId, leafIndex) as
+      Row | undefined;
+    return row === undefined ? undefined : toLeaf(row);
+  }
+
+  /** The receipt with the highest seq, of any log (the next seq and prevReceipt follow it). */
+  lastReceipt(): { seq: number; digest: string; logId: string } | undefined {
+    const row = this.db
+      .prepare("SELECT seq, digest, log_id FROM leaves WHERE kind = 'receipt' ORDER BY seq DESC LIMIT 1")
+      .get() as Row | undefined;
+    return row === undefined
+      ? undefined
+      : { seq: Number(row.seq), digest: text(row.digest!), logId: text(row.log_id!) };
+  }
+
+  /** Receipts of `logId` among leaves [fromSize, toSize): count, seq range, tokens, per client (largest first). */
+  aggregate(logId: string, fromSize: number, toSize: number, maxClients: number): EpochAggregate {
+    const totals = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n, MIN(seq) AS first, MAX(seq) AS last, COALESCE(SUM(prompt_tokens), 0) AS input,
+           COALESCE(SUM(completion_tokens), 0) AS output, MIN(issued_at) AS first_at
+         FROM leaves WHERE log_id = ? AND kind = 'receipt' AND leaf_index >= ? AND leaf_index < ?`,
+      )
+      .get(logId, fromSize, toSize) as Row;
+    const clients = (
+      this.db
+        .prepare(
+          `SELECT client_key_id AS id, COUNT(*) AS n, SUM(prompt_tokens) AS input, SUM(completion_tokens) AS output
+           FROM leaves WHERE log_id = ? AND kind = 'receipt' AND leaf_index >= ? AND leaf_index < ?
+           GROUP BY client_key_id ORDER BY n DESC, id LIMIT ?`,
+        )
+        .all(logId, fromSize, toSize, maxClients + 1) as Row[]
+    ).map((r) => ({
+      clientKeyId: text(r.id!),
+      count: Number(r.n),
+      inputTokens: Number(r.input),
+      outputTokens: Number(r.output),
+    }));
+    return {
+      count: Number(totals.n),
+      firstSeq: maybeNumber(totals.first!),
+      lastSeq: maybeNumber(totals.last!),
+      inputTokens: Number(totals.input),
+      outputTokens: Number(totals.output),
+      firstIssuedAt: maybeText(totals.first_at!),
+      clients,
+    };
+  }
+
+  // ── checkpoints ──
+
+  insertCheckpoint(
+    row: Omit<CheckpointRow, "anchorTx" | "anchorBlock" | "anchorGas" | "anchoredAt" | "anchoredAfterRestart">,
+  ): void {
+    this.db
+      .prepare(
+        `INSERT INTO checkpoints (log_id, tree_size, root_hash, note, signer_log_id, created_at, recovery)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(row.logId, row.treeSize, row.rootHash, row.note, row.signerLogId, row.createdAt, row.recovery ? 1 : 0);
+  }
+
+  markAnchored(
+    logId: string,
+    treeSize: number,
+    anchor: { txHash: string | null; block: number | null; gasUsed: number | null; at: string; afterRestart: boolean },
+  ): void {
+    this.transaction(() =>
+      this.db
+        .prepare(
+          `UPDATE checkpoints SET anchor_tx = ?, anchor_block = ?, anchor_gas = ?, anchored_at = ?,
+             anchored_after_restart = ? WHERE log_id = ? AND tree_size = ?`,
+        )
+        .run(anchor.txHash, anchor.block, anchor.gasUsed, anchor.at, anchor.afterRestart ? 1 : 0, logId, treeSize),
+    );
+  }
+
+  checkpoints(logId: string): CheckpointRow[] {
+    return (this.db.prepare("SELECT * FROM checkpoints WHERE log_id = ? ORDER BY tree_size").all(logId) as Row[]).map(
+      toCheckpoint,
+    );
+  }
+
+  checkpoint(logId: string, treeSize: number): CheckpointRow | undefined {
+    const row = this.db.prepare("SELECT * FROM checkpoints WHERE log_id = ? AND tree_size = ?").get(logId, treeSize) as
+      Row | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  latestCheckpoint(logId: string): CheckpointRow | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM checkpoints WHERE log_id = ? ORDER BY tree_size DESC LIMIT 1")
+      .get(logId) as Row | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  /** The newest anchored checkpoint of a log that covers leaf `leafIndex`, if any. */
+  anchoredCovering(logId: string, leafIndex: number): CheckpointRow | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM checkpoints WHERE log_id = ? AND tree_size > ? AND anchored_at IS NOT NULL
+         ORDER BY tree_size DESC LIMIT 1`,
+      )
+      .get(logId, leafIndex) as Row | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  latestAnchored(logId: string): CheckpointRow | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM checkpoints WHERE log_id = ? AND anchored_at IS NOT NULL ORDER BY tree_size DESC LIMIT 1")
+      .get(logId) as Row | undefined;
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  // ── usage ──
+
+  insertUsage(row: Omit<UsageRow, "ordinal">): UsageRow {
+    const ordinal = Number((this.db.prepare("SELECT COALESCE(MAX(ordinal), -1) + 1 AS n FROM usage").get() as Row).n);
+    this.db
+      .prepare(
+        `INSERT INTO usage (digest, ordinal, metered_log_id, leaf_log_id, leaf_index, from_size, tree_size, period_end,
+           created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        row.digest,
+        ordinal,
+        row.meteredLogId,
+        row.leafLogId,
+        row.leafIndex,
+        row.fromSize,
+        row.treeSize,
+        row.periodEnd,
+        row.createdAt,
+      );
+    return { ...row, ordinal };
+  }
+
+  lastUsage(): UsageRow | undefined {
+    const row = this.db.prepare("SELECT * FROM usage ORDER BY ordinal DESC LIMIT 1").get() as Row | undefined;
+    return row === undefined ? undefined : toUsage(row);
+  }
+
+  /** The last usage statement that metered `logId` (where its next epoch starts). */
+  lastUsageOf(logId: string): UsageRow | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM usage WHERE metered_log_id = ? ORDER BY ordinal DESC LIMIT 1")
+      .get(logId) as Row | undefined;
+    return row === undefined ? undefined : toUsage(row);
+  }
+
+  usage(digest: string): UsageRow | undefined {
+    const row = this.db.prepare("SELECT * FROM usage WHERE digest = ?").get(digest) as Row | undefined;
+    return row === undefined ? undefined : toUsage(row);
+  }
+}

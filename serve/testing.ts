@@ -1,0 +1,123 @@
+// Test fixture for `provenant serve`: a real chain with a deployed registry, the tiny GGUF, an audit record of it
+// published the way the verifier publishes (the publisher key, `publish`), the serving record of a running server
+// (kind 3 with its log id, as the verifier will record an accepted serving bundle), revocation with the revoker key,
+// and a bounded polling wait. Test-only: product code never imports it.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { Wallet, type Contract } from "ethers";
+
+import { hashModel } from "../lib/oms/index.ts";
+import { writeTinyModel } from "../enclave-job/model/tiny.ts";
+import {
+  DEV_PRIVATE_KEYS,
+  deployRegistry,
+  startDevChain,
+  type DeployedRegistry,
+  type DevChain,
+} from "../offchain/testing/chain.ts";
+
+export { tickingClock, waitFor } from "../offchain/testing/world.ts";
+
+/** The fixed date the tests' services start at (the simulator's VCEK is dated around it). */
+export const NOW = new Date("2026-02-02T10:00:00.000Z");
+
+export interface ServeWorld {
+  chain: DevChain;
+  registry: DeployedRegistry;
+  work: string;
+  modelPath: string;
+  modelRoot: string;
+  /**
+   * The servers' anchoring key: another account with PUBLISHER_ROLE (as the verifier's key would be), so that the
+   * fixture's own publishing (the verifier's part) never races a server for a nonce.
+   */
+  anchorKey: string;
+  /** Publishes a record of the tiny model: an audit (kind 2) by default; returns its manifest digest. */
+  publishModelRecord(kind?: 1 | 2, manifestDigest?: string): Promise<string>;
+  /** Publishes the serving record (kind 3) of a serving identity, as the verifier does for its bundle. */
+  publishServing(servingManifest: string, logId: string): Promise<void>;
+  /** Revokes a record with the revoker key (development key 0). */
+  revoke(manifestDigest: string, reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const hex32 = (hex: string): string => `0x${hex.replace(/^0x/, "")}`;
+
+let counter = 0;
+
+export async function createServeWorld(prefix: string): Promise<ServeWorld> {
+  const chain = await startDevChain();
+  const registry = await deployRegistry(chain.url);
+  const work = mkdtempSync(path.join(tmpdir(), `${prefix}-`));
+  const modelPath = path.join(work, "tiny.gguf");
+  await writeTinyModel(modelPath);
+  const modelRoot = (await hashModel(modelPath)).rootDigest;
+  // Plain wallets (the nonce is read at each send): tests also send with these keys through the CLI.
+  const publisher = new Wallet(registry.publisherKey, registry.provider);
+  const revoker = new Wallet(DEV_PRIVATE_KEYS[0], registry.provider);
+  const asPublisher = registry.contract.connect(publisher) as Contract;
+  const asRevoker = registry.contract.connect(revoker) as Contract;
+  const anchorKey = DEV_PRIVATE_KEYS[3];
+  const role = (await registry.contract.getFunction("PUBLISHER_ROLE")()) as string;
+  await (await asRevoker.getFunction("grantRole")(role, new Wallet(anchorKey).address)).wait();
+  const publish = async (item: unknown[]): Promise<void> => {
+    const tx = await asPublisher.getFunction("publish")([item]);
+    await tx.wait();
+  };
+  return {
+    chain,
+    registry,
+    work,
+    modelPath,
+    modelRoot,
+    anchorKey,
+    async publishModelRecord(kind = 2, manifestDigest) {
+      counter += 1;
+      const digest = manifestDigest ?? (counter.toString(16).padStart(2, "0") + "5e").repeat(16).slice(0, 64);
+      const parent = kind === 1 ? hex32("ba".repeat(32)) : hex32("00".repeat(32));
+      await publish([
+        hex32(modelRoot),
+        hex32(digest),
+        parent,
+        hex32("11".repeat(32)),
+        hex32("22".repeat(32)),
+        0n,
+        kind,
+      ]);
+      return digest;
+    },
+    async publishServing(servingManifest, logId) {
+      await publish([
+        hex32(modelRoot),
+        hex32(servingManifest),
+        hex32(logId),
+        hex32("11".repeat(32)),
+        hex32("22".repeat(32)),
+        0n,
+        3,
+      ]);
+    },
+    async revoke(manifestDigest, reason) {
+      const tx = await asRevoker.getFunction("revoke")(hex32(manifestDigest), reason);
+      await tx.wait();
+    },
+    async close() {
+      registry.provider.destroy();
+      await chain.close();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Reads an SSE body into its `data:` payloads (bounded). */
+export async function readSse(response: Response, maxEvents = 10_000): Promise<string[]> {
+  const text = await response.text();
+  const events = text
+    .split("\n\n")
+    .filter((block) => block.startsWith("data: "))
+    .map((block) => block.slice("data: ".length));
+  if (events.length > maxEvents) throw new Error(`more than ${maxEvents} events`);
+  return events;
+}
