@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { createReadStream } from "node:fs";
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -17,7 +20,7 @@ import { commands } from "./cli.ts";
 import { encodeTrace, parseTrace } from "./format.ts";
 import { runTracedTraining } from "./record.ts";
 import { openTracedBundle, spotCheck, type SpotCheckResult } from "./spot-check.ts";
-import { directorySource, traceFileName } from "./store.ts";
+import { directorySource, traceFileName, urlSource, type TraceSource } from "./store.ts";
 import { simPolicy, simPolicyJson, traceBuildSkip, trainingText } from "./testing.ts";
 
 /** The simulator's clock and the verification time: nothing here depends on the day the tests run. */
@@ -71,12 +74,12 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
     return { bundle, bytes: await readFile(bundle), traceDir, root: result.trace.root, steps: result.trace.steps };
   };
 
-  const check = async (run: TracedRun, traceDir: string, samples = 1000, dataPath?: string) => {
+  const check = async (run: TracedRun, traceDir: string | TraceSource, samples = 1000, dataPath?: string) => {
     const opened = await openTracedBundle(run.bytes, policy, NOW);
     assert.ok(opened.ok, JSON.stringify(opened.ok ? "" : opened.errors));
     return spotCheck({
       bundle: opened.bundle,
-      source: directorySource(traceDir),
+      source: typeof traceDir === "string" ? directorySource(traceDir) : traceDir,
       samples,
       entropy: { source: "caller", seed: "5eed" },
       binary,
@@ -132,6 +135,27 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
     const names = await readdir(honest.traceDir);
     assert.equal(names.filter((n) => n.endsWith(".gguf")).length, result.stretchCount + 1);
     assert.ok(names.includes(traceFileName(honest.root)));
+  });
+
+  it("when the trace store is an http(s) base URL, the spot-check reads it there", async (t) => {
+    if (!ready(t)) return;
+    const server = createServer((req, res) => {
+      const name = (req.url ?? "").replace(/^\/store\//, "");
+      if (!/^[0-9a-f]{64}\.(trace|gguf|data)$/.test(name)) return void res.writeHead(404).end();
+      createReadStream(join(honest.traceDir, name))
+        .on("error", () => res.writeHead(404).end())
+        .pipe(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/store`;
+      const result = await check(honest, urlSource(base, { timeoutMs: 30_000 }), 2);
+      assert.deepEqual(result.errors, []);
+      assert.equal(result.stretches.length, 2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("when the same data is trained twice with the same seed and threads, the trace root is the same", async (t) => {
