@@ -278,9 +278,11 @@ const result: Record<string, unknown> = {
     hash:
       `one ${FILE_MIB} MiB random file from the page cache, ${HASH_RUNS} runs each way taking turns after a warm-up, ` +
       "best of each (browserVsNode) and ratio of medians (browserVsNodeMedian); browser = the explorer page in " +
-      "headless Chromium, from the file chosen to the root digest (Web Worker, File.slice 16 MiB reads, " +
-      "WebCrypto SHA-256 up to 256 MiB per range, hash-wasm beyond), node = lib/oms hashModel in-process (what " +
-      "`provenant hash` runs, node:crypto); both digests equal on every run; browserVsNodeCpu = Node's CPU " +
+      "headless Chromium, from the file chosen to the root digest (a Web Worker reads Blob.stream() with a BYOB " +
+      "reader into reused memory; a file up to 256 MiB goes to WebCrypto or hash-wasm, whichever the page measured " +
+      "faster, a larger one streams through hash-wasm; hashRuns.browserEngine says which), node = lib/oms " +
+      "hashModel in-process (what `provenant hash` runs, node:crypto); both digests equal on every run; " +
+      "browserVsNodeCpu = Node's CPU " +
       "seconds over all Chromium processes' CPU seconds for the same file (medians), which the machine's load " +
       "does not skew",
   },
