@@ -17,7 +17,7 @@ import { createCertificateStore, KDS_BASE, type CertificateStore } from "../lib/
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
 import { Metrics, startApi, type HttpLimits, type RecheckOutcome } from "./http/index.ts";
-import type { BundleVerdict, VerifierPolicy } from "./pipeline/index.ts";
+import { verdictDetails, type BundleVerdict, type VerifierPolicy } from "./pipeline/index.ts";
 import { assertPolicyNotOpen } from "./pipeline/policy.ts";
 import { VerificationAbortedError, VerificationPool, type SuppliedChain, type SuppliedCrl } from "./pipeline/pool.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
@@ -327,6 +327,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           modelHash: verdict.modelHash,
           kind: verdict.kind,
           record: verdict.record,
+          details: verdictDetails(verdict),
         }),
       ),
     );
@@ -541,6 +542,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           modelHash: final.modelHash,
           kind: final.kind,
           record: final.record,
+          details: verdictDetails(final),
         });
         if (final.ok) acceptedInPoll = true;
         metrics.observeVerdict(

@@ -243,6 +243,9 @@ function bundleView(store: Store, digest: string) {
     kind: row.kind,
     errors: row.errors,
     record: row.record,
+    // Each GPU the bundle carried (arch, driver, VBIOS, verified or not) and where the manifest says it ran.
+    gpus: (row.details?.gpus as unknown[] | undefined) ?? [],
+    runtime: row.details?.runtime ?? null,
     publication:
       row.txHash === null && row.status !== "published"
         ? null

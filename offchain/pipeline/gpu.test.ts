@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
-import { createHash, generateKeyPairSync } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { BUNDLE_MEDIA_TYPE, writeBundle, type GpuEvidence, type ProvenanceBundle } from "../../lib/bundle/index.ts";
-import { INTOTO_PAYLOAD_TYPE, signEnvelope } from "../../lib/dsse/index.ts";
-import { createGpuSimulator, gpuNonceFor, type GpuSimulator } from "../../lib/gpu/index.ts";
-import { buildEvalStatement, buildOmsStatement, type RuntimeInfo, type Statement } from "../../lib/intoto/index.ts";
-import type { ModelHash } from "../../lib/oms/types.ts";
-import { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } from "../../lib/snp/index.ts";
+import type { GpuSimulator } from "../../lib/gpu/index.ts";
+import { createGpuBundleFactory, type GpuBundleFactory, type GpuBundleOptions } from "../testing/gpu-bundles.ts";
 import { measurementHashOf, parseVerifierPolicy, policyDigest, verifyBundle, type VerifierPolicy } from "./index.ts";
 import { VerificationPool } from "./pool.ts";
 
@@ -18,40 +14,20 @@ import { VerificationPool } from "./pool.ts";
 const NOW = new Date("2026-11-27T12:00:00Z");
 const codes = (v: { errors: { code: string }[] }): string[] => v.errors.map((e) => e.code).sort();
 const sha256 = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
-const b64 = (b: Uint8Array | string): string => Buffer.from(b).toString("base64");
-
-interface GpuBundleOptions {
-  seed?: string;
-  /** GPU entries to carry: "good" (for this bundle's REPORT_DATA), "other-nonce" (for another REPORT_DATA). */
-  gpus?: ("good" | "other-nonce" | "no-rims")[];
-  /** The runtime record the manifest carries: default one naming exactly the carried GPU evidence. */
-  runtime?: RuntimeInfo | null | ((carried: string[]) => RuntimeInfo);
-  /** Drop these GPU entries from the bundle after the manifest named them. */
-  dropAfterSigning?: boolean;
-}
 
 describe("pipeline step h: GPU evidence", () => {
   let dir = "";
-  let snp: Awaited<ReturnType<typeof createSimulator>>;
+  let f: GpuBundleFactory;
   let gpu: GpuSimulator;
-  let blackwell: GpuSimulator;
   /** A development policy trusting both simulators (`provenant sim policy --gpu`). */
   let policyJson: Record<string, unknown>;
   let policy: VerifierPolicy;
-  const k = generateKeyPairSync("ec", { namedCurve: "P-384" });
-  const spki = k.publicKey.export({ format: "der", type: "spki" });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "provenant-pipeline-gpu-"));
-    snp = await createSimulator({ now: NOW, keyDir: dir });
-    gpu = createGpuSimulator({ now: NOW, keyDir: dir });
-    blackwell = createGpuSimulator({ now: NOW, keyDir: dir, arch: "blackwell" });
-    policyJson = {
-      snp: snpPolicyToJson(DEFAULT_SNP_POLICY),
-      trustedRoots: [snp.rootFingerprint],
-      gpu: { trustedRoots: gpu.trustedRoots },
-      development: true,
-    };
+    f = await createGpuBundleFactory({ now: NOW, keyDir: dir });
+    gpu = f.gpu.hopper;
+    policyJson = f.policyJson;
     policy = parseVerifierPolicy(policyJson);
   });
   after(async () => {
@@ -65,82 +41,10 @@ describe("pipeline step h: GPU evidence", () => {
       gpu: { ...(policyJson.gpu as Record<string, unknown>), ...gpuExtra },
     });
 
-  function sign(statement: Statement) {
-    return signEnvelope(new TextEncoder().encode(JSON.stringify(statement)), INTOTO_PAYLOAD_TYPE, k.privateKey);
-  }
-
-  /** A real audit bundle like the enclave job writes with `--gpu-evidence sim`, and the report's MEASUREMENT. */
-  function make(options: GpuBundleOptions = {}, sim: GpuSimulator = gpu) {
-    const seed = options.seed ?? "gpu";
-    const nonce = Buffer.from(sha256(`nonce-${seed}`), "hex");
-    const reportData = Buffer.concat([createHash("sha256").update(spki).digest(), nonce]);
-    const report = Buffer.from(snp.signReport({ reportData }));
-    const entries: GpuEvidence[] = (options.gpus ?? ["good"]).map((kind) => {
-      const forData = kind === "other-nonce" ? Buffer.alloc(64, 3) : reportData;
-      const e = sim.bundleEntry(gpuNonceFor(new Uint8Array(forData)));
-      return {
-        type: "nvidia-spdm",
-        arch: sim.arch,
-        evidence: b64(e.evidence as Uint8Array),
-        certChain: e.certChainPem as string,
-        ...(kind === "no-rims" ? {} : { rims: e.rims.map((r) => b64(r)) }),
-      };
-    });
-    const carried = entries.map((e) => sha256(Buffer.from(e.evidence, "base64")));
-    const runtime =
-      options.runtime === null
-        ? undefined
-        : typeof options.runtime === "function"
-          ? options.runtime(carried)
-          : (options.runtime ?? {
-              backend: "cpu" as const,
-              devices: [],
-              driverVersion: carried.length > 0 ? sim.driverVersion : null,
-              gpuEvidence:
-                carried.length > 0
-                  ? { provider: "sim" as const, environment: "sim" as const, devToolsMode: false, evidence: carried }
-                  : null,
-            });
-    const file = sha256(`model-${seed}`);
-    const root = sha256(Buffer.from(file, "hex"));
-    const hash = {
-      rootDigest: root,
-      method: "files",
-      files: [{ name: "model.gguf", digest: file, size: 1 }],
-      resources: [{ name: "model.gguf", algorithm: "sha256", digest: file }],
-      modelName: "tuned",
-      ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
-      allowSymlinks: false,
-      totalBytes: 1,
-    } as ModelHash;
-    const manifest = buildEvalStatement({
-      model: { name: "tuned", rootDigest: root },
-      suite: { name: "suite", digest: sha256(`suite-${seed}`) },
-      harness: { name: "provenant", version: "0.1.0", digest: sha256("harness") },
-      metrics: [{ name: "accuracy", value: 0.5, sampleSize: 10 }],
-      startedOn: new Date("2026-11-27T10:00:00Z"),
-      finishedOn: new Date("2026-11-27T11:00:00Z"),
-      ...(runtime === undefined ? {} : { runtime }),
-    });
-    const evidence = snp.evidence("vcek");
-    const bundle: ProvenanceBundle = {
-      mediaType: BUNDLE_MEDIA_TYPE,
-      envelopes: [sign(manifest), sign(buildOmsStatement("tuned", hash))],
-      signer: { publicKey: b64(spki) },
-      nonce: nonce.toString("hex"),
-      evidence: {
-        cpu: {
-          type: "sev-snp",
-          report: b64(report),
-          vcek: b64(evidence.vcek),
-          ...(evidence.chain === undefined ? {} : { chain: evidence.chain.map((c) => b64(c)) }),
-          provider: "sim",
-        },
-        ...(entries.length === 0 || options.dropAfterSigning === true ? {} : { gpu: entries }),
-      },
-    };
-    return { bytes: writeBundle(bundle), measurement: report.subarray(0x90, 0x90 + 48), carried, entries, bundle };
-  }
+  const make = (options: GpuBundleOptions = {}) => {
+    const made = f.make(options);
+    return { ...made, entries: made.bundle.evidence.gpu ?? [] };
+  };
 
   it("when a bundle carries sim GPU evidence for its REPORT_DATA, it is accepted, shows the GPU, and the record's measurementHash covers the GPU", () => {
     const made = make({ seed: "accepted" });
@@ -235,7 +139,7 @@ describe("pipeline step h: GPU evidence", () => {
   });
 
   it("when a Blackwell GPU is carried, it verifies under its own DICE profile", () => {
-    const verdict = verifyBundle(make({ seed: "blackwell" }, blackwell).bytes, { policy, now: NOW });
+    const verdict = verifyBundle(make({ seed: "blackwell", arch: "blackwell" }).bytes, { policy, now: NOW });
     assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
     assert.equal(verdict.gpus?.[0]?.arch, "blackwell");
   });

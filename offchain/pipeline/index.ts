@@ -139,6 +139,18 @@ export interface BundleVerdict {
   runtime?: RuntimeInfo;
 }
 
+/**
+ * What a stored verdict keeps besides its codes and record, for GET /bundles/:digest: each GPU (verified or not) and
+ * the manifest's runtime record; undefined when the verdict has neither.
+ */
+export function verdictDetails(verdict: BundleVerdict): Record<string, unknown> | undefined {
+  if (verdict.gpus === undefined && verdict.runtime === undefined) return undefined;
+  return {
+    ...(verdict.gpus === undefined ? {} : { gpus: verdict.gpus }),
+    ...(verdict.runtime === undefined ? {} : { runtime: verdict.runtime }),
+  };
+}
+
 /** One GPU as a verdict shows it (docs/gpu.md): what it is, and whether its evidence verified. */
 export interface GpuVerdict {
   index: number;

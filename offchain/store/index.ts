@@ -47,6 +47,11 @@ export interface BundleRow {
   retryAt: string | null;
   /** When a recheck was asked for and not yet done (null otherwise). */
   recheckAt: string | null;
+  /**
+   * What the verdict showed besides its codes, as JSON (the pipeline's verdictDetails: each GPU verified or not, the
+   * manifest's runtime record); null for a verdict stored before this column existed or that had none.
+   */
+  details: Record<string, unknown> | null;
 }
 
 export interface RefusalRow {
@@ -85,6 +90,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE bundles ADD COLUMN recheck_at TEXT;
    CREATE INDEX bundles_retry ON bundles(retry_at) WHERE retry_at IS NOT NULL;
    CREATE INDEX bundles_recheck ON bundles(recheck_at) WHERE recheck_at IS NOT NULL;`,
+  // What a verdict shows besides its codes (GPUs verified or not, the runtime record), for GET /bundles/:digest.
+  `ALTER TABLE bundles ADD COLUMN details TEXT;`,
 ];
 
 export interface StoreOptions {
@@ -193,13 +200,14 @@ export class Store {
       modelHash?: string | undefined;
       kind?: string | undefined;
       record?: AttestationRecord | undefined;
+      details?: Record<string, unknown> | undefined;
     },
   ): boolean {
     const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
     const result = this.db
       .prepare(
         `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = ?, model_hash = ?, kind = ?,
-           record = ?, retry_at = NULL, recheck_at = NULL WHERE digest = ? AND status = 'seen'`,
+           record = ?, details = ?, retry_at = NULL, recheck_at = NULL WHERE digest = ? AND status = 'seen'`,
       )
       .run(
         status,
@@ -209,6 +217,7 @@ export class Store {
         verdict.modelHash ?? null,
         verdict.kind ?? null,
         verdict.record === undefined ? null : JSON.stringify(verdict.record),
+        verdict.details === undefined ? null : JSON.stringify(verdict.details),
         digest,
       );
     return Number(result.changes) === 1;
@@ -290,12 +299,14 @@ export class Store {
       modelHash?: string | undefined;
       kind?: string | undefined;
       record?: AttestationRecord | undefined;
+      details?: Record<string, unknown> | undefined;
     },
   ): boolean {
     const result = this.db
       .prepare(
         `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = COALESCE(?, manifest_digest),
-           model_hash = COALESCE(?, model_hash), kind = COALESCE(?, kind), record = ?, recheck_at = NULL
+           model_hash = COALESCE(?, model_hash), kind = COALESCE(?, kind), record = ?,
+           details = COALESCE(?, details), recheck_at = NULL
          WHERE digest = ? AND status = 'rejected' AND recheck_at IS NOT NULL`,
       )
       .run(
@@ -306,6 +317,7 @@ export class Store {
         verdict.modelHash ?? null,
         verdict.kind ?? null,
         verdict.record === undefined ? null : JSON.stringify(verdict.record),
+        verdict.details === undefined ? null : JSON.stringify(verdict.details),
         digest,
       );
     return Number(result.changes) === 1;
@@ -496,5 +508,7 @@ function toBundleRow(r: Row): BundleRow {
     certAttempts: Number(r.cert_attempts ?? 0),
     retryAt: r.retry_at === null || r.retry_at === undefined ? null : String(r.retry_at),
     recheckAt: r.recheck_at === null || r.recheck_at === undefined ? null : String(r.recheck_at),
+    details:
+      r.details === null || r.details === undefined ? null : (JSON.parse(String(r.details)) as Record<string, unknown>),
   };
 }

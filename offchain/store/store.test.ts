@@ -36,6 +36,17 @@ describe("store", () => {
     }
   });
 
+  it("when a verdict carries details (GPUs, runtime), the row keeps them; a verdict without has null", () => {
+    const store = new Store({ dataDir: ":memory:" });
+    store.recordSighting("r", "c", "p1", "d1");
+    store.recordSighting("r", "c", "p2", "d2");
+    const details = { gpus: [{ index: 0, arch: "hopper", verified: true }], runtime: { backend: "cuda" } };
+    store.setVerdict("d1", { ok: true, errors: [], manifestDigest: "m1", record, details });
+    store.setVerdict("d2", { ok: false, errors: [{ code: "GPU_NONCE_MISMATCH", message: "x" }] });
+    assert.deepEqual(store.getBundle("d1")?.details, details);
+    assert.equal(store.getBundle("d2")?.details, null);
+  });
+
   it("when a bundle is seen twice, it is stored once with both sightings", () => {
     const store = new Store({ dataDir: ":memory:" });
     assert.equal(store.recordSighting("r", "c1", "bundles/a.provenance.json", "d1"), true);
