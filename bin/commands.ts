@@ -17,6 +17,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   { words: ["snp", "sim"], load: async () => (await import("../cli/snp.ts")).commands },
   { words: ["gpu"], load: async () => (await import("../cli/gpu.ts")).commands },
   { words: ["measure"], load: async () => (await import("../cli/measure.ts")).commands },
+  { words: ["receipt"], load: async () => (await import("../cli/receipt.ts")).commands },
   { words: ["audit", "trace"], load: async () => (await import("../enclave-job/trace/cli.ts")).commands },
   { words: ["serve"], load: async () => (await import("../serve/cli.ts")).commands },
   { words: ["registry"], load: async () => (await import("../cli/registry.ts")).commands },

@@ -19,7 +19,7 @@ import { verifyEnvelope } from "../../lib/dsse/index.ts";
 import { validateStatement } from "../../lib/intoto/index.ts";
 import { createRegistryClient, isHash, recordToJson, type RegistryClient, type RegistryRecord } from "./index.ts";
 
-const CONNECT_OPTIONS = {
+export const CONNECT_OPTIONS = {
   rpc: { type: "string" },
   registry: { type: "string" },
   network: { type: "string" },
@@ -32,7 +32,7 @@ interface ConnectValues {
 }
 
 /** --rpc/--registry/--network, then PROVENANT_RPC/PROVENANT_REGISTRY/PROVENANT_NETWORK, then localhost. */
-async function connect(values: ConnectValues, io: CliIo): Promise<RegistryClient> {
+export async function connect(values: ConnectValues, io: CliIo): Promise<RegistryClient> {
   const rpcUrl = values.rpc ?? io.env.PROVENANT_RPC;
   const address = values.registry ?? io.env.PROVENANT_REGISTRY;
   const network = values.network ?? io.env.PROVENANT_NETWORK ?? (address === undefined ? "localhost" : undefined);

@@ -65,6 +65,31 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** A serving log's anchored checkpoint (`checkpointRoot`, `latestCheckpoint`, the CheckpointAnchored event). */
+export interface AnchoredCheckpoint {
+  /** Hex, without 0x. */
+  logId: string;
+  treeSize: number;
+  /** The anchored RFC 6962 root (hex); null when this size was never anchored. */
+  rootHash: string | null;
+  /** The anchoring block's time; null when not anchored, or its event was not found within maxScanBlocks. */
+  anchoredAt: Date | null;
+  blockNumber: number | null;
+  txHash: string | null;
+}
+
+/** When a record was revoked: the block time of its AttestationRevoked event. */
+export interface RevocationTime {
+  manifestDigest: string;
+  /** recordOf(...).revoked: exact. */
+  revoked: boolean;
+  /** The revoking block's time; null when not revoked, or when the event was not found within maxScanBlocks. */
+  revokedAt: Date | null;
+  reason: string | null;
+  blockNumber: number | null;
+  txHash: string | null;
+}
+
 export interface RegistryClient {
   readonly address: string;
   readonly chainId: number;
@@ -73,6 +98,14 @@ export interface RegistryClient {
   isRecorded(modelHash: string, manifestDigest: string): Promise<boolean>;
   lineage(modelHash: string, options?: { maxDepth?: number }): Promise<LineageStep[]>;
   watch(callback: (event: RegistryEvent) => void, options?: WatchOptions): { stop(): void };
+  /** The checkpoint anchored for `logId` at exactly `treeSize` (rootHash null when none), with its anchoring time. */
+  checkpointOf(logId: string, treeSize: number): Promise<AnchoredCheckpoint>;
+  /** The newest anchored checkpoint of `logId`; null when it has none. */
+  latestCheckpoint(logId: string): Promise<AnchoredCheckpoint | null>;
+  /** The serving record (kind 3) that registered `logId` (`logOf`); null when the log is not registered. */
+  servingRecordOf(logId: string): Promise<RegistryRecord | null>;
+  /** Whether and when a record was revoked (the AttestationRevoked event's block time). */
+  revocationTime(manifestDigest: string): Promise<RevocationTime>;
   close(): void;
 }
 
@@ -106,6 +139,8 @@ const registryInterface = new Interface(MODEL_REGISTRY_ABI);
 const RECORDED_EVENT = registryInterface.getEvent("AttestationRecorded")!;
 const RECORDED_TOPIC = RECORDED_EVENT.topicHash;
 const REVOKED_TOPIC = registryInterface.getEvent("AttestationRevoked")!.topicHash;
+const ANCHORED_EVENT = registryInterface.getEvent("CheckpointAnchored")!;
+const ANCHORED_TOPIC = ANCHORED_EVENT.topicHash;
 
 /** Fragments resolved once per view: a lookup makes several calls, and finding a fragment by name is not free. */
 const viewFragments = new Map<RegistryView, FunctionFragment>();
@@ -462,13 +497,108 @@ class Client implements RegistryClient {
     manifest: string,
     from: number,
     latest: number,
-  ): Promise<{ reason: string; txHash: string } | null> {
+  ): Promise<{ reason: string; txHash: string; blockNumber: number } | null> {
     const to = Math.min(latest, from + this.#maxScanBlocks - 1);
     const logs = await this.#scan({ topics: [REVOKED_TOPIC, manifest] }, from, to);
     const log = logs.at(-1);
     if (log === undefined) return null;
     const parsed = registryInterface.parseLog(log);
-    return parsed === null ? null : { reason: String(parsed.args[1]), txHash: log.transactionHash };
+    return parsed === null
+      ? null
+      : { reason: String(parsed.args[1]), txHash: log.transactionHash, blockNumber: log.blockNumber };
+  }
+
+  async revocationTime(manifestDigest: string): Promise<RevocationTime> {
+    const manifest = toBytes32(manifestDigest, "manifestDigest");
+    return this.#call(async () => {
+      const none = { reason: null, blockNumber: null, txHash: null, revokedAt: null };
+      const view = await this.#recordOf(manifest);
+      if (!view.revoked) return { manifestDigest: fromBytes32(manifest), revoked: false, ...none };
+      const latest = await this.#transport.blockNumber();
+      // The revocation comes after the record: scan from the record's block (found around its publishedAt).
+      const events = await this.#recordedEvents([RECORDED_TOPIC, null, manifest], latest, [view.publishedAt]);
+      const from = events.get(fromBytes32(manifest))?.blockNumber ?? this.#fromBlock;
+      const found = await this.#revocation(manifest, from, latest);
+      if (found === null) return { manifestDigest: fromBytes32(manifest), revoked: true, ...none };
+      return {
+        manifestDigest: fromBytes32(manifest),
+        revoked: true,
+        reason: found.reason,
+        blockNumber: found.blockNumber,
+        txHash: found.txHash,
+        revokedAt: new Date((await this.#blockTime(found.blockNumber)) * 1000),
+      };
+    });
+  }
+
+  async checkpointOf(logId: string, treeSize: number): Promise<AnchoredCheckpoint> {
+    const log = toBytes32(logId, "logId");
+    if (!Number.isSafeInteger(treeSize) || treeSize < 0)
+      throw new MalformedInputError("MERKLE_INVALID", `a tree size is a non-negative integer, got ${treeSize}`);
+    return this.#call(async () => {
+      const [[root], [latestSize, , latestAt], latest] = await Promise.all([
+        this.#view("checkpointRoot", [log, treeSize]),
+        this.#view("latestCheckpoint", [log]),
+        this.#transport.blockNumber(),
+      ]);
+      const base = { logId: fromBytes32(log), treeSize };
+      if (fromBytes32(root) === ZERO_HASH)
+        return { ...base, rootHash: null, anchoredAt: null, blockNumber: null, txHash: null };
+      // The anchoring event gives the block (and tx); the newest checkpoint's time is in storage as well.
+      const event = await this.#anchoredEvent(log, treeSize, latest);
+      const anchoredAt =
+        Number(latestSize) === treeSize
+          ? new Date(Number(latestAt) * 1000)
+          : event === null
+            ? null
+            : new Date((await this.#blockTime(event.blockNumber)) * 1000);
+      return {
+        ...base,
+        rootHash: fromBytes32(root),
+        anchoredAt,
+        blockNumber: event?.blockNumber ?? null,
+        txHash: event?.txHash ?? null,
+      };
+    });
+  }
+
+  async latestCheckpoint(logId: string): Promise<AnchoredCheckpoint | null> {
+    const log = toBytes32(logId, "logId");
+    return this.#call(async () => {
+      const [size] = await this.#view("latestCheckpoint", [log]);
+      return size === 0n ? null : this.checkpointOf(logId, Number(size));
+    });
+  }
+
+  async servingRecordOf(logId: string): Promise<RegistryRecord | null> {
+    const log = toBytes32(logId, "logId");
+    return this.#call(async () => {
+      const [manifest] = await this.#view("logOf", [log]);
+      return fromBytes32(manifest) === ZERO_HASH ? null : this.record(manifest);
+    });
+  }
+
+  /**
+   * The CheckpointAnchored event of (logId, treeSize): topic1 is the log, so a scan over the deployment's blocks
+   * (bounded like the other scans: maxScanBlocks × 10 from fromBlock, newest blocks first when longer) finds it.
+   */
+  async #anchoredEvent(
+    log: string,
+    treeSize: number,
+    latest: number,
+  ): Promise<{ blockNumber: number; txHash: string } | null> {
+    const span = this.#maxScanBlocks * 10;
+    const from = Math.max(this.#fromBlock, latest - span + 1);
+    for (const l of await this.#scan({ topics: [ANCHORED_TOPIC, log] }, from, latest)) {
+      try {
+        const args = registryInterface.decodeEventLog(ANCHORED_EVENT, l.data, l.topics);
+        if (Number(args.getValue("treeSize") as bigint) === treeSize)
+          return { blockNumber: l.blockNumber, txHash: l.transactionHash };
+      } catch {
+        // not decodable: not the registry's event
+      }
+    }
+    return null;
   }
 
   /**

@@ -60,6 +60,25 @@ export function oneFileModel(name: string, seed: string): ModelHash {
   } as ModelHash;
 }
 
+/** The model a factory bundle's manifest names (its first OMS statement, envelopes[1]), to serve it. */
+export function modelOfBundle(bundle: ProvenanceBundle): ModelHash {
+  const oms = JSON.parse(Buffer.from(bundle.envelopes[1]!.payload, "base64").toString("utf8")) as {
+    subject: { name: string; digest: { sha256: string } }[];
+    predicate: { resources: { name: string; algorithm: string; digest: string }[] };
+  };
+  const resources = oms.predicate.resources;
+  return {
+    rootDigest: oms.subject[0]!.digest.sha256,
+    method: "files",
+    files: resources.map((r) => ({ name: r.name, digest: r.digest, size: 1 })),
+    resources,
+    modelName: oms.subject[0]!.name,
+    ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
+    allowSymlinks: false,
+    totalBytes: resources.length,
+  } as ModelHash;
+}
+
 /** The factory's development policy, accepting serving statements too (a policy must list "serving"). */
 export function servingPolicy(factory: BundleFactory, kinds = ["eval", "finetune", "serving"]): VerifierPolicy {
   return parseVerifierPolicy({ ...factory.policyJson, acceptedKinds: kinds });

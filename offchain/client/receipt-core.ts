@@ -1,0 +1,670 @@
+// Verification of an inference receipt (DESIGN §12), browser-safe: no node:* modules, signatures through WebCrypto
+// (lib/dsse/core), SHA-256 through @noble/hashes, formats through lib/receipt/core (the one reader of them). It takes
+// what a caller gathered (the receipt, the serving statement and the verdict on its attestation, the inclusion proof
+// and its signed checkpoint, what the chain says) and returns every check with its coded reasons. It trusts only the
+// serving key S that an attested serving statement names, and the registry's anchored roots and revocation times.
+import { sha256 } from "@noble/hashes/sha2.js";
+
+import {
+  EC_CURVES,
+  decodeBase64,
+  isPlainObject,
+  pae,
+  parseEcSpki,
+  signatureCandidates,
+  verifyEcSignatureWeb,
+  type DsseEnvelope,
+} from "../../lib/dsse/core.ts";
+import { equalBytes, fromBase64, fromHex, toHex } from "../../lib/encoding/index.ts";
+import {
+  MalformedInputError,
+  PolicyError,
+  PolicyViolationError,
+  VerificationError,
+  toErrorList,
+  type ErrorCode,
+} from "../../lib/errors.ts";
+import {
+  MAX_RECEIPT_PAYLOAD_BYTES,
+  MAX_SERVING_PAYLOAD_BYTES,
+  SALT_BYTES,
+  parseStatementBytes,
+  servingOrigin,
+  validateReceiptStatement,
+  validateServingStatement,
+  type ReceiptStatement,
+  type ServingStatement,
+} from "../../lib/receipt/core.ts";
+
+/** Most hashes an inclusion proof may hold (a tree of 2^64 leaves needs 64). */
+export const MAX_PROOF_HASHES = 64;
+/** Largest checkpoint note read (c2sp.org/signed-note: a few hundred bytes in practice). */
+export const MAX_NOTE_CHARS = 16 * 1024;
+
+/** `null`: not checked (no salt and bytes were given, or an earlier proof failed so this one means nothing). */
+export type CheckResult = boolean | null;
+
+export interface ReceiptChecks {
+  /** The receipt's DSSE signature by S, and its statement (RECEIPT_BAD_SIGNATURE, RECEIPT_INVALID). */
+  signature: CheckResult;
+  /** The serving statement names S and the receipt's model, log and manifest (STATEMENT_INVALID, RECEIPT_SERVING_MISMATCH). */
+  servingStatement: CheckResult;
+  /** The serving bundle passed the verifier's pipeline under the policy (its SNP/GPU/policy codes). */
+  attestation: CheckResult;
+  /** The model has a fine-tune or audit record onchain (MODEL_NOT_RECORDED). */
+  modelRecorded: CheckResult;
+  /** The serving statement is recorded as kind 3 of that model and registered S's log (SERVING_NOT_RECORDED). */
+  servingRecorded: CheckResult;
+  /** Neither the serving record nor every model record was revoked before issuedAt (MODEL_REVOKED). */
+  notRevoked: CheckResult;
+  /** The receipt is a leaf of a checkpoint S signed and the registry anchored (MERKLE_PROOF_INVALID, RECEIPT_NOT_ANCHORED, CHECKPOINT_INVALID). */
+  inclusion: CheckResult;
+  /** Given the salt and the bytes: the request and response digests (RECEIPT_DIGEST_MISMATCH). */
+  digests: CheckResult;
+}
+
+/** The inclusion proof of a receipt, as `GET /v1/receipts/:digest/proof` serves it (fields besides these ignored). */
+export interface ReceiptProof {
+  logId: string;
+  leafIndex: number;
+  treeSize: number;
+  /** RFC 6962 root of the first treeSize leaves (64 hex). */
+  rootHash: string;
+  /** The audit path, leaf to root (64 hex each). */
+  proof: string[];
+  /** The C2SP signed note of that checkpoint and the log whose key signed it (another log's after a restart). */
+  checkpoint: { note: string; signerLogId: string };
+}
+
+/** A registry record as the checks need it (offchain/client: recordOf, and the AttestationRevoked block's time). */
+export interface RecordFact {
+  manifestDigest: string;
+  modelHash: string;
+  /** 1 fine-tune, 2 audit, 3 serving. */
+  kind: number;
+  revoked: boolean;
+  /** The block time of AttestationRevoked; null when not revoked (or the event was not found: then it counts as ever). */
+  revokedAt: Date | null;
+}
+
+/** What the chain says, read by the SDK's edge (receiptChainFacts) for the values the receipt claims. */
+export interface ReceiptChainFacts {
+  /** recordOf(servingManifest); null when not recorded. */
+  serving: RecordFact | null;
+  /** logOf(logId): the serving manifest that registered the log; null when the log is not registered. */
+  logManifest: string | null;
+  /** The model's fine-tune and audit records (kinds 1 and 2). */
+  modelRecords: RecordFact[];
+  /** checkpointRoot(logId, treeSize) for the proof's (logId, treeSize); rootHash null when that size is not anchored. */
+  anchor: { logId: string; treeSize: number; rootHash: string | null; anchoredAt: Date | null };
+  /** For a checkpoint signed by a successor key: recordOf(logOf(signerLogId)), null when not registered. */
+  successorServing?: RecordFact | null;
+}
+
+/** An attested serving statement: its envelope, the bundle's signer K, and the pipeline's verdict on the bundle. */
+export interface ServingEvidence {
+  envelope: DsseEnvelope;
+  /** The bundle's signer K (DER SPKI): S must be K. */
+  signer: Uint8Array;
+  /** verifyBundle's verdict (ok and its errors); null when it could not be run here (the page: no SNP checks). */
+  attestation: { ok: boolean; errors: { code: ErrorCode; message: string }[] } | null;
+}
+
+export interface ReceiptCheckInput {
+  /** The receipt's DSSE envelope (lib/receipt toReceiptInput reads what a caller holds). */
+  envelope: DsseEnvelope;
+  /** The serving statement; or, when the serving bundle could not be read as one, why (and its attestation verdict). */
+  serving:
+    | ServingEvidence
+    | { unreadable: { code: ErrorCode; message: string }[]; attestation: ServingEvidence["attestation"] };
+  /** The serving statement of the key that signed a recovery checkpoint (a successor of S), when there is one. */
+  successor?: ServingEvidence;
+  proof?: ReceiptProof;
+  chain?: ReceiptChainFacts;
+  /** The salt (32 bytes) and the bytes the caller kept; digests are checked for whichever is given. */
+  salt?: Uint8Array;
+  request?: Uint8Array;
+  response?: Uint8Array;
+  subtle?: SubtleCrypto;
+}
+
+export interface ReceiptVerification {
+  /** Every check true; `digests` may be null (not asked). */
+  ok: boolean;
+  /** SHA-256 of the receipt payload (hex), once the payload is read. */
+  receiptDigest: string | null;
+  modelRoot: string | null;
+  servingManifest: string | null;
+  logId: string | null;
+  seq: number | null;
+  issuedAt: string | null;
+  checks: ReceiptChecks;
+  errors: { code: ErrorCode; message: string }[];
+  /** Said, refuses nothing: e.g. a record revoked after issuedAt ("issued before revocation"). */
+  notes: { code: string; message: string }[];
+  /** Where the inclusion was proved: the anchored size and root, when, and who signed the checkpoint. */
+  inclusion: {
+    leafIndex: number;
+    treeSize: number;
+    rootHash: string;
+    anchoredAt: string | null;
+    checkpointSigner: "serving-key" | "successor";
+  } | null;
+  /** The latest revocation that did not refuse the receipt because it came after issuedAt. */
+  revokedAfterIssue: { manifestDigest: string; revokedAt: string }[];
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const encoder = new TextEncoder();
+
+function malformed(code: ErrorCode, message: string, path?: string): MalformedInputError {
+  return new MalformedInputError(code, message, path === undefined ? {} : { details: { path } });
+}
+
+/**
+ * Reads an inclusion proof from untrusted JSON (a receipt file's `proof`, the server's answer), bounded: 64-hex
+ * digests, integers, at most MAX_PROOF_HASHES hashes, a note of at most MAX_NOTE_CHARS. MERKLE_INVALID otherwise.
+ */
+export function toReceiptProof(json: unknown): ReceiptProof {
+  if (!isPlainObject(json)) throw malformed("MERKLE_INVALID", "an inclusion proof is a JSON object");
+  const hex = (value: unknown, path: string): string => {
+    if (typeof value !== "string" || !HEX64.test(value))
+      throw malformed("MERKLE_INVALID", `${path}: expected 64 lower-case hex`, path);
+    return value;
+  };
+  const int = (value: unknown, path: string): number => {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+      throw malformed("MERKLE_INVALID", `${path}: expected a non-negative integer`, path);
+    return value;
+  };
+  const logId = hex(json.logId, "logId");
+  const leafIndex = int(json.leafIndex, "leafIndex");
+  const treeSize = int(json.treeSize, "treeSize");
+  if (leafIndex >= treeSize)
+    throw malformed("MERKLE_INVALID", `leaf ${leafIndex} is not in a tree of ${treeSize}`, "leafIndex");
+  const rootHash = hex(json.rootHash, "rootHash");
+  if (!Array.isArray(json.proof) || json.proof.length > MAX_PROOF_HASHES)
+    throw malformed("MERKLE_INVALID", `proof: expected at most ${MAX_PROOF_HASHES} hashes`, "proof");
+  const proof = json.proof.map((h, i) => hex(h, `proof[${i}]`));
+  const checkpoint = json.checkpoint;
+  if (!isPlainObject(checkpoint)) throw malformed("MERKLE_INVALID", "checkpoint: expected an object", "checkpoint");
+  if (typeof checkpoint.note !== "string" || checkpoint.note.length === 0 || checkpoint.note.length > MAX_NOTE_CHARS)
+    throw malformed(
+      "CHECKPOINT_INVALID",
+      `checkpoint.note: expected a signed note of at most ${MAX_NOTE_CHARS} characters`,
+      "checkpoint.note",
+    );
+  const signerLogId =
+    checkpoint.signerLogId === undefined ? logId : hex(checkpoint.signerLogId, "checkpoint.signerLogId");
+  return { logId, leafIndex, treeSize, rootHash, proof, checkpoint: { note: checkpoint.note, signerLogId } };
+}
+
+// ── RFC 6962 / 9162 inclusion (the browser twin of lib/merkle; receipt.test.ts proves the two agree) ──────────────
+
+function leafHash(data: Uint8Array): Uint8Array {
+  const input = new Uint8Array(1 + data.length);
+  input.set(data, 1);
+  return sha256(input);
+}
+
+function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  const input = new Uint8Array(65);
+  input[0] = 1;
+  input.set(left, 1);
+  input.set(right, 33);
+  return sha256(input);
+}
+
+/** RFC 9162 §2.1.3.2: the root an inclusion proof leads to, or undefined when its length does not fit the tree. */
+export function rootFromInclusion(
+  leaf: Uint8Array,
+  index: number,
+  size: number,
+  proof: readonly Uint8Array[],
+): Uint8Array | undefined {
+  if (index >= size || proof.length > MAX_PROOF_HASHES) return undefined;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : undefined;
+}
+
+// ── C2SP signed notes and checkpoints (the browser twin of lib/merkle/checkpoint.ts) ──────────────────────────────
+
+interface NoteCheckpoint {
+  origin: string;
+  size: number;
+  rootHash: Uint8Array;
+}
+
+function checkpointError(message: string): VerificationError {
+  return new VerificationError("CHECKPOINT_INVALID", message);
+}
+
+/** Splits a signed note (text, blank line, "— name base64(keyId ‖ sig)" lines) and reads the checkpoint body. */
+function readNote(note: string): {
+  text: string;
+  body: NoteCheckpoint;
+  signatures: { name: string; blob: Uint8Array }[];
+} {
+  for (let i = 0; i < note.length; i++) {
+    const c = note.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) throw checkpointError("a note has no control characters but newline");
+  }
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0 || !note.endsWith("\n")) throw checkpointError("a note is text, a blank line and signature lines");
+  const text = note.slice(0, split + 1);
+  const lines = text.slice(0, -1).split("\n");
+  if (lines.length < 3) throw checkpointError("a checkpoint has an origin, a size and a root hash");
+  const [origin, sizeText, rootText] = lines as [string, string, string];
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText)))
+    throw checkpointError("the checkpoint's tree size is not a decimal number");
+  const rootHash = /^[A-Za-z0-9+/]{43}=$/.test(rootText) ? fromBase64(rootText) : undefined;
+  if (rootHash === undefined || rootHash.length !== 32)
+    throw checkpointError("the checkpoint's root hash is not 32 bytes of base64");
+  const signatureLines = note.slice(split + 2, -1).split("\n");
+  if (signatureLines.length > 16) throw checkpointError("a note has at most 16 signatures");
+  const signatures = signatureLines.map((line) => {
+    const match = /^\u2014 (\S+) (\S+)$/u.exec(line);
+    const blob = match === null ? undefined : fromBase64(match[2]!);
+    if (match === null || blob === undefined || blob.length < 5)
+      throw checkpointError("a signature line is '— <name> <base64>'");
+    return { name: match[1]!, blob };
+  });
+  return { text, body: { origin, size: Number(sizeText), rootHash }, signatures };
+}
+
+/**
+ * Verifies a C2SP note against one ECDSA key (type 0x02: key ID = SHA-256(SPKI)[:4], an ASN.1 signature over SHA-256
+ * of the text, as lib/merkle signNote writes it) named `name`; CHECKPOINT_INVALID unless it carries a signature by
+ * that key and every such signature verifies.
+ */
+async function verifyNoteWeb(
+  note: ReturnType<typeof readNote>,
+  name: string,
+  spki: Uint8Array,
+  subtle: SubtleCrypto,
+): Promise<void> {
+  const keyId = sha256(spki).subarray(0, 4);
+  const mine = note.signatures.filter((s) => s.name === name && equalBytes(s.blob.subarray(0, 4), keyId));
+  if (mine.length === 0) throw checkpointError(`the checkpoint carries no signature by ${name}`);
+  const { curve } = parseEcSpki(spki);
+  const key = await subtle.importKey(
+    "spki",
+    spki as Uint8Array<ArrayBuffer>,
+    { name: "ECDSA", namedCurve: curve },
+    false,
+    ["verify"],
+  );
+  const message = encoder.encode(note.text);
+  for (const s of mine) {
+    let ok = false;
+    for (const raw of signatureCandidates(s.blob.subarray(4), EC_CURVES[curve].fieldBytes))
+      if (
+        await subtle.verify(
+          { name: "ECDSA", hash: "SHA-256" },
+          key,
+          raw as Uint8Array<ArrayBuffer>,
+          message as Uint8Array<ArrayBuffer>,
+        )
+      )
+        ok = true;
+    if (!ok) throw checkpointError(`the checkpoint's signature by ${name} does not verify`);
+  }
+}
+
+// ── the checks ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** A DSSE envelope verified with one EC key over WebCrypto: the payload bytes when any signature verifies. */
+async function verifyEnvelopeWeb(
+  envelope: DsseEnvelope,
+  spki: Uint8Array,
+  subtle: SubtleCrypto,
+): Promise<Uint8Array | undefined> {
+  const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
+  const message = pae(envelope.payloadType, payload);
+  for (const [i, s] of envelope.signatures.entries()) {
+    if (
+      await verifyEcSignatureWeb(spki, message, decodeBase64(s.sig, "DSSE_MALFORMED", `signatures[${i}].sig`), subtle)
+    )
+      return payload;
+  }
+  return undefined;
+}
+
+/**
+ * A serving statement as lib/receipt verifyServingStatement reads it, over WebCrypto: the statement's servingKey is
+ * P-384 and is the bundle's signer K (BINDING_KEY_MISMATCH), logId = SHA-256 of it, and K signed the envelope.
+ */
+async function verifyServingWeb(
+  evidence: ServingEvidence,
+  subtle: SubtleCrypto,
+): Promise<{ statement: ServingStatement; manifestDigest: string; logId: string; spki: Uint8Array }> {
+  const payload = decodeBase64(evidence.envelope.payload, "DSSE_MALFORMED", "payload");
+  const statement = validateServingStatement(
+    parseStatementBytes(evidence.envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
+  );
+  const spki = decodeBase64(statement.predicate.servingKey.publicKey, "DSSE_MALFORMED", "servingKey.publicKey");
+  if (parseEcSpki(spki).curve !== "P-384")
+    throw malformed("STATEMENT_INVALID", "the serving key is not P-384", "predicate.servingKey");
+  const logId = toHex(sha256(spki));
+  if (logId !== statement.predicate.log.logId)
+    throw malformed(
+      "STATEMENT_INVALID",
+      "the serving statement's logId is not SHA-256 of its key",
+      "predicate.log.logId",
+    );
+  if (!equalBytes(spki, evidence.signer))
+    throw new VerificationError("BINDING_KEY_MISMATCH", "the serving key is not the serving bundle's signer");
+  if ((await verifyEnvelopeWeb(evidence.envelope, spki, subtle)) === undefined)
+    throw new VerificationError("DSSE_BAD_SIGNATURE", "the serving statement is not signed by its serving key");
+  return { statement, manifestDigest: toHex(sha256(payload)), logId, spki };
+}
+
+class Errors {
+  readonly list: { code: ErrorCode; message: string }[] = [];
+  add(error: unknown): void {
+    for (const e of toErrorList(error))
+      if (!this.list.some((x) => x.code === e.code && x.message === e.message)) this.list.push(e);
+  }
+  /** Runs a step; false (and its coded reasons) when it throws. */
+  async step(body: () => Promise<void> | void): Promise<boolean> {
+    try {
+      await body();
+      return true;
+    } catch (error) {
+      this.add(error);
+      return false;
+    }
+  }
+}
+
+const KIND_NAMES: Record<number, string> = { 1: "fine-tune", 2: "audit", 3: "serving" };
+
+/**
+ * Checks one receipt (DESIGN §12; docs/serving.md, "Verifying a receipt"). Cryptography fails fast: without an
+ * attested serving statement there is no S, and without S's signature nothing the receipt says is checked further.
+ * Never throws: every reason is a coded error in `errors`, every check true, false or null (not checked).
+ */
+export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVerification> {
+  const subtle = input.subtle ?? globalThis.crypto.subtle;
+  const e = new Errors();
+  const notes: ReceiptVerification["notes"] = [];
+  const checks: ReceiptChecks = {
+    signature: null,
+    servingStatement: null,
+    attestation: null,
+    modelRecorded: null,
+    servingRecorded: null,
+    notRevoked: null,
+    inclusion: null,
+    digests: null,
+  };
+  const result: ReceiptVerification = {
+    ok: false,
+    receiptDigest: null,
+    modelRoot: null,
+    servingManifest: null,
+    logId: null,
+    seq: null,
+    issuedAt: null,
+    checks,
+    errors: e.list,
+    notes,
+    inclusion: null,
+    revokedAfterIssue: [],
+  };
+
+  // The attestation: the pipeline's verdict on the serving bundle, taken as given (the page cannot check SNP).
+  const attestation = input.serving.attestation;
+  if (attestation !== null) {
+    checks.attestation = attestation.ok;
+    for (const error of attestation.errors) e.add(new PolicyError(error.code, `serving bundle: ${error.message}`));
+  }
+
+  // S: the serving statement's key, bound to the bundle's signer.
+  let serving: Awaited<ReturnType<typeof verifyServingWeb>> | undefined;
+  const evidence = input.serving;
+  checks.servingStatement = await e.step(async () => {
+    if ("unreadable" in evidence)
+      throw new PolicyViolationError(
+        evidence.unreadable.length > 0
+          ? evidence.unreadable.map(toCodedError)
+          : [new MalformedInputError("STATEMENT_INVALID", "no serving statement was given")],
+      );
+    serving = await verifyServingWeb(evidence, subtle);
+  });
+  if (serving === undefined) return result;
+
+  // The receipt: signed by S, a valid receipt statement of S's log.
+  let statement: ReceiptStatement | undefined;
+  let payload: Uint8Array | undefined;
+  checks.signature = await e.step(async () => {
+    const signed = await verifyEnvelopeWeb(input.envelope, serving!.spki, subtle);
+    if (signed === undefined)
+      throw new VerificationError("RECEIPT_BAD_SIGNATURE", "no receipt signature verifies with the serving key S");
+    payload = signed;
+    statement = validateReceiptStatement(
+      parseStatementBytes(input.envelope.payloadType, signed, MAX_RECEIPT_PAYLOAD_BYTES, "RECEIPT_INVALID"),
+    );
+  });
+  if (statement === undefined || payload === undefined) return result;
+  const p = statement.predicate;
+  Object.assign(result, {
+    receiptDigest: toHex(sha256(payload)),
+    modelRoot: p.modelRoot,
+    servingManifest: p.servingManifest,
+    logId: p.logId,
+    seq: p.seq,
+    issuedAt: p.issuedAt,
+  });
+
+  // The receipt is one of this serving statement's: same log, same manifest, same model.
+  checks.servingStatement = await e.step(() => {
+    const mismatch: string[] = [];
+    if (p.logId !== serving!.logId) mismatch.push(`logId ${p.logId} is not S's log ${serving!.logId}`);
+    if (p.servingManifest !== serving!.manifestDigest)
+      mismatch.push(
+        `servingManifest ${p.servingManifest} is not the serving statement's digest ${serving!.manifestDigest}`,
+      );
+    const subject = serving!.statement.subject[0].digest.sha256;
+    if (p.modelRoot !== subject) mismatch.push(`modelRoot ${p.modelRoot} is not the served model ${subject}`);
+    if (mismatch.length > 0) throw new VerificationError("RECEIPT_SERVING_MISMATCH", mismatch.join("; "));
+  });
+
+  // The bytes, with the salt (SHA-256(salt ‖ bytes)); the subject is SHA-256 of the response.
+  if (input.salt !== undefined && (input.request !== undefined || input.response !== undefined)) {
+    const salt = input.salt;
+    checks.digests = await e.step(() => {
+      if (salt.length !== SALT_BYTES) throw malformed("RECEIPT_INVALID", `a salt is ${SALT_BYTES} bytes`, "salt");
+      const salted = (bytes: Uint8Array) => {
+        const joined = new Uint8Array(salt.length + bytes.length);
+        joined.set(salt);
+        joined.set(bytes, salt.length);
+        return toHex(sha256(joined));
+      };
+      const wrong: string[] = [];
+      if (input.response !== undefined) {
+        if (toHex(sha256(input.response)) !== statement!.subject[0].digest.sha256)
+          wrong.push("subject (SHA-256 of the response)");
+        if (salted(input.response) !== p.responseDigest) wrong.push("responseDigest");
+      }
+      if (input.request !== undefined && salted(input.request) !== p.requestDigest) wrong.push("requestDigest");
+      if (wrong.length > 0)
+        throw new VerificationError(
+          "RECEIPT_DIGEST_MISMATCH",
+          `${wrong.join(", ")} do not match the bytes and salt given`,
+        );
+    });
+  }
+
+  // Inclusion: the leaf's proof leads to the root S signed in a checkpoint and the registry anchored.
+  const proof = input.proof;
+  if (proof === undefined) {
+    checks.inclusion = false;
+    e.add(new VerificationError("RECEIPT_NOT_ANCHORED", "no inclusion proof was given for this receipt"));
+  } else {
+    checks.inclusion = await e.step(async () => {
+      if (proof.logId !== p.logId)
+        throw new VerificationError(
+          "MERKLE_PROOF_INVALID",
+          `the proof is for log ${proof.logId}, the receipt for ${p.logId}`,
+        );
+      const root = rootFromInclusion(
+        leafHash(payload!),
+        proof.leafIndex,
+        proof.treeSize,
+        proof.proof.map((h) => fromHex(h)!),
+      );
+      if (root === undefined || toHex(root) !== proof.rootHash)
+        throw new VerificationError(
+          "MERKLE_PROOF_INVALID",
+          `the inclusion proof of leaf ${proof.leafIndex} does not lead to the root of the tree of size ${proof.treeSize}`,
+        );
+      const note = readNote(proof.checkpoint.note);
+      if (
+        note.body.origin !== servingOrigin(p.logId) ||
+        note.body.size !== proof.treeSize ||
+        toHex(note.body.rootHash) !== proof.rootHash
+      )
+        throw checkpointError(
+          `the checkpoint note is not (${servingOrigin(p.logId)}, ${proof.treeSize}, the proof's root)`,
+        );
+      let signer: "serving-key" | "successor" = "serving-key";
+      if (proof.checkpoint.signerLogId === p.logId)
+        await verifyNoteWeb(note, servingOrigin(p.logId), serving!.spki, subtle);
+      else {
+        // A recovery checkpoint (docs/serving.md): S's process died and the next serving key of the same data
+        // directory signed its log's tail. That key must itself be attested, recorded and of the same model.
+        signer = "successor";
+        const successor = input.successor;
+        if (successor === undefined)
+          throw checkpointError(
+            `the checkpoint was signed by log ${proof.checkpoint.signerLogId} (a successor of S): its serving bundle is needed`,
+          );
+        const next = await verifyServingWeb(successor, subtle);
+        if (next.logId !== proof.checkpoint.signerLogId)
+          throw checkpointError("the successor's serving bundle is not the checkpoint signer's");
+        if (successor.attestation !== null && !successor.attestation.ok)
+          throw checkpointError("the successor's serving bundle does not pass the policy");
+        if (next.statement.subject[0].digest.sha256 !== p.modelRoot)
+          throw checkpointError("the successor serves another model");
+        const record = input.chain?.successorServing;
+        if (
+          input.chain !== undefined &&
+          (record === null || record === undefined || record.manifestDigest !== next.manifestDigest)
+        )
+          throw checkpointError("the successor's serving statement is not the record that registered its log");
+        await verifyNoteWeb(note, servingOrigin(next.logId), next.spki, subtle);
+      }
+      const anchor = input.chain?.anchor;
+      if (anchor === undefined)
+        throw new VerificationError("RECEIPT_NOT_ANCHORED", "the registry was not asked for the anchored root");
+      if (anchor.logId !== p.logId || anchor.treeSize !== proof.treeSize || anchor.rootHash === null)
+        throw new VerificationError(
+          "RECEIPT_NOT_ANCHORED",
+          `no checkpoint of size ${proof.treeSize} is anchored for log ${p.logId} (checkpointRoot is zero)`,
+        );
+      if (anchor.rootHash !== proof.rootHash)
+        throw new VerificationError(
+          "RECEIPT_NOT_ANCHORED",
+          `the root anchored for size ${proof.treeSize} is ${anchor.rootHash}, not the proof's ${proof.rootHash}`,
+        );
+      result.inclusion = {
+        leafIndex: proof.leafIndex,
+        treeSize: proof.treeSize,
+        rootHash: proof.rootHash,
+        anchoredAt: anchor.anchoredAt?.toISOString() ?? null,
+        checkpointSigner: signer,
+      };
+    });
+  }
+
+  // The chain: the model's and the serving statement's records, and when they were revoked.
+  const chain = input.chain;
+  if (chain === undefined) return finish(result);
+  const issuedAt = Date.parse(p.issuedAt);
+  const revokedBefore = (r: RecordFact): boolean =>
+    r.revoked && (r.revokedAt === null || r.revokedAt.getTime() <= issuedAt);
+  const noteAfter = (r: RecordFact) => {
+    if (r.revoked && r.revokedAt !== null && r.revokedAt.getTime() > issuedAt) {
+      result.revokedAfterIssue.push({ manifestDigest: r.manifestDigest, revokedAt: r.revokedAt.toISOString() });
+      notes.push({
+        code: "ISSUED_BEFORE_REVOCATION",
+        message: `the ${KIND_NAMES[r.kind] ?? "?"} record ${r.manifestDigest} was revoked at ${r.revokedAt.toISOString()}, after this receipt was issued (${p.issuedAt})`,
+      });
+    }
+  };
+  const models = chain.modelRecords.filter((r) => r.modelHash === p.modelRoot && (r.kind === 1 || r.kind === 2));
+  checks.modelRecorded = await e.step(() => {
+    if (models.length === 0)
+      throw new VerificationError(
+        "MODEL_NOT_RECORDED",
+        `model ${p.modelRoot} has no fine-tune or audit record onchain`,
+      );
+  });
+  const servingRecord = chain.serving;
+  checks.servingRecorded = await e.step(() => {
+    if (servingRecord === null || servingRecord.manifestDigest !== p.servingManifest)
+      throw new VerificationError(
+        "SERVING_NOT_RECORDED",
+        `serving statement ${p.servingManifest} is not recorded onchain`,
+      );
+    if (servingRecord.kind !== 3 || servingRecord.modelHash !== p.modelRoot)
+      throw new VerificationError(
+        "SERVING_NOT_RECORDED",
+        `record ${p.servingManifest} is a ${KIND_NAMES[servingRecord.kind] ?? "?"} record of model ${servingRecord.modelHash}, not a serving record of ${p.modelRoot}`,
+      );
+    if (chain.logManifest !== p.servingManifest)
+      throw new VerificationError(
+        "SERVING_NOT_RECORDED",
+        `log ${p.logId} was registered by ${chain.logManifest ?? "no serving record"}, not by ${p.servingManifest}`,
+      );
+  });
+  checks.notRevoked = await e.step(() => {
+    const reasons: string[] = [];
+    if (servingRecord !== null && revokedBefore(servingRecord))
+      reasons.push(`the serving record ${servingRecord.manifestDigest} was revoked ${when(servingRecord)}`);
+    // The model stands while one of its fine-tune or audit records stood when the receipt was issued.
+    if (models.length > 0 && models.every(revokedBefore))
+      reasons.push(
+        `every record of model ${p.modelRoot} was revoked by then (${models.map((r) => `${r.manifestDigest} ${when(r)}`).join(", ")})`,
+      );
+    if (reasons.length > 0)
+      throw new PolicyError("MODEL_REVOKED", `${reasons.join("; ")}; the receipt was issued at ${p.issuedAt}`);
+  });
+  if (servingRecord !== null) noteAfter(servingRecord);
+  for (const r of models) noteAfter(r);
+  return finish(result);
+}
+
+/** An `{code, message}` pair back as a coded error (its kind does not matter here: only the list is reported). */
+function toCodedError(error: { code: ErrorCode; message: string }): MalformedInputError {
+  return new MalformedInputError(error.code, error.message);
+}
+
+function when(r: RecordFact): string {
+  return r.revokedAt === null ? "(time unknown, taken as before)" : `at ${r.revokedAt.toISOString()}`;
+}
+
+function finish(result: ReceiptVerification): ReceiptVerification {
+  const { digests, ...rest } = result.checks;
+  result.ok = result.errors.length === 0 && Object.values(rest).every((v) => v === true) && digests !== false;
+  return result;
+}

@@ -1,0 +1,363 @@
+// Inference receipt verification for Node (DESIGN §12): the serving bundle through the verifier's own pipeline
+// (verifyBundle, the same policy), then the browser-safe checks of receipt-core.ts. The edges live here too: the
+// chain facts a receipt needs (records, revocation times, anchored roots, read through the registry client) and the
+// serving endpoint's answers (`GET /v1/attestation`, `GET /v1/receipts/:digest/proof`), fetched with bounds.
+import { manifestDigestOf, predicateTypeOf, readBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
+import { decodeBase64, isPlainObject, type DsseEnvelope } from "../../lib/dsse/core.ts";
+import { IoError, MalformedInputError, toErrorList, UsageError, type ErrorCode } from "../../lib/errors.ts";
+import { parseStrictJsonBytes } from "../../lib/json/index.ts";
+import { PREDICATE_SERVING, toReceiptInput, type ReceiptObject } from "../../lib/receipt/core.ts";
+import type { CertificateSource } from "../../lib/snp/index.ts";
+import { verifyBundle, type BundleVerdict, type RevocationSource, type VerifierPolicy } from "../pipeline/index.ts";
+import type { RegistryClient } from "./core.ts";
+import {
+  checkReceipt,
+  toReceiptProof,
+  type ReceiptChainFacts,
+  type ReceiptProof,
+  type ReceiptVerification,
+  type RecordFact,
+  type ServingEvidence,
+} from "./receipt-core.ts";
+
+/** A receipt's digest: hex SHA-256 of its payload as signed (the proof endpoint's key, the next prevReceipt). */
+export { payloadDigestOf as receiptDigestOf } from "../../lib/receipt/index.ts";
+
+export {
+  checkReceipt,
+  rootFromInclusion,
+  toReceiptProof,
+  type CheckResult,
+  type ReceiptChainFacts,
+  type ReceiptChecks,
+  type ReceiptProof,
+  type ReceiptVerification,
+  type RecordFact,
+  type ServingEvidence,
+} from "./receipt-core.ts";
+
+/** Largest receipt file read: a receipt (16 KiB at most) with its inclusion proof and checkpoint note. */
+export const MAX_RECEIPT_FILE_BYTES = 256 * 1024;
+/** Largest proof answer read from a serving endpoint. */
+export const MAX_PROOF_ANSWER_BYTES = 128 * 1024;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A receipt as a caller holds it, with the inclusion proof when the file carries one. */
+export interface ReceiptFile {
+  envelope: DsseEnvelope;
+  /** The `provenant_receipt` object when the file holds one (its salt among others). */
+  object?: ReceiptObject;
+  salt?: string;
+  proof?: ReceiptProof;
+}
+
+/**
+ * Reads a receipt file: the `provenant_receipt` object a completion carries, the bare DSSE envelope (the
+ * `Provenant-Receipt` header decoded), a whole completion response holding `provenant_receipt`, or
+ * `{"receipt": <one of those>, "proof": <the proof endpoint's answer>}`. Strict JSON, at most
+ * MAX_RECEIPT_FILE_BYTES; RECEIPT_INVALID (MERKLE_INVALID / CHECKPOINT_INVALID for the proof) otherwise.
+ */
+export function parseReceiptFile(bytes: Uint8Array): ReceiptFile {
+  if (bytes.length > MAX_RECEIPT_FILE_BYTES)
+    throw new MalformedInputError("RECEIPT_INVALID", `a receipt file is at most ${MAX_RECEIPT_FILE_BYTES} bytes`);
+  const json = parseStrictJsonBytes(bytes, { code: "RECEIPT_INVALID", what: "receipt file" });
+  if (isPlainObject(json) && "receipt" in json) {
+    for (const key of Object.keys(json))
+      if (key !== "receipt" && key !== "proof")
+        throw new MalformedInputError("RECEIPT_INVALID", `receipt file: unknown field ${JSON.stringify(key)}`, {
+          details: { path: key },
+        });
+    const inner = toReceiptInput(json.receipt);
+    return { ...inner, ...(json.proof === undefined ? {} : { proof: toReceiptProof(json.proof) }) };
+  }
+  if (isPlainObject(json) && "provenant_receipt" in json) return toReceiptInput(json.provenant_receipt);
+  return toReceiptInput(json);
+}
+
+/** The unverified claims of a receipt payload: what the edge asks the chain about (the core checks them after). */
+export function receiptClaims(envelope: DsseEnvelope): { modelRoot: string; servingManifest: string; logId: string } {
+  const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
+  const json = parseStrictJsonBytes(payload, { code: "RECEIPT_INVALID", what: "receipt payload" });
+  const p = isPlainObject(json) && isPlainObject(json.predicate) ? json.predicate : {};
+  const hex = (v: unknown, name: string): string => {
+    if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v))
+      throw new MalformedInputError("RECEIPT_INVALID", `the receipt's predicate.${name} is not 64 hex`);
+    return v;
+  };
+  return {
+    modelRoot: hex(p.modelRoot, "modelRoot"),
+    servingManifest: hex(p.servingManifest, "servingManifest"),
+    logId: hex(p.logId, "logId"),
+  };
+}
+
+/** The serving statement envelope of a serving bundle (its one serving-predicate envelope) and the bundle's signer. */
+function servingEnvelopeOf(bundle: ProvenanceBundle): { envelope: DsseEnvelope; signer: Uint8Array } {
+  const found = bundle.envelopes.filter((e) => predicateTypeOf(e) === PREDICATE_SERVING);
+  if (found.length !== 1)
+    throw new MalformedInputError(
+      "STATEMENT_INVALID",
+      `the attestation is not a serving bundle: it holds ${found.length} serving statements`,
+    );
+  return {
+    envelope: found[0]!,
+    signer: decodeBase64(bundle.signer.publicKey, "BUNDLE_MALFORMED", "signer.publicKey"),
+  };
+}
+
+export interface AttestationOptions {
+  policy: VerifierPolicy;
+  now: Date;
+  revocation?: RevocationSource;
+  certificates?: CertificateSource;
+}
+
+/**
+ * A serving bundle judged by the verifier's pipeline (the same steps and policy that recorded it), and its serving
+ * statement. The verdict is kept whole for the caller (warnings, crlNeeded); `evidence` is undefined when the bundle
+ * cannot even be read as one.
+ */
+export function attestServingBundle(
+  bytes: Uint8Array,
+  options: AttestationOptions,
+): { verdict: BundleVerdict; evidence?: ServingEvidence; error?: { code: ErrorCode; message: string }[] } {
+  const verdict = verifyBundle(bytes, {
+    policy: options.policy,
+    now: options.now,
+    ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
+    ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
+  });
+  const attestation = { ok: verdict.ok, errors: verdict.errors };
+  try {
+    const bundle = readBundle(bytes, { maxBytes: options.policy.maxBundleBytes });
+    const { envelope, signer } = servingEnvelopeOf(bundle);
+    if (verdict.ok && verdict.manifestDigest !== manifestDigestOf(envelope))
+      throw new MalformedInputError("STATEMENT_INVALID", "the bundle's manifest is not its serving statement");
+    return { verdict, evidence: { envelope, signer, attestation } };
+  } catch (error) {
+    return { verdict, error: toErrorList(error) };
+  }
+}
+
+export interface VerifyReceiptOptions extends AttestationOptions {
+  proof?: ReceiptProof;
+  /** The serving bundle (GET /v1/attestation) whose statement names the receipt's key S. */
+  servingBundle: Uint8Array;
+  /** The serving bundle of the key that signed a recovery checkpoint, when the proof's checkpoint is one. */
+  successorBundle?: Uint8Array;
+  salt?: Uint8Array;
+  request?: Uint8Array;
+  response?: Uint8Array;
+  /** What the chain says (receiptChainFacts); without it the onchain checks stay unchecked and `ok` is false. */
+  chain?: ReceiptChainFacts;
+}
+
+export interface ReceiptResult extends ReceiptVerification {
+  /** The pipeline's verdict on the serving bundle (its warnings, e.g. POLICY_OPEN, SNP_REVOCATION_UNCHECKED). */
+  attestationVerdict: BundleVerdict;
+}
+
+/**
+ * Verifies a receipt end to end, chain facts given: the serving bundle by the pipeline under `policy` at `now`,
+ * then checkReceipt. Pure apart from the clock and the crypto: no network, no chain.
+ */
+export async function verifyReceipt(
+  receipt: { envelope: DsseEnvelope } | DsseEnvelope,
+  options: VerifyReceiptOptions,
+): Promise<ReceiptResult> {
+  const envelope = "envelope" in receipt ? receipt.envelope : receipt;
+  const serving = attestServingBundle(options.servingBundle, options);
+  const successor =
+    options.successorBundle === undefined ? undefined : attestServingBundle(options.successorBundle, options);
+  const result = await checkReceipt({
+    envelope,
+    serving: serving.evidence ?? {
+      unreadable: serving.error ?? [],
+      attestation: { ok: serving.verdict.ok, errors: serving.verdict.errors },
+    },
+    ...(successor?.evidence === undefined ? {} : { successor: successor.evidence }),
+    ...(options.proof === undefined ? {} : { proof: options.proof }),
+    ...(options.chain === undefined ? {} : { chain: options.chain }),
+    ...(options.salt === undefined ? {} : { salt: options.salt }),
+    ...(options.request === undefined ? {} : { request: options.request }),
+    ...(options.response === undefined ? {} : { response: options.response }),
+  });
+  return { ...result, attestationVerdict: serving.verdict };
+}
+
+// ── the chain ────────────────────────────────────────────────────────────────────────────────────────────────────
+
+async function recordFact(client: RegistryClient, manifestDigest: string): Promise<RecordFact | null> {
+  const record = await client.record(manifestDigest);
+  if (record === null) return null;
+  const revokedAt = record.revoked ? (await client.revocationTime(manifestDigest)).revokedAt : null;
+  return {
+    manifestDigest: record.manifestDigest,
+    modelHash: record.modelHash,
+    kind: record.kindCode,
+    revoked: record.revoked,
+    revokedAt,
+  };
+}
+
+/**
+ * What the registry says about a receipt's claims: the serving record and the log's registration, the model's
+ * fine-tune and audit records with their revocation times, the root anchored at the proof's size (and, for a
+ * recovery checkpoint, the signer log's serving record). The core compares every fact with the verified values.
+ */
+export async function receiptChainFacts(
+  client: RegistryClient,
+  claims: { modelRoot: string; servingManifest: string; logId: string; treeSize?: number; signerLogId?: string },
+): Promise<ReceiptChainFacts> {
+  const [serving, logRecord, lookup, anchor, successor] = await Promise.all([
+    recordFact(client, claims.servingManifest),
+    client.servingRecordOf(claims.logId),
+    client.lookup(claims.modelRoot),
+    claims.treeSize === undefined ? undefined : client.checkpointOf(claims.logId, claims.treeSize),
+    claims.signerLogId === undefined || claims.signerLogId === claims.logId
+      ? undefined
+      : client.servingRecordOf(claims.signerLogId),
+  ]);
+  const modelRecords: RecordFact[] = [];
+  for (const r of lookup.records) {
+    if (r.kindCode === 3) continue;
+    modelRecords.push({
+      manifestDigest: r.manifestDigest,
+      modelHash: r.modelHash,
+      kind: r.kindCode,
+      revoked: r.revoked,
+      revokedAt: r.revoked ? (await client.revocationTime(r.manifestDigest)).revokedAt : null,
+    });
+  }
+  const toFact = (r: NonNullable<typeof logRecord>): RecordFact => ({
+    manifestDigest: r.manifestDigest,
+    modelHash: r.modelHash,
+    kind: r.kindCode,
+    revoked: r.revoked,
+    revokedAt: null,
+  });
+  return {
+    serving,
+    logManifest: logRecord?.manifestDigest ?? null,
+    modelRecords,
+    anchor: {
+      logId: claims.logId,
+      treeSize: claims.treeSize ?? -1,
+      rootHash: anchor?.rootHash ?? null,
+      anchoredAt: anchor?.anchoredAt ?? null,
+    },
+    ...(successor === undefined ? {} : { successorServing: successor === null ? null : toFact(successor) }),
+  };
+}
+
+/** verifyReceipt with the chain facts read from `client` for the receipt's claims. */
+export async function verifyReceiptOnChain(
+  client: RegistryClient,
+  receipt: { envelope: DsseEnvelope } | DsseEnvelope,
+  options: Omit<VerifyReceiptOptions, "chain">,
+): Promise<ReceiptResult> {
+  const envelope = "envelope" in receipt ? receipt.envelope : receipt;
+  const claims = receiptClaims(envelope);
+  const chain = await receiptChainFacts(client, {
+    ...claims,
+    ...(options.proof === undefined
+      ? {}
+      : { treeSize: options.proof.treeSize, signerLogId: options.proof.checkpoint.signerLogId }),
+  });
+  return verifyReceipt(envelope, { ...options, chain });
+}
+
+// ── the serving endpoint ─────────────────────────────────────────────────────────────────────────────────────────
+
+/** GET with a timeout and a body bound; IO_ERROR for a failed request, an unexpected status or an oversized body. */
+async function boundedGet(
+  url: string,
+  maxBytes: number,
+  timeoutMs: number,
+  accept: readonly number[],
+): Promise<{ status: number; body: Uint8Array }> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "error" });
+  } catch (error) {
+    throw new IoError("IO_ERROR", `GET ${url} failed: ${(error as Error).message}`, { cause: error });
+  }
+  if (!accept.includes(response.status)) {
+    await response.body?.cancel();
+    throw new IoError("IO_ERROR", `GET ${url} answered HTTP ${response.status}`, {
+      details: { status: response.status },
+    });
+  }
+  const length = Number(response.headers.get("content-length") ?? "0");
+  if (length > maxBytes) {
+    await response.body?.cancel();
+    throw new IoError("IO_ERROR", `GET ${url}: the answer is ${length} bytes, more than ${maxBytes}`);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body !== null) {
+    for await (const chunk of response.body) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        await response.body.cancel().catch(() => undefined);
+        throw new IoError("IO_ERROR", `GET ${url}: the answer is more than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+  }
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.length;
+  }
+  return { status: response.status, body };
+}
+
+function serverUrl(base: string, path: string): string {
+  if (!/^https?:\/\/[^\s]+$/.test(base))
+    throw new UsageError(`a serving endpoint is an http(s) URL, got ${JSON.stringify(base)}`);
+  return `${base.replace(/\/+$/, "")}${path}`;
+}
+
+/** The serving bundle a server attests with (`GET /v1/attestation`), at most `maxBytes` (the policy's bundle limit). */
+export async function fetchServingBundle(
+  base: string,
+  options: { maxBytes: number; timeoutMs?: number },
+): Promise<Uint8Array> {
+  const { body } = await boundedGet(
+    serverUrl(base, "/v1/attestation"),
+    options.maxBytes,
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    [200],
+  );
+  return body;
+}
+
+/**
+ * The inclusion proof of a receipt from its server (`GET /v1/receipts/:digest/proof`): `anchored` when the server
+ * says a registry anchor covers it (200), otherwise `pending` with the server's reason (202: the epoch is open, the
+ * log is not registered yet, the anchor is pending) and the proof against the latest signed checkpoint if any.
+ */
+export async function fetchReceiptProof(
+  base: string,
+  receiptDigest: string,
+  options: { timeoutMs?: number } = {},
+): Promise<{ status: "anchored" | "pending"; reason: string | null; proof?: ReceiptProof }> {
+  if (!/^[0-9a-f]{64}$/.test(receiptDigest))
+    throw new MalformedInputError("RECEIPT_INVALID", "a receipt digest is 64 lower-case hex");
+  const { status, body } = await boundedGet(
+    serverUrl(base, `/v1/receipts/${receiptDigest}/proof`),
+    MAX_PROOF_ANSWER_BYTES,
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    [200, 202],
+  );
+  const json = parseStrictJsonBytes(body, { code: "MERKLE_INVALID", what: "proof answer" });
+  const reason = isPlainObject(json) && typeof json.reason === "string" ? json.reason.slice(0, 200) : null;
+  const hasProof = isPlainObject(json) && json.proof !== undefined;
+  return {
+    status: status === 200 ? "anchored" : "pending",
+    reason,
+    ...(hasProof ? { proof: toReceiptProof(json) } : {}),
+  };
+}
