@@ -20,6 +20,7 @@ export {
   toBytes32,
 } from "./core.ts";
 export type {
+  AnchoredCheckpoint,
   ClientOptions,
   LineageStep,
   LookupResult,
@@ -27,8 +28,11 @@ export type {
   RegistryClient,
   RegistryEvent,
   RegistryRecord,
+  RevocationTime,
   WatchOptions,
 } from "./core.ts";
+// Receipts (DESIGN §12): offchain/client/receipt.ts (Node, runs the verifier's pipeline on the serving bundle) and
+// offchain/client/receipt-core.ts (browser-safe checks), imported from there so that a lookup does not load them.
 export { NETWORKS } from "./networks.ts";
 export type { NetworkInfo } from "./networks.ts";
 
