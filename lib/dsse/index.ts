@@ -39,8 +39,13 @@ const NODE_CURVES: Readonly<Record<string, EcCurve>> = {
   secp521r1: "P-521",
 };
 
+/** Curves of keys already looked at: reading `asymmetricKeyDetails` builds a new object on every access. */
+const curves = new WeakMap<KeyObject, EcCurve>();
+
 /** The curve of an EC key; DSSE_MALFORMED for any other key or curve. */
 function curveOf(key: KeyObject): EcCurve {
+  const known = curves.get(key);
+  if (known !== undefined) return known;
   if (key.asymmetricKeyType !== "ec") {
     throw new MalformedInputError("DSSE_MALFORMED", `unsupported key type ${String(key.asymmetricKeyType)}`, {
       details: { expected: "ec (P-256, P-384, P-521) or ed25519", actual: key.asymmetricKeyType },
@@ -53,6 +58,7 @@ function curveOf(key: KeyObject): EcCurve {
       details: { expected: "P-256, P-384 or P-521", actual: named },
     });
   }
+  curves.set(key, curve);
   return curve;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { equalBytes, fromBase64, fromHex, isBase64, isHex, toBase64, toHex } from "./index.ts";
+import { decodeChecked, equalBytes, fromBase64, fromHex, isBase64, isHex, toBase64, toHex } from "./index.ts";
 
 // Seeded so that a failure can be replayed: PROVENANT_FUZZ_SEED=<n>.
 const SEED = Number(process.env.PROVENANT_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -25,6 +25,8 @@ describe("encoding", () => {
       const b64 = Buffer.from(bytes).toString("base64");
       assert.equal(toBase64(bytes), b64);
       assert.deepEqual(fromBase64(b64), bytes);
+      assert.deepEqual(decodeChecked(b64), bytes, "the browser's loop gives Node's bytes");
+      assert.deepEqual(decodeChecked(Buffer.from(bytes).toString("base64url")), bytes);
       assert.deepEqual(fromBase64(Buffer.from(bytes).toString("base64url")), bytes);
       assert.equal(toHex(bytes), Buffer.from(bytes).toString("hex"));
       assert.deepEqual(fromHex(toHex(bytes).toUpperCase()), bytes);
@@ -43,6 +45,7 @@ describe("encoding", () => {
       if (got !== undefined) {
         const url = /[-_]/.test(text);
         assert.deepEqual(got, new Uint8Array(Buffer.from(text, url ? "base64url" : "base64")), text);
+        assert.deepEqual(decodeChecked(text), got, text);
       }
     }
   });

@@ -46,6 +46,15 @@ export function isBase64(text: string): boolean {
  */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (!isBase64(text)) return undefined;
+  // Node's native decoder, when there is one, gives the same bytes for text the check above accepted, several times
+  // faster; the loop below is the browser's (and the reference the tests compare both with).
+  const native = (globalThis as { Buffer?: { from(text: string, encoding: string): Uint8Array } }).Buffer;
+  if (native !== undefined) return new Uint8Array(native.from(text, "base64"));
+  return decodeChecked(text);
+}
+
+/** The decoding loop of fromBase64, for text isBase64 accepted (either alphabet). */
+export function decodeChecked(text: string): Uint8Array {
   let n = text.length;
   while (n > 0 && text.charCodeAt(n - 1) === 0x3d) n--;
   const out = new Uint8Array((n * 3) >> 2);
