@@ -18,7 +18,7 @@ import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/i
 import { assertRegistry } from "./chain/registry.ts";
 import { Metrics, startApi, type HttpLimits, type RecheckOutcome } from "./http/index.ts";
 import { verdictDetails, type BundleVerdict, type VerifierPolicy } from "./pipeline/index.ts";
-import { assertPolicyNotOpen } from "./pipeline/policy.ts";
+import { assertPolicyNotOpen, canonicalPolicyJson, policyDigest } from "./pipeline/policy.ts";
 import { VerificationAbortedError, VerificationPool, type SuppliedChain, type SuppliedCrl } from "./pipeline/pool.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
 import { Store, type BundleRow } from "./store/index.ts";
@@ -123,6 +123,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const certificateRetryMs = options.certificateRetryMs ?? 5 * 60_000;
   const certificateAttempts = Math.max(1, options.certificateAttempts ?? 4);
   const store = new Store({ dataDir: options.dataDir, now });
+  // Every record this service admits names this policy's digest: readers fetch it back by that digest.
+  store.keepPolicy(policyDigest(options.policy), canonicalPolicyJson(options.policy));
   const metrics = new Metrics();
   metrics.waitingCertificates = () => store.waitingCount();
   const stopController = new AbortController();
@@ -306,11 +308,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
    * bundle, so that a burst of verdicts does not hold the event loop. A repository's commit is marked processed only
    * after a flush (flushVerdicts), so a crash before it loses nothing: the commit is scanned again.
    */
-  const verdictQueue: { row: BundleRow | undefined; verdict: BundleVerdict; where: { log: Logger; path?: string } }[] =
-    [];
+  const verdictQueue: {
+    row: BundleRow | undefined;
+    verdict: BundleVerdict;
+    where: { log: Logger; path?: string };
+    /** The bundle's bytes: kept with an accepted verdict, for GET /bundles/:digest/bundle. */
+    bytes?: Uint8Array | undefined;
+  }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
-  function storeVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
-    verdictQueue.push({ row, verdict, where });
+  function storeVerdict(
+    row: BundleRow | undefined,
+    verdict: BundleVerdict,
+    where: { log: Logger; path?: string },
+    bytes?: Uint8Array,
+  ) {
+    verdictQueue.push({ row, verdict, where, bytes });
     flushTimer ??= setTimeout(flushVerdicts, 20);
   }
   function flushVerdicts(): void {
@@ -318,8 +330,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     flushTimer = undefined;
     if (verdictQueue.length === 0 || !store.db.isOpen) return;
     const batch = verdictQueue.splice(0);
-    const stored = store.transaction(() =>
-      batch.map(({ verdict }) =>
+    const stored = store.transaction(() => {
+      const done = batch.map(({ verdict }) =>
         store.setVerdict(verdict.bundleDigest, {
           ok: verdict.ok,
           errors: verdict.errors,
@@ -329,8 +341,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           record: verdict.record,
           details: verdictDetails(verdict),
         }),
-      ),
-    );
+      );
+      // An accepted bundle's bytes are kept with its verdict: a reader re-verifies its record with them.
+      batch.forEach((b, i) => {
+        if (done[i] === true && b.verdict.ok && b.bytes !== undefined)
+          store.keepBundleBytes(b.verdict.bundleDigest, b.bytes);
+      });
+      return done;
+    });
     batch.forEach((b, i) => {
       if (stored[i] === true) noteVerdict(b.row, b.verdict, b.where);
     });
@@ -384,7 +402,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   ): Promise<void> {
     const { verdict, fetchError } = await verifyBytes(bytes, fresh);
     const row = store.getBundle(digest);
-    if (!waits(verdict)) return storeVerdict(row, verdict, where);
+    if (!waits(verdict)) return storeVerdict(row, verdict, where, bytes);
     const reason = fetchError ?? "certificates unavailable";
     const attempts = store.noteCertificateWait(digest, new Date(now().getTime() + certificateRetryMs), reason);
     if (attempts >= certificateAttempts) return storeVerdict(row, unavailableVerdict(verdict, attempts, reason), where);
@@ -544,7 +562,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           record: final.record,
           details: verdictDetails(final),
         });
-        if (final.ok) acceptedInPoll = true;
+        if (final.ok) {
+          store.keepBundleBytes(row.digest, bytes);
+          acceptedInPoll = true;
+        }
         metrics.observeVerdict(
           final.ok,
           final.errors.map((e) => e.code),
@@ -666,6 +687,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
                 waitingCertificates: store.waitingCount(),
               }),
               recheck: { token: options.recheckToken, request: requestRecheck },
+              // Bytes the store did not keep (verdicts from before it kept them) are read again from git.
+              readBundle: async (row) => {
+                const bytes = await readStored(row);
+                if (bytes !== undefined && (row.status === "accepted" || row.status === "published") && store.db.isOpen)
+                  store.keepBundleBytes(row.digest, bytes);
+                return bytes;
+              },
               ...(options.httpLimits === undefined ? {} : { limits: options.httpLimits }),
             },
             options.listen,

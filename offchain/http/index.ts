@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 
 import { redactUrl } from "../chain/index.ts";
-import { BUNDLE_STATUSES, type BundleStatus, type Store } from "../store/index.ts";
+import { BUNDLE_STATUSES, type BundleRow, type BundleStatus, type Store } from "../store/index.ts";
 
 /** Publish latency buckets (seconds): bundle first seen → record confirmed. */
 export const LATENCY_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
@@ -134,10 +134,21 @@ export interface ApiOptions {
    * PROVENANT_RECHECK_TOKEN); without one the endpoint answers 403 to everyone.
    */
   recheck?: { token: string | undefined; request: (digest: string) => RecheckOutcome };
+  /**
+   * GET /bundles/:digest/bundle for a bundle whose bytes the store did not keep (a verdict stored before bytes were
+   * kept, or a refused bundle): read them again, e.g. from the repository it was seen in (the service's git mirror).
+   * The answer is served only when its SHA-256 is the digest.
+   */
+  readBundle?: (row: BundleRow) => Promise<Uint8Array | undefined>;
   limits?: Partial<HttpLimits>;
 }
 
 const SECURITY_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
+/**
+ * What readers re-verify a record with (a verdict, the bundle bytes, a policy) is public and read-only, and a page on
+ * another origin (the explorer) reads it: any origin may, without credentials.
+ */
+const PUBLIC_READ = { "access-control-allow-origin": "*" };
 
 function send(
   res: ServerResponse,
@@ -293,6 +304,41 @@ function integerParam(
 }
 
 const DIGEST = /^\/bundles\/(?:0x)?([0-9a-fA-F]{64})(\/recheck)?$/;
+const BUNDLE_BYTES = /^\/bundles\/(?:0x)?([0-9a-fA-F]{64})\/bundle$/;
+const POLICY = /^\/policies\/(?:0x)?([0-9a-fA-F]{64})$/;
+const HEX64 = /^(?:0x)?([0-9a-fA-F]{64})$/;
+
+/**
+ * GET /bundles/:digest/bundle: the bundle's bytes exactly as the verifier read them (kept in the store, or read again
+ * through `readBundle`), never re-serialised, so that SHA-256 of the answer is the digest and a reader can check the
+ * manifest against the chain. 404 for a bundle the store does not know or whose bytes cannot be had.
+ */
+function handleBundleBytes(options: ApiOptions, res: ServerResponse, digest: string): void {
+  const row = options.store.getBundle(digest);
+  if (row === undefined) return send(res, 404, { error: "NOT_FOUND" }, "application/json", PUBLIC_READ);
+  const sendBytes = (bytes: Uint8Array | undefined): void => {
+    if (bytes === undefined || createHash("sha256").update(bytes).digest("hex") !== digest)
+      return send(
+        res,
+        404,
+        { error: "NOT_FOUND", message: "the bundle's bytes are no longer held" },
+        "application/json",
+        PUBLIC_READ,
+      );
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(bytes.length),
+      ...SECURITY_HEADERS,
+      ...PUBLIC_READ,
+    });
+    res.end(bytes);
+  };
+  const kept = options.store.bundleBytes(digest);
+  if (kept !== undefined || options.readBundle === undefined) return sendBytes(kept);
+  // Read again (bounded like every request: maxConcurrent, the request timeout); anything thrown is a plain 500.
+  options.readBundle(row).then(sendBytes, () => send(res, 500, { error: "INTERNAL" }));
+}
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
@@ -377,30 +423,47 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
       return send(res, 200, renderMetrics(options.store, options.metrics), "text/plain; version=0.0.4; charset=utf-8");
     if (path === "/bundles") {
       const status = query.getAll("status");
+      const manifest = query.getAll("manifest");
       if (status.length > 1 || (status.length === 1 && !(BUNDLE_STATUSES as readonly string[]).includes(status[0]!)))
         return send(res, 400, { error: `status must be one of ${BUNDLE_STATUSES.join(", ")}` });
       const limit = integerParam(query, "limit", 100, 1, 1000);
       const offset = integerParam(query, "offset", 0, 0, 1_000_000_000);
       if (typeof limit === "string") return send(res, 400, { error: limit });
       if (typeof offset === "string") return send(res, 400, { error: offset });
-      const rows = options.store.listBundles({
-        ...(status.length === 0 ? {} : { status: status[0] as BundleStatus }),
-        limit,
-        offset,
-      });
-      return send(res, 200, {
-        bundles: rows.map((r) => ({
-          digest: r.digest,
-          status: r.status,
-          path: r.path,
-          manifestDigest: r.manifestDigest,
-          modelHash: r.modelHash,
-          errors: r.errors.map((e) => e.code),
-          txHash: r.txHash,
-        })),
-        limit,
-        offset,
-      });
+      // ?manifest=<digest>: the bundles that carry a record's manifest (how a reader finds a record's bundle).
+      const manifestDigest = manifest.length === 1 ? HEX64.exec(manifest[0]!)?.[1]?.toLowerCase() : undefined;
+      if (manifest.length > 1 || (manifest.length === 1 && manifestDigest === undefined))
+        return send(res, 400, { error: "manifest must be one 64-hex manifest digest" });
+      const rows =
+        manifestDigest === undefined
+          ? options.store.listBundles({
+              ...(status.length === 0 ? {} : { status: status[0] as BundleStatus }),
+              limit,
+              offset,
+            })
+          : options.store
+              .bundlesOfManifest(manifestDigest, offset + limit)
+              .slice(offset)
+              .filter((r) => status.length === 0 || r.status === status[0]);
+      return send(
+        res,
+        200,
+        {
+          bundles: rows.map((r) => ({
+            digest: r.digest,
+            status: r.status,
+            path: r.path,
+            manifestDigest: r.manifestDigest,
+            modelHash: r.modelHash,
+            errors: r.errors.map((e) => e.code),
+            txHash: r.txHash,
+          })),
+          limit,
+          offset,
+        },
+        "application/json",
+        manifestDigest === undefined ? {} : PUBLIC_READ,
+      );
     }
     if (path === "/refusals")
       return send(res, 200, {
@@ -408,7 +471,19 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
       });
     if (digestMatch !== null) {
       const view = bundleView(options.store, digestMatch[1]!.toLowerCase());
-      return view === undefined ? send(res, 404, { error: "NOT_FOUND" }) : send(res, 200, view);
+      return view === undefined
+        ? send(res, 404, { error: "NOT_FOUND" }, "application/json", PUBLIC_READ)
+        : send(res, 200, view, "application/json", PUBLIC_READ);
+    }
+    const bytesMatch = BUNDLE_BYTES.exec(path);
+    if (bytesMatch !== null) return handleBundleBytes(options, res, bytesMatch[1]!.toLowerCase());
+    const policyMatch = POLICY.exec(path);
+    if (policyMatch !== null) {
+      // The canonical text whose SHA-256 is the digest: a reader checks it against a record's policyDigest.
+      const json = options.store.policyJson(policyMatch[1]!.toLowerCase());
+      return json === undefined
+        ? send(res, 404, { error: "NOT_FOUND" }, "application/json", PUBLIC_READ)
+        : send(res, 200, json, "application/json; charset=utf-8", PUBLIC_READ);
     }
     return send(res, 404, { error: "NOT_FOUND" });
   } catch {

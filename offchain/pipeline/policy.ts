@@ -346,6 +346,16 @@ export function defaultVerifierPolicy(): VerifierPolicy {
   return parseVerifierPolicy({});
 }
 
+/**
+ * The RFC 8785 canonical JSON text of a policy's normalised form: the exact text whose SHA-256 is its policyDigest.
+ * The verifier serves it (GET /policies/:digest) so that a reader can check a record's policy by its digest alone.
+ */
+export function canonicalPolicyJson(policy: VerifierPolicy): string {
+  const text = canonicalize(policy.json);
+  if (text === undefined) throw new MalformedInputError("POLICY_INVALID", "policy cannot be canonicalised");
+  return text;
+}
+
 /** Digests of parsed policies: every admitted record carries one, so it is computed once per policy. */
 const digests = new WeakMap<object, string>();
 

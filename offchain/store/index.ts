@@ -92,6 +92,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX bundles_recheck ON bundles(recheck_at) WHERE recheck_at IS NOT NULL;`,
   // What a verdict shows besides its codes (GPUs verified or not, the runtime record), for GET /bundles/:digest.
   `ALTER TABLE bundles ADD COLUMN details TEXT;`,
+  // The exact bytes of every accepted bundle and each policy the service ran with, served back so that readers can
+  // re-verify a record (GET /bundles/:digest/bundle, GET /policies/:digest). Content-addressed: never rewritten.
+  `CREATE TABLE bundle_bytes (digest TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+   CREATE TABLE policies (digest TEXT PRIMARY KEY, json TEXT NOT NULL, first_used_at TEXT NOT NULL);`,
 ];
 
 export interface StoreOptions {
@@ -407,6 +411,49 @@ export class Store {
             .all(options.status, limit, offset)
     ) as Row[];
     return rows.map(toBundleRow);
+  }
+
+  /** Bundles whose manifest is `manifestDigest` (hex), published first, then oldest first. */
+  bundlesOfManifest(manifestDigest: string, limit = 100): BundleRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM bundles WHERE manifest_digest = ?
+         ORDER BY CASE status WHEN 'published' THEN 0 WHEN 'accepted' THEN 1 ELSE 2 END, seen_at, digest LIMIT ?`,
+      )
+      .all(manifestDigest, limit) as Row[];
+    return rows.map(toBundleRow);
+  }
+
+  // Bundle bytes and policies (what readers re-verify a record with) ----------------------------------------
+
+  /**
+   * Keeps the exact bytes of a bundle under its digest (hex SHA-256 of the bytes). Content-addressed, so a second
+   * call for the same digest changes nothing. The service keeps the bytes of every bundle it accepts.
+   */
+  keepBundleBytes(digest: string, bytes: Uint8Array): void {
+    this.db.prepare("INSERT OR IGNORE INTO bundle_bytes (digest, bytes) VALUES (?, ?)").run(digest, bytes);
+  }
+
+  /** The kept bytes of a bundle, exactly as they were read from the repository; undefined when not kept. */
+  bundleBytes(digest: string): Uint8Array | undefined {
+    const row = this.db.prepare("SELECT bytes FROM bundle_bytes WHERE digest = ?").get(digest) as Row | undefined;
+    return row === undefined ? undefined : new Uint8Array(row.bytes as Uint8Array);
+  }
+
+  /**
+   * Keeps a policy the service runs with: `json` is the RFC 8785 canonical text of its normalised form, whose
+   * SHA-256 is `digest` (the policyDigest of every record it admits). The first use is kept.
+   */
+  keepPolicy(digest: string, json: string): void {
+    this.db
+      .prepare("INSERT OR IGNORE INTO policies (digest, json, first_used_at) VALUES (?, ?, ?)")
+      .run(digest, json, this.#stamp());
+  }
+
+  /** The canonical JSON text of a policy this service ran with; undefined when it never ran with that digest. */
+  policyJson(digest: string): string | undefined {
+    const row = this.db.prepare("SELECT json FROM policies WHERE digest = ?").get(digest) as Row | undefined;
+    return row === undefined ? undefined : String(row.json);
   }
 
   sightingsOf(digest: string): { repo: string; commit: string; path: string; seenAt: string }[] {
