@@ -99,6 +99,8 @@ const bundleVerify = defineCommand({
       development: policy.development,
       record: verdict.record,
       evidence: verdict.evidence,
+      gpus: verdict.gpus ?? [],
+      runtime: verdict.runtime ?? null,
       jobCodeDigest: verdict.jobCodeDigest,
       warnings,
     };
@@ -108,6 +110,13 @@ const bundleVerify = defineCommand({
         `  platform ${e?.product} (${e?.signer}), chained to ${e?.root.name}\n` +
         `  measurement ${e?.measurement}${e?.measurementName === undefined ? "" : ` (${e.measurementName})`}\n` +
         `  revocation ${e?.revocation.checked === true ? `checked (CRL of ${e.revocation.thisUpdate})` : "not checked"}\n` +
+        (verdict.gpus ?? [])
+          .map(
+            (g) =>
+              `  gpu ${g.index} ${g.arch}, driver ${g.driverVersion}, VBIOS ${g.vbiosVersion}, ` +
+              `${g.verified ? `verified (${g.root?.kind} root)` : "not verified"}\n`,
+          )
+          .join("") +
         `  policy ${fields.policyDigest}${policy.openness.open ? " (open" + (policy.development ? ", development)" : ")") : ""}\n`
       : `refused: ${verdict.errors.length} reason(s)\n`;
     return { ok: verdict.ok, fields, errors: verdict.errors, text };

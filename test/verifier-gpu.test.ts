@@ -4,14 +4,16 @@
 // the policy's gpu.required refuses a bundle without GPU evidence (POLICY_GPU). GET /bundles/:digest shows the GPUs.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import pino from "pino";
 
+import type { CliIo } from "../lib/cli/index.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
+import { commands } from "../offchain/cli.ts";
 import { measurementHashOf, parseVerifierPolicy } from "../offchain/pipeline/index.ts";
 import { startService } from "../offchain/service.ts";
 import { deployRegistry, startDevChain, type DeployedRegistry, type DevChain } from "../offchain/testing/chain.ts";
@@ -38,6 +40,35 @@ describe("verifier end to end with GPU evidence (step h)", () => {
     registry.provider.destroy();
     await chain.close();
     await rm(work, { recursive: true, force: true });
+  });
+
+  it("when bundle verify checks a GPU bundle offline, --json lists the GPU and the text names it; moved evidence exits 1", async () => {
+    const verify = commands.find((c) => c.path.join(" ") === "bundle verify")!;
+    const policyFile = path.join(work, "policy.json");
+    await writeFile(policyFile, JSON.stringify(f.policyJson));
+    const run = async (bytes: Uint8Array, json: boolean) => {
+      const file = path.join(work, `${digestOf(bytes).slice(0, 12)}.provenance.json`);
+      await writeFile(file, bytes);
+      const out: string[] = [];
+      const io: CliIo = { stdout: (t) => out.push(t), stderr: () => {}, isTty: false, env: {}, cwd: work };
+      const argv = [file, "--policy", policyFile, "--now", NOW.toISOString(), "--no-crl", ...(json ? ["--json"] : [])];
+      return { code: await verify.run(argv, io), out: out.join("") };
+    };
+    const good = f.make({ seed: "cli-good" });
+    const printed = await run(good.bytes, true);
+    assert.equal(printed.code, 0, printed.out);
+    const result = JSON.parse(printed.out) as { gpus: { arch: string; verified: boolean }[] };
+    assert.deepEqual(
+      result.gpus.map((g) => [g.arch, g.verified]),
+      [["hopper", true]],
+    );
+    assert.match(
+      (await run(good.bytes, false)).out,
+      /gpu 0 hopper, driver 570\.124\.06, VBIOS 96\.00\.9F\.00\.01, verified/,
+    );
+    const moved = await run(f.make({ seed: "cli-moved", gpus: ["other-nonce"] }).bytes, true);
+    assert.equal(moved.code, 1);
+    assert.equal((JSON.parse(moved.out) as { errors: { code: string }[] }).errors[0]?.code, "GPU_NONCE_MISMATCH");
   });
 
   it("when GPU bundles are pushed, the sound one is published with the combined measurementHash and the others are refused with their codes", async () => {
