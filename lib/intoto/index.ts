@@ -1,9 +1,11 @@
 // in-toto Statement v1 (in-toto/attestation spec/v1) builders and validators for the three statements Provenant
 // signs (DESIGN §3.2): the OMS model signature, SLSA provenance v1 for fine-tunes, and the eval predicate for audits.
 // Validators trust nothing: they check every field, collect every violation, and throw STATEMENT_INVALID with paths.
-import { createHash } from "node:crypto";
+// Browser-safe (no node:* module): the explorer reads statements with the same validators as the verifier.
+import { sha256 } from "@noble/hashes/sha2.js";
 
 import { INTOTO_PAYLOAD_TYPE } from "../dsse/core.ts";
+import { fromHex, toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
 import type { ModelHash } from "../oms/types.ts";
@@ -389,7 +391,7 @@ export function validateStatement(json: unknown): ValidatedStatement {
 function checkOmsPredicate(c: Checker, predicate: Record<string, unknown>, subjectDigest: string | undefined): void {
   c.only(predicate, "predicate", ["resources", "serialization"]);
   const resources = c.array(predicate.resources, "predicate.resources") ?? [];
-  const root = createHash("sha256");
+  const root = sha256.create();
   let rootOk = true;
   resources.forEach((entry, i) => {
     const path = `predicate.resources[${i}]`;
@@ -404,7 +406,7 @@ function checkOmsPredicate(c: Checker, predicate: Record<string, unknown>, subje
     if (typeof digest !== "string" || !SHA256_HEX.test(digest)) {
       c.fail(`${path}.digest`, "expected 64 lowercase hex");
       rootOk = false;
-    } else root.update(Buffer.from(digest, "hex"));
+    } else root.update(fromHex(digest)!);
   });
   const serialization = c.object(predicate.serialization, "predicate.serialization");
   if (serialization !== undefined) {
@@ -427,7 +429,7 @@ function checkOmsPredicate(c: Checker, predicate: Record<string, unknown>, subje
       }
     } else if (serialization.shard_size !== undefined) c.fail(`${path}.shard_size`, "only for method shards");
   }
-  if (rootOk && subjectDigest !== undefined && root.digest("hex") !== subjectDigest) {
+  if (rootOk && subjectDigest !== undefined && toHex(root.digest()) !== subjectDigest) {
     c.fail("subject[0].digest.sha256", "does not equal the SHA-256 over the resource digests");
   }
 }
