@@ -27,8 +27,6 @@ import {
 } from "./hash.ts";
 import type { WorkerReply, WorkerTask } from "./hash-worker.ts";
 
-export { DEFAULT_IGNORE_PATHS };
-
 /** At most this many workers, whatever the machine reports: each may hold a WebCrypto buffer. */
 const MAX_WORKERS = 16;
 
