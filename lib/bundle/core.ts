@@ -355,6 +355,39 @@ function toGpuEntries(value: unknown): GpuEvidence[] {
   });
 }
 
+/** The SEV-SNP report's MEASUREMENT: 48 bytes at 0x90 (AMD SEV-SNP ABI 56860, Table 23). */
+const MEASUREMENT_OFFSET = 0x90;
+const MEASUREMENT_BYTES = 48;
+/** SPDM 1.1 MEASUREMENTS: the 37-byte request, then MeasurementRecordLength (3 bytes LE) at 42, the record at 45. */
+const SPDM_RECORD_LENGTH_OFFSET = 42;
+const SPDM_RECORD_OFFSET = 45;
+
+/**
+ * What a record's measurementHash is computed from (docs/formats.md), for auditors and the explorer, without hashing
+ * (node:crypto or @noble/hashes does that): the report's MEASUREMENT and each GPU's SPDM measurement record exactly
+ * as signed (bytes [45, 45 + L1) of its evidence), in bundle order. measurementHash = SHA-256(MEASUREMENT ‖
+ * SHA-256(record₀) ‖ SHA-256(record₁) ‖ …), and SHA-256(MEASUREMENT) for a bundle without GPUs. Shape only: nothing
+ * is verified here (the pipeline records it only for evidence that verified). BUNDLE_MALFORMED when a length is off.
+ */
+export function measurementHashInputs(bundle: ProvenanceBundle): {
+  measurement: Uint8Array;
+  gpuMeasurementRecords: Uint8Array[];
+} {
+  const report = decodeBase64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report");
+  if (report.length !== SNP_REPORT_BYTES) malformed("evidence.cpu.report", `expected ${SNP_REPORT_BYTES} bytes`);
+  const measurement = report.slice(MEASUREMENT_OFFSET, MEASUREMENT_OFFSET + MEASUREMENT_BYTES);
+  const gpuMeasurementRecords = (bundle.evidence.gpu ?? []).map((gpu, i) => {
+    const path = `evidence.gpu[${i}].evidence`;
+    const evidence = decodeBase64(gpu.evidence, "BUNDLE_MALFORMED", path);
+    if (evidence.length < SPDM_RECORD_OFFSET) malformed(path, "too short for an SPDM MEASUREMENTS response");
+    const o = SPDM_RECORD_LENGTH_OFFSET;
+    const length = evidence[o]! | (evidence[o + 1]! << 8) | (evidence[o + 2]! << 16);
+    if (SPDM_RECORD_OFFSET + length > evidence.length) malformed(path, "the measurement record runs past the evidence");
+    return evidence.slice(SPDM_RECORD_OFFSET, SPDM_RECORD_OFFSET + length);
+  });
+  return { measurement, gpuMeasurementRecords };
+}
+
 /** Serialises a bundle deterministically (fixed key order, two-space indent, final newline) after checking it. */
 export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
   const checked = toBundle(bundle);

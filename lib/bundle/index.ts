@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 
 import { decodeBase64, type DsseEnvelope } from "../dsse/index.ts";
+import { measurementHashInputs, type ProvenanceBundle } from "./core.ts";
 
 export {
   BUNDLE_MEDIA_TYPE,
@@ -19,6 +20,7 @@ export {
   MAX_GPU_RIM_BYTES,
   MAX_GPU_RIMS,
   MAX_JSON_DEPTH,
+  measurementHashInputs,
   parseJsonBounded,
   parseStrictJson,
   predicateTypeOf,
@@ -32,6 +34,17 @@ export {
   type GpuEvidence,
   type ProvenanceBundle,
 } from "./core.ts";
+
+/**
+ * The record's measurementHash recomputed from a bundle's bytes alone (measurementHashInputs): SHA-256(MEASUREMENT ‖
+ * SHA-256(each GPU's measurement record)…), SHA-256(MEASUREMENT) without GPUs. Hex, no 0x. Verifies nothing.
+ */
+export function measurementHashOfBundle(bundle: ProvenanceBundle): string {
+  const { measurement, gpuMeasurementRecords } = measurementHashInputs(bundle);
+  const h = createHash("sha256").update(measurement);
+  for (const record of gpuMeasurementRecords) h.update(createHash("sha256").update(record).digest());
+  return h.digest("hex");
+}
 
 /** Hex SHA-256 of the envelope's decoded payload bytes exactly as signed (DESIGN §3.2: the onchain manifestDigest). */
 export function manifestDigestOf(envelope: DsseEnvelope): string {

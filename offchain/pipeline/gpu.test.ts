@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { measurementHashInputs, measurementHashOfBundle, readBundle } from "../../lib/bundle/index.ts";
 import type { GpuSimulator } from "../../lib/gpu/index.ts";
 import { createGpuBundleFactory, type GpuBundleFactory, type GpuBundleOptions } from "../testing/gpu-bundles.ts";
 import { measurementHashOf, parseVerifierPolicy, policyDigest, verifyBundle, type VerifierPolicy } from "./index.ts";
@@ -71,6 +72,16 @@ describe("pipeline step h: GPU evidence", () => {
       .digest("hex");
     assert.equal(verdict.record?.measurementHash, `0x${expected}`);
     assert.equal(measurementHashOf(made.measurement, [recordDigest]), expected);
+  });
+
+  it("when an auditor recomputes the measurementHash from the bundle's bytes alone (lib/bundle), it equals the record's", () => {
+    for (const gpus of [[], ["good"], ["good", "good"]] as "good"[][]) {
+      const made = make({ seed: `audit-${gpus.length}`, gpus });
+      const verdict = verifyBundle(made.bytes, { policy, now: NOW });
+      assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+      assert.equal(verdict.record?.measurementHash, `0x${measurementHashOfBundle(readBundle(made.bytes))}`);
+      assert.equal(measurementHashInputs(readBundle(made.bytes)).gpuMeasurementRecords.length, gpus.length);
+    }
   });
 
   it("when a bundle carries no GPU, the measurementHash stays SHA-256(MEASUREMENT) and the verdict shows no GPU", () => {
