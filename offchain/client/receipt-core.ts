@@ -12,8 +12,8 @@ import {
   pae,
   parseEcSpki,
   signatureCandidates,
-  verifyEcSignatureWeb,
   type DsseEnvelope,
+  type EcCurve,
 } from "../../lib/dsse/core.ts";
 import { equalBytes, fromBase64, fromHex, toHex } from "../../lib/encoding/index.ts";
 import {
@@ -298,52 +298,78 @@ function readNote(note: string): {
 async function verifyNoteWeb(
   note: ReturnType<typeof readNote>,
   name: string,
-  spki: Uint8Array,
+  key: WebKey,
   subtle: SubtleCrypto,
 ): Promise<void> {
-  const keyId = sha256(spki).subarray(0, 4);
+  const keyId = sha256(key.spki).subarray(0, 4);
   const mine = note.signatures.filter((s) => s.name === name && equalBytes(s.blob.subarray(0, 4), keyId));
   if (mine.length === 0) throw checkpointError(`the checkpoint carries no signature by ${name}`);
-  const { curve } = parseEcSpki(spki);
-  const key = await subtle.importKey(
-    "spki",
-    spki as Uint8Array<ArrayBuffer>,
-    { name: "ECDSA", namedCurve: curve },
-    false,
-    ["verify"],
-  );
   const message = encoder.encode(note.text);
-  for (const s of mine) {
-    let ok = false;
-    for (const raw of signatureCandidates(s.blob.subarray(4), EC_CURVES[curve].fieldBytes))
-      if (
-        await subtle.verify(
-          { name: "ECDSA", hash: "SHA-256" },
-          key,
-          raw as Uint8Array<ArrayBuffer>,
-          message as Uint8Array<ArrayBuffer>,
-        )
-      )
-        ok = true;
-    if (!ok) throw checkpointError(`the checkpoint's signature by ${name} does not verify`);
+  for (const s of mine)
+    if (!(await verifyWithKey(key, "SHA-256", message, s.blob.subarray(4), subtle)))
+      throw checkpointError(`the checkpoint's signature by ${name} does not verify`);
+}
+
+/** An EC public key imported into WebCrypto once: S verifies every receipt and checkpoint of its log. */
+export interface WebKey {
+  key: CryptoKey;
+  curve: EcCurve;
+  spki: Uint8Array;
+}
+
+/** Imports an EC SPKI for ECDSA verification; DSSE_MALFORMED when it is not one, STATEMENT_INVALID when WebCrypto refuses it. */
+export async function importWebKey(spki: Uint8Array, subtle: SubtleCrypto = globalThis.crypto.subtle): Promise<WebKey> {
+  const { curve } = parseEcSpki(spki);
+  try {
+    const key = await subtle.importKey(
+      "spki",
+      spki as Uint8Array<ArrayBuffer>,
+      { name: "ECDSA", namedCurve: curve },
+      false,
+      ["verify"],
+    );
+    return { key, curve, spki };
+  } catch (error) {
+    throw new MalformedInputError("STATEMENT_INVALID", `the serving key is not a usable ${curve} key`, {
+      cause: error,
+    });
   }
+}
+
+/** ECDSA with `hash` over `message`: a DER or r‖s signature (lib/dsse signatureCandidates), high-S accepted. */
+async function verifyWithKey(
+  key: WebKey,
+  hash: "SHA-256" | "SHA-384" | "SHA-512",
+  message: Uint8Array,
+  signature: Uint8Array,
+  subtle: SubtleCrypto,
+): Promise<boolean> {
+  for (const raw of signatureCandidates(signature, EC_CURVES[key.curve].fieldBytes))
+    if (
+      await subtle.verify(
+        { name: "ECDSA", hash },
+        key.key,
+        raw as Uint8Array<ArrayBuffer>,
+        message as Uint8Array<ArrayBuffer>,
+      )
+    )
+      return true;
+  return false;
 }
 
 // ── the checks ───────────────────────────────────────────────────────────────────────────────────────────────────
 
-/** A DSSE envelope verified with one EC key over WebCrypto: the payload bytes when any signature verifies. */
+/** A DSSE envelope verified with one EC key over WebCrypto (the curve's hash): the payload when any signature verifies. */
 async function verifyEnvelopeWeb(
   envelope: DsseEnvelope,
-  spki: Uint8Array,
+  key: WebKey,
   subtle: SubtleCrypto,
 ): Promise<Uint8Array | undefined> {
   const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
   const message = pae(envelope.payloadType, payload);
   for (const [i, s] of envelope.signatures.entries()) {
-    if (
-      await verifyEcSignatureWeb(spki, message, decodeBase64(s.sig, "DSSE_MALFORMED", `signatures[${i}].sig`), subtle)
-    )
-      return payload;
+    const signature = decodeBase64(s.sig, "DSSE_MALFORMED", `signatures[${i}].sig`);
+    if (await verifyWithKey(key, EC_CURVES[key.curve].hash, message, signature, subtle)) return payload;
   }
   return undefined;
 }
@@ -355,7 +381,7 @@ async function verifyEnvelopeWeb(
 async function verifyServingWeb(
   evidence: ServingEvidence,
   subtle: SubtleCrypto,
-): Promise<{ statement: ServingStatement; manifestDigest: string; logId: string; spki: Uint8Array }> {
+): Promise<{ statement: ServingStatement; manifestDigest: string; logId: string; spki: Uint8Array; key: WebKey }> {
   const payload = decodeBase64(evidence.envelope.payload, "DSSE_MALFORMED", "payload");
   const statement = validateServingStatement(
     parseStatementBytes(evidence.envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
@@ -372,9 +398,10 @@ async function verifyServingWeb(
     );
   if (!equalBytes(spki, evidence.signer))
     throw new VerificationError("BINDING_KEY_MISMATCH", "the serving key is not the serving bundle's signer");
-  if ((await verifyEnvelopeWeb(evidence.envelope, spki, subtle)) === undefined)
+  const key = await importWebKey(spki, subtle);
+  if ((await verifyEnvelopeWeb(evidence.envelope, key, subtle)) === undefined)
     throw new VerificationError("DSSE_BAD_SIGNATURE", "the serving statement is not signed by its serving key");
-  return { statement, manifestDigest: toHex(sha256(payload)), logId, spki };
+  return { statement, manifestDigest: toHex(sha256(payload)), logId, spki, key };
 }
 
 class Errors {
@@ -456,7 +483,7 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
   let statement: ReceiptStatement | undefined;
   let payload: Uint8Array | undefined;
   checks.signature = await e.step(async () => {
-    const signed = await verifyEnvelopeWeb(input.envelope, serving!.spki, subtle);
+    const signed = await verifyEnvelopeWeb(input.envelope, serving!.key, subtle);
     if (signed === undefined)
       throw new VerificationError("RECEIPT_BAD_SIGNATURE", "no receipt signature verifies with the serving key S");
     payload = signed;
@@ -548,7 +575,7 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
         );
       let signer: "serving-key" | "successor" = "serving-key";
       if (proof.checkpoint.signerLogId === p.logId)
-        await verifyNoteWeb(note, servingOrigin(p.logId), serving!.spki, subtle);
+        await verifyNoteWeb(note, servingOrigin(p.logId), serving!.key, subtle);
       else {
         // A recovery checkpoint (docs/serving.md): S's process died and the next serving key of the same data
         // directory signed its log's tail. That key must itself be attested, recorded and of the same model.
@@ -571,7 +598,7 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
           (record === null || record === undefined || record.manifestDigest !== next.manifestDigest)
         )
           throw checkpointError("the successor's serving statement is not the record that registered its log");
-        await verifyNoteWeb(note, servingOrigin(next.logId), next.spki, subtle);
+        await verifyNoteWeb(note, servingOrigin(next.logId), next.key, subtle);
       }
       const anchor = input.chain?.anchor;
       if (anchor === undefined)
@@ -667,4 +694,91 @@ function finish(result: ReceiptVerification): ReceiptVerification {
   const { digests, ...rest } = result.checks;
   result.ok = result.errors.length === 0 && Object.values(rest).every((v) => v === true) && digests !== false;
   return result;
+}
+
+// ── many receipts of one log ─────────────────────────────────────────────────────────────────────────────────────
+
+/** An inclusion proof without its checkpoint: the log verifier holds the checkpoints. */
+export interface LeafProof {
+  leafIndex: number;
+  treeSize: number;
+  proof: string[];
+}
+
+/**
+ * The receipts of one serving log checked in bulk (an auditor's loop, a marketplace's meter): S is verified and
+ * imported once, each checkpoint's note once (addCheckpoint), and each receipt then costs one ECDSA verification,
+ * its statement read and a few SHA-256 of its inclusion proof. Whether a checkpoint is anchored is the caller's to
+ * know (checkpointOf) before adding it; the records and revocations are checkReceipt's.
+ */
+export interface ReceiptLogVerifier {
+  readonly logId: string;
+  readonly modelRoot: string;
+  readonly servingManifest: string;
+  /** Verifies a checkpoint note of this log signed by S and keeps its root for `verify`; CHECKPOINT_INVALID otherwise. */
+  addCheckpoint(note: string): Promise<{ treeSize: number; rootHash: string }>;
+  /**
+   * A receipt signed by S (RECEIPT_BAD_SIGNATURE), a valid receipt of this log, model and serving statement
+   * (RECEIPT_INVALID, RECEIPT_SERVING_MISMATCH), a leaf of a checkpoint added before (MERKLE_PROOF_INVALID,
+   * RECEIPT_NOT_ANCHORED for a size none was added for). Returns its digest and statement.
+   */
+  verify(envelope: DsseEnvelope, proof: LeafProof): Promise<{ digest: string; statement: ReceiptStatement }>;
+}
+
+export async function createReceiptLogVerifier(
+  serving: ServingEvidence,
+  subtle: SubtleCrypto = globalThis.crypto.subtle,
+): Promise<ReceiptLogVerifier> {
+  const s = await verifyServingWeb(serving, subtle);
+  const modelRoot = s.statement.subject[0].digest.sha256;
+  const roots = new Map<number, Uint8Array>();
+  return {
+    logId: s.logId,
+    modelRoot,
+    servingManifest: s.manifestDigest,
+    async addCheckpoint(text) {
+      if (text.length > MAX_NOTE_CHARS)
+        throw checkpointError(`a checkpoint note is at most ${MAX_NOTE_CHARS} characters`);
+      const note = readNote(text);
+      if (note.body.origin !== servingOrigin(s.logId))
+        throw checkpointError(`the checkpoint's origin is not ${servingOrigin(s.logId)}`);
+      await verifyNoteWeb(note, servingOrigin(s.logId), s.key, subtle);
+      roots.set(note.body.size, note.body.rootHash);
+      return { treeSize: note.body.size, rootHash: toHex(note.body.rootHash) };
+    },
+    async verify(envelope, proof) {
+      const payload = await verifyEnvelopeWeb(envelope, s.key, subtle);
+      if (payload === undefined)
+        throw new VerificationError("RECEIPT_BAD_SIGNATURE", "no receipt signature verifies with the serving key S");
+      const statement = validateReceiptStatement(
+        parseStatementBytes(envelope.payloadType, payload, MAX_RECEIPT_PAYLOAD_BYTES, "RECEIPT_INVALID"),
+      );
+      const p = statement.predicate;
+      if (p.logId !== s.logId || p.servingManifest !== s.manifestDigest || p.modelRoot !== modelRoot)
+        throw new VerificationError(
+          "RECEIPT_SERVING_MISMATCH",
+          "the receipt names another log, serving statement or model",
+        );
+      const root = roots.get(proof.treeSize);
+      if (root === undefined)
+        throw new VerificationError("RECEIPT_NOT_ANCHORED", `no checkpoint of size ${proof.treeSize} was added`);
+      if (proof.proof.length > MAX_PROOF_HASHES)
+        throw malformed("MERKLE_INVALID", "a proof is at most 64 hashes", "proof");
+      const path = proof.proof.map((h) => {
+        const bytes = HEX64.test(h) ? fromHex(h) : undefined;
+        if (bytes === undefined) throw malformed("MERKLE_INVALID", "a proof hash is 64 lower-case hex", "proof");
+        return bytes;
+      });
+      const computed =
+        Number.isSafeInteger(proof.leafIndex) && Number.isSafeInteger(proof.treeSize)
+          ? rootFromInclusion(leafHash(payload), proof.leafIndex, proof.treeSize, path)
+          : undefined;
+      if (computed === undefined || !equalBytes(computed, root))
+        throw new VerificationError(
+          "MERKLE_PROOF_INVALID",
+          `the inclusion proof of leaf ${proof.leafIndex} does not lead to the root of the tree of size ${proof.treeSize}`,
+        );
+      return { digest: toHex(sha256(payload)), statement };
+    },
+  };
 }

@@ -6,7 +6,9 @@ import { before, describe, it } from "node:test";
 import { leafHash, MerkleTree, rootFromInclusionProof } from "../../lib/merkle/index.ts";
 import { createBundleFactory, type BundleFactory } from "../testing/bundles.ts";
 import { makeServingBundle, servingPolicy, TestReceiptLog, type ServingBundle } from "../testing/serving.ts";
+import type { DsseEnvelope } from "../../lib/dsse/core.ts";
 import {
+  createReceiptLogVerifier,
   parseReceiptFile,
   rootFromInclusion,
   toReceiptProof,
@@ -131,6 +133,50 @@ describe("receipt core", () => {
       wrong.errors.map((e) => e.code),
       ["RECEIPT_NOT_ANCHORED"],
     );
+  });
+
+  it("when a log's receipts are checked in bulk, each verifies once S and the checkpoint are in, and each break has its code", async () => {
+    const bundle = JSON.parse(Buffer.from(serving.bytes).toString("utf8")) as {
+      envelopes: DsseEnvelope[];
+      signer: { publicKey: string };
+    };
+    const verifier = await createReceiptLogVerifier({
+      envelope: bundle.envelopes[0]!,
+      signer: Buffer.from(bundle.signer.publicKey, "base64"),
+      attestation: null,
+    });
+    assert.equal(verifier.logId, serving.logId);
+    assert.deepEqual(await verifier.addCheckpoint(log.checkpoint(5).note), {
+      treeSize: 5,
+      rootHash: log.checkpoint(5).rootHash,
+    });
+    for (const r of log.receipts) {
+      const out = await verifier.verify(r.object.envelope, {
+        leafIndex: r.object.leafIndex,
+        treeSize: 5,
+        proof: log.proof(r.object.leafIndex, 5),
+      });
+      assert.equal(out.digest, r.object.digest);
+    }
+    const r = log.receipts[3]!;
+    const proof = { leafIndex: 3, treeSize: 5, proof: log.proof(3, 5) };
+    const payload = Buffer.from(r.object.envelope.payload, "base64");
+    payload[payload.length - 3] ^= 1;
+    await assert.rejects(verifier.verify({ ...r.object.envelope, payload: payload.toString("base64") }, proof), {
+      code: "RECEIPT_BAD_SIGNATURE",
+    });
+    await assert.rejects(verifier.verify(r.object.envelope, { ...proof, leafIndex: 2 }), {
+      code: "MERKLE_PROOF_INVALID",
+    });
+    await assert.rejects(verifier.verify(r.object.envelope, { leafIndex: 3, treeSize: 4, proof: log.proof(3, 4) }), {
+      code: "RECEIPT_NOT_ANCHORED",
+    });
+    await assert.rejects(verifier.verify(r.object.envelope, { ...proof, proof: ["zz"] }), { code: "MERKLE_INVALID" });
+    const stranger = new TestReceiptLog(makeServingBundle(f, { seed: "stranger" })).issue(NOW);
+    await assert.rejects(verifier.verify(stranger.object.envelope, proof), { code: "RECEIPT_BAD_SIGNATURE" });
+    const foreignNote = new TestReceiptLog(makeServingBundle(f, { seed: "stranger-2" }));
+    foreignNote.issue(NOW);
+    await assert.rejects(verifier.addCheckpoint(foreignNote.checkpoint(1).note), { code: "CHECKPOINT_INVALID" });
   });
 
   it("when the serving bundle is not a serving bundle, nothing about S can be checked and it says why", async () => {

@@ -25,9 +25,13 @@ export { payloadDigestOf as receiptDigestOf } from "../../lib/receipt/index.ts";
 
 export {
   checkReceipt,
+  createReceiptLogVerifier,
+  importWebKey,
   rootFromInclusion,
   toReceiptProof,
   type CheckResult,
+  type LeafProof,
+  type ReceiptLogVerifier,
   type ReceiptChainFacts,
   type ReceiptChecks,
   type ReceiptProof,
