@@ -106,7 +106,7 @@ describe("explorer in-browser hashing (the page's code under Node)", () => {
     const wasm = await hashModelFiles(dropped(), { engine: "hash-wasm" });
     assert.equal(wasm.rootDigest, expected.rootDigest);
     assert.deepEqual(wasm.engines, ["hash-wasm"]);
-    const big = bytesOf("big", 17 * 1024 * 1024);
+    const big = Buffer.alloc(17 * 1024 * 1024, "a 17 MiB model");
     const one = toModelFiles([{ file: new File([new Uint8Array(big)], "big.bin") }]);
     const auto = await hashModelFiles(one);
     assert.deepEqual(auto.engines, [await fasterWholeEngine()]);
