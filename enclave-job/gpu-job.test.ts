@@ -5,9 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { measurementHashOfBundle } from "../lib/bundle/index.ts";
 import type { CliIo } from "../lib/cli/index.ts";
 import { createGpuSimulator, gpuNonceFor, parseGpuEvidence, verifyGpuEvidence } from "../lib/gpu/index.ts";
 import { runtimeOf } from "../lib/intoto/index.ts";
+import { createSimulator } from "../lib/snp/index.ts";
+import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
 import { simGpuProvider } from "./attest/gpu.ts";
 import { commands } from "./cli.ts";
 import { runAuditJob } from "./job.ts";
@@ -81,6 +84,17 @@ describe("GPU in the enclave job", () => {
       { expectedNonce: gpuNonceFor(reportData), now: NOW, policy: { trustedRoots: sim.trustedRoots } },
     );
     assert.equal(verified.driverVersion, sim.driverVersion);
+    // The verifier's pipeline (step h) accepts it under a policy that trusts both simulators, and records the GPU.
+    const snp = await createSimulator({ now: NOW });
+    const policy = parseVerifierPolicy({
+      trustedRoots: [snp.rootFingerprint],
+      gpu: { trustedRoots: [...sim.trustedRoots] },
+      development: true,
+    });
+    const verdict = verifyBundle(await readFile(result.bundlePath), { policy, now: NOW });
+    assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+    assert.equal(verdict.gpus?.[0]?.verified, true);
+    assert.equal(verdict.record?.measurementHash, `0x${measurementHashOfBundle(checked.bundle)}`);
     assert.deepEqual(runtimeOf(checked.manifest.statement), {
       backend: "cpu",
       devices: [],
