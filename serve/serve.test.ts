@@ -87,7 +87,7 @@ async function post(handle: ServeHandle, endpoint: string, body: unknown, header
   const response = await fetch(`${handle.url}${endpoint}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
-    body: bytes,
+    body: Buffer.from(bytes),
   });
   return { response, bytes };
 }

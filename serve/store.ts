@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
 import { IoError } from "../lib/errors.ts";
 
@@ -178,6 +178,7 @@ export class ServeStore {
   #written = 0;
   #synced = 0;
   #syncing: Promise<void> | undefined;
+  #insertLeaf: StatementSync | undefined;
 
   private constructor(file: string) {
     this.file = file;
@@ -319,24 +320,24 @@ export class ServeStore {
   // ── leaves ──
 
   insertLeaf(leaf: LeafRow): void {
-    this.db
-      .prepare(
-        `INSERT INTO leaves (log_id, leaf_index, kind, digest, leaf_hash, envelope, seq, issued_at, prompt_tokens,
-           completion_tokens, client_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        leaf.logId,
-        leaf.leafIndex,
-        leaf.kind,
-        leaf.digest,
-        leaf.leafHash,
-        leaf.envelope,
-        leaf.seq,
-        leaf.issuedAt,
-        leaf.promptTokens,
-        leaf.completionTokens,
-        leaf.clientKeyId,
-      );
+    // Prepared once: this runs for every answer.
+    this.#insertLeaf ??= this.db.prepare(
+      `INSERT INTO leaves (log_id, leaf_index, kind, digest, leaf_hash, envelope, seq, issued_at, prompt_tokens,
+         completion_tokens, client_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertLeaf.run(
+      leaf.logId,
+      leaf.leafIndex,
+      leaf.kind,
+      leaf.digest,
+      leaf.leafHash,
+      leaf.envelope,
+      leaf.seq,
+      leaf.issuedAt,
+      leaf.promptTokens,
+      leaf.completionTokens,
+      leaf.clientKeyId,
+    );
   }
 
   /** Every leaf hash of a log in index order (to rebuild its tree at start). */

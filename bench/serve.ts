@@ -1,0 +1,314 @@
+// Benchmark of `provenant serve` on the tiny model (provenant model tiny, small, seed 1), 64-token completions:
+// - receiptOverheadPct: what the receipt path adds to a request (salted digests, receipt statement, ECDSA P-384
+//   signature with S on the thread pool, Merkle append, SQLite commit and WAL fsync before the answer) over bare
+//   generation on the same engine, one client waiting for each answer, in the same run: the median over interleaved
+//   rounds of the per-round ratio. Target ≤ 2 %.
+// - receiptCpuOverheadPct: the same in process CPU time (all threads), less sensitive to the machine's other load.
+// - receiptOverheadPct4Clients: wall time for 4 concurrent clients, where one answer's receipt is made while the next
+//   generates (what a server under load pays).
+// - receiptMs / signMs / fsyncMs / treeAppendUs: the parts of one receipt; rawP384SignPerSec for scale.
+// - anchorGas: gasUsed of real anchorCheckpoint transactions (Hardhat, the registry, the log registered by its
+//   serving record) for epochs of 1, 64 and all receipts of the run: the worst. Target ≤ 60,000.
+// - receiptVerifyPerSec: measured by the receipt verification (`provenant receipt verify`), not here: null.
+// Usage: node bench/serve.ts   (BENCH_ROUNDS=24, BENCH_THREADS=1, BENCH_BATCH=8, BENCH_SIZE=small|medium)
+import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+
+import { Wallet } from "ethers";
+
+import { MerkleTree } from "../lib/merkle/index.ts";
+import { clientKeyIdOf, logIdOf, signStatementPayloadAsync, spkiOf } from "../lib/receipt/index.ts";
+import { writeTinyModel } from "../enclave-job/model/tiny.ts";
+import { createLocalSender, createProvider } from "../offchain/chain/index.ts";
+import { deployRegistry, DEV_PRIVATE_KEYS, startDevChain } from "../offchain/testing/chain.ts";
+import { Anchorer } from "../serve/anchor.ts";
+import { Engine, type Prepared, type SamplingOptions } from "../serve/engine.ts";
+import { ReceiptLog } from "../serve/log.ts";
+import { RegistryReader } from "../serve/registry.ts";
+import { ServeStore } from "../serve/store.ts";
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 24);
+const threads = Number(process.env.BENCH_THREADS ?? 1);
+const batch = Number(process.env.BENCH_BATCH ?? 8);
+const size = process.env.BENCH_SIZE === "medium" ? "medium" : "small";
+const CLIENTS = 4;
+const TOKENS = 64;
+const loadBefore = loadavg()[0] ?? 0;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+const dir = mkdtempSync(join(tmpdir(), "provenant-bench-serve-"));
+const enc = new TextEncoder();
+try {
+  const { model } = await writeTinyModel(join(dir, "tiny.gguf"), { seed: 1, size });
+  const engine = await Engine.load(model, { threads, gpu: false, contextSize: 512, maxQueue: 64 });
+  const store = await ServeStore.open(join(dir, "data"));
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  const spki = spkiOf(publicKey);
+  const logId = logIdOf(spki);
+  const identity = {
+    logId,
+    privateKey,
+    spki,
+    servingManifest: "5e".repeat(32),
+    modelRoot: "ab".repeat(32),
+    modelName: "tiny.gguf",
+    bundle: enc.encode("{}"),
+    startedAt: new Date(),
+  };
+  const log = await ReceiptLog.open(store, identity, {
+    epoch: { maxReceipts: 1_000_000, maxSeconds: 86_400 },
+    now: () => new Date(),
+  });
+
+  const prompts: { prepared: Prepared; request: Uint8Array }[] = [];
+  for (let i = 0; i < 64; i++) {
+    const prompt = `Question ${i}: what is the color of the ${["sun", "moon", "water", "cat"][i % 4]}? Answer:`;
+    prompts.push({
+      prepared: engine.prepare({ operation: "text_completion", prompt }),
+      request: enc.encode(JSON.stringify({ model: "tiny", prompt, max_tokens: TOKENS })),
+    });
+  }
+  const sampling: SamplingOptions = { maxTokens: TOKENS, temperature: 0, stop: [] };
+  const signal = new AbortController().signal;
+  const completionTokens: number[] = [];
+  const receiptMs: number[] = [];
+
+  /** One request through the serving path: generation, then (with receipts) the receipt as serve/http.ts makes it. */
+  async function request(i: number, withReceipt: boolean): Promise<void> {
+    const { prepared, request: body } = prompts[i % prompts.length]!;
+    const result = await engine.generate(prepared, sampling, signal);
+    completionTokens.push(result.completionTokens);
+    if (!withReceipt) return;
+    const t = performance.now();
+    await log.issue({
+      operation: "text_completion",
+      salt: new Uint8Array(randomBytes(32)),
+      request: body,
+      response: enc.encode(result.text),
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      clientKeyId: clientKeyIdOf(`sk-bench-${i % CLIENTS}`),
+    });
+    receiptMs.push(performance.now() - t);
+  }
+
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  async function sequential(withReceipt: boolean): Promise<{ wall: number; cpu: number }> {
+    const t = performance.now();
+    const c = cpuMs();
+    for (let i = 0; i < batch; i++) await request(i, withReceipt);
+    return { wall: performance.now() - t, cpu: cpuMs() - c };
+  }
+
+  async function concurrent(withReceipt: boolean): Promise<number> {
+    const t = performance.now();
+    const perClient = (2 * batch) / CLIENTS;
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        for (let k = 0; k < perClient; k++) await request(c * perClient + k, withReceipt);
+      }),
+    );
+    return performance.now() - t;
+  }
+
+  // Warm-up: the first generations and the first fsyncs are slower.
+  await sequential(true);
+  await sequential(false);
+  type Pair = { bare: number; receipts: number };
+  const seq: Pair[] = [];
+  const seqCpu: Pair[] = [];
+  const conc: Pair[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Alternate which mode goes first, so that a drift in the machine's load falls on both.
+    const order = round % 2 === 0 ? [false, true] : [true, false];
+    const s: Pair = { bare: 0, receipts: 0 };
+    const sc: Pair = { bare: 0, receipts: 0 };
+    for (const withReceipt of order) {
+      const m = await sequential(withReceipt);
+      s[withReceipt ? "receipts" : "bare"] = m.wall;
+      sc[withReceipt ? "receipts" : "bare"] = m.cpu;
+    }
+    seq.push(s);
+    seqCpu.push(sc);
+    if (round % 2 === 0) {
+      const c: Pair = { bare: 0, receipts: 0 };
+      for (const withReceipt of order) c[withReceipt ? "receipts" : "bare"] = await concurrent(withReceipt);
+      conc.push(c);
+    }
+    process.stderr.write(
+      `round ${round + 1}/${rounds}: one client ${(s.bare / batch).toFixed(1)} → ${(s.receipts / batch).toFixed(1)} ms/request, ` +
+        `cpu ${(sc.bare / batch).toFixed(1)} → ${(sc.receipts / batch).toFixed(1)} ms/request\n`,
+    );
+  }
+  const overhead = (pairs: Pair[]): number => median(pairs.map((p) => ((p.receipts - p.bare) / p.bare) * 100));
+  const receiptOverheadPct = overhead(seq);
+  const receiptCpuOverheadPct = overhead(seqCpu);
+  const receiptOverheadPct4Clients = overhead(conc);
+  const generationMs = median(seq.map((p) => p.bare / batch));
+  const generationCpuMs = median(seqCpu.map((p) => p.bare / batch));
+
+  // The parts of one receipt.
+  const payload = enc.encode("x".repeat(900));
+  const signTimes: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await signStatementPayloadAsync(payload, privateKey, logId);
+    signTimes.push(performance.now() - t);
+  }
+  let syncs = 0;
+  const fsyncTimes: number[] = [];
+  store.db.exec("CREATE TABLE bench_sync (x INTEGER)");
+  const insert = store.db.prepare("INSERT INTO bench_sync VALUES (?)");
+  for (let i = 0; i < 50; i++) {
+    store.transaction(() => insert.run(i));
+    const t = performance.now();
+    await store.durable();
+    fsyncTimes.push(performance.now() - t);
+    syncs += 1;
+  }
+  const tree = new MerkleTree();
+  const leaf = new Uint8Array(32);
+  const treeStart = performance.now();
+  for (let i = 0; i < 100_000; i++) tree.append(leaf);
+  const treeAppendUs = ((performance.now() - treeStart) / 100_000) * 1000;
+  const rawStart = performance.now();
+  let raw = 0;
+  while (performance.now() - rawStart < 1000) {
+    sign("sha384", payload, { key: privateKey, dsaEncoding: "der" });
+    raw += 1;
+  }
+  const rawP384SignPerSec = raw / ((performance.now() - rawStart) / 1000);
+
+  // anchorGas: real anchor transactions of this log's checkpoints, epochs of every size seen here.
+  const chain = await startDevChain();
+  const registry = await deployRegistry(chain.url);
+  const publisher = registry.contract.connect(new Wallet(registry.publisherKey, registry.provider));
+  const hex = (h: string): string => `0x${h}`;
+  const zero = hex("00".repeat(32));
+  await (
+    await publisher.getFunction("publish")([
+      [hex(identity.modelRoot), hex("a0".repeat(32)), zero, hex("11".repeat(32)), hex("22".repeat(32)), 0n, 2],
+      [
+        hex(identity.modelRoot),
+        hex(identity.servingManifest),
+        hex(logId),
+        hex("11".repeat(32)),
+        hex("22".repeat(32)),
+        0n,
+        3,
+      ],
+    ])
+  ).wait();
+  const provider = createProvider(chain.url);
+  const anchorer = new Anchorer({
+    log,
+    store,
+    reader: new RegistryReader(provider, registry.address),
+    sender: await createLocalSender(provider, DEV_PRIVATE_KEYS[1]),
+    registry: registry.address,
+    now: () => new Date(),
+  });
+  const gas: { epochReceipts: number; treeSize: number; gasUsed: number }[] = [];
+  const epoch = async (): Promise<void> => {
+    const receipts = log.epochReceipts;
+    const checkpoint = (await log.closeEpoch())!;
+    await anchorer.trigger();
+    gas.push({ epochReceipts: receipts, treeSize: checkpoint.treeSize, gasUsed: anchorer.lastGasUsed ?? NaN });
+  };
+  await epoch(); // every receipt of the run
+  await request(0, true);
+  await epoch(); // one receipt
+  for (let i = 0; i < 64; i++) await request(i, true);
+  await epoch(); // 64 receipts
+  await anchorer.stop();
+  provider.destroy();
+  registry.provider.destroy();
+  await chain.close();
+  const anchorGas = Math.max(...gas.map((g) => g.gasUsed));
+
+  await engine.close();
+  await store.close();
+
+  const meanTokens = completionTokens.reduce((a, b) => a + b, 0) / completionTokens.length;
+  const cpu = cpus()[0]?.model ?? "unknown";
+  const result = {
+    receiptOverheadPct: round2(receiptOverheadPct),
+    receiptCpuOverheadPct: round2(receiptCpuOverheadPct),
+    receiptOverheadPct4Clients: round2(receiptOverheadPct4Clients),
+    anchorGas,
+    receiptVerifyPerSec: null,
+    generationMsPerCompletion: round2(generationMs),
+    generationCpuMsPerCompletion: round2(generationCpuMs),
+    completionTokensMean: round2(meanTokens),
+    receiptMs: round2(median(receiptMs)),
+    signMs: round2(median(signTimes)),
+    fsyncMs: round2(median(fsyncTimes)),
+    treeAppendUs: round2(treeAppendUs),
+    rawP384SignPerSec: Math.round(rawP384SignPerSec),
+    anchors: gas,
+    rounds: {
+      oneClientMs: seq.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
+      oneClientCpuMs: seqCpu.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
+      fourClientsMs: conc.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
+    },
+    targets: { receiptOverheadPct: 2, anchorGas: 60_000 },
+    conditions: {
+      model:
+        size === "small"
+          ? "provenant model tiny (small, seed 1): llama, 2 blocks, 64-dim, F32"
+          : "provenant model tiny (medium, seed 1): llama, 4 blocks, 128-dim, F32",
+      completion: `${TOKENS} tokens, temperature 0 (greedy), text completion`,
+      threads,
+      gpu: false,
+      batch: `${batch} requests per mode and round for one client; every other round ${2 * batch} for ${CLIENTS} clients`,
+      rounds,
+      receiptPath:
+        "salted digests, receipt statement, DSSE ECDSA P-384/SHA-384 on the thread pool, Merkle append, SQLite commit, WAL fdatasync",
+      anchor: "Hardhat EDR (shanghai), anchorCheckpoint by the publisher key, log registered by its serving record",
+      syncsMeasured: syncs,
+      receiptVerifyPerSec:
+        "measured by the receipt verification engineer (provenant receipt verify), not by this bench",
+      note: "medians of interleaved rounds; the machine is shared with other jobs, so absolute figures vary with its load",
+    },
+    machine: {
+      cpu: cpu.includes("EPYC") ? "AMD EPYC" : cpu,
+      cores: availableParallelism(),
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverageBefore: round2(loadBefore),
+      loadAverageAfter: round2(loadavg()[0] ?? 0),
+    },
+    date: new Date().toISOString(),
+  };
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(
+    `bench/results/${size === "small" ? "serve" : "serve-medium"}.json`,
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
+  const rows: [string, string, string][] = [
+    ["bare generation, 64 tokens (one client)", `${result.generationMsPerCompletion} ms`, ""],
+    ["  in CPU time", `${result.generationCpuMsPerCompletion} ms`, ""],
+    ["receipt overhead, one client (wall)", `${result.receiptOverheadPct} %`, "≤ 2 %"],
+    ["receipt overhead, one client (CPU time)", `${result.receiptCpuOverheadPct} %`, ""],
+    ["receipt overhead, 4 concurrent clients", `${result.receiptOverheadPct4Clients} %`, ""],
+    ["one receipt: sign + tree + commit + fsync", `${result.receiptMs} ms`, ""],
+    ["  of which P-384 signature (thread pool)", `${result.signMs} ms`, ""],
+    ["  of which WAL fsync", `${result.fsyncMs} ms`, ""],
+    ["Merkle append", `${result.treeAppendUs} µs`, ""],
+    ["anchorCheckpoint gas, worst epoch", `${result.anchorGas}`, "≤ 60,000"],
+  ];
+  for (const [label, value, target] of rows) console.log(`${label.padEnd(45)} ${value.padStart(12)}  ${target}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
