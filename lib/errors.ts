@@ -97,6 +97,10 @@ export const ERROR_CODES = [
   "REGISTRY_NOT_FOUND",
   "NOT_FOUND",
   "HASH_MALFORMED",
+  // What a record attests (lookup, the SDK, the explorer): the verifier's bundle or policy endpoint cannot be read;
+  // the bundle or policy it serves is not the one the record commits to (manifest, model, measurement, policy digest)
+  "VERIFIER_UNAVAILABLE",
+  "RECORD_MISMATCH",
   // Launch measurement (`provenant measure`, DESIGN §11)
   "MEASURE_OVMF_MALFORMED",
   "MEASURE_NO_KERNEL_HASHES",

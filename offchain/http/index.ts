@@ -257,6 +257,11 @@ function bundleView(store: Store, digest: string) {
     // Each GPU the bundle carried (arch, driver, VBIOS, verified or not) and where the manifest says it ran.
     gpus: (row.details?.gpus as unknown[] | undefined) ?? [],
     runtime: row.details?.runtime ?? null,
+    // The root the report chained to (never the bundle's unsigned provider label), the measurement and its name in
+    // the policy, revocation; the job-code digest; warnings such as POLICY_OPEN. null / [] for older verdicts.
+    evidence: row.details?.evidence ?? null,
+    jobCodeDigest: row.details?.jobCodeDigest ?? null,
+    warnings: (row.details?.warnings as unknown[] | undefined) ?? [],
     publication:
       row.txHash === null && row.status !== "published"
         ? null

@@ -140,15 +140,19 @@ export interface BundleVerdict {
 }
 
 /**
- * What a stored verdict keeps besides its codes and record, for GET /bundles/:digest: each GPU (verified or not) and
- * the manifest's runtime record; undefined when the verdict has neither.
+ * What a stored verdict keeps besides its codes and record, for GET /bundles/:digest: each GPU (verified or not),
+ * the manifest's runtime record, the evidence summary (the root the report chained to, the measurement and the name
+ * the policy gives it, revocation), the job-code digest and the warnings; undefined when the verdict has none of them.
  */
 export function verdictDetails(verdict: BundleVerdict): Record<string, unknown> | undefined {
-  if (verdict.gpus === undefined && verdict.runtime === undefined) return undefined;
-  return {
+  const details = {
     ...(verdict.gpus === undefined ? {} : { gpus: verdict.gpus }),
     ...(verdict.runtime === undefined ? {} : { runtime: verdict.runtime }),
+    ...(verdict.evidence === undefined ? {} : { evidence: verdict.evidence }),
+    ...(verdict.jobCodeDigest === undefined ? {} : { jobCodeDigest: verdict.jobCodeDigest }),
+    ...(verdict.warnings === undefined || verdict.warnings.length === 0 ? {} : { warnings: verdict.warnings }),
   };
+  return Object.keys(details).length === 0 ? undefined : details;
 }
 
 /** One GPU as a verdict shows it (docs/gpu.md): what it is, and whether its evidence verified. */
