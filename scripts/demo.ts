@@ -19,7 +19,8 @@ import { createLocalSender } from "../offchain/chain/index.ts";
 import { parseVerifierPolicy } from "../offchain/pipeline/policy.ts";
 import { startService, type RunningService } from "../offchain/service.ts";
 import { deployRegistry, writeDeployment } from "../lib/registry/deploy.ts";
-import { createSimulator } from "../lib/snp/index.ts";
+import { createGpuSimulator } from "../lib/gpu/index.ts";
+import { createSimulator, defaultKeyDir } from "../lib/snp/index.ts";
 import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
 
 const execFileAsync = promisify(execFile);
@@ -29,6 +30,8 @@ const PROVENANT = path.join(ROOT, "bin", "provenant");
 export interface DemoOptions {
   once: boolean;
   finetune: boolean;
+  /** The audit also collects GPU evidence from lib/gpu's simulator (`--gpu-evidence sim`), verified in step h. */
+  gpu?: boolean;
   /** Where the run keeps its repository, model, bundles and verifier state; default .provenant/demo/<time>. */
   workDir?: string;
   chainPort?: number;
@@ -225,7 +228,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const simulator = await createSimulator();
     // A development policy (DESIGN §11): it trusts the simulator's root and pins no image, and says so.
-    const policy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint], development: true });
+    // With --gpu, the GPU simulator's roots (same key directory as the job's) are trusted too.
+    const gpuRoots =
+      options.gpu === true ? createGpuSimulator({ now: new Date(), keyDir: defaultKeyDir() }).trustedRoots : undefined;
+    const policy = parseVerifierPolicy({
+      trustedRoots: [simulator.rootFingerprint],
+      ...(gpuRoots === undefined ? {} : { gpu: { trustedRoots: [...gpuRoots] } }),
+      development: true,
+    });
     const service: RunningService = await step(
       "verifier",
       async () =>
@@ -275,6 +285,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             "builtin:mc",
             "--provider",
             "sim",
+            ...(options.gpu === true ? ["--gpu-evidence", "sim"] : []),
             "--threads",
             "2",
             "--out",
@@ -284,7 +295,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           ],
           workDir,
         ),
-      (j) => `provenant job audit (simulator) → ${j.pushed?.path ?? j.bundle} pushed`,
+      (j) =>
+        `provenant job audit (simulator${options.gpu === true ? ", sim GPU evidence" : ""}) → ${j.pushed?.path ?? j.bundle} pushed`,
     );
     const pushedAt = await pushLanded;
 
@@ -412,6 +424,7 @@ async function main(): Promise<number> {
     options: {
       once: { type: "boolean", default: false },
       finetune: { type: "boolean", default: false },
+      gpu: { type: "boolean", default: false },
       "chain-port": { type: "string" },
       "explorer-port": { type: "string" },
     },
@@ -420,6 +433,7 @@ async function main(): Promise<number> {
   const result = await runDemo({
     once: values.once,
     finetune: values.finetune,
+    gpu: values.gpu,
     ...(values["chain-port"] === undefined ? {} : { chainPort: Number(values["chain-port"]) }),
     ...(values["explorer-port"] === undefined ? {} : { explorerPort: Number(values["explorer-port"]) }),
   });
