@@ -1,11 +1,11 @@
 // The explorer page in Debian Chromium (playwright-core) against a local chain with published records: a recorded,
 // a revoked and an unknown hash, a malformed one, dropped model files (digest == lib/oms, hashed on Web Workers with
 // WebCrypto and with hash-wasm), dropped bundles whose verdict and manifest digest equal lib's, a tampered bundle and
-// an unreachable RPC; test/web-build.test.ts checks the build itself. Screenshots go to test-results/. Without
+// an unreachable RPC; test/web-build.test.ts checks the build itself. Bundles are minted and verified at a fixed time. Screenshots go to test-results/. Without
 // /usr/bin/chromium the suite is skipped with one line saying how to install it, except under CI=true, where it fails
 // (test/chromium.ts).
 import assert from "node:assert/strict";
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -24,7 +24,8 @@ import { digestOf, makeTestBundle, startLookupFixture, type LookupFixture, type 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SHOTS = path.join(ROOT, "test-results");
 
-const DAY = 24 * 3600 * 1000;
+/** The simulator's clock and the verification time: nothing here depends on the day the test runs. */
+const NOW = new Date("2026-11-27T12:00:00Z");
 
 describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
   let f: LookupFixture;
@@ -62,12 +63,9 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     bundle = await makeTestBundle(modelHash);
     await f.publish([bundle.item]);
     // A bundle from the SNP simulator that the offline pipeline accepts, recorded as the verifier would record it.
-    const factory = await createBundleFactory({ keyDir: path.join(work, "sim") });
+    const factory = await createBundleFactory({ keyDir: path.join(work, "sim"), now: NOW });
     simBundle = factory.make({ seed: "browser fine-tune", kind: "finetune" });
-    // Verified at a time taken from the evidence (a day into the simulator VCEK's validity), never the wall clock.
-    const vcek = new X509Certificate(Buffer.from(simBundle.bundle.evidence.cpu.vcek, "base64"));
-    const now = new Date(new Date(vcek.validFrom).getTime() + DAY);
-    simVerdict = verifyBundle(simBundle.bytes, { policy: factory.policy, now });
+    simVerdict = verifyBundle(simBundle.bytes, { policy: factory.policy, now: NOW });
     assert.equal(simVerdict.ok, true, JSON.stringify(simVerdict.errors));
     await f.publish([{ ...simVerdict.record!, reportedTcb: BigInt(simVerdict.record!.reportedTcb) }]);
     simBadSignature = factory.make({
@@ -75,7 +73,7 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
       kind: "finetune",
       variant: "bad-envelope-signature",
     });
-    simBadVerdict = verifyBundle(simBadSignature.bytes, { policy: factory.policy, now });
+    simBadVerdict = verifyBundle(simBadSignature.bytes, { policy: factory.policy, now: NOW });
     simPolicyDigest = policyDigest(factory.policy);
     folder = path.join(work, "model-dir");
     await mkdir(path.join(folder, "tokenizer"), { recursive: true });

@@ -8,14 +8,19 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { findManifest, manifestDigestOf, readBundle } from "../lib/bundle/index.ts";
+import { findManifest, manifestDigestOf, measurementHashOfBundle, readBundle } from "../lib/bundle/index.ts";
 import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { parseReport } from "../lib/snp/parse.ts";
 import { checkBundle } from "../web/src/bundle.ts";
 import { fasterWholeEngine, hashRange } from "../web/src/hash.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
+import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
+import { createGpuBundleFactory } from "../offchain/testing/gpu-bundles.ts";
 import { digestOf, makeTestBundle } from "./lookup-fixture.ts";
+
+/** The simulators' clock and the verification time: nothing here depends on the day the tests run. */
+const NOW = new Date("2026-11-27T12:00:00Z");
 
 function bytesOf(seed: string, size: number): Buffer {
   const out = Buffer.alloc(size);
@@ -205,7 +210,8 @@ describe("explorer in-browser bundle check agrees with lib", () => {
     assert.equal(check.manifestDigest, lib.manifestDigest);
     assert.equal(check.manifestDigest, b.manifestDigest);
     assert.equal(check.modelHash, digestOf("m1"));
-    assert.equal(check.evidence?.measurementHash, b.measurementHash);
+    assert.equal(check.measurementHash, b.measurementHash);
+    assert.equal(check.measurementHash, measurementHashOfBundle(readBundle(b.bytes)));
     assert.equal(check.evidence?.product, lib.product);
     assert.equal(check.evidence?.product, "Genoa");
   });
@@ -258,6 +264,24 @@ describe("explorer in-browser bundle check agrees with lib", () => {
     const check = await checkBundle(bytes);
     assert.equal(check.evidence, null);
     assert.equal(check.reportError?.code, "SNP_MALFORMED");
+  });
+
+  it("when a simulator bundle carries GPU evidence, the page's measurementHash and manifest digest are the record's", async () => {
+    const keyDir = path.join(dir, "gpu-sim");
+    const factory = await createGpuBundleFactory({ now: NOW, keyDir });
+    const policy = parseVerifierPolicy(factory.policyJson);
+    for (const gpus of [[], ["good"], ["good", "good"]] as "good"[][]) {
+      const made = factory.make({ seed: `web-${gpus.length}`, gpus });
+      const verdict = verifyBundle(made.bytes, { policy, now: NOW });
+      assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+      const check = await checkBundle(made.bytes);
+      assert.equal(check.allSignaturesValid && check.bindingKeyOk && check.bindingNonceOk, true);
+      assert.equal(check.gpus, gpus.length);
+      assert.equal(`0x${check.measurementHash}`, verdict.record!.measurementHash);
+      assert.equal(check.manifestDigest, verdict.record!.manifestDigest.replace(/^0x/, ""));
+      assert.equal(check.modelHash, made.modelHash);
+      assert.equal(check.evidence?.product, libView(made.bytes).product);
+    }
   });
 
   it("when the file is not a bundle lib accepts, the page throws lib's code", async () => {

@@ -1,11 +1,18 @@
 // A provenance bundle checked in the browser with lib's own browser-safe modules: the strict reader of lib/bundle
-// (shape, sizes, the signer key read from its DER), DSSE PAE and the DER/P1363 signature readings of lib/dsse (verified
-// with WebCrypto), the report parser and CPUID product mapping of lib/snp, then the REPORT_DATA binding and the manifest
-// digest. The AMD certificate chain is not checked here: the verifier did that, and `provenant audit` redoes it.
-import { findManifest, predicateTypeOf, readBundle, BUNDLE_MEDIA_TYPE } from "../../lib/bundle/core.ts";
+// (shape, sizes, the signer key read from its DER, the inputs of the record's measurementHash), DSSE PAE and the
+// DER/P1363 signature readings of lib/dsse (verified with WebCrypto), the statement validator of lib/intoto, the report
+// parser and CPUID product mapping of lib/snp, then the REPORT_DATA binding and the manifest digest. The AMD
+// certificate chain is not checked here: the verifier did that, and `provenant audit` redoes it.
+import {
+  BUNDLE_MEDIA_TYPE,
+  findManifest,
+  measurementHashInputs,
+  predicateTypeOf,
+  readBundle,
+} from "../../lib/bundle/core.ts";
 import { decodeBase64, pae, parseEcSpki, verifyEcSignatureWeb, type EcCurve } from "../../lib/dsse/core.ts";
 import { equalBytes, toHex } from "../../lib/encoding/index.ts";
-import { PREDICATE_SLSA } from "../../lib/intoto/predicates.ts";
+import { jobCodeDigestOf, parseStatementPayload } from "../../lib/intoto/index.ts";
 import { parseReport } from "../../lib/snp/parse.ts";
 import { sha256 } from "./hash.ts";
 
@@ -30,6 +37,11 @@ export interface BundleCheck {
   manifestKind: "finetune" | "eval";
   modelHash: string;
   parentModelHash: string | null;
+  /** The job code the manifest names (lib/intoto jobCodeDigestOf); null when it names only a git commit. */
+  jobCodeDigest: string | null;
+  /** The record's measurementHash recomputed from the bundle (MEASUREMENT, and each GPU's measurement record). */
+  measurementHash: string;
+  gpus: number;
   /** The report as lib/snp parses it; null with `reportError` when it does not parse. */
   evidence: {
     provider: string;
@@ -38,7 +50,6 @@ export interface BundleCheck {
     product: string;
     reportedTcb: bigint;
     measurement: string;
-    measurementHash: string;
   } | null;
   reportError: { code: string; message: string } | null;
 }
@@ -77,22 +88,15 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
     envelopes.push({ predicateType: predicateTypeOf(e) ?? "", signaturesValid, keyIdMatches });
   }
 
+  // The manifest statement as the verifier reads it: STATEMENT_INVALID for anything lib/intoto refuses.
   const payload = decodeBase64(manifest.payload, "DSSE_MALFORMED", "payload");
-  let statement: {
-    subject?: { digest?: { sha256?: unknown } }[];
-    predicate?: { buildDefinition?: { resolvedDependencies?: { name?: unknown; digest?: { sha256?: unknown } }[] } };
-  };
-  try {
-    statement = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload)) as typeof statement;
-  } catch {
-    throw Object.assign(new Error("the manifest payload is not JSON"), { code: "STATEMENT_INVALID" });
-  }
-  const modelHash = statement.subject?.[0]?.digest?.sha256;
-  if (typeof modelHash !== "string" || !/^[0-9a-f]{64}$/i.test(modelHash)) {
-    throw Object.assign(new Error("the manifest names no sha256 subject digest"), { code: "STATEMENT_INVALID" });
-  }
-  const deps = statement.predicate?.buildDefinition?.resolvedDependencies;
-  const parent = Array.isArray(deps) ? deps.find((d) => d?.name === "base-model")?.digest?.sha256 : undefined;
+  const statement = parseStatementPayload(manifest.payloadType, payload, "manifest");
+  // DESIGN §12: measurementHash = SHA-256(MEASUREMENT ‖ SHA-256(record₀) ‖ …), SHA-256(MEASUREMENT) without GPUs.
+  const { measurement, gpuMeasurementRecords } = measurementHashInputs(bundle);
+  const gpuDigests = await Promise.all(gpuMeasurementRecords.map((record) => sha256(record)));
+  const measured = new Uint8Array(measurement.length + 32 * gpuDigests.length);
+  measured.set(measurement, 0);
+  gpuDigests.forEach((d, i) => measured.set(d, measurement.length + 32 * i));
 
   const reportBytes = decodeBase64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report");
   const reportData = reportBytes.subarray(0x50, 0x90);
@@ -106,7 +110,6 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
       product: report.productFromCpuid ?? "unknown",
       reportedTcb: report.reportedTcb.raw,
       measurement: toHex(report.measurement),
-      measurementHash: toHex(await sha256(report.measurement)),
     };
   } catch (error) {
     reportError = codeOf(error);
@@ -120,9 +123,12 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
     bindingKeyOk: equalBytes(reportData.subarray(0, 32), keyHash),
     bindingNonceOk: toHex(reportData.subarray(32, 64)) === bundle.nonce,
     manifestDigest: toHex(await sha256(payload)),
-    manifestKind: predicateTypeOf(manifest) === PREDICATE_SLSA ? "finetune" : "eval",
-    modelHash: modelHash.toLowerCase(),
-    parentModelHash: typeof parent === "string" ? parent.toLowerCase() : null,
+    manifestKind: statement.kind === "finetune" ? "finetune" : "eval",
+    modelHash: statement.subjectDigests[0]!.toLowerCase(),
+    parentModelHash: statement.parentModelHash?.toLowerCase() ?? null,
+    jobCodeDigest: jobCodeDigestOf(statement.statement) ?? null,
+    measurementHash: toHex(await sha256(measured)),
+    gpus: gpuMeasurementRecords.length,
     evidence,
     reportError,
   };

@@ -171,7 +171,7 @@ async function showBundle(check: BundleCheck): Promise<void> {
   ];
   if (record !== null) {
     checks.push(checkItem(record.modelHash === check.modelHash, "same model hash on chain"));
-    checks.push(checkItem(record.measurementHash === e?.measurementHash, "same measurement hash on chain"));
+    checks.push(checkItem(record.measurementHash === check.measurementHash, "same measurement hash on chain"));
     checks.push(
       checkItem(!record.revoked, record.revoked ? `revoked: ${record.revocationReason ?? ""}` : "not revoked"),
     );
@@ -190,7 +190,10 @@ async function showBundle(check: BundleCheck): Promise<void> {
           : `AMD SEV-SNP ${escapeHtml(e.product)} (report v${e.reportVersion}, provider ${escapeHtml(e.provider)})`
       }</td></tr>
       <tr><th>Reported TCB</th><td class="mono">${tcbHex(e?.reportedTcb ?? null)}</td></tr>
-      <tr><th>Measurement hash</th><td class="mono">${e?.measurementHash ?? "—"}</td></tr>
+      <tr><th>Measurement hash</th><td class="mono">${check.measurementHash}${
+        check.gpus > 0 ? ` (MEASUREMENT and ${check.gpus} GPU measurement record(s))` : ""
+      }</td></tr>
+      <tr><th>Job code</th><td class="mono">${check.jobCodeDigest ?? "— (named by a git commit only)"}</td></tr>
       <tr><th>Policy digest</th><td class="mono">${record?.policyDigest ?? "— (not recorded)"}</td></tr>
       <tr><th>Signing key id</th><td class="mono">${check.keyId}</td></tr>
     </table></div>`;
