@@ -11,7 +11,7 @@ import {
   type DsseEnvelope,
 } from "../dsse/core.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
-import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/predicates.ts";
+import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/index.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
