@@ -56,6 +56,11 @@ export interface ServiceOptions {
   certificateAttempts?: number;
   /** Verification worker threads (default: the number of cores). */
   workers?: number;
+  /**
+   * Scheduling niceness of the verification threads (Linux; default 10): the event loop wins the CPU when cores are
+   * short. 0 runs them like any other thread (on a host shared with busy jobs, niced workers wait behind them).
+   */
+  workerNiceness?: number;
   /** Wall-clock limit of one bundle's verification (5 min; past it, BUNDLE_TOO_COMPLEX): a safety net. */
   verifyTimeoutMs?: number;
   /** Bearer token that authorises POST /bundles/:digest/recheck (PROVENANT_RECHECK_TOKEN); none: 403. */
@@ -171,7 +176,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     ...(options.workers === undefined ? {} : { size: options.workers }),
     ...(options.verifyTimeoutMs === undefined ? {} : { timeoutMs: options.verifyTimeoutMs }),
     // Verification yields the CPU to the event loop (HTTP, git, SQLite, the chain) when cores are short.
-    niceness: 10,
+    niceness: options.workerNiceness ?? 10,
   });
   try {
     await pool.ready();
@@ -355,7 +360,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (acceptedInPoll) wakePublisher?.();
   }
   function noteVerdict(row: BundleRow | undefined, verdict: BundleVerdict, where: { log: Logger; path?: string }) {
-    if (verdict.ok) acceptedInPoll = true;
+    if (verdict.ok) {
+      acceptedInPoll = true;
+      lastAcceptedAt = performance.now();
+    }
     const seenAt = row === undefined ? NaN : Date.parse(row.seenAt);
     metrics.observeVerdict(
       verdict.ok,
@@ -638,13 +646,34 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       stopController.signal.addEventListener("abort", done, { once: true });
     });
 
+  /**
+   * While the workers are still verifying a backlog and accepted records keep coming, a batch waits to fill up
+   * (records come one verdict at a time from the pool, not a whole chunk at once), for at most max(5 s, 10 ×
+   * maxWaitMs): fewer, fuller transactions cost less gas per record. A lone bundle is published at once.
+   */
+  const maxBatch = options.maxBatch ?? 64;
+  const maxWaitMs = options.maxWaitMs ?? 1_000;
+  let lastAcceptedAt = -Infinity;
+  let deferredSince: number | undefined;
+  function fillingUp(): boolean {
+    const t = performance.now();
+    const filling =
+      pool.queued + pool.running > 0 &&
+      t - lastAcceptedAt < Math.max(maxWaitMs, 100) &&
+      store.pendingCount() < maxBatch;
+    if (!filling) deferredSince = undefined;
+    else deferredSince ??= t;
+    return filling && t - deferredSince! < Math.max(5_000, 10 * maxWaitMs);
+  }
+
   async function publishLoop(): Promise<void> {
     let attempt = 0;
     while (!stopController.signal.aborted) {
-      if (!publisher.isDue()) {
+      if (!publisher.isDue() || fillingUp()) {
         await idle(Math.min(200, intervalMs));
         continue;
       }
+      deferredSince = undefined;
       try {
         await publisher.publishBatch();
         metrics.rpcUp = 1;
