@@ -1,5 +1,6 @@
 // `provenant lookup` and `provenant audit` run in-process against a local chain: JSON output, exit codes, and an
-// audit of a simulator bundle that the pipeline accepts and the chain records (then revokes).
+// audit of a simulator bundle that the pipeline accepts and the chain records (then revokes). The simulator mints at
+// a fixed date and audit checks at that date (--now): nothing here depends on the day the tests run.
 import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +12,9 @@ import { hashModel } from "../lib/oms/index.ts";
 import { commands } from "../offchain/client/cli.ts";
 import { verifyBundle } from "../offchain/pipeline/index.ts";
 import { createBundleFactory, type MadeBundle } from "../offchain/testing/bundles.ts";
-import { digestOf, startLookupFixture, type LookupFixture } from "./lookup-fixture.ts";
+import { digestOf, makeTestBundle, startLookupFixture, type LookupFixture } from "./lookup-fixture.ts";
+
+const NOW = new Date("2026-11-21T12:00:00Z");
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string; json: Record<string, unknown> }> {
   let out = "";
@@ -43,23 +46,23 @@ describe("provenant lookup and audit", () => {
   let made: MadeBundle;
   let bundleFile: string;
   let policyFile: string;
+  let auditArgs: string[];
 
   before(async () => {
     f = await startLookupFixture();
     conn = ["--rpc", f.chain.url, "--registry", f.address];
     work = await mkdtemp(path.join(tmpdir(), "provenant-lookup-cli-"));
-    // `provenant audit` verifies at the machine's clock (it has no --now): mint the simulator's VCEK at that clock.
-    const now = new Date();
-    const factory = await createBundleFactory({ keyDir: path.join(work, "sim"), now });
+    const factory = await createBundleFactory({ keyDir: path.join(work, "sim"), now: NOW });
     made = factory.make({ seed: "audit me", kind: "eval" });
     bundleFile = path.join(work, "audit.provenance.json");
     await writeFile(bundleFile, made.bytes);
     policyFile = path.join(work, "policy.json");
     await writeFile(policyFile, JSON.stringify(factory.policyJson));
-    const verdict = verifyBundle(made.bytes, { policy: factory.policy, now });
+    const verdict = verifyBundle(made.bytes, { policy: factory.policy, now: NOW });
     assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
     const r = verdict.record!;
     await f.publish([{ ...r, reportedTcb: BigInt(r.reportedTcb) }]);
+    auditArgs = ["--policy", policyFile, "--now", NOW.toISOString(), ...conn, "--json"];
   });
   after(async () => f.close());
 
@@ -105,7 +108,7 @@ describe("provenant lookup and audit", () => {
   });
 
   it("when a recorded bundle is audited, every check holds and it exits 0", async () => {
-    const { code, json } = await run(["audit", bundleFile, "--policy", policyFile, ...conn, "--json"]);
+    const { code, json } = await run(["audit", bundleFile, ...auditArgs]);
     assert.equal(code, 0, JSON.stringify(json));
     const checks = json.checks as { name: string; ok: boolean }[];
     assert.ok(checks.length >= 9);
@@ -113,10 +116,49 @@ describe("provenant lookup and audit", () => {
     assert.equal(json.modelHash, made.modelHash);
   });
 
+  it("when the audit's policy is open, the pipeline's warnings go to stderr and into --json, and nothing fails", async () => {
+    // The factory's development policy trusts the simulator's root and pins no measurement: open, POLICY_OPEN.
+    const { code, json, err } = await run(["audit", bundleFile, ...auditArgs]);
+    assert.equal(code, 0, JSON.stringify(json));
+    const warnings = (json.warnings as { code: string }[]).map((w) => w.code);
+    assert.ok(warnings.includes("POLICY_OPEN"), JSON.stringify(json.warnings));
+    assert.match(err, /^warning POLICY_OPEN: /m);
+    const text = await run(["audit", bundleFile, ...auditArgs.filter((a) => a !== "--json")]);
+    assert.equal(text.code, 0);
+    assert.match(text.err, /^warning POLICY_OPEN: /m);
+    assert.match(text.out, /audit: every check holds/);
+  });
+
+  it("when audit is given --now outside the simulator VCEK's validity, the pipeline refuses the bundle", async () => {
+    const late = ["--policy", policyFile, "--now", "2040-01-01T00:00:00Z", ...conn, "--json"];
+    const { code, json } = await run(["audit", bundleFile, ...late]);
+    assert.equal(code, 1);
+    const failed = (json.checks as { name: string; ok: boolean; code?: string }[]).filter((c) => !c.ok);
+    assert.deepEqual(
+      failed.map((c) => [c.name, c.code]),
+      [["offline pipeline accepts the bundle", "SNP_CERT_EXPIRED"]],
+    );
+    const bad = await run(["audit", bundleFile, "--now", "yesterday", ...conn, "--json"]);
+    assert.equal(bad.code, 2);
+    assert.deepEqual(codes(bad.json), ["USAGE"]);
+  });
+
+  it("when the manifest payload has a duplicate key, audit reads it strictly and refuses it (exit 2)", async () => {
+    // JSON.parse would take the last "subject"; the strict reader every reader shares refuses the payload.
+    const made = await makeTestBundle(digestOf("duplicate key"), {
+      payload: (json) => json.replace('"subject":', '"subject":[],"subject":'),
+    });
+    const file = path.join(work, "duplicate.provenance.json");
+    await writeFile(file, made.bytes);
+    const { code, json } = await run(["audit", file, ...auditArgs]);
+    assert.equal(code, 2, JSON.stringify(json));
+    assert.deepEqual(codes(json), ["BUNDLE_MALFORMED"]);
+  });
+
   it("when the audited bundle's record is revoked, audit exits 1 naming the failed check", async () => {
-    const { json: before } = await run(["audit", bundleFile, "--policy", policyFile, ...conn, "--json"]);
+    const { json: before } = await run(["audit", bundleFile, ...auditArgs]);
     await f.revoke(before.manifestDigest as string, "key compromised");
-    const { code, json } = await run(["audit", bundleFile, "--policy", policyFile, ...conn, "--json"]);
+    const { code, json } = await run(["audit", bundleFile, ...auditArgs]);
     assert.equal(code, 1);
     const failed = (json.checks as { name: string; ok: boolean }[]).filter((c) => !c.ok).map((c) => c.name);
     assert.deepEqual(failed, ["not revoked"]);
@@ -124,7 +166,16 @@ describe("provenant lookup and audit", () => {
 
   it("when the bundle is not recorded or the policy differs, audit exits 1", async () => {
     const fresh = await createRegistryFixtureFree();
-    const { code, json } = await run(["audit", bundleFile, "--policy", policyFile, ...fresh, "--json"]);
+    const { code, json } = await run([
+      "audit",
+      bundleFile,
+      "--policy",
+      policyFile,
+      "--now",
+      NOW.toISOString(),
+      ...fresh,
+      "--json",
+    ]);
     assert.equal(code, 1);
     assert.ok(codes(json).includes("NOT_FOUND"));
   });

@@ -7,6 +7,12 @@ import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract }
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi.ts";
 import type { AttestationKind } from "../lib/registry/record.ts";
 import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
+import type { VerifierPolicy } from "../offchain/pipeline/index.ts";
+import type { RunningService } from "../offchain/service.ts";
+import type { MadeBundle } from "../offchain/testing/bundles.ts";
+import type { DeployedRegistry } from "../offchain/testing/chain.ts";
+import type { MadeGpuBundle } from "../offchain/testing/gpu-bundles.ts";
+import type { ServingBundle } from "../offchain/testing/serving.ts";
 
 export interface PublishedItem {
   modelHash: string;
@@ -137,7 +143,12 @@ export interface TestBundle {
  */
 export async function makeTestBundle(
   modelHash: string,
-  options: { curve?: "P-384" | "P-256"; encoding?: "der" | "ieee-p1363" } = {},
+  options: {
+    curve?: "P-384" | "P-256";
+    encoding?: "der" | "ieee-p1363";
+    /** Rewrites the manifest's JSON text before it is signed (to make payloads a strict reader refuses). */
+    payload?: (json: string) => string;
+  } = {},
 ): Promise<TestBundle> {
   const { generateKeyPairSync, sign } = await import("node:crypto");
   const { buildEvalStatement } = await import("../lib/intoto/index.ts");
@@ -156,7 +167,8 @@ export async function makeTestBundle(
     startedOn: new Date("2026-11-21T10:00:00Z"),
     finishedOn: new Date("2026-11-21T10:05:00Z"),
   });
-  const payload = Buffer.from(JSON.stringify(statement));
+  const text = JSON.stringify(statement);
+  const payload = Buffer.from(options.payload === undefined ? text : options.payload(text));
   const signature = sign(curve === "P-384" ? "sha384" : "sha256", pae(INTOTO_PAYLOAD_TYPE, payload), {
     key: privateKey,
     dsaEncoding: options.encoding ?? "der",
@@ -202,4 +214,175 @@ export async function makeTestBundle(
       kind: 2,
     },
   };
+}
+
+/** The fixed date the attested fixture's simulators mint at and its verifier's clock starts from. */
+export const ATTESTED_NOW = new Date("2026-11-21T12:00:00Z");
+/** The name the attested fixture's policy gives the simulator's launch measurement. */
+export const SIM_MEASUREMENT_NAME = "provenant-job test image (simulator)";
+/** The simulator's default MEASUREMENT (lib/snp/sim.ts): SHA-384 of "provenant-sim-measurement". */
+export const SIM_MEASUREMENT = createHash("sha384").update("provenant-sim-measurement").digest("hex");
+
+export interface AttestedFixture {
+  chain: DevChain;
+  registry: DeployedRegistry;
+  /** The verifier service's HTTP API. */
+  apiUrl: string;
+  service: RunningService;
+  policy: VerifierPolicy;
+  policyDigest: string;
+  /** An audit, a fine-tune, an audit with one simulated Hopper GPU, and a server of the audited model (kind 3). */
+  audit: MadeBundle;
+  finetune: MadeBundle;
+  gpu: MadeGpuBundle;
+  serving: ServingBundle;
+  gpuDriver: string;
+  gpuVbios: string;
+  /** The checkpoint anchored for the serving log (two receipts). */
+  checkpoint: { treeSize: number; rootHash: string };
+  /** Hex manifest digest of each bundle (the record's manifestDigest). */
+  manifestOf(bytes: Uint8Array): string;
+  work: string;
+  /** Stops the service and starts it again on the same data directory (a new port: `apiUrl` and `service` change). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real chain and registry, the verifier service running in process (real git, SQLite, HTTP on 127.0.0.1:0) under a
+ * development policy that names the simulator's measurement and the job code, and four bundles it verified and
+ * published: an audit, a fine-tune, an audit with simulated GPU evidence, and a serving statement for the audited
+ * model, whose log then gets an anchored checkpoint. Everything is minted at ATTESTED_NOW.
+ */
+export async function startAttestedFixture(): Promise<AttestedFixture> {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const path = await import("node:path");
+  const { Contract, NonceManager, Wallet } = await import("ethers");
+  const pino = (await import("pino")).default;
+  const { createLocalSender } = await import("../offchain/chain/index.ts");
+  const { parseVerifierPolicy, policyDigest } = await import("../offchain/pipeline/index.ts");
+  const { startService } = await import("../offchain/service.ts");
+  const { createBundleFactory } = await import("../offchain/testing/bundles.ts");
+  const { deployRegistry, startDevChain } = await import("../offchain/testing/chain.ts");
+  const { createTestRepo } = await import("../offchain/testing/git.ts");
+  const { createGpuBundleFactory } = await import("../offchain/testing/gpu-bundles.ts");
+  const { makeServingBundle, modelOfBundle, TestReceiptLog } = await import("../offchain/testing/serving.ts");
+  const { tickingClock, waitFor } = await import("../offchain/testing/world.ts");
+  const { manifestDigestOf, readBundle } = await import("../lib/bundle/index.ts");
+  const { DEFAULT_SNP_POLICY, snpPolicyToJson } = await import("../lib/snp/index.ts");
+
+  const work = await mkdtemp(path.join(tmpdir(), "provenant-attested-"));
+  const keyDir = path.join(work, "keys");
+  const chain = await startDevChain();
+  const registry = await deployRegistry(chain.url);
+  const factory = await createBundleFactory({ keyDir, now: ATTESTED_NOW });
+  const gpuFactory = await createGpuBundleFactory({ now: ATTESTED_NOW, keyDir });
+  const audit = factory.make({ seed: "attested audit", kind: "eval" });
+  const finetune = factory.make({ seed: "attested finetune", kind: "finetune" });
+  const gpu = gpuFactory.make({ seed: "attested gpu" });
+  const manifestOf = (bytes: Uint8Array): string => {
+    const bundle = readBundle(bytes);
+    return manifestDigestOf(bundle.envelopes[0]!);
+  };
+  const serving = makeServingBundle(factory, {
+    seed: "attested server",
+    admission: manifestOf(audit.bytes),
+    model: modelOfBundle(audit.bundle),
+  });
+  const hex = (s: string) => createHash("sha256").update(s).digest("hex");
+  const policy = parseVerifierPolicy({
+    snp: {
+      ...snpPolicyToJson(DEFAULT_SNP_POLICY),
+      measurements: [{ name: SIM_MEASUREMENT_NAME, value: SIM_MEASUREMENT }],
+    },
+    trustedRoots: [factory.sim.rootFingerprint],
+    gpu: gpuFactory.policyJson.gpu,
+    acceptedKinds: ["eval", "finetune", "serving"],
+    jobCodeDigests: [
+      { name: "provenant harness 0.1.0 (test)", value: `sha256:${hex("harness")}` },
+      { name: "fine-tune job (test)", value: `sha256:${hex("job-attested finetune")}` },
+      { name: "server (test)", value: `sha256:${hex("job-code-attested server")}` },
+    ],
+    development: true,
+  });
+  const repo = createTestRepo();
+  repo.write("bundles/audit.provenance.json", audit.bytes);
+  repo.write("bundles/finetune.provenance.json", finetune.bytes);
+  repo.write("bundles/gpu.provenance.json", gpu.bytes);
+  repo.write("bundles/serving.provenance.json", serving.bytes);
+  repo.commitAndPush("four bundles");
+  const serviceOptions = {
+    repos: [repo.origin],
+    rpcUrl: chain.url,
+    registry: registry.address,
+    policy,
+    createSender: (provider) => createLocalSender(provider, registry.publisherKey),
+    dataDir: path.join(work, "verifier"),
+    listen: { host: "127.0.0.1", port: 0 },
+    intervalMs: 200,
+    maxWaitMs: 50,
+    workers: 1,
+    logger: pino({ level: process.env.LOOKUP_DEBUG === undefined ? "silent" : "info" }),
+    now: tickingClock(ATTESTED_NOW),
+  } satisfies Parameters<typeof startService>[0];
+  let service = await startService(serviceOptions);
+  const close = async () => {
+    await service.stop();
+    repo.cleanup();
+    registry.provider.destroy();
+    await chain.close();
+    await rm(work, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      "four records published",
+      () => {
+        const counts = service.store.countByStatus();
+        if (counts.rejected > 0 || counts.failed > 0)
+          throw new Error(`refused: ${JSON.stringify(service.store.listBundles().map((b) => b.errors))}`);
+        return counts.published === 4 ? true : undefined;
+      },
+      120_000,
+    );
+    // Two receipts of the server, anchored as the log's checkpoint (the service is idle: its key is free).
+    const log = new TestReceiptLog(serving);
+    log.issue(ATTESTED_NOW);
+    log.issue(new Date(ATTESTED_NOW.getTime() + 1000));
+    const checkpoint = log.checkpoint(2);
+    const publisher = new Contract(
+      registry.address,
+      registry.contract.interface,
+      new NonceManager(new Wallet(registry.publisherKey, registry.provider)),
+    );
+    await (await publisher.getFunction("anchorCheckpoint")(`0x${serving.logId}`, 2, `0x${checkpoint.rootHash}`)).wait();
+    const fixture: AttestedFixture = {
+      chain,
+      registry,
+      apiUrl: service.apiUrl!,
+      service,
+      policy,
+      policyDigest: policyDigest(policy),
+      audit,
+      finetune,
+      gpu,
+      serving,
+      gpuDriver: gpuFactory.gpu.hopper.driverVersion,
+      gpuVbios: gpuFactory.gpu.hopper.vbiosVersion,
+      checkpoint: { treeSize: 2, rootHash: checkpoint.rootHash },
+      manifestOf,
+      work,
+      async restart() {
+        await service.stop();
+        service = await startService(serviceOptions);
+        fixture.service = service;
+        fixture.apiUrl = service.apiUrl!;
+      },
+      close,
+    };
+    return fixture;
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

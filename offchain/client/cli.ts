@@ -6,6 +6,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 
 import {
+  dateOption,
   defineCommand,
   integerOption,
   progressBar,
@@ -16,8 +17,16 @@ import {
 import { IoError, MalformedInputError, ProvenantError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
 import { findManifest, manifestDigestOf, readBundle } from "../../lib/bundle/index.ts";
 import { verifyEnvelope } from "../../lib/dsse/index.ts";
-import { validateStatement } from "../../lib/intoto/index.ts";
-import { createRegistryClient, isHash, recordToJson, type RegistryClient, type RegistryRecord } from "./index.ts";
+import { parseStatementPayload } from "../../lib/intoto/index.ts";
+import { fetchDetailsOf, gpuLine, type RecordDetails } from "./details.ts";
+import {
+  createRegistryClient,
+  isHash,
+  recordToJson,
+  type AnchoredCheckpoint,
+  type RegistryClient,
+  type RegistryRecord,
+} from "./index.ts";
 
 export const CONNECT_OPTIONS = {
   rpc: { type: "string" },
@@ -84,32 +93,138 @@ function recordTable(records: RegistryRecord[]): string {
 }
 
 const LOOKUP_USAGE =
-  "provenant lookup <modelHash|model-path> [--rpc <url>] [--registry <address>] [--network <name>] [--json]";
+  "provenant lookup <modelHash|model-path> [--rpc <url>] [--registry <address>] [--network <name>] " +
+  "[--verifier <url>] [--timeout <seconds>] [--json]";
+
+/** A serving record's log and its newest checkpoint anchored onchain (null when none yet). */
+interface ServingLog {
+  logId: string;
+  latestCheckpoint: AnchoredCheckpoint | null;
+}
+
+function checkpointToJson(c: AnchoredCheckpoint | null): Record<string, unknown> | null {
+  return c === null ? null : { ...c, anchoredAt: c.anchoredAt === null ? null : c.anchoredAt.toISOString() };
+}
+
+const quoted = (name: string | null) => (name === null ? "" : ` (${JSON.stringify(name)})`);
+
+/** What a record attests, as lines under the table: read from its bundle once it matched the record. */
+function attestsText(r: RegistryRecord, d: RecordDetails | undefined, serving: ServingLog | undefined): string {
+  const lines: string[] = [`record ${r.manifestDigest} (${r.kind})`];
+  const row = (label: string, value: string) => lines.push(`  ${label.padEnd(12)} ${value}`);
+  if (serving !== undefined) {
+    row("serving log", serving.logId);
+    const c = serving.latestCheckpoint;
+    row(
+      "checkpoint",
+      c === null
+        ? "none anchored yet"
+        : `${c.treeSize} receipt(s), root ${c.rootHash ?? "-"}` +
+            `${c.anchoredAt === null ? "" : `, anchored ${c.anchoredAt.toISOString()}`}` +
+            `${c.blockNumber === null ? "" : ` (block ${c.blockNumber})`}`,
+    );
+  }
+  if (d === undefined) return lines.join("\n");
+  if (d.policy !== null) row("policy", d.policy.label);
+  else if (d.policyError !== null) row("policy", `not read: ${d.policyError.code}: ${d.policyError.message}`);
+  if (d.status !== "verified") {
+    row(
+      d.status === "mismatch" ? "BUNDLE" : "bundle",
+      `${d.status === "mismatch" ? "DOES NOT MATCH the record" : "not available"}: ${d.error?.code}: ${d.error?.message}`,
+    );
+    return lines.join("\n");
+  }
+  row("bundle", `${d.bundleDigest} (matches the onchain manifest digest)`);
+  if (d.measurement !== null) row("measurement", `${d.measurement.value}${quoted(d.measurement.name)}`);
+  row(
+    "job code",
+    d.jobCode === null ? "- (named by a git commit only)" : `${d.jobCode.digest}${quoted(d.jobCode.name)}`,
+  );
+  const m = d.manifest;
+  if (m?.kind === "audit") {
+    row("suite", `${m.suite.name} sha256:${m.suite.digest}`);
+    row("harness", `${m.harness.name} ${m.harness.version}`);
+    for (const x of m.metrics)
+      row(
+        "metric",
+        `${x.name} = ${x.value} (n=${x.sampleSize})` +
+          `${x.comparator === null ? "" : ` ${x.comparator} ${x.threshold}`}` +
+          `${x.passed === null ? "" : x.passed ? " passed" : " FAILED"}`,
+      );
+    if (m.passed !== null) row("result", m.passed ? "every threshold passed" : "a threshold FAILED");
+  } else if (m?.kind === "finetune") {
+    row("base model", `${m.baseModel.digest}${quoted(m.baseModel.name)}`);
+    row("dataset", `sha256:${m.dataset.digest}${quoted(m.dataset.name)}`);
+    row("trainer", m.trainer.name ?? JSON.stringify(m.trainer.config));
+    if (m.trainingTrace !== null)
+      row(
+        "trace",
+        `root ${m.trainingTrace.digest}${m.trainingTrace.steps === null ? "" : `, ${m.trainingTrace.steps} steps`}`,
+      );
+  } else if (m?.kind === "serving") {
+    row("serving key", m.servingKey);
+    row("started", `${m.startedOn}, epochs of ${m.epoch.maxReceipts} receipts or ${m.epoch.maxSeconds} s`);
+    row("runtime", `${m.runtime.name} ${m.runtime.version}${m.runtime.gpu ? " on GPU" : ""}`);
+  }
+  for (const g of d.gpus) row("gpu", gpuLine(g));
+  return lines.join("\n");
+}
 
 const lookupCommand = defineCommand({
   path: ["lookup"],
   summary: "look a model up in the registry (by hash or by hashing a model path)",
   usage: LOOKUP_USAGE,
-  options: CONNECT_OPTIONS,
+  options: { ...CONNECT_OPTIONS, verifier: { type: "string" }, timeout: { type: "string" } },
   positionals: ["modelHash|model-path"],
   async run({ values, positionals, io }) {
     const target = positionals[0]!;
+    // What each record attests comes from a verifier's HTTP API (--verifier, else PROVENANT_VERIFIER).
+    const verifierUrl = values.verifier ?? io.env.PROVENANT_VERIFIER;
+    const timeoutMs = (integerOption(values.timeout, "timeout", { min: 1, max: 600 }) ?? 10) * 1000;
     const modelHash = isHash(target) ? target : await hashPath(target, io);
     const client = await connect(values, io);
     try {
       const result = await client.lookup(modelHash);
       const valid = result.records.filter((r) => !r.revoked).length;
+      // Serving records (kind 3): their log's newest anchored checkpoint, from the chain.
+      const serving = new Map<string, ServingLog>();
+      for (const r of result.records)
+        if (r.kind === "serving" && r.parentModelHash !== null)
+          serving.set(r.manifestDigest, {
+            logId: r.parentModelHash,
+            latestCheckpoint: await client.latestCheckpoint(r.parentModelHash),
+          });
+      const details =
+        verifierUrl === undefined ? undefined : await fetchDetailsOf({ verifierUrl, timeoutMs }, result.records);
+      const blocks = result.records
+        .map((r, i) =>
+          details === undefined && !serving.has(r.manifestDigest)
+            ? ""
+            : attestsText(r, details?.[i], serving.get(r.manifestDigest)),
+        )
+        .filter((b) => b !== "");
       const text =
         result.records.length === 0
           ? `model ${result.modelHash}: not recorded on chain ${client.chainId} (${client.address})\n`
           : `model ${result.modelHash}: ${result.records.length} record(s), ${valid} valid, ` +
-            `${result.records.length - valid} revoked (chain ${client.chainId})\n${recordTable(result.records)}\n`;
+            `${result.records.length - valid} revoked (chain ${client.chainId})\n${recordTable(result.records)}\n` +
+            (blocks.length === 0 ? "" : `\n${blocks.join("\n\n")}\n`);
       const fields = {
         modelHash: result.modelHash,
         recorded: result.records.length > 0,
         chainId: client.chainId,
         registry: client.address,
-        records: result.records.map(recordToJson),
+        ...(verifierUrl === undefined ? {} : { verifier: verifierUrl }),
+        records: result.records.map((r, i) => {
+          const log = serving.get(r.manifestDigest);
+          return {
+            ...recordToJson(r),
+            ...(log === undefined
+              ? {}
+              : { serving: { logId: log.logId, latestCheckpoint: checkpointToJson(log.latestCheckpoint) } }),
+            ...(details === undefined ? {} : { attests: details[i] }),
+          };
+        }),
       };
       return { ok: true, fields, text };
     } finally {
@@ -131,7 +246,8 @@ function sameHex(a: string | null | undefined, b: string | null | undefined): bo
 }
 
 const AUDIT_USAGE =
-  "provenant audit <bundle.json> [--policy <json>] [--rpc <url>] [--registry <address>] [--network <name>] [--json]";
+  "provenant audit <bundle.json> [--policy <json>] [--now <iso>] [--rpc <url>] [--registry <address>] " +
+  "[--network <name>] [--json]";
 
 /** SEV-SNP report MEASUREMENT: 48 bytes at 0x90 (AMD SEV-SNP ABI 56860, Table 23). */
 function measurementHashOf(report: Uint8Array): string {
@@ -142,9 +258,11 @@ const auditCommand = defineCommand({
   path: ["audit"],
   summary: "recompute a bundle's digests, re-verify it offline and compare it with the chain",
   usage: AUDIT_USAGE,
-  options: { ...CONNECT_OPTIONS, policy: { type: "string" } },
+  options: { ...CONNECT_OPTIONS, policy: { type: "string" }, now: { type: "string" } },
   positionals: ["bundle.json"],
   async run({ values, positionals, io, json }) {
+    // The time certificates are checked at (default the clock): tests and re-audits pass a fixed one.
+    const now = dateOption(values.now, "now");
     const bytes = await readInputFile(io, positionals[0]!, "bundle");
     // The policy is read before any check: an unreadable or invalid file is POLICY_INVALID / IO_ERROR, exit 2.
     const pipeline = await import("../pipeline/index.ts");
@@ -171,7 +289,8 @@ const auditCommand = defineCommand({
         type: "spki",
       });
       const payload = verifyEnvelope(envelope, key);
-      const statement = validateStatement(JSON.parse(Buffer.from(payload).toString("utf8")));
+      // Read as every reader reads a payload: in-toto payloadType, strict JSON (no duplicate key, BOM, bad UTF-8).
+      const statement = parseStatementPayload(envelope.payloadType, payload, "manifest");
       modelHash = statement.subjectDigests[0];
       parentModelHash = statement.parentModelHash ?? null;
       check("manifest signed by the bundle key", true, `${statement.kind} statement, model ${modelHash}`);
@@ -182,8 +301,11 @@ const auditCommand = defineCommand({
     const report = Buffer.from(bundle.evidence.cpu.report, "base64");
     const measurementHash = measurementHashOf(report);
 
+    // What the pipeline judged with that refuses nothing (POLICY_OPEN, SNP_REVOCATION_UNCHECKED, …): shown, not failed.
+    let warnings: { code: ErrorCode; message: string }[] = [];
     try {
-      const verdict = pipeline.verifyBundle(bytes, { policy, now: new Date() });
+      const verdict = pipeline.verifyBundle(bytes, { policy, now });
+      warnings = verdict.warnings ?? [];
       check(
         "offline pipeline accepts the bundle",
         verdict.ok,
@@ -253,8 +375,11 @@ const auditCommand = defineCommand({
       manifestDigest,
       modelHash: modelHash ?? null,
       checks,
+      warnings,
       record: record === null ? null : recordToJson(record),
     };
+    // Warnings go to stderr, as `bundle verify` prints them (stdout keeps the check list, or the one JSON object).
+    for (const w of warnings) io.stderr(`warning ${w.code}: ${w.message}\n`);
     const text =
       checks.map((c) => `${c.ok ? "PASS" : "FAIL"}  ${c.name.padEnd(36)} ${c.detail}\n`).join("") +
       (ok ? "audit: every check holds\n" : "audit: FAILED\n");
@@ -267,19 +392,22 @@ const auditCommand = defineCommand({
 });
 
 const EXPLORER_USAGE =
-  "provenant explorer [--port <n>] [--rpc <url>]   # serves web/dist on 127.0.0.1; /rpc forwards to the local chain";
+  "provenant explorer [--port <n>] [--rpc <url>] [--verifier <url>]   # serves web/dist on 127.0.0.1; /rpc forwards " +
+  "to the local chain, /verifier/ to the verifier whose bundles the page shows";
 
 const explorerCommand = defineCommand({
   path: ["explorer"],
   summary: "serve the explorer page on 127.0.0.1",
   usage: EXPLORER_USAGE,
   json: false,
-  options: { port: { type: "string", default: "8787" }, rpc: { type: "string" } },
+  options: { port: { type: "string", default: "8787" }, rpc: { type: "string" }, verifier: { type: "string" } },
   async run({ values, io }) {
     const { serveExplorer } = await import("./serve.ts");
+    const verifierUrl = values.verifier ?? io.env.PROVENANT_VERIFIER;
     const server = await serveExplorer({
       port: integerOption(values.port, "port", { min: 0, max: 65_535 }) ?? 8787,
       rpcUrl: values.rpc ?? io.env.PROVENANT_RPC ?? "http://127.0.0.1:8545",
+      ...(verifierUrl === undefined ? {} : { verifierUrl }),
     });
     io.stdout(`explorer: ${server.url}  (Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));

@@ -1,5 +1,7 @@
 // Serves the built explorer page (web/dist) on 127.0.0.1, its /config.json (networks and registry addresses from
-// deployments/), and /rpc, a same-origin forward to the local chain's JSON-RPC (local nodes send no CORS headers).
+// deployments/), /rpc, a same-origin forward to the local chain's JSON-RPC (local nodes send no CORS headers), and,
+// with a verifier URL, /verifier/…, a same-origin forward of the verifier's read-only record endpoints (GET only, the
+// paths the page reads, bounded answers): the page re-verifies what comes back against the chain anyway.
 import { readdir, readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +17,11 @@ export const DEFAULT_DIST_DIR = fileURLToPath(new URL("../../web/dist/", import.
 /** What the page reads from /config.json. */
 export interface ExplorerConfig {
   defaultNetwork: string;
+  /**
+   * The verifier whose bundles and policies the page shows next to each record (re-verified against the chain in the
+   * browser): "/verifier/" when `provenant explorer --verifier <url>` forwards to one; absent or null: none set.
+   */
+  verifierUrl?: string | null;
   networks: {
     name: string;
     label: string;
@@ -88,9 +95,33 @@ export interface ExplorerServer {
   close(): Promise<void>;
 }
 
+/** The verifier paths the page reads (details.ts): anything else is not forwarded. */
+const VERIFIER_PATH =
+  /^\/verifier\/(?:bundles\?manifest=[0-9a-f]{64}|bundles\/[0-9a-f]{64}(?:\/bundle)?|policies\/[0-9a-f]{64})$/;
+/** Largest verifier answer forwarded: a bundle (16 MiB) and a little. */
+const MAX_VERIFIER_FORWARD_BYTES = 16 * 1024 * 1024 + 1024;
+
+/** GET `target` on the verifier and pass the answer on (status and JSON body), bounded in size and time. */
+async function forwardToVerifier(verifierUrl: string, target: string, res: http.ServerResponse): Promise<void> {
+  try {
+    const upstream = await fetch(new URL(target, verifierUrl.endsWith("/") ? verifierUrl : `${verifierUrl}/`), {
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = Buffer.from(await upstream.arrayBuffer());
+    if (body.length > MAX_VERIFIER_FORWARD_BYTES) throw new Error("answer too large");
+    res.writeHead(upstream.status, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(body);
+  } catch {
+    res.writeHead(502, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "VERIFIER_UNAVAILABLE" }));
+  }
+}
+
 export async function serveExplorer(options: {
   port?: number;
   rpcUrl: string;
+  /** The verifier's HTTP API, forwarded at /verifier/ (and named in /config.json). */
+  verifierUrl?: string;
   distDir?: string;
   config?: ExplorerConfig;
 }): Promise<ExplorerServer> {
@@ -100,7 +131,10 @@ export async function serveExplorer(options: {
   } catch (error) {
     throw new IoError("IO_ERROR", `no built page in ${distDir}: run 'npm run web:build' first`, { cause: error });
   }
-  const config = options.config ?? (await explorerConfig());
+  const config = {
+    ...(options.config ?? (await explorerConfig())),
+    ...(options.verifierUrl === undefined ? {} : { verifierUrl: "/verifier/" }),
+  };
   const server = http.createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
@@ -119,6 +153,15 @@ export async function serveExplorer(options: {
           res.writeHead(502, { "content-type": "application/json" });
           res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "chain unreachable" } }));
         }
+        return;
+      }
+      if (url.pathname.startsWith("/verifier/") && options.verifierUrl !== undefined) {
+        const target = `${url.pathname}${url.search}`;
+        if ((req.method !== "GET" && req.method !== "HEAD") || !VERIFIER_PATH.test(target)) {
+          res.writeHead(404, { "content-type": "application/json" }).end('{"error":"NOT_FOUND"}');
+          return;
+        }
+        await forwardToVerifier(options.verifierUrl, target.slice("/verifier/".length), res);
         return;
       }
       if (url.pathname === "/config.json") {
