@@ -64,6 +64,12 @@ function codeOf(error: unknown): { code: string; message: string } {
 
 /** Checks a bundle's bytes. Throws lib's coded errors (BUNDLE_MALFORMED, BUNDLE_TOO_LARGE, …) for what lib refuses. */
 export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
+  if (globalThis.crypto?.subtle === undefined) {
+    // Not a secure context (plain http from another host than localhost): say so rather than call signatures bad.
+    throw Object.assign(new Error("checking signatures needs WebCrypto: open the explorer over https or localhost"), {
+      code: "USAGE",
+    });
+  }
   const bundle = readBundle(bytes);
   const { envelope: manifest } = findManifest(bundle);
   const spki = decodeBase64(bundle.signer.publicKey, "BUNDLE_MALFORMED", "signer.publicKey");
@@ -91,7 +97,7 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
   // The manifest statement as the verifier reads it: STATEMENT_INVALID for anything lib/intoto refuses.
   const payload = decodeBase64(manifest.payload, "DSSE_MALFORMED", "payload");
   const statement = parseStatementPayload(manifest.payloadType, payload, "manifest");
-  // DESIGN §12: measurementHash = SHA-256(MEASUREMENT ‖ SHA-256(record₀) ‖ …), SHA-256(MEASUREMENT) without GPUs.
+  // docs/formats.md: measurementHash = SHA-256(MEASUREMENT ‖ SHA-256(record₀) ‖ …); SHA-256(MEASUREMENT) without GPUs.
   const { measurement, gpuMeasurementRecords } = measurementHashInputs(bundle);
   const gpuDigests = await Promise.all(gpuMeasurementRecords.map((record) => sha256(record)));
   const measured = new Uint8Array(measurement.length + 32 * gpuDigests.length);
