@@ -51,11 +51,11 @@ export interface ReceiptChecks {
   servingStatement: CheckResult;
   /** The serving bundle passed the verifier's pipeline under the policy (its SNP/GPU/policy codes). */
   attestation: CheckResult;
-  /** The model has a fine-tune or audit record onchain (MODEL_NOT_RECORDED). */
+  /** The model has a record of the kind the serving statement's admission requires, onchain (MODEL_NOT_RECORDED). */
   modelRecorded: CheckResult;
   /** The serving statement is recorded as kind 3 of that model and registered S's log (SERVING_NOT_RECORDED). */
   servingRecorded: CheckResult;
-  /** Neither the serving record nor every model record was revoked before issuedAt (MODEL_REVOKED). */
+  /** The serving record was not, and not every required model record was, revoked before issuedAt (MODEL_REVOKED). */
   notRevoked: CheckResult;
   /** The receipt is a leaf of a checkpoint S signed and the registry anchored (MERKLE_PROOF_INVALID, RECEIPT_NOT_ANCHORED, CHECKPOINT_INVALID). */
   inclusion: CheckResult;
@@ -638,12 +638,16 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
       });
     }
   };
-  const models = chain.modelRecords.filter((r) => r.modelHash === p.modelRoot && (r.kind === 1 || r.kind === 2));
+  // The records the server's gate required (the serving statement's admission.require): audits, fine-tunes or either.
+  const require = serving.statement.predicate.admission.require;
+  const kinds = require === "audit" ? [2] : require === "finetune" ? [1] : [1, 2];
+  const wanted = require === "any" ? "fine-tune or audit" : require === "audit" ? "audit" : "fine-tune";
+  const models = chain.modelRecords.filter((r) => r.modelHash === p.modelRoot && kinds.includes(r.kind));
   checks.modelRecorded = await e.step(() => {
     if (models.length === 0)
       throw new VerificationError(
         "MODEL_NOT_RECORDED",
-        `model ${p.modelRoot} has no fine-tune or audit record onchain`,
+        `model ${p.modelRoot} has no ${wanted} record onchain (the serving statement requires ${require})`,
       );
   });
   const servingRecord = chain.serving;
