@@ -71,7 +71,14 @@ const bodies = {
   },
   webcrypto: async (i: number) => {
     const item = items[i]!;
-    if (!(await subtle.verify({ name: "ECDSA", hash: "SHA-384" }, webKey.key, item.p1363, item.message)))
+    if (
+      !(await subtle.verify(
+        { name: "ECDSA", hash: "SHA-384" },
+        webKey.key,
+        item.p1363,
+        item.message as Uint8Array<ArrayBuffer>,
+      ))
+    )
       throw new Error("webcrypto verify");
   },
   sdk: async (i: number) => {

@@ -5,7 +5,14 @@ import { before, describe, it } from "node:test";
 
 import { leafHash, MerkleTree, rootFromInclusionProof } from "../../lib/merkle/index.ts";
 import { createBundleFactory, type BundleFactory } from "../testing/bundles.ts";
-import { makeServingBundle, servingPolicy, TestReceiptLog, type ServingBundle } from "../testing/serving.ts";
+import { servingCheckpointText, signServingCheckpoint } from "../../lib/receipt/index.ts";
+import {
+  makeServingBundle,
+  modelOfBundle,
+  servingPolicy,
+  TestReceiptLog,
+  type ServingBundle,
+} from "../testing/serving.ts";
 import type { DsseEnvelope } from "../../lib/dsse/core.ts";
 import {
   createReceiptLogVerifier,
@@ -177,6 +184,68 @@ describe("receipt core", () => {
     const foreignNote = new TestReceiptLog(makeServingBundle(f, { seed: "stranger-2" }));
     foreignNote.issue(NOW);
     await assert.rejects(verifier.addCheckpoint(foreignNote.checkpoint(1).note), { code: "CHECKPOINT_INVALID" });
+  });
+
+  it("when a checkpoint was signed by a successor key after a restart, it verifies with that key's attested bundle only", async () => {
+    const successor = makeServingBundle(f, { seed: "core-successor", model: modelOfBundle(serving.bundle) });
+    const r = log.receipts[1]!;
+    // S is gone: the successor signs the old log's checkpoint under its own name (lib/receipt signServingCheckpoint).
+    const root = log.tree.root(5);
+    const note = signServingCheckpoint(servingCheckpointText(serving.logId, 5, root), successor.privateKey);
+    const proof = toReceiptProof({
+      logId: serving.logId,
+      leafIndex: 1,
+      treeSize: 5,
+      rootHash: Buffer.from(root).toString("hex"),
+      proof: log.proof(1, 5),
+      checkpoint: { note, signerLogId: successor.logId },
+    });
+    const successorRecord = {
+      manifestDigest: successor.servingManifest,
+      modelHash: successor.modelRoot,
+      kind: 3,
+      revoked: false,
+      revokedAt: null,
+    };
+    const chain: ReceiptChainFacts = {
+      serving: {
+        manifestDigest: serving.servingManifest,
+        modelHash: serving.modelRoot,
+        kind: 3,
+        revoked: false,
+        revokedAt: null,
+      },
+      logManifest: serving.servingManifest,
+      modelRecords: [
+        { manifestDigest: "ab".repeat(32), modelHash: serving.modelRoot, kind: 2, revoked: false, revokedAt: null },
+      ],
+      anchor: { logId: serving.logId, treeSize: 5, rootHash: Buffer.from(root).toString("hex"), anchoredAt: NOW },
+      successorServing: successorRecord,
+    };
+    const options = { policy: servingPolicy(f), now: NOW, servingBundle: serving.bytes, proof, chain };
+    const ok = await verifyReceipt(r.object, { ...options, successorBundle: successor.bytes });
+    assert.equal(ok.ok, true, JSON.stringify(ok.errors));
+    assert.equal(ok.inclusion?.checkpointSigner, "successor");
+    const without = await verifyReceipt(r.object, options);
+    assert.deepEqual(
+      without.errors.map((e) => e.code),
+      ["CHECKPOINT_INVALID"],
+    );
+    const unregistered = await verifyReceipt(r.object, {
+      ...options,
+      successorBundle: successor.bytes,
+      chain: { ...chain, successorServing: null },
+    });
+    assert.deepEqual(
+      unregistered.errors.map((e) => e.code),
+      ["CHECKPOINT_INVALID"],
+    );
+    const stranger = makeServingBundle(f, { seed: "core-stranger" });
+    const other = await verifyReceipt(r.object, { ...options, successorBundle: stranger.bytes });
+    assert.deepEqual(
+      other.errors.map((e) => e.code),
+      ["CHECKPOINT_INVALID"],
+    );
   });
 
   it("when the serving bundle is not a serving bundle, nothing about S can be checked and it says why", async () => {
