@@ -90,6 +90,7 @@ export class Engine {
   readonly #generationTimeoutMs: number;
   #running = false;
   #closed = false;
+  #wrapper: ReturnType<typeof resolveChatWrapper> | undefined;
   /** Generations finished, and the time they took (for /metrics). */
   completed = 0;
   generationSeconds = 0;
@@ -144,7 +145,8 @@ export class Engine {
       const tokens = bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...prompt] : prompt;
       return { input, tokens, templateStops: [] };
     }
-    const wrapper = resolveChatWrapper(model);
+    this.#wrapper ??= resolveChatWrapper(model);
+    const wrapper = this.#wrapper;
     const history: ChatHistoryItem[] = input.messages.map((m) =>
       m.role === "assistant"
         ? { type: "model", response: [m.content] }

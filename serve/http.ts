@@ -326,8 +326,9 @@ async function completion(
   };
   const clientKeyId = clientKeyIdOf(apiKeyOf(req));
   const issue = async (result: GenerationResult): Promise<ReceiptObject> => {
-    // A revocation seen while this request waited or ran: no receipt for an answer the gate now refuses.
-    const late = refusal();
+    // A revocation seen while this request waited or ran: no receipt for an answer the gate now refuses. (A request
+    // taken before shutdown began still gets its receipt: stop() waits for it.)
+    const late = app.monitor.gate();
     if (late !== null) throw new IoError(late.code, late.message);
     const receipt = await app.log.issue({
       operation,

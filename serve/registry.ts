@@ -193,6 +193,7 @@ export class RegistryMonitor {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
+  readonly #created: Date;
   lastOk: Date | null = null;
   lastError: { code: ErrorCode; message: string } | null = null;
   admission: Admission | null = null;
@@ -204,7 +205,8 @@ export class RegistryMonitor {
 
   constructor(options: MonitorOptions) {
     this.#options = options;
-    this.#state = { status: "serving", code: null, message: null, since: options.now().toISOString() };
+    this.#created = options.now();
+    this.#state = { status: "serving", code: null, message: null, since: this.#created.toISOString() };
   }
 
   get state(): GateState {
@@ -213,8 +215,9 @@ export class RegistryMonitor {
 
   /** The refusal every request gets now, or null when the gate is open. */
   gate(): { code: ErrorCode; message: string } | null {
-    if (this.#state.status === "serving" && this.lastOk !== null) {
-      const age = this.#options.now().getTime() - this.lastOk.getTime();
+    if (this.#state.status === "serving") {
+      // Before the first successful check, staleness counts from the monitor's creation.
+      const age = this.#options.now().getTime() - (this.lastOk ?? this.#created).getTime();
       if (age > this.#options.staleAfterMs)
         this.#set("stale", "SERVE_REGISTRY_STALE", `the registry has not been read for ${Math.round(age / 1000)} s`);
     }

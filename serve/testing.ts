@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { Wallet, type Contract } from "ethers";
+import { JsonRpcProvider, Wallet, type Contract } from "ethers";
 
 import { hashModel } from "../lib/oms/index.ts";
 import { writeTinyModel } from "../enclave-job/model/tiny.ts";
@@ -54,9 +54,15 @@ export async function createServeWorld(prefix: string): Promise<ServeWorld> {
   const modelPath = path.join(work, "tiny.gguf");
   await writeTinyModel(modelPath);
   const modelRoot = (await hashModel(modelPath)).rootDigest;
-  // Plain wallets (the nonce is read at each send): tests also send with these keys through the CLI.
-  const publisher = new Wallet(registry.publisherKey, registry.provider);
-  const revoker = new Wallet(DEV_PRIVATE_KEYS[0], registry.provider);
+  // Plain wallets on a provider without a response cache, so that the nonce is read afresh at each send: the
+  // deployment just used key 0, and tests also send with these keys through the CLI.
+  const provider = new JsonRpcProvider(chain.url, undefined, {
+    staticNetwork: true,
+    batchMaxCount: 1,
+    cacheTimeout: -1,
+  });
+  const publisher = new Wallet(registry.publisherKey, provider);
+  const revoker = new Wallet(DEV_PRIVATE_KEYS[0], provider);
   const asPublisher = registry.contract.connect(publisher) as Contract;
   const asRevoker = registry.contract.connect(revoker) as Contract;
   const anchorKey = DEV_PRIVATE_KEYS[3];
@@ -104,6 +110,7 @@ export async function createServeWorld(prefix: string): Promise<ServeWorld> {
       await tx.wait();
     },
     async close() {
+      provider.destroy();
       registry.provider.destroy();
       await chain.close();
       rmSync(work, { recursive: true, force: true });
