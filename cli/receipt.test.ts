@@ -163,6 +163,7 @@ describe("provenant receipt verify", () => {
       intervalMs: 200,
       maxWaitMs: 50,
       workers: 1,
+      listen: { host: "127.0.0.1", port: 0 },
       logger: pino(
         { level: process.env.RECEIPT_DEBUG === undefined ? "silent" : "info" },
         pino.destination(process.env.RECEIPT_DEBUG ?? 2),
@@ -231,6 +232,21 @@ describe("provenant receipt verify", () => {
     assert.equal(result.json.seq, 1);
     assert.equal(result.json.issuedAt, new Date((base + 1) * 1000).toISOString());
     assert.equal((result.json.inclusion as { treeSize: number }).treeSize, 4);
+
+    // The serving bundle from the verifier that recorded it (GET /bundles?manifest=, /bundles/:digest/bundle).
+    const viaVerifier = await run([
+      receiptFile("r1v.json", r, 4),
+      "--verifier-url",
+      service.apiUrl!,
+      "--policy",
+      policyFile,
+      "--now",
+      NOW.toISOString(),
+      ...conn,
+      "--json",
+    ]);
+    assert.equal(viaVerifier.code, 0, JSON.stringify(viaVerifier.json.errors));
+    assert.equal(viaVerifier.json.servingManifest, serving.servingManifest);
 
     // Without the bytes the digests are not checked (null), and the rest still says yes; the text form too.
     const bare = await verify(receiptFile("r2.json", receipts[2]!, 4));
@@ -389,6 +405,25 @@ describe("provenant receipt verify", () => {
     const noProof = await run([bare, "--attestation", attestationFile, ...conn, "--json"]);
     assert.equal(noProof.code, 2);
     assert.deepEqual(codes(noProof), ["USAGE"]);
+    // A receipt of a server whose serving bundle no verifier saw: the verifier holds none (NOT_FOUND, exit 2).
+    const strangerLog = new TestReceiptLog(makeServingBundle(world.factory, { seed: "never-pushed" }));
+    const stranger = strangerLog.issue(NOW);
+    const strangerFile = path.join(work, "stranger.json");
+    const cp = strangerLog.checkpoint(1);
+    const strangerProof = {
+      logId: strangerLog.serving.logId,
+      leafIndex: 0,
+      treeSize: 1,
+      rootHash: cp.rootHash,
+      proof: [],
+    };
+    writeFileSync(
+      strangerFile,
+      JSON.stringify({ receipt: stranger.object, proof: { ...strangerProof, checkpoint: { note: cp.note } } }),
+    );
+    const unknown = await run([strangerFile, "--verifier-url", service.apiUrl!, ...conn, "--json"]);
+    assert.equal(unknown.code, 2);
+    assert.deepEqual(codes(unknown), ["NOT_FOUND"]);
     const noBundle = await run([receiptFile("nobundle.json", receipts[0]!, 6), ...conn, "--json"]);
     assert.equal(noBundle.code, 2);
     assert.deepEqual(codes(noBundle), ["USAGE"]);

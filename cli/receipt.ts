@@ -16,7 +16,8 @@ import type { Product } from "../lib/snp/index.ts";
 
 const VERIFY_USAGE =
   "provenant receipt verify <receipt.json> [--salt <hex>] [--request <file>] [--response <file>] " +
-  "[--server <url>] [--attestation <bundle.json>] [--successor-attestation <bundle.json>] [--proof <proof.json>] " +
+  "[--server <url>] [--attestation <bundle.json>] [--verifier-url <url>] [--successor-attestation <bundle.json>] " +
+  "[--proof <proof.json>] " +
   "[--rpc <url>] [--registry <address>] [--network <name>] [--policy <json>] [--now <iso>] [--crl <der>]… " +
   "[--no-crl] [--offline] [--cache-dir <dir>] [--json]";
 
@@ -55,6 +56,7 @@ const receiptVerify = defineCommand({
     response: { type: "string" },
     server: { type: "string" },
     attestation: { type: "string" },
+    "verifier-url": { type: "string" },
     "successor-attestation": { type: "string" },
     proof: { type: "string" },
     rpc: { type: "string" },
@@ -74,8 +76,12 @@ const receiptVerify = defineCommand({
     const pipeline = await import("../offchain/pipeline/index.ts");
     const now = dateOption(values.now, "now");
     const server = values.server;
-    if (server !== undefined && !/^https?:\/\/[^\s]+$/.test(server))
-      throw new UsageError(`--server must be an http(s) URL\nusage: ${VERIFY_USAGE}`);
+    for (const [flag, url] of [
+      ["server", server],
+      ["verifier-url", values["verifier-url"]],
+    ] as const)
+      if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url))
+        throw new UsageError(`--${flag} must be an http(s) URL\nusage: ${VERIFY_USAGE}`);
     if (values["no-crl"] === true && values.crl !== undefined)
       throw new UsageError(`--no-crl cannot be combined with --crl\nusage: ${VERIFY_USAGE}`);
 
@@ -112,13 +118,21 @@ const receiptVerify = defineCommand({
       throw new UsageError(
         `no inclusion proof: give --server <url>, --proof <file>, or a receipt file that carries its proof\nusage: ${VERIFY_USAGE}`,
       );
+    // The serving bundle: a file, the verifier that recorded it (by the receipt's servingManifest), or the server
+    // (its current identity: after a restart that is another log's, which the checks then say).
     let servingBundle: Uint8Array;
     if (values.attestation !== undefined) servingBundle = await readInputFile(io, values.attestation, "attestation");
+    else if (values["verifier-url"] !== undefined)
+      servingBundle = await receiptMod.fetchServingBundleFromVerifier(
+        values["verifier-url"],
+        receiptMod.receiptClaims(file.envelope).servingManifest,
+        { maxBytes: policy.maxBundleBytes },
+      );
     else if (server !== undefined)
       servingBundle = await receiptMod.fetchServingBundle(server, { maxBytes: policy.maxBundleBytes });
     else
       throw new UsageError(
-        `no serving bundle: give --attestation <bundle.json> or --server <url>\nusage: ${VERIFY_USAGE}`,
+        `no serving bundle: give --attestation <bundle.json>, --verifier-url <url> or --server <url>\nusage: ${VERIFY_USAGE}`,
       );
     let successorBundle: Uint8Array | undefined;
     if (values["successor-attestation"] !== undefined)

@@ -339,6 +339,55 @@ export async function fetchServingBundle(
 }
 
 /**
+ * The serving bundle of a serving statement from a verifier's HTTP API (`GET /bundles?manifest=<digest>`, then
+ * `GET /bundles/:digest/bundle`, published ones first, at most 4 tried): the first whose serving statement has that
+ * manifest digest. Every answer bounded (details.ts fetchBounded); NOT_FOUND when the verifier holds none,
+ * VERIFIER_UNAVAILABLE when it cannot be read. What it serves is only data: verifyReceipt checks it all.
+ */
+export async function fetchServingBundleFromVerifier(
+  verifierUrl: string,
+  servingManifest: string,
+  options: { maxBytes: number; timeoutMs?: number },
+): Promise<Uint8Array> {
+  const { fetchBounded, MAX_VERIFIER_JSON_BYTES } = await import("./details.ts");
+  const verifier = {
+    verifierUrl,
+    maxBundleBytes: options.maxBytes,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  };
+  const list = await fetchBounded(verifier, `bundles?manifest=${servingManifest}`, MAX_VERIFIER_JSON_BYTES);
+  let digests: string[];
+  try {
+    const json = list === null ? null : (parseStrictJsonBytes(list, { code: "RECEIPT_INVALID" }) as unknown);
+    const bundles = isPlainObject(json) && Array.isArray(json.bundles) ? json.bundles : [];
+    const rank = (status: unknown) => (status === "published" ? 0 : status === "accepted" ? 1 : 2);
+    digests = bundles
+      .filter(
+        (b): b is { digest: string; status?: unknown } =>
+          isPlainObject(b) && typeof b.digest === "string" && /^[0-9a-f]{64}$/.test(b.digest),
+      )
+      .sort((a, b) => rank(a.status) - rank(b.status))
+      .map((b) => b.digest);
+  } catch (error) {
+    throw new IoError("VERIFIER_UNAVAILABLE", "the verifier's bundle list is not JSON", { cause: error });
+  }
+  for (const digest of digests.slice(0, 4)) {
+    const bytes = await fetchBounded(verifier, `bundles/${digest}/bundle`, options.maxBytes);
+    if (bytes === null) continue;
+    try {
+      const bundle = readBundle(bytes, { maxBytes: options.maxBytes });
+      if (manifestDigestOf(servingEnvelopeOf(bundle).envelope) === servingManifest) return bytes;
+    } catch {
+      // not this one: try the next
+    }
+  }
+  throw new IoError(
+    "NOT_FOUND",
+    `the verifier at ${verifierUrl} holds no serving bundle of manifest ${servingManifest}`,
+  );
+}
+
+/**
  * The inclusion proof of a receipt from its server (`GET /v1/receipts/:digest/proof`): `anchored` when the server
  * says a registry anchor covers it (200), otherwise `pending` with the server's reason (202: the epoch is open, the
  * log is not registered yet, the anchor is pending) and the proof against the latest signed checkpoint if any.
