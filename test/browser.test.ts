@@ -1,12 +1,17 @@
 // The explorer page in Debian Chromium (playwright-core) against a local chain with published records: a recorded,
 // a revoked and an unknown hash, a malformed one, dropped model files (digest == lib/oms, hashed on Web Workers with
 // WebCrypto and with hash-wasm), dropped bundles whose verdict and manifest digest equal lib's, a tampered bundle and
-// an unreachable RPC; test/web-build.test.ts checks the build itself. Bundles are minted and verified at a fixed time. Screenshots go to test-results/. Without
-// /usr/bin/chromium the suite is skipped with one line saying how to install it, except under CI=true, where it fails
-// (test/chromium.ts).
+// an unreachable RPC; test/web-build.test.ts checks the build itself. Bundles are minted and verified at a fixed time.
+// Against a second chain with the verifier service running (startAttestedFixture), the page shows next to each record
+// what it attests, re-verified in the browser: the measurement's name, the job code, the development label, audit
+// metrics, a simulated GPU, a serving record as serving with its checkpoint, and a tampered bundle from a fake verifier
+// as not matching. Screenshots go to test-results/. Without /usr/bin/chromium the suite is skipped with one line
+// saying how to install it, except under CI=true, where it fails (test/chromium.ts).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -19,7 +24,17 @@ import { policyDigest, verifyBundle } from "../offchain/pipeline/index.ts";
 import { createBundleFactory, type MadeBundle } from "../offchain/testing/bundles.ts";
 import { serveExplorer, type ExplorerServer } from "../offchain/client/serve.ts";
 import { chromiumSkip, launchChromium, type LaunchedChromium } from "./chromium.ts";
-import { digestOf, makeTestBundle, startLookupFixture, type LookupFixture, type TestBundle } from "./lookup-fixture.ts";
+import {
+  digestOf,
+  makeTestBundle,
+  SIM_MEASUREMENT,
+  SIM_MEASUREMENT_NAME,
+  startAttestedFixture,
+  startLookupFixture,
+  type AttestedFixture,
+  type LookupFixture,
+  type TestBundle,
+} from "./lookup-fixture.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SHOTS = path.join(ROOT, "test-results");
@@ -44,6 +59,10 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
   let simPolicyDigest: string;
   let folder: string;
   let folderHash: string;
+  /** A second chain with the verifier service running, and the page served with it as its verifier. */
+  let attested: AttestedFixture;
+  let attestedServer: ExplorerServer;
+  let attestedPage: Page;
 
   before(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -96,6 +115,25 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
         ],
       },
     });
+    attested = await startAttestedFixture();
+    attestedServer = await serveExplorer({
+      rpcUrl: attested.chain.url,
+      verifierUrl: attested.apiUrl,
+      distDir,
+      config: {
+        defaultNetwork: "localhost",
+        networks: [
+          {
+            name: "localhost",
+            label: "Local chain",
+            rpcUrl: "/rpc",
+            chainId: attested.chain.chainId,
+            address: attested.registry.address,
+            logRange: 10_000,
+          },
+        ],
+      },
+    });
     browser = await launchChromium();
     page = await openPage(server.url);
   });
@@ -103,6 +141,8 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
   after(async () => {
     await browser?.close();
     await server?.close();
+    await attestedServer?.close();
+    await attested?.close();
     await f?.close();
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
@@ -129,6 +169,8 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
 
   /** Clears what an earlier drop left, so that hashedByPage waits for this one. */
   async function clearHashed(p: Page = page): Promise<void> {
+    // Choosing files (a folder above all) waits on the page: a page behind another tab would never get them.
+    await p.bringToFront();
     await p.evaluate(() => {
       const progress = document.getElementById("progress")!;
       for (const key of ["seconds", "bytes", "rootDigest"]) delete progress.dataset[key];
@@ -239,7 +281,9 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     assert.equal(await page.locator("#bundle li.fail").count(), 0);
     const evidence = await page.locator("#evidence").innerText();
     assert.match(evidence, /AMD SEV-SNP (Milan|Genoa|Turin)/);
-    assert.match(evidence, /provider sim/);
+    // No verifier is set for this page: the root is not claimed from the bundle's unsigned provider label.
+    assert.match(evidence, /Root\s+— \(no verifier verdict/);
+    assert.doesNotMatch(evidence, /provider/);
     assert.match(evidence, new RegExp(simPolicyDigest.replace(/^0x/, "")));
     assert.equal(await page.locator("#lineage li").count(), 2);
     await page.screenshot({ path: path.join(SHOTS, "explorer-sim-bundle.png"), fullPage: true });
@@ -295,4 +339,129 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     await page.screenshot({ path: path.join(SHOTS, "explorer-error.png"), fullPage: true });
     await page.selectOption("#network", "localhost");
   });
+
+  /** Opens a model on a page served with a verifier and waits until every record's panel is filled in. */
+  async function openAttested(p: Page, hash: string): Promise<void> {
+    await p.evaluate((h) => (location.hash = `#/model/${h}`), hash);
+    await p.waitForFunction(
+      (h) =>
+        document.body.dataset.state === "done" &&
+        document.querySelector("#model-hash")?.textContent === h &&
+        document.getElementById("records")?.dataset.attests === "done",
+      hash,
+    );
+  }
+
+  it("when a record's bundle is on the verifier, the page shows the measurement's name, job code, development label and metrics", async () => {
+    // A page of its own, opened once the tests of the first page are done (a second page open while the first one
+    // uploads a folder holds that upload up).
+    await page.close();
+    attestedPage = await openPage(attestedServer.url);
+    await openAttested(attestedPage, attested.audit.modelHash);
+    const audit = attestedPage.locator(".record[data-kind=audit]");
+    assert.equal(await audit.locator(".attests").getAttribute("data-status"), "verified");
+    const text = await audit.innerText();
+    assert.match(text, new RegExp(SIM_MEASUREMENT));
+    assert.ok(text.includes(SIM_MEASUREMENT_NAME), text);
+    assert.match(text, new RegExp(`sha256:${createHash("sha256").update("harness").digest("hex")}`));
+    assert.match(text, /provenant harness 0\.1\.0 \(test\)/);
+    assert.match(await audit.locator(".policy-label").innerText(), /^development policy: /);
+    assert.match(await audit.locator("tr.metric").first().innerText(), /accuracy\s+0\.5\s+n = 10/);
+    await attestedPage.screenshot({ path: path.join(SHOTS, "explorer-attests.png"), fullPage: true });
+  });
+
+  it("when a model has a serving record, the page shows it as a serving log with its anchored checkpoint", async () => {
+    await openAttested(attestedPage, attested.audit.modelHash);
+    const serving = attestedPage.locator(".record[data-kind=serving]");
+    assert.equal(await serving.locator(".tag.kind").innerText(), "serving");
+    const text = await serving.innerText();
+    assert.match(text, new RegExp(`Serving log\\s+${attested.serving.logId}`));
+    assert.doesNotMatch(text, /Base model/);
+    assert.doesNotMatch(text, /audit/i);
+    assert.match(
+      await serving.locator("tr.checkpoint").innerText(),
+      new RegExp(`2 receipt\\(s\\), root ${attested.checkpoint.rootHash}`),
+    );
+    assert.equal(await serving.locator(".attests").getAttribute("data-status"), "verified");
+    assert.match(text, new RegExp(`Serving key\\s+${attested.serving.logId}`));
+  });
+
+  it("when a record's bundle carries simulated GPU evidence, the page shows the GPU as the verifier verified it", async () => {
+    await openAttested(attestedPage, attested.gpu.modelHash);
+    const gpu = attestedPage.locator(".record[data-kind=audit] tr.gpu");
+    assert.equal(await gpu.count(), 1);
+    assert.equal(await gpu.getAttribute("class"), "gpu verified");
+    assert.match(
+      await gpu.innerText(),
+      new RegExp(`GPU 0: hopper, driver ${attested.gpuDriver}, VBIOS ${attested.gpuVbios}, verified by the verifier`),
+    );
+  });
+
+  it("when a fine-tune is looked up, the page shows its base model, dataset and trainer from the bundle", async () => {
+    await openAttested(attestedPage, attested.finetune.modelHash);
+    const text = await attestedPage.locator(".record[data-kind=finetune] .attests").innerText();
+    assert.match(text, new RegExp(`Base model\\s+${attested.finetune.parentModelHash}`));
+    assert.match(text, /Dataset\s+sha256:[0-9a-f]{64} \(data\.jsonl\)/);
+  });
+
+  it("when a verifier serves a tampered bundle for a record, the page shows it does not match and none of its content", async () => {
+    const manifest = attested.manifestOf(attested.audit.bytes);
+    const json = JSON.parse(Buffer.from(attested.audit.bytes).toString("utf8"));
+    const payload = Buffer.from(json.envelopes[0].payload, "base64").toString("utf8");
+    json.envelopes[0].payload = Buffer.from(payload.replace('"value":0.5', '"value":0.9')).toString("base64");
+    const fake = await fakeVerifier(attested.apiUrl, manifest, Buffer.from(JSON.stringify(json)));
+    const p = await openPage(`${attestedServer.url}?verifier=${encodeURIComponent(fake.url)}`);
+    try {
+      await openAttested(p, attested.audit.modelHash);
+      const panel = p.locator(".record[data-kind=audit] .attests");
+      assert.equal(await panel.getAttribute("data-status"), "mismatch");
+      const text = await panel.innerText();
+      assert.match(text, /does not match this record/);
+      assert.match(text, /RECORD_MISMATCH/);
+      assert.doesNotMatch(text, /0\.9|accuracy|Measurement/);
+      await p.screenshot({ path: path.join(SHOTS, "explorer-attests-mismatch.png"), fullPage: true });
+    } finally {
+      await p.close();
+      await fake.close();
+    }
+  });
+
+  it("when a bundle the verifier judged is dropped, the page names the root its verdict says, not the provider label", async () => {
+    const file = path.join(work, "attested-audit.provenance.json");
+    await writeFile(file, attested.audit.bytes);
+    await attestedPage.evaluate(() => (location.hash = ""));
+    await attestedPage.setInputFiles("#pick-bundle", file);
+    await attestedPage.waitForSelector("[data-verdict=bundle-verified]");
+    await attestedPage.waitForSelector("body[data-state=done] #records");
+    assert.match(await attestedPage.locator("#evidence-root").innerText(), /development root/);
+  });
 });
+
+/**
+ * A verifier stand-in on 127.0.0.1 that any origin may read: answers `bytes` as the one bundle of `manifest`, and
+ * passes every other request (the policy, verdicts) on to the real verifier at `upstream`.
+ */
+async function fakeVerifier(upstream: string, manifest: string, bytes: Uint8Array) {
+  const digest = createHash("sha256").update(bytes).digest("hex");
+  const cors = { "access-control-allow-origin": "*", "content-type": "application/json" };
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === `/bundles?manifest=${manifest}`) {
+        res.writeHead(200, cors).end(JSON.stringify({ bundles: [{ digest, status: "published" }] }));
+      } else if (req.url === `/bundles/${digest}/bundle`) {
+        res.writeHead(200, cors).end(bytes);
+      } else {
+        const answer = await fetch(`${upstream}${req.url}`);
+        res.writeHead(answer.status, cors).end(Buffer.from(await answer.arrayBuffer()));
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -2,6 +2,7 @@
 // by the MEASUREMENTS response whose opaque data carries NVIDIA's type-length-value fields. Parsing checks sizes and
 // that every length adds up exactly, and nothing else: no cryptography, no policy. The raw bytes are kept so that the
 // signature is checked over exactly what the GPU signed.
+import { toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
 
 export const SPDM_VERSION_1_1 = 0x11;
@@ -212,7 +213,8 @@ export function formatVbiosVersion(raw: Uint8Array): string {
   if (raw.length < 2 || raw.length % 2 !== 0 || raw.length > 32) {
     malformed(`VBIOS_VERSION is ${raw.length} bytes; an even number from 2 to 32 is expected`);
   }
-  const hex = Buffer.from(raw).reverse().toString("hex");
+  // lib/encoding rather than Buffer: the explorer parses GPU evidence in the browser too.
+  const hex = toHex(Uint8Array.from(raw).reverse());
   const half = hex.length / 2;
   const digits = hex.slice(half) + hex.slice(half - 2, half);
   const pairs: string[] = [];

@@ -285,7 +285,7 @@ function finetuneContent(statement: Statement): FinetuneContent {
 }
 
 /** The GPUs a bundle carries, read (not verified) with lib/gpu's parser; `null` fields where one does not parse. */
-function bundleGpus(bundle: ProvenanceBundle): BundleGpu[] {
+function bundleGpus(bundle: ProvenanceBundle, unparsable: Map<number, { code: string; message: string }>): BundleGpu[] {
   return (bundle.evidence.gpu ?? []).map((entry, index) => {
     try {
       const evidence = parseGpuEvidence(decodeBase64(entry.evidence, "BUNDLE_MALFORMED", `evidence.gpu[${index}]`));
@@ -296,7 +296,8 @@ function bundleGpus(bundle: ProvenanceBundle): BundleGpu[] {
         vbiosVersion: evidence.vbiosVersion,
         measurementDigest: hex(evidence.measurementRecord),
       };
-    } catch {
+    } catch (error) {
+      unparsable.set(index, errorOf(error));
       return { index, arch: entry.arch, driverVersion: null, vbiosVersion: null, measurementDigest: null };
     }
   });
@@ -378,11 +379,15 @@ export async function checkRecordBundle(
     throw mismatch(`the manifest names ${linked ?? "no parent"}, the record ${recordLink ?? "none"}`, { linked });
   // 4. The launch measurement and each GPU's measured state are what the record's measurementHash covers:
   // SHA-256(MEASUREMENT ‖ each GPU's measurement-record digest), docs/formats.md.
-  const gpus = bundleGpus(bundle);
+  const unparsable = new Map<number, { code: string; message: string }>();
+  const gpus = bundleGpus(bundle, unparsable);
   if (record.measurementHash !== null) {
     const h = sha256.create().update(report.measurement);
     for (const g of gpus) {
-      if (g.measurementDigest === null) throw mismatch(`GPU ${g.index}'s evidence does not parse`, { gpu: g.index });
+      if (g.measurementDigest === null) {
+        const why = unparsable.get(g.index);
+        throw mismatch(`GPU ${g.index}'s evidence does not parse (${why?.code}: ${why?.message})`, { gpu: g.index });
+      }
       h.update(fromHex(g.measurementDigest)!);
     }
     if (toHex(h.digest()) !== bare(record.measurementHash))

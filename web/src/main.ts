@@ -1,7 +1,13 @@
 // The explorer page: look a model up by hash, by dropping its files (OMS root digest computed here), or check a
-// dropped provenance bundle against the chain. Routes: #/model/<hash>. Networks come from /config.json.
+// dropped provenance bundle against the chain. Routes: #/model/<hash>. Networks and the verifier come from
+// /config.json (the verifier also from ?verifier= or the header field); next to each record, what it attests
+// (attests.ts: its bundle from the verifier, re-verified here against the chain before it is shown).
+import { sha256 as sha256Sync } from "@noble/hashes/sha2.js";
+
 import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord } from "../../offchain/client/core.ts";
 import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
+import { toHex } from "../../lib/encoding/index.ts";
+import { fillAttests, installVerifierSetting, verdictRoot, verifierUrlFrom } from "./attests.ts";
 import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
@@ -23,6 +29,8 @@ const progressEl = $<HTMLElement>("progress");
 
 let networks: NetworkConfig[] = [];
 let client: { network: string; client: RegistryClient } | null = null;
+/** The verifier whose bundles and policies are shown next to records; null: none set. */
+let verifierUrl: string | null = null;
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -82,22 +90,36 @@ const short = (hex: string) => `${hex.slice(0, 16)}…${hex.slice(-8)}`;
 const modelLink = (hex: string) => `<a class="mono" href="#/model/${hex}">${short(hex)}</a>`;
 const tcbHex = (tcb: bigint | null) => (tcb === null ? "—" : `0x${tcb.toString(16).padStart(16, "0")}`);
 
+const KIND_LABELS: Record<RegistryRecord["kind"], string> = {
+  finetune: "fine-tune",
+  audit: "audit",
+  serving: "serving",
+};
+
+/** A fine-tune's parent is its base model; a serving record's (kind 3) is its serving log, not lineage. */
+function parentRow(r: RegistryRecord): string {
+  if (r.parentModelHash === null) return "";
+  if (r.kind === "serving")
+    return `<tr class="serving-log-id"><th>Serving log</th><td class="mono">${r.parentModelHash}</td></tr>`;
+  return `<tr><th>Base model</th><td>${modelLink(r.parentModelHash)}</td></tr>`;
+}
+
 function recordHtml(r: RegistryRecord): string {
   const status = r.revoked
     ? `<span class="tag bad">revoked</span> ${escapeHtml(r.revocationReason ?? "")}`
     : `<span class="tag ok">valid</span>`;
-  return `<div class="record" data-manifest="${r.manifestDigest}"><table>
-    <tr><th>Kind</th><td><span class="tag kind">${r.kind === "finetune" ? "fine-tune" : "audit"}</span> ${status}</td></tr>
+  return `<div class="record" data-manifest="${r.manifestDigest}" data-kind="${r.kind}"><table>
+    <tr><th>Kind</th><td><span class="tag kind">${KIND_LABELS[r.kind]}</span> ${status}</td></tr>
     <tr><th>Manifest digest</th><td class="mono">${r.manifestDigest}</td></tr>
     <tr><th>Published</th><td>${r.publishedAt.toISOString().replace(".000Z", "Z")}${
       r.blockNumber === null ? "" : ` · block ${r.blockNumber}`
     }</td></tr>
-    ${r.parentModelHash === null ? "" : `<tr><th>Base model</th><td>${modelLink(r.parentModelHash)}</td></tr>`}
+    ${parentRow(r)}
     <tr><th>Measurement hash</th><td class="mono">${r.measurementHash ?? "—"}</td></tr>
     <tr><th>Policy digest</th><td class="mono">${r.policyDigest ?? "—"}</td></tr>
     <tr><th>Reported TCB</th><td class="mono">${tcbHex(r.reportedTcb)}</td></tr>
     ${r.txHash === null ? "" : `<tr><th>Transaction</th><td class="mono">${r.txHash}</td></tr>`}
-  </table></div>`;
+  </table>${r.kind === "serving" ? '<div class="serving-slot"></div>' : ""}<div class="attests-slot"></div></div>`;
 }
 
 function verdictHtml(records: RegistryRecord[]): string {
@@ -139,6 +161,9 @@ async function lookupModel(modelHash: string, extra = ""): Promise<void> {
       ${lineageHtml}
       ${records.length === 0 ? "" : `<div class="card" id="records"><h2>Records (newest first)</h2>${records.map(recordHtml).join("")}</div>`}`;
     setStatus("done");
+    // What each record attests fills in as its bundle arrives (#records gets data-attests="done" when all are in).
+    const recordsEl = document.getElementById("records");
+    if (recordsEl !== null) void fillAttests(recordsEl, records, c, verifierUrl);
   } catch (error) {
     const e = errorOf(error);
     showError(e.code, e.message);
@@ -151,11 +176,11 @@ function checkItem(ok: boolean, text: string): string {
   return `<li class="${ok ? "pass" : "fail"}">${escapeHtml(text)}</li>`;
 }
 
-async function showBundle(check: BundleCheck): Promise<void> {
+async function showBundle(check: BundleCheck, bundleDigest: string): Promise<void> {
   clearError();
   setStatus("busy");
   const c = await getClient();
-  const record = await c.record(check.manifestDigest);
+  const [record, root] = await Promise.all([c.record(check.manifestDigest), verdictRoot(verifierUrl, bundleDigest)]);
   const e = check.evidence;
   const checks = [
     checkItem(check.allSignaturesValid, `${check.envelopes.length} DSSE signature(s) valid (${check.curve})`),
@@ -187,7 +212,13 @@ async function showBundle(check: BundleCheck): Promise<void> {
       <tr><th>Product</th><td>${
         e === null
           ? "— (the report does not parse)"
-          : `AMD SEV-SNP ${escapeHtml(e.product)} (report v${e.reportVersion}, provider ${escapeHtml(e.provider)})`
+          : `AMD SEV-SNP ${escapeHtml(e.product)} (report v${e.reportVersion})`
+      }</td></tr>
+      <tr><th>Root</th><td id="evidence-root">${
+        // The root the verifier's verdict says the report chained to; the bundle's own provider label is unsigned.
+        root === null
+          ? "— (no verifier verdict for this bundle: the AMD chain is checked by the verifier and `provenant audit`)"
+          : `${escapeHtml(root.name)} (${root.kind === "amd" ? "AMD's pinned root" : "development root"}, ${escapeHtml(root.product)})`
       }</td></tr>
       <tr><th>Reported TCB</th><td class="mono">${tcbHex(e?.reportedTcb ?? null)}</td></tr>
       <tr><th>Measurement hash</th><td class="mono">${check.measurementHash}${
@@ -214,7 +245,7 @@ async function handleFiles(entries: { file: File; relativePath?: string }[]): Pr
       const bytes = new Uint8Array(await entries[0]!.file.arrayBuffer());
       if (new TextDecoder().decode(bytes.subarray(0, 4096)).includes(BUNDLE_MEDIA_TYPE)) {
         progressEl.hidden = true;
-        await showBundle(await checkBundle(bytes));
+        await showBundle(await checkBundle(bytes), toHex(sha256Sync(bytes)));
         return;
       }
     }
@@ -279,8 +310,13 @@ function route(): void {
 async function start(): Promise<void> {
   try {
     const response = await fetch("./config.json", { cache: "no-store" });
-    const config = (await response.json()) as { defaultNetwork: string; networks: NetworkConfig[] };
+    const config = (await response.json()) as {
+      defaultNetwork: string;
+      networks: NetworkConfig[];
+      verifierUrl?: string | null;
+    };
     networks = config.networks;
+    verifierUrl = verifierUrlFrom(location.search, config.verifierUrl);
     const wanted = new URLSearchParams(location.search).get("network") ?? config.defaultNetwork;
     networkSelect.innerHTML = networks
       .map((n) => `<option value="${n.name}" ${n.name === wanted ? "selected" : ""}>${escapeHtml(n.label)}</option>`)
@@ -289,6 +325,10 @@ async function start(): Promise<void> {
     showError("RPC_UNAVAILABLE", `cannot read the explorer config: ${errorOf(error).message}`);
   }
   networkSelect.addEventListener("change", () => route());
+  installVerifierSetting(verifierUrl, (url) => {
+    verifierUrl = url;
+    route();
+  });
   $("search").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = hashInput.value.trim();
