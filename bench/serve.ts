@@ -4,8 +4,6 @@
 //   generation on the same engine, one client waiting for each answer, in the same run: the median over interleaved
 //   rounds of the per-round ratio. Target ≤ 2 %.
 // - receiptCpuOverheadPct: the same in process CPU time (all threads), less sensitive to the machine's other load.
-// - receiptOverheadPct4Clients: wall time for 4 concurrent clients, where one answer's receipt is made while the next
-//   generates (what a server under load pays).
 // - receiptMs / signMs / fsyncMs / treeAppendUs: the parts of one receipt; rawP384SignPerSec for scale.
 // - anchorGas: gasUsed of real anchorCheckpoint transactions (Hardhat, the registry, the log registered by its
 //   serving record) for epochs of 1, 64 and all receipts of the run: the worst. Target ≤ 60,000.
@@ -33,7 +31,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 24);
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const batch = Number(process.env.BENCH_BATCH ?? 8);
 const size = process.env.BENCH_SIZE === "medium" ? "medium" : "small";
-const CLIENTS = 4;
 const TOKENS = 64;
 const loadBefore = loadavg()[0] ?? 0;
 
@@ -95,7 +92,7 @@ try {
       response: enc.encode(result.text),
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
-      clientKeyId: clientKeyIdOf(`sk-bench-${i % CLIENTS}`),
+      clientKeyId: clientKeyIdOf(`sk-bench-${i % 4}`),
     });
     receiptMs.push(performance.now() - t);
   }
@@ -111,24 +108,12 @@ try {
     return { wall: performance.now() - t, cpu: cpuMs() - c };
   }
 
-  async function concurrent(withReceipt: boolean): Promise<number> {
-    const t = performance.now();
-    const perClient = (2 * batch) / CLIENTS;
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, c) => {
-        for (let k = 0; k < perClient; k++) await request(c * perClient + k, withReceipt);
-      }),
-    );
-    return performance.now() - t;
-  }
-
   // Warm-up: the first generations and the first fsyncs are slower.
   await sequential(true);
   await sequential(false);
   type Pair = { bare: number; receipts: number };
   const seq: Pair[] = [];
   const seqCpu: Pair[] = [];
-  const conc: Pair[] = [];
   for (let round = 0; round < rounds; round++) {
     // Alternate which mode goes first, so that a drift in the machine's load falls on both.
     const order = round % 2 === 0 ? [false, true] : [true, false];
@@ -141,11 +126,6 @@ try {
     }
     seq.push(s);
     seqCpu.push(sc);
-    if (round % 2 === 0) {
-      const c: Pair = { bare: 0, receipts: 0 };
-      for (const withReceipt of order) c[withReceipt ? "receipts" : "bare"] = await concurrent(withReceipt);
-      conc.push(c);
-    }
     process.stderr.write(
       `round ${round + 1}/${rounds}: one client ${(s.bare / batch).toFixed(1)} → ${(s.receipts / batch).toFixed(1)} ms/request, ` +
         `cpu ${(sc.bare / batch).toFixed(1)} → ${(sc.receipts / batch).toFixed(1)} ms/request\n`,
@@ -154,7 +134,6 @@ try {
   const overhead = (pairs: Pair[]): number => median(pairs.map((p) => ((p.receipts - p.bare) / p.bare) * 100));
   const receiptOverheadPct = overhead(seq);
   const receiptCpuOverheadPct = overhead(seqCpu);
-  const receiptOverheadPct4Clients = overhead(conc);
   const generationMs = median(seq.map((p) => p.bare / batch));
   const generationCpuMs = median(seqCpu.map((p) => p.bare / batch));
 
@@ -245,7 +224,6 @@ try {
   const result = {
     receiptOverheadPct: round2(receiptOverheadPct),
     receiptCpuOverheadPct: round2(receiptCpuOverheadPct),
-    receiptOverheadPct4Clients: round2(receiptOverheadPct4Clients),
     anchorGas,
     receiptVerifyPerSec: null,
     generationMsPerCompletion: round2(generationMs),
@@ -260,7 +238,6 @@ try {
     rounds: {
       oneClientMs: seq.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
       oneClientCpuMs: seqCpu.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
-      fourClientsMs: conc.map((p) => ({ bare: Math.round(p.bare), receipts: Math.round(p.receipts) })),
     },
     targets: { receiptOverheadPct: 2, anchorGas: 60_000 },
     conditions: {
@@ -271,7 +248,7 @@ try {
       completion: `${TOKENS} tokens, temperature 0 (greedy), text completion`,
       threads,
       gpu: false,
-      batch: `${batch} requests per mode and round for one client; every other round ${2 * batch} for ${CLIENTS} clients`,
+      batch: `${batch} requests per mode and round, one client waiting for each answer`,
       rounds,
       receiptPath:
         "salted digests, receipt statement, DSSE ECDSA P-384/SHA-384 on the thread pool, Merkle append, SQLite commit, WAL fdatasync",
@@ -301,7 +278,6 @@ try {
     ["  in CPU time", `${result.generationCpuMsPerCompletion} ms`, ""],
     ["receipt overhead, one client (wall)", `${result.receiptOverheadPct} %`, "≤ 2 %"],
     ["receipt overhead, one client (CPU time)", `${result.receiptCpuOverheadPct} %`, ""],
-    ["receipt overhead, 4 concurrent clients", `${result.receiptOverheadPct4Clients} %`, ""],
     ["one receipt: sign + tree + commit + fsync", `${result.receiptMs} ms`, ""],
     ["  of which P-384 signature (thread pool)", `${result.signMs} ms`, ""],
     ["  of which WAL fsync", `${result.fsyncMs} ms`, ""],
