@@ -380,6 +380,20 @@ describe("provenant serve (one server for receipts, proofs and hostile input)", 
         [clientKeyIdOf("sk-bob"), 1],
       ].sort(),
     );
+    // The usage statement is a leaf of the log: it is proved against the anchored root like a receipt.
+    const usageProof = await waitFor("the usage statement to be anchored", async () => {
+      const r = await fetch(`${handle.url}/v1/receipts/${usage.digest}/proof`);
+      return r.status === 200 ? ((await r.json()) as ProofBody & { kind: string; leafIndex: number }) : undefined;
+    });
+    assert.equal(usageProof.kind, "usage");
+    const usagePayload = Buffer.from((usage.envelope as { payload: string }).payload, "base64");
+    verifyReceiptInclusion(
+      usagePayload,
+      usageProof.leafIndex,
+      usageProof.treeSize,
+      usageProof.proof.map((h) => Buffer.from(h, "hex")),
+      Buffer.from(usageProof.rootHash, "hex"),
+    );
     const metrics = await (await fetch(`${handle.url}/metrics`)).text();
     assert.match(
       metrics,
