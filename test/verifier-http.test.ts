@@ -112,12 +112,11 @@ describe("verifier process: one push or one request cannot stop it", () => {
     }
   };
 
-  it("when a bundle of 16,000 junk signatures is pushed with 20 sound ones, it is refused with BUNDLE_TOO_COMPLEX, the others are published, and /healthz p99 stays under 100 ms (on a loaded machine: within its idle noise)", async () => {
+  it("when a bundle of 16,000 junk signatures is pushed, it is refused with BUNDLE_TOO_COMPLEX while /healthz p99 stays under 100 ms (on a loaded machine: within its idle noise), and sound bundles pushed after it are published", async () => {
     const junk = makeHostileBundle(world.factory.sim, { seed: "junk-16000-http", junkInFirst: 16_000 });
     assert.ok(junk.bytes.length > 2_000_000);
     const sound = Array.from({ length: 20 }, (_, i) => world.factory.make({ seed: `sound-${i}`, kind: "eval" }));
     repo.write("bundles/000-junk.provenance.json", junk.bytes);
-    sound.forEach((m, i) => repo.write(`bundles/sound-${i}.provenance.json`, m.bytes));
     const startProbe = () => {
       const probe = spawn(process.execPath, ["--input-type=module", "-e", PROBE, `${verifier.url}/healthz`], {
         stdio: ["pipe", "pipe", "inherit"],
@@ -139,33 +138,47 @@ describe("verifier process: one push or one request cannot stop it", () => {
     const baseline = await idle.stop();
     const probe = startProbe();
     const latencies: number[] = [];
-    repo.commitAndPush("16,000 junk signatures and 20 sound bundles");
+    const pushed = performance.now();
+    repo.commitAndPush("16,000 junk signatures");
     // Progress is read over the API (as a publisher would), not from the database the process is writing.
     const statusOf = async (bytes: Uint8Array): Promise<string | undefined> => {
       const res = await fetch(`${verifier.url}/bundles/${digestOf(bytes)}`);
       return res.status === 200 ? ((await res.json()) as { status: string }).status : undefined;
     };
     try {
+      // Probed from the push until the hostile bundle's verdict is stored (and for at least 3 s, like the baseline).
       await waitFor(
-        "the verdicts",
+        "the verdict",
         async () => {
           const junkStatus = await statusOf(junk.bytes);
-          if (junkStatus === undefined || junkStatus === "seen") return undefined;
-          for (const m of sound) {
-            const st = await statusOf(m.bytes);
-            if (st === "rejected" || st === "failed")
-              throw new Error(
-                `a sound bundle was ${st}: ${await (await fetch(`${verifier.url}/bundles/${digestOf(m.bytes)}`)).text()}`,
-              );
-            if (st !== "published") return undefined;
-          }
-          return true;
+          return junkStatus === undefined || junkStatus === "seen" || performance.now() - pushed < 3_000
+            ? undefined
+            : true;
         },
         120_000,
       );
     } finally {
       latencies.push(...(await probe.stop()));
     }
+    // The service goes on: sound bundles pushed after it are published. (With publication in the window too, the
+    // benchmark measures /healthz over a 16,000-signature bundle and 100 sound ones: bench/verifier.ts.)
+    sound.forEach((m, i) => repo.write(`bundles/sound-${i}.provenance.json`, m.bytes));
+    repo.commitAndPush("20 sound bundles");
+    await waitFor(
+      "the sound bundles published",
+      async () => {
+        for (const m of sound) {
+          const st = await statusOf(m.bytes);
+          if (st === "rejected" || st === "failed")
+            throw new Error(
+              `a sound bundle was ${st}: ${await (await fetch(`${verifier.url}/bundles/${digestOf(m.bytes)}`)).text()}`,
+            );
+          if (st !== "published") return undefined;
+        }
+        return true;
+      },
+      120_000,
+    );
     const p99 = percentile(latencies, 99);
     const idleP99 = percentile(baseline, 99);
     console.log(
@@ -337,8 +350,9 @@ describe("verifier process: one push or one request cannot stop it", () => {
       console.log(
         `HTTP fuzz: ${FUZZ_REQUESTS} requests in ${((performance.now() - started) / 1000).toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
       );
-      const closedSlow = slow.filter((s) => s.socket.destroyed || s.socket.readableEnded).length;
-      assert.ok(closedSlow >= 10, `the server closed ${closedSlow} of 20 slow clients`);
+      // The header timeout (5 s, enforced every second) closes them, however fast the fuzz went.
+      const closedSlow = () => slow.filter((s) => s.socket.destroyed || s.socket.readableEnded).length;
+      await waitFor("the server to close the slow clients", () => (closedSlow() === 20 ? true : undefined), 15_000);
     } finally {
       for (const s of slow) {
         clearInterval(s.timer);
