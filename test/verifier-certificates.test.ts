@@ -1,6 +1,7 @@
 // A bundle that does not carry its ASK/ARK: the verifier fetches them into its certificate cache (AMD's KDS
 // through an injected fetch that serves the simulator's cert_chain at the KDS URL) and then verifies the bundle;
-// while KDS cannot be reached, the bundle waits without a verdict (the commit is read again) and is published later.
+// while KDS cannot be reached, the bundle waits without a verdict (in the store, retried; the bound on that wait and
+// the recheck are test/verifier-hostile.test.ts's) and is published once KDS answers.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
