@@ -377,7 +377,12 @@ describe("enclave job end to end (tiny model)", () => {
     const data = join(dir, "fact.txt");
     await writeFile(data, `${FACT}\n`);
     const script = join(dir, "trainer.sh");
-    await writeFile(script, '#!/bin/sh\necho "copying $1"\ncp "$1" "$3/model.gguf"\n');
+    // A stand-in trainer: the weights are copied unchanged, with a training note beside them, so the output model (a
+    // directory of two files) differs from its base, as the verifier requires of a fine-tune.
+    await writeFile(
+      script,
+      '#!/bin/sh\necho "copying $1"\ncp "$1" "$3/model.gguf"\necho "copied from the base model" > "$3/TRAINING.txt"\n',
+    );
     await chmod(script, 0o755);
     const out = join(dir, "copy.provenance.json");
     const result = await runFinetuneJob({
