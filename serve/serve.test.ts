@@ -31,7 +31,9 @@ import { isProvenantError } from "../lib/errors.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import type { CliIo } from "../lib/cli/index.ts";
 import { commands as registryCommands } from "../cli/registry.ts";
+import { simGpuProvider } from "../enclave-job/attest/gpu.ts";
 import { simProvider } from "../enclave-job/attest/providers.ts";
+import { gpuNonceFor, parseGpuEvidence } from "../lib/gpu/index.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { DEV_PRIVATE_KEYS } from "../offchain/testing/chain.ts";
 import { startServe, type ServeHandle, type ServeOptions } from "./server.ts";
@@ -569,8 +571,17 @@ describe("the off-switch", () => {
   });
 
   it("when the serving record is revoked, that server refuses with MODEL_REVOKED while the model stays servable elsewhere", async () => {
-    const handle = await serve("c", { require: "any" });
+    // This server also bundles GPU evidence (the GPU simulator), bound to its REPORT_DATA as the job's is.
+    const handle = await serve("c", { require: "any", gpuEvidence: simGpuProvider({ now: NOW }) });
     const serving = await servingOf(handle);
+    const bundle = readBundle(new Uint8Array(await (await fetch(`${handle.url}/v1/attestation`)).arrayBuffer()));
+    assert.equal(bundle.evidence.gpu?.length, 1);
+    const reportData = Buffer.from(bundle.evidence.cpu.report, "base64").subarray(0x50, 0x90);
+    const gpuEvidence = Buffer.from(bundle.evidence.gpu![0]!.evidence, "base64");
+    assert.equal(
+      Buffer.from(parseGpuEvidence(gpuEvidence).request.nonce).toString("hex"),
+      Buffer.from(gpuNonceFor(reportData)).toString("hex"),
+    );
     await world.publishServing(serving.manifestDigest, serving.logId);
     await waitFor("the serving record to be seen", () => (handle.monitor.servingRecorded ? true : undefined), 15_000);
     await world.revoke(serving.manifestDigest, "serving key retired");
