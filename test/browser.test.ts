@@ -426,6 +426,32 @@ describe("explorer page in Chromium", { skip: chromiumSkip() }, () => {
     }
   });
 
+  it("when a receipt is verified in the page, every check of receipt verify holds; a wrong salt fails the digests", async () => {
+    const file = path.join(work, "receipt.json");
+    const request = path.join(work, "receipt.request");
+    const response = path.join(work, "receipt.response");
+    await writeFile(file, attested.receiptFile(1));
+    await writeFile(request, attested.receipts[1]!.request);
+    await writeFile(response, attested.receipts[1]!.response);
+    const verify = async (salt: string) => {
+      await attestedPage.evaluate(() => delete document.getElementById("receipt-panel")!.dataset.state);
+      await attestedPage.fill("#receipt-salt", salt);
+      await attestedPage.click("#receipt-verify");
+      await attestedPage.waitForSelector("#receipt-panel[data-state=done]");
+    };
+    await attestedPage.setInputFiles("#receipt-file", file);
+    await attestedPage.setInputFiles("#receipt-request", request);
+    await attestedPage.setInputFiles("#receipt-response", response);
+    await verify("");
+    assert.equal(await attestedPage.getAttribute("#receipt-result .verdict", "data-verdict"), "receipt-verified");
+    assert.equal(await attestedPage.locator("#receipt-result li.pass").count(), 8);
+    await attestedPage.screenshot({ path: path.join(SHOTS, "explorer-receipt.png"), fullPage: true });
+    await verify("00".repeat(32));
+    assert.equal(await attestedPage.getAttribute("#receipt-result .verdict", "data-verdict"), "receipt-failed");
+    assert.equal(await attestedPage.getAttribute("#receipt-result li[data-check=digests]", "class"), "fail");
+    assert.equal(await attestedPage.locator("#receipt-result li[data-code=RECEIPT_DIGEST_MISMATCH]").count(), 1);
+  });
+
   it("when a bundle the verifier judged is dropped, the page names the root its verdict says, not the provider label", async () => {
     const file = path.join(work, "attested-audit.provenance.json");
     await writeFile(file, attested.audit.bytes);

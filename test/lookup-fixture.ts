@@ -12,7 +12,7 @@ import type { RunningService } from "../offchain/service.ts";
 import type { MadeBundle } from "../offchain/testing/bundles.ts";
 import type { DeployedRegistry } from "../offchain/testing/chain.ts";
 import type { MadeGpuBundle } from "../offchain/testing/gpu-bundles.ts";
-import type { ServingBundle } from "../offchain/testing/serving.ts";
+import type { IssuedReceipt, ServingBundle } from "../offchain/testing/serving.ts";
 
 export interface PublishedItem {
   modelHash: string;
@@ -240,6 +240,10 @@ export interface AttestedFixture {
   gpuVbios: string;
   /** The checkpoint anchored for the serving log (two receipts). */
   checkpoint: { treeSize: number; rootHash: string };
+  /** The two receipts of the serving log, as a completion returned them (with their salt, request and response). */
+  receipts: IssuedReceipt[];
+  /** Receipt `i` as a receipt file with its inclusion proof against the anchored checkpoint (`{receipt, proof}`). */
+  receiptFile(i: number): string;
   /** Hex manifest digest of each bundle (the record's manifestDigest). */
   manifestOf(bytes: Uint8Array): string;
   work: string;
@@ -370,6 +374,19 @@ export async function startAttestedFixture(): Promise<AttestedFixture> {
       gpuDriver: gpuFactory.gpu.hopper.driverVersion,
       gpuVbios: gpuFactory.gpu.hopper.vbiosVersion,
       checkpoint: { treeSize: 2, rootHash: checkpoint.rootHash },
+      receipts: log.receipts,
+      receiptFile: (i) =>
+        JSON.stringify({
+          receipt: log.receipts[i]!.object,
+          proof: {
+            logId: serving.logId,
+            leafIndex: log.receipts[i]!.object.leafIndex,
+            treeSize: 2,
+            rootHash: checkpoint.rootHash,
+            proof: log.proof(log.receipts[i]!.object.leafIndex, 2),
+            checkpoint: { note: checkpoint.note, signerLogId: serving.logId },
+          },
+        }),
       manifestOf,
       work,
       async restart() {

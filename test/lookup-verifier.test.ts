@@ -14,6 +14,8 @@ import type { CliIo } from "../lib/cli/index.ts";
 import { commands } from "../offchain/client/cli.ts";
 import { fetchDetailsOf, fetchRecordDetails, type RecordDetails } from "../offchain/client/details.ts";
 import { createRegistryClient, type RegistryClient, type RegistryRecord } from "../offchain/client/index.ts";
+import { parseReceiptFile, verifyReceiptOnChain } from "../offchain/client/receipt.ts";
+import { verifyReceiptInPage } from "../web/src/receipt-check.ts";
 import { SIM_MEASUREMENT, SIM_MEASUREMENT_NAME, startAttestedFixture, type AttestedFixture } from "./lookup-fixture.ts";
 
 const sha256 = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
@@ -128,7 +130,7 @@ describe("what a record attests, from a running verifier", () => {
     const audit = records.find((r) => r.kind === "audit")!;
     assert.equal(audit.attests.status, "verified");
     assert.equal(audit.attests.measurement?.name, SIM_MEASUREMENT_NAME);
-    const serving = records.find((r) => r.kind === "serving")! as {
+    const serving = records.find((r) => r.kind === "serving")! as unknown as {
       serving: { logId: string; latestCheckpoint: { treeSize: number } };
     };
     assert.equal(serving.serving.logId, f.serving.logId);
@@ -181,6 +183,50 @@ describe("what a record attests, from a running verifier", () => {
     const d = (down.json.records as { attests: RecordDetails }[])[0]!.attests;
     assert.equal(d.status, "unavailable");
     assert.equal(d.error?.code, "VERIFIER_UNAVAILABLE");
+  });
+
+  it("when the page's receipt check runs on a receipt, it agrees with receipt verify's, check by check", async () => {
+    const enc = new TextEncoder();
+    const [r0, r1] = f.receipts;
+    const page = await verifyReceiptInPage(
+      { receipt: enc.encode(f.receiptFile(1)), request: r1!.request, response: r1!.response },
+      { client, verifier: { verifierUrl: f.apiUrl } },
+    );
+    assert.equal(page.ok, true, JSON.stringify(page.errors));
+    assert.equal(page.servingSource, "verifier");
+    assert.equal(page.checks.digests, true);
+    // The CLI's path: the serving bundle through the pipeline (the fixture's policy), the same chain facts.
+    const file = parseReceiptFile(enc.encode(f.receiptFile(1)));
+    const cli = await verifyReceiptOnChain(client, file, {
+      policy: f.policy,
+      now: new Date("2026-11-21T12:00:00Z"),
+      servingBundle: f.serving.bytes,
+      proof: file.proof!,
+      salt: r1!.salt,
+      request: r1!.request,
+      response: r1!.response,
+    });
+    assert.deepEqual(page.checks, cli.checks);
+    assert.equal(page.receiptDigest, cli.receiptDigest);
+    // A wrong salt, the other receipt's response, a serving bundle that is not the recorded one.
+    const wrongSalt = await verifyReceiptInPage(
+      { receipt: enc.encode(f.receiptFile(1)), salt: "00".repeat(32), request: r1!.request, response: r1!.response },
+      { client, verifier: { verifierUrl: f.apiUrl } },
+    );
+    assert.equal(wrongSalt.checks.digests, false);
+    assert.ok(wrongSalt.errors.some((e) => e.code === "RECEIPT_DIGEST_MISMATCH"));
+    const otherResponse = await verifyReceiptInPage(
+      { receipt: enc.encode(f.receiptFile(0)), response: r1!.response },
+      { client, verifier: { verifierUrl: f.apiUrl } },
+    );
+    assert.equal(otherResponse.checks.digests, false);
+    assert.equal(r0!.object.seq, 0);
+    const foreign = await verifyReceiptInPage(
+      { receipt: enc.encode(f.receiptFile(0)), servingBundle: f.audit.bytes },
+      { client, verifier: null },
+    );
+    assert.equal(foreign.ok, false);
+    assert.equal(foreign.servingSource, "file");
   });
 
   it("when the verifier restarts on its data directory, it still serves every record's bundle and policy", async () => {

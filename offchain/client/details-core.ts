@@ -121,6 +121,9 @@ export interface AttestedBundle {
   gpus: BundleGpu[];
   /** The manifest's signed runtime record (backend, devices, driver, how GPU evidence was collected). */
   runtime: RuntimeInfo | null;
+  /** The recorded manifest's envelope and the bundle's signer K (DER SPKI), for checks built on them (receipts). */
+  envelope: DsseEnvelope;
+  signer: Uint8Array;
 }
 
 /** A policy read back by its digest: what every record it admitted was held to. */
@@ -405,6 +408,8 @@ export async function checkRecordBundle(
     manifest,
     gpus,
     runtime: runtime ?? null,
+    envelope,
+    signer: spki,
   };
 }
 

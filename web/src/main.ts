@@ -9,6 +9,7 @@ import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
 import { toHex } from "../../lib/encoding/index.ts";
 import { fillAttests, installVerifierSetting, verdictRoot, verifierUrlFrom } from "./attests.ts";
 import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
+import { installReceiptPanel } from "./receipt-panel.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
 interface NetworkConfig {
@@ -329,6 +330,7 @@ async function start(): Promise<void> {
     verifierUrl = url;
     route();
   });
+  installReceiptPanel({ getClient, verifierUrl: () => verifierUrl });
   $("search").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = hashInput.value.trim();
