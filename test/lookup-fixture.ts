@@ -259,6 +259,21 @@ export interface AttestedFixture {
  * model, whose log then gets an anchored checkpoint. Everything is minted at ATTESTED_NOW.
  */
 export async function startAttestedFixture(): Promise<AttestedFixture> {
+  // Whatever was started is stopped again, in reverse order, when a step fails (or on close): nothing keeps the
+  // test process alive after a failed before().
+  const cleanups: (() => unknown)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const step of cleanups.splice(0).reverse()) await Promise.resolve(step()).catch(() => undefined);
+  };
+  try {
+    return await buildAttestedFixture(cleanups, cleanup);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+async function buildAttestedFixture(cleanups: (() => unknown)[], close: () => Promise<void>): Promise<AttestedFixture> {
   const { mkdtemp, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
   const path = await import("node:path");
@@ -277,9 +292,12 @@ export async function startAttestedFixture(): Promise<AttestedFixture> {
   const { DEFAULT_SNP_POLICY, snpPolicyToJson } = await import("../lib/snp/index.ts");
 
   const work = await mkdtemp(path.join(tmpdir(), "provenant-attested-"));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
   const keyDir = path.join(work, "keys");
   const chain = await startDevChain();
+  cleanups.push(() => chain.close());
   const registry = await deployRegistry(chain.url);
+  cleanups.push(() => registry.provider.destroy());
   const factory = await createBundleFactory({ keyDir, now: ATTESTED_NOW });
   const gpuFactory = await createGpuBundleFactory({ now: ATTESTED_NOW, keyDir });
   const audit = factory.make({ seed: "attested audit", kind: "eval" });
@@ -311,6 +329,7 @@ export async function startAttestedFixture(): Promise<AttestedFixture> {
     development: true,
   });
   const repo = createTestRepo();
+  cleanups.push(() => repo.cleanup());
   repo.write("bundles/audit.provenance.json", audit.bytes);
   repo.write("bundles/finetune.provenance.json", finetune.bytes);
   repo.write("bundles/gpu.provenance.json", gpu.bytes);
@@ -331,75 +350,64 @@ export async function startAttestedFixture(): Promise<AttestedFixture> {
     now: tickingClock(ATTESTED_NOW),
   } satisfies Parameters<typeof startService>[0];
   let service = await startService(serviceOptions);
-  const close = async () => {
-    await service.stop();
-    repo.cleanup();
-    registry.provider.destroy();
-    await chain.close();
-    await rm(work, { recursive: true, force: true });
+  cleanups.push(() => service.stop());
+  await waitFor(
+    "four records published",
+    () => {
+      const counts = service.store.countByStatus();
+      if (counts.rejected > 0 || counts.failed > 0)
+        throw new Error(`refused: ${JSON.stringify(service.store.listBundles().map((b) => b.errors))}`);
+      return counts.published === 4 ? true : undefined;
+    },
+    120_000,
+  );
+  // Two receipts of the server, anchored as the log's checkpoint (the service is idle: its key is free).
+  const log = new TestReceiptLog(serving);
+  log.issue(ATTESTED_NOW);
+  log.issue(new Date(ATTESTED_NOW.getTime() + 1000));
+  const checkpoint = log.checkpoint(2);
+  const publisher = new Contract(
+    registry.address,
+    registry.contract.interface,
+    new NonceManager(new Wallet(registry.publisherKey, registry.provider)),
+  );
+  await (await publisher.getFunction("anchorCheckpoint")(`0x${serving.logId}`, 2, `0x${checkpoint.rootHash}`)).wait();
+  const fixture: AttestedFixture = {
+    chain,
+    registry,
+    apiUrl: service.apiUrl!,
+    service,
+    policy,
+    policyDigest: policyDigest(policy),
+    audit,
+    finetune,
+    gpu,
+    serving,
+    gpuDriver: gpuFactory.gpu.hopper.driverVersion,
+    gpuVbios: gpuFactory.gpu.hopper.vbiosVersion,
+    checkpoint: { treeSize: 2, rootHash: checkpoint.rootHash },
+    receipts: log.receipts,
+    receiptFile: (i) =>
+      JSON.stringify({
+        receipt: log.receipts[i]!.object,
+        proof: {
+          logId: serving.logId,
+          leafIndex: log.receipts[i]!.object.leafIndex,
+          treeSize: 2,
+          rootHash: checkpoint.rootHash,
+          proof: log.proof(log.receipts[i]!.object.leafIndex, 2),
+          checkpoint: { note: checkpoint.note, signerLogId: serving.logId },
+        },
+      }),
+    manifestOf,
+    work,
+    async restart() {
+      await service.stop();
+      service = await startService(serviceOptions);
+      fixture.service = service;
+      fixture.apiUrl = service.apiUrl!;
+    },
+    close,
   };
-  try {
-    await waitFor(
-      "four records published",
-      () => {
-        const counts = service.store.countByStatus();
-        if (counts.rejected > 0 || counts.failed > 0)
-          throw new Error(`refused: ${JSON.stringify(service.store.listBundles().map((b) => b.errors))}`);
-        return counts.published === 4 ? true : undefined;
-      },
-      120_000,
-    );
-    // Two receipts of the server, anchored as the log's checkpoint (the service is idle: its key is free).
-    const log = new TestReceiptLog(serving);
-    log.issue(ATTESTED_NOW);
-    log.issue(new Date(ATTESTED_NOW.getTime() + 1000));
-    const checkpoint = log.checkpoint(2);
-    const publisher = new Contract(
-      registry.address,
-      registry.contract.interface,
-      new NonceManager(new Wallet(registry.publisherKey, registry.provider)),
-    );
-    await (await publisher.getFunction("anchorCheckpoint")(`0x${serving.logId}`, 2, `0x${checkpoint.rootHash}`)).wait();
-    const fixture: AttestedFixture = {
-      chain,
-      registry,
-      apiUrl: service.apiUrl!,
-      service,
-      policy,
-      policyDigest: policyDigest(policy),
-      audit,
-      finetune,
-      gpu,
-      serving,
-      gpuDriver: gpuFactory.gpu.hopper.driverVersion,
-      gpuVbios: gpuFactory.gpu.hopper.vbiosVersion,
-      checkpoint: { treeSize: 2, rootHash: checkpoint.rootHash },
-      receipts: log.receipts,
-      receiptFile: (i) =>
-        JSON.stringify({
-          receipt: log.receipts[i]!.object,
-          proof: {
-            logId: serving.logId,
-            leafIndex: log.receipts[i]!.object.leafIndex,
-            treeSize: 2,
-            rootHash: checkpoint.rootHash,
-            proof: log.proof(log.receipts[i]!.object.leafIndex, 2),
-            checkpoint: { note: checkpoint.note, signerLogId: serving.logId },
-          },
-        }),
-      manifestOf,
-      work,
-      async restart() {
-        await service.stop();
-        service = await startService(serviceOptions);
-        fixture.service = service;
-        fixture.apiUrl = service.apiUrl!;
-      },
-      close,
-    };
-    return fixture;
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  return fixture;
 }

@@ -6,8 +6,10 @@
 // by a fake verifier is shown as not matching; the endpoints still serve after the service restarts.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import type { CliIo } from "../lib/cli/index.ts";
@@ -15,6 +17,7 @@ import { commands } from "../offchain/client/cli.ts";
 import { fetchDetailsOf, fetchRecordDetails, type RecordDetails } from "../offchain/client/details.ts";
 import { createRegistryClient, type RegistryClient, type RegistryRecord } from "../offchain/client/index.ts";
 import { parseReceiptFile, verifyReceiptOnChain } from "../offchain/client/receipt.ts";
+import { canonicalPolicyJson } from "../offchain/pipeline/policy.ts";
 import { verifyReceiptInPage } from "../web/src/receipt-check.ts";
 import { SIM_MEASUREMENT, SIM_MEASUREMENT_NAME, startAttestedFixture, type AttestedFixture } from "./lookup-fixture.ts";
 
@@ -183,6 +186,26 @@ describe("what a record attests, from a running verifier", () => {
     const d = (down.json.records as { attests: RecordDetails }[])[0]!.attests;
     assert.equal(d.status, "unavailable");
     assert.equal(d.error?.code, "VERIFIER_UNAVAILABLE");
+  });
+
+  it("when a bundle with GPU evidence is audited, its measurement hash (MEASUREMENT and the GPU's) matches the chain", async () => {
+    const bundleFile = path.join(f.work, "gpu.provenance.json");
+    const policyFile = path.join(f.work, "policy.json");
+    await writeFile(bundleFile, f.gpu.bytes);
+    await writeFile(policyFile, canonicalPolicyJson(f.policy));
+    const { code, json } = await run([
+      "audit",
+      bundleFile,
+      "--policy",
+      policyFile,
+      "--now",
+      "2026-11-21T12:00:00Z",
+      ...conn,
+      "--json",
+    ]);
+    assert.equal(code, 0, JSON.stringify(json));
+    assert.ok((json.checks as { ok: boolean }[]).every((c) => c.ok));
+    assert.ok((json.warnings as { code: string }[]).some((w) => w.code === "POLICY_OPEN"));
   });
 
   it("when the page's receipt check runs on a receipt, it agrees with receipt verify's, check by check", async () => {
