@@ -376,6 +376,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         explorer = await serveExplorer({
           port: options.explorerPort ?? 8787,
           rpcUrl: chain.url,
+          // The page shows next to each record what it attests, from this verifier (forwarded at /verifier/).
+          ...(service.apiUrl === undefined ? {} : { verifierUrl: service.apiUrl }),
           config: await explorerConfig(deploymentsDir),
         });
         const server = explorer;
