@@ -2,7 +2,7 @@
 // usage statement (in-toto Statement v1 payloads), the `provenant_receipt` object and the `Provenant-Receipt` header.
 // Shape only: every field checked, every violation collected, bounded before it is paid for. Signatures, digests and
 // key bindings are checked by lib/receipt/index.ts (node:crypto); docs/serving.md is the byte-level reference.
-import { INTOTO_PAYLOAD_TYPE, isPlainObject, parseEnvelope, type DsseEnvelope } from "../dsse/core.ts";
+import { INTOTO_PAYLOAD_TYPE, isPlainObject, parseEcSpki, parseEnvelope, type DsseEnvelope } from "../dsse/core.ts";
 import { fromBase64, isHex } from "../encoding/index.ts";
 import { MalformedInputError, type ErrorCode } from "../errors.ts";
 import { parseStrictJsonBytes, parseStrictJsonText } from "../json/index.ts";
@@ -11,6 +11,14 @@ export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const PREDICATE_SERVING = "https://provenant.dev/serving/v1";
 export const PREDICATE_RECEIPT = "https://provenant.dev/inference-receipt/v1";
 export const PREDICATE_USAGE = "https://provenant.dev/usage/v1";
+
+/**
+ * The curve of every serving key S: ECDSA P-256 with SHA-256 (DESIGN §3.2 pairs the hash with the curve). S is not the
+ * job key K (P-384): it is a per-process key that signs one receipt per answer on the hot path, where a P-256
+ * signature costs about a twentieth of a P-384 one, and its 128-bit security level matches the SHA-256 digests the
+ * receipts carry (docs/serving.md). REPORT_DATA still binds SHA-256(DER SPKI of S).
+ */
+export const SERVING_KEY_CURVE = "P-256";
 
 /** A serving log's C2SP checkpoint origin is this prefix and the log id (64 lower-case hex). */
 export const SERVING_ORIGIN_PREFIX = "provenant.dev/serving/";
@@ -59,8 +67,12 @@ interface Subject {
 export interface ServingPredicate {
   /** The serving key S: its DER SubjectPublicKeyInfo (base64) and keyid = hex SHA-256 of that DER. */
   servingKey: { publicKey: string; keyid: string };
-  /** The receipt log of S: logId = the keyid; origin = SERVING_ORIGIN_PREFIX + logId (the checkpoints' origin). */
-  log: { logId: string; origin: string };
+  /**
+   * The receipt log of S: logId = the keyid; origin = SERVING_ORIGIN_PREFIX + logId (the checkpoints' origin);
+   * firstSeq = the seq its first receipt takes. After a restart it is above the predecessor's lastSeq + 1 when the
+   * earlier life crashed: the seq numbers it had reserved are never issued again (a visible gap, never a reuse).
+   */
+  log: { logId: string; origin: string; firstSeq: number };
   /** The job-code digest of the server (enclave-job/code-digest.ts): what a measured image names. */
   jobCode: { name: string; digest: DigestSet };
   /** When the server started (RFC 3339 UTC). */
@@ -95,7 +107,11 @@ export interface ReceiptPredicate {
   clientKeyId: string;
   /** Receipt number within the data directory: 0, 1, 2, … across restarts and logs, never reused. */
   seq: number;
-  /** Receipt digest (SHA-256 of the payload) of receipt seq - 1; ZERO_DIGEST for seq 0. */
+  /**
+   * Receipt digest (SHA-256 of the payload) of the data directory's previous receipt: seq - 1 within a log; after a
+   * restart, the predecessor's last receipt (the serving statement's firstSeq says where the seq goes on). ZERO_DIGEST
+   * for seq 0, and for the first receipt of a data directory that holds none (a crashed first life, see firstSeq).
+   */
   prevReceipt: string;
   /** RFC 3339 UTC with milliseconds. */
   issuedAt: string;
@@ -282,6 +298,15 @@ export function isClientKeyId(id: unknown): id is string {
   return typeof id === "string" && (SHA256_HEX.test(id) || id === ANONYMOUS_CLIENT || id === OTHER_CLIENTS);
 }
 
+/** Whether DER SPKI bytes are an EC key on `curve` (lib/dsse parseEcSpki); false for anything else. */
+function isCurve(spki: Uint8Array, curve: string): boolean {
+  try {
+    return parseEcSpki(spki).curve === curve;
+  } catch {
+    return false;
+  }
+}
+
 /** The checkpoint origin of a serving log. */
 export function servingOrigin(logId: string): string {
   return `${SERVING_ORIGIN_PREFIX}${logId}`;
@@ -308,11 +333,15 @@ export function validateServingStatement(json: unknown): ServingStatement {
       const spki =
         typeof key.publicKey === "string" && key.publicKey.length <= 1024 ? fromBase64(key.publicKey) : undefined;
       if (spki === undefined || spki.length === 0) c.fail("predicate.servingKey.publicKey", "expected base64 DER SPKI");
+      else if (!isCurve(spki, SERVING_KEY_CURVE))
+        c.fail("predicate.servingKey.publicKey", `expected an EC ${SERVING_KEY_CURVE} SubjectPublicKeyInfo`);
       keyid = c.hex64(key.keyid, "predicate.servingKey.keyid");
     }
     const log = c.object(p.log, "predicate.log");
+    let firstSeq: number | undefined;
     if (log !== undefined) {
-      c.only(log, "predicate.log", ["logId", "origin"]);
+      c.only(log, "predicate.log", ["logId", "origin", "firstSeq"]);
+      firstSeq = c.integer(log.firstSeq, "predicate.log.firstSeq");
       const logId = c.hex64(log.logId, "predicate.log.logId");
       if (logId !== undefined && keyid !== undefined && logId !== keyid)
         c.fail("predicate.log.logId", "must equal predicate.servingKey.keyid");
@@ -344,7 +373,9 @@ export function validateServingStatement(json: unknown): ServingStatement {
       if (before !== undefined) {
         c.only(before, "predicate.predecessor", ["logId", "lastSeq", "lastReceipt"]);
         c.hex64(before.logId, "predicate.predecessor.logId");
-        c.integer(before.lastSeq, "predicate.predecessor.lastSeq");
+        const lastSeq = c.integer(before.lastSeq, "predicate.predecessor.lastSeq");
+        if (lastSeq !== undefined && firstSeq !== undefined && firstSeq <= lastSeq)
+          c.fail("predicate.log.firstSeq", `must be after the predecessor's lastSeq ${lastSeq}`);
         c.hex64(before.lastReceipt, "predicate.predecessor.lastReceipt");
       }
     }
@@ -392,9 +423,9 @@ export function validateReceiptStatement(json: unknown): ReceiptStatement {
     if (!isClientKeyId(p.clientKeyId) || p.clientKeyId === OTHER_CLIENTS)
       c.fail("predicate.clientKeyId", `expected 64 hex or ${ANONYMOUS_CLIENT}`);
     const seq = c.integer(p.seq, "predicate.seq");
+    // seq > 0 with ZERO_DIGEST is the first receipt of a data directory whose earlier life crashed before any of its
+    // receipts reached the disk: its seq goes on from the reserved mark (the serving statement's log.firstSeq).
     if (seq === 0 && p.prevReceipt !== ZERO_DIGEST) c.fail("predicate.prevReceipt", "receipt 0 has no predecessor");
-    if (seq !== undefined && seq > 0 && p.prevReceipt === ZERO_DIGEST)
-      c.fail("predicate.prevReceipt", "only receipt 0 has no predecessor");
     c.timestamp(p.issuedAt, "predicate.issuedAt");
   }
   c.throwIfAny("receipt");

@@ -12,6 +12,7 @@ import {
   decodeReceiptHeader,
   encodeReceiptHeader,
   encodeStatement,
+  generateServingKey,
   leafHashOfPayload,
   logIdOf,
   parseReceiptText,
@@ -42,6 +43,12 @@ const MODEL_ROOT = "ab".repeat(32);
 const ADMISSION = "cd".repeat(32);
 
 function key(): { privateKey: KeyObject; publicKey: KeyObject; spki: Uint8Array; logId: string } {
+  const { privateKey, publicKey, spki } = generateServingKey();
+  return { privateKey, publicKey, spki, logId: logIdOf(spki) };
+}
+
+/** A key on another curve than the serving keys' (P-384, the job key's curve). */
+function p384(): { privateKey: KeyObject; publicKey: KeyObject; spki: Uint8Array; logId: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
   const spki = spkiOf(publicKey);
   return { privateKey, publicKey, spki, logId: logIdOf(spki) };
@@ -57,8 +64,12 @@ function code(expected: string) {
   };
 }
 
-function serving(k = S) {
+function serving(
+  k = S,
+  extra: { predecessor?: { logId: string; lastSeq: number; lastReceipt: string }; firstSeq?: number } = {},
+) {
   const statement = buildServingStatement({
+    ...extra,
     modelName: "tiny.gguf",
     modelRoot: MODEL_ROOT,
     servingKey: k.spki,
@@ -108,6 +119,28 @@ describe("serving statement", () => {
     assert.equal(verified.manifestDigest, payloadDigestOf(envelope));
     assert.equal(verified.statement.predicate.log.origin, `provenant.dev/serving/${S.logId}`);
     assert.equal(verified.statement.subject[0].digest.sha256, MODEL_ROOT);
+    assert.equal(verified.statement.predicate.log.firstSeq, 0);
+    assert.equal(S.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+  });
+
+  it("when S is not a P-256 key (a P-384 one, as the job key K), it is STATEMENT_INVALID", () => {
+    const k = p384();
+    const statement = structuredClone(serving().statement);
+    statement.predicate.servingKey = { publicKey: Buffer.from(k.spki).toString("base64"), keyid: k.logId };
+    statement.predicate.log = { logId: k.logId, origin: `provenant.dev/serving/${k.logId}`, firstSeq: 0 };
+    assert.throws(() => validateServingStatement(statement), code("STATEMENT_INVALID"));
+    const envelope = signStatementPayload(encodeStatement(statement), k.privateKey, k.logId);
+    assert.throws(() => verifyServingStatement(envelope, k.spki), code("STATEMENT_INVALID"));
+  });
+
+  it("when it continues a predecessor, firstSeq follows its lastSeq (or the reserved mark), never at or below it", () => {
+    const predecessor = { logId: "12".repeat(32), lastSeq: 41, lastReceipt: "34".repeat(32) };
+    assert.equal(serving(S, { predecessor }).statement.predicate.log.firstSeq, 42);
+    assert.equal(serving(S, { predecessor, firstSeq: 1024 }).statement.predicate.log.firstSeq, 1024);
+    assert.throws(() => serving(S, { predecessor, firstSeq: 41 }), code("STATEMENT_INVALID"));
+    const missing = structuredClone(serving().statement) as unknown as { predicate: { log: Record<string, unknown> } };
+    delete missing.predicate.log.firstSeq;
+    assert.throws(() => validateServingStatement(missing), code("STATEMENT_INVALID"));
   });
 
   it("when another key signed it, or the bundle's signer is another key, it is refused", () => {
@@ -129,7 +162,7 @@ describe("serving statement", () => {
     // A consistent keyid/logId that is not the key's SHA-256 passes the shape check but not verification.
     const swapped = structuredClone(statement);
     swapped.predicate.servingKey.keyid = "00".repeat(32);
-    swapped.predicate.log = { logId: "00".repeat(32), origin: `provenant.dev/serving/${"00".repeat(32)}` };
+    swapped.predicate.log = { logId: "00".repeat(32), origin: `provenant.dev/serving/${"00".repeat(32)}`, firstSeq: 0 };
     const envelope = signStatementPayload(encodeStatement(swapped), S.privateKey, S.logId);
     assert.throws(() => verifyServingStatement(envelope), code("STATEMENT_INVALID"));
   });
@@ -189,7 +222,6 @@ describe("inference receipt", () => {
     const base = buildReceiptStatement(receiptInput());
     const cases: ((p: Record<string, unknown>) => void)[] = [
       (p) => (p.prevReceipt = "11".repeat(32)),
-      (p) => (p.seq = 5),
       (p) => (p.seq = -1),
       (p) => (p.operation = "embeddings"),
       (p) => (p.promptTokens = 1.5),
@@ -204,6 +236,11 @@ describe("inference receipt", () => {
       assert.throws(() => validateReceiptStatement(copy), code("RECEIPT_INVALID"));
     }
     assert.throws(() => validateReceiptStatement([]), code("RECEIPT_INVALID"));
+    // The first receipt of a data directory whose first life crashed before any receipt reached the disk: its seq
+    // goes on from the reserved mark with no predecessor to name.
+    const afterCrash = structuredClone(base) as unknown as { predicate: Record<string, unknown> };
+    afterCrash.predicate.seq = 1024;
+    assert.equal(validateReceiptStatement(afterCrash).predicate.seq, 1024);
   });
 
   it("when carried in the Provenant-Receipt header, it reads back as the same envelope", () => {

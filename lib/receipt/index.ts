@@ -3,7 +3,7 @@
 // with the serving key S (also on libuv's thread pool, off the event loop) and verification of what a caller holds:
 // a receipt against S, against the request and response bytes with the salt, against an anchored root. Trusts only
 // the key and roots it is handed; the shapes are lib/receipt/core.ts's. Byte-level reference: docs/serving.md.
-import { createHash, createPublicKey, randomBytes, sign, type KeyObject } from "node:crypto";
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 
 import {
   INTOTO_PAYLOAD_TYPE,
@@ -34,6 +34,7 @@ import {
   PREDICATE_SERVING,
   PREDICATE_USAGE,
   SALT_BYTES,
+  SERVING_KEY_CURVE,
   STATEMENT_TYPE,
   parseStatementBytes,
   servingOrigin,
@@ -69,6 +70,7 @@ export {
   PREDICATE_USAGE,
   REQUIRE_KINDS,
   SALT_BYTES,
+  SERVING_KEY_CURVE,
   SERVING_ORIGIN_PREFIX,
   STATEMENT_TYPE,
   ZERO_DIGEST,
@@ -114,6 +116,15 @@ export function spkiOf(key: KeyObject): Uint8Array {
   return new Uint8Array(pub.export({ type: "spki", format: "der" }));
 }
 
+/**
+ * A fresh serving key S (ECDSA P-256, SERVING_KEY_CURVE), born in this process and never written to disk: its log id
+ * is SHA-256 of `spki`, which the attestation binds through REPORT_DATA[0:32].
+ */
+export function generateServingKey(): { privateKey: KeyObject; publicKey: KeyObject; spki: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: SERVING_KEY_CURVE });
+  return { privateKey, publicKey, spki: spkiOf(publicKey) };
+}
+
 /** A fresh per-request salt (32 random bytes). */
 export function newSalt(): Uint8Array {
   return new Uint8Array(randomBytes(SALT_BYTES));
@@ -156,13 +167,15 @@ export interface ServingInput {
   /** The model's name in the subject (its file name) and its OMS root digest. */
   modelName: string;
   modelRoot: string;
-  /** DER SPKI of the serving key S (P-384). */
+  /** DER SPKI of the serving key S (P-256, SERVING_KEY_CURVE). */
   servingKey: Uint8Array;
   jobCodeDigest: string;
   startedOn: Date;
   epoch: { maxReceipts: number; maxSeconds: number };
   admission: { require: RequireKind; manifestDigest: string };
   predecessor?: { logId: string; lastSeq: number; lastReceipt: string };
+  /** The seq of the log's first receipt (the data directory's reserved mark); default the predecessor's next, or 0. */
+  firstSeq?: number;
   runtime: { name: string; version: string; gpu: boolean };
 }
 
@@ -171,7 +184,11 @@ export function buildServingStatement(input: ServingInput): ServingStatement {
   const logId = logIdOf(input.servingKey);
   const predicate: ServingPredicate = {
     servingKey: { publicKey: Buffer.from(input.servingKey).toString("base64"), keyid: logId },
-    log: { logId, origin: servingOrigin(logId) },
+    log: {
+      logId,
+      origin: servingOrigin(logId),
+      firstSeq: input.firstSeq ?? (input.predecessor === undefined ? 0 : input.predecessor.lastSeq + 1),
+    },
     jobCode: { name: "provenant", digest: { sha256: input.jobCodeDigest } },
     startedOn: input.startedOn.toISOString(),
     epoch: { maxReceipts: input.epoch.maxReceipts, maxSeconds: input.epoch.maxSeconds },
@@ -329,15 +346,17 @@ export function verifyServingCheckpoint(note: string, logId: string, signerKey: 
 
 // ── verification ────────────────────────────────────────────────────────────────────────────────────────────────
 
-/** A P-384 public key from DER SPKI bytes; `code` when it is not one. */
+/** A serving public key (SERVING_KEY_CURVE, P-256) from DER SPKI bytes; `code` when it is not one. */
 export function servingPublicKey(spki: Uint8Array, code: ErrorCode = "STATEMENT_INVALID"): KeyObject {
   try {
-    if (parseEcSpki(spki).curve !== "P-384") throw new Error("not a P-384 key");
+    if (parseEcSpki(spki).curve !== SERVING_KEY_CURVE) throw new Error(`not a ${SERVING_KEY_CURVE} key`);
     return createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
   } catch (error) {
-    throw new MalformedInputError(code, `the serving key is not a P-384 SubjectPublicKeyInfo: ${String(error)}`, {
-      cause: error,
-    });
+    throw new MalformedInputError(
+      code,
+      `the serving key is not a ${SERVING_KEY_CURVE} SubjectPublicKeyInfo: ${String(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -359,7 +378,7 @@ export interface VerifiedServing {
 }
 
 /**
- * Verifies a serving statement envelope: its payload is a valid serving statement, its servingKey is P-384 and is the
+ * Verifies a serving statement envelope: its payload is a valid serving statement, its servingKey is P-256 and is the
  * key that signed it (S signs its own statement; the bundle's attestation binds the same key in REPORT_DATA), and
  * keyid = logId = SHA-256(SPKI). STATEMENT_INVALID, DSSE_BAD_SIGNATURE or BINDING_KEY_MISMATCH otherwise.
  */

@@ -28,6 +28,7 @@ import {
   MAX_RECEIPT_PAYLOAD_BYTES,
   MAX_SERVING_PAYLOAD_BYTES,
   SALT_BYTES,
+  SERVING_KEY_CURVE,
   parseStatementBytes,
   servingOrigin,
   validateReceiptStatement,
@@ -376,7 +377,8 @@ async function verifyEnvelopeWeb(
 
 /**
  * A serving statement as lib/receipt verifyServingStatement reads it, over WebCrypto: the statement's servingKey is
- * P-384 and is the bundle's signer K (BINDING_KEY_MISMATCH), logId = SHA-256 of it, and K signed the envelope.
+ * P-256 (SERVING_KEY_CURVE) and is the bundle's signer K (BINDING_KEY_MISMATCH), logId = SHA-256 of it, and K signed
+ * the envelope.
  */
 async function verifyServingWeb(
   evidence: ServingEvidence,
@@ -387,8 +389,8 @@ async function verifyServingWeb(
     parseStatementBytes(evidence.envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
   );
   const spki = decodeBase64(statement.predicate.servingKey.publicKey, "DSSE_MALFORMED", "servingKey.publicKey");
-  if (parseEcSpki(spki).curve !== "P-384")
-    throw malformed("STATEMENT_INVALID", "the serving key is not P-384", "predicate.servingKey");
+  if (parseEcSpki(spki).curve !== SERVING_KEY_CURVE)
+    throw malformed("STATEMENT_INVALID", `the serving key is not ${SERVING_KEY_CURVE}`, "predicate.servingKey");
   const logId = toHex(sha256(spki));
   if (logId !== statement.predicate.log.logId)
     throw malformed(
@@ -512,6 +514,9 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
       );
     const subject = serving!.statement.subject[0].digest.sha256;
     if (p.modelRoot !== subject) mismatch.push(`modelRoot ${p.modelRoot} is not the served model ${subject}`);
+    // A log's receipts start at its firstSeq: an earlier seq was another life's (or was never issued).
+    const firstSeq = serving!.statement.predicate.log.firstSeq;
+    if (p.seq < firstSeq) mismatch.push(`seq ${p.seq} is before the log's firstSeq ${firstSeq}`);
     if (mismatch.length > 0) throw new VerificationError("RECEIPT_SERVING_MISMATCH", mismatch.join("; "));
   });
 
@@ -758,7 +763,12 @@ export async function createReceiptLogVerifier(
         parseStatementBytes(envelope.payloadType, payload, MAX_RECEIPT_PAYLOAD_BYTES, "RECEIPT_INVALID"),
       );
       const p = statement.predicate;
-      if (p.logId !== s.logId || p.servingManifest !== s.manifestDigest || p.modelRoot !== modelRoot)
+      if (
+        p.logId !== s.logId ||
+        p.servingManifest !== s.manifestDigest ||
+        p.modelRoot !== modelRoot ||
+        p.seq < s.statement.predicate.log.firstSeq
+      )
         throw new VerificationError(
           "RECEIPT_SERVING_MISMATCH",
           "the receipt names another log, serving statement or model",

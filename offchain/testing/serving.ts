@@ -10,6 +10,7 @@ import { buildOmsStatement } from "../../lib/intoto/index.ts";
 import { MerkleTree } from "../../lib/merkle/index.ts";
 import type { ModelHash } from "../../lib/oms/types.ts";
 import {
+  SERVING_KEY_CURVE,
   ZERO_DIGEST,
   buildReceiptStatement,
   buildServingStatement,
@@ -102,8 +103,9 @@ export function makeServingBundle(
 ): ServingBundle {
   const seed = options.seed ?? "serving";
   const variant = options.variant ?? "good";
-  const s = generateKeyPairSync("ec", { namedCurve: "P-384" });
-  const other = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  // S is P-256 (lib/receipt SERVING_KEY_CURVE), as `provenant serve` makes it.
+  const s = generateKeyPairSync("ec", { namedCurve: SERVING_KEY_CURVE });
+  const other = generateKeyPairSync("ec", { namedCurve: SERVING_KEY_CURVE });
   const spki = spkiOf(s.publicKey);
   const logId = logIdOf(spki);
   const model = options.model ?? oneFileModel(`model-${seed}`, seed);
