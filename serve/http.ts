@@ -257,6 +257,27 @@ function consistency(app: ServeApp, res: ServerResponse, query: URLSearchParams)
   });
 }
 
+/**
+ * GET /v1/attestation[?logId=<hex>]: the serving bundle of the current log, or of an earlier log of this data
+ * directory (its bundle is kept with the log), byte for byte as it was written and pushed. `?log=` is accepted as on
+ * the other endpoints. 400 for a malformed id, 404 NOT_FOUND for a log this data directory never had.
+ */
+function attestation(app: ServeApp, res: ServerResponse, query: URLSearchParams): void {
+  const values = [...query.getAll("logId"), ...query.getAll("log")];
+  let bundle = app.log.identity.bundle;
+  if (values.length > 0) {
+    const id = values[0]!.toLowerCase().replace(/^sha256:/, "");
+    if (values.length > 1 || !/^[0-9a-f]{64}$/.test(id))
+      return sendError(res, "SERVE_BAD_REQUEST", "logId must be one 64-hex log id", 400);
+    const state = app.log.logState(id);
+    if (state === undefined) return sendError(res, "NOT_FOUND", "no such log in this data directory", 404);
+    bundle = state.row.bundle;
+  }
+  if (res.headersSent) return;
+  res.writeHead(200, { "content-type": "application/json", ...SECURITY_HEADERS });
+  res.end(Buffer.from(bundle));
+}
+
 function logsView(app: ServeApp) {
   const anchors = new Map(app.anchorer.states().map((s) => [s.logId, s]));
   return {
@@ -433,12 +454,7 @@ function route(app: ServeApp, req: IncomingMessage, res: ServerResponse, limits:
       ? sendJson(res, 200, modelView(app))
       : sendError(res, "SERVE_MODEL_NOT_FOUND", `this server serves ${app.modelId}`, 404);
   }
-  if (path === "/v1/attestation") {
-    if (res.headersSent) return;
-    res.writeHead(200, { "content-type": "application/json", ...SECURITY_HEADERS });
-    res.end(Buffer.from(app.log.identity.bundle));
-    return;
-  }
+  if (path === "/v1/attestation") return attestation(app, res, query);
   if (path === "/v1/logs") return sendJson(res, 200, logsView(app));
   const proofMatch = SHA256_PATH.exec(path);
   if (proofMatch !== null) return leafProof(app, res, proofMatch[1]!.toLowerCase(), query);

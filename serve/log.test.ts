@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { createPublicKey } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,15 +10,16 @@ import { verifyConsistency } from "../lib/merkle/index.ts";
 import {
   ZERO_DIGEST,
   clientKeyIdOf,
+  generateServingKey,
   logIdOf,
-  spkiOf,
   verifyReceipt,
   verifyReceiptBytes,
   verifyReceiptInclusion,
   verifyServingCheckpoint,
   verifyUsageStatement,
 } from "../lib/receipt/index.ts";
-import { ReceiptLog, type ServingIdentity } from "./log.ts";
+import { isProvenantError } from "../lib/errors.ts";
+import { ReceiptLog, SEQ_RESERVATION, type ServingIdentity } from "./log.ts";
 import { ServeStore } from "./store.ts";
 import { NOW, tickingClock } from "./testing.ts";
 
@@ -32,8 +33,7 @@ function dataDir(): string {
 }
 
 function identity(startedAt: Date): ServingIdentity {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
-  const spki = spkiOf(publicKey);
+  const { privateKey, spki } = generateServingKey();
   return {
     logId: logIdOf(spki),
     privateKey,
@@ -149,7 +149,7 @@ describe("receipt log", () => {
     await store.close();
   });
 
-  it("when a new identity opens the store, seq continues, and the old log's tail is recovered by the new key", async () => {
+  it("when a new identity opens the store after a crash, seq goes on from the reserved mark, and the old log's tail is recovered by the new key", async () => {
     const dir = dataDir();
     const first = identity(NOW);
     let store = await ServeStore.open(dir);
@@ -161,10 +161,14 @@ describe("receipt log", () => {
     await log.issue(input(1));
     await log.closeEpoch();
     const tail = await log.issue(input(2, "sk-x"));
-    await store.close(); // the process dies here: receipt 2 is committed, never metered or checkpointed
+    // The process dies here (no log.close()): receipt 2 is committed, never metered or checkpointed, and the seq
+    // numbers reserved after it stay reserved.
+    assert.equal(store.reservedThrough(), SEQ_RESERVATION);
+    await store.close();
 
     store = await ServeStore.open(dir);
     assert.deepEqual(ReceiptLog.predecessorOf(store), { logId: first.logId, lastSeq: 2, lastReceipt: tail.digest });
+    assert.equal(ReceiptLog.firstSeqOf(store), SEQ_RESERVATION);
     const second = identity(new Date(NOW.getTime() + 60_000));
     log = await ReceiptLog.open(store, second, {
       epoch: { maxReceipts: 100, maxSeconds: 60 },
@@ -186,12 +190,82 @@ describe("receipt log", () => {
     assert.equal(usage.logId, first.logId);
     assert.deepEqual([usage.receipts.fromSize, usage.receipts.treeSize, usage.receipts.count], [2, 4, 1]);
     assert.equal(usage.clients[0]!.clientKeyId, clientKeyIdOf("sk-x"));
-    // seq and prevReceipt go on across the restart.
+    // The chain goes on across the restart: prevReceipt names the last receipt, the seq jumps to the reserved mark
+    // (a visible gap: seq 3 … 1023 may have been returned by the dead life and lost, so they are never issued).
     const next = await log.issue(input(3));
     const { statement } = verifyReceipt(next.envelope, successorKey);
-    assert.equal(statement.predicate.seq, 3);
+    assert.equal(statement.predicate.seq, SEQ_RESERVATION);
     assert.equal(statement.predicate.prevReceipt, tail.digest);
     assert.equal(next.leafIndex, 1);
+    assert.equal(store.reservedThrough(), 2 * SEQ_RESERVATION);
+    await store.close();
+  });
+
+  it("when the log is closed cleanly, the unused reservation is given back and the next life goes on without a gap", async () => {
+    const dir = dataDir();
+    let store = await ServeStore.open(dir);
+    let log = await ReceiptLog.open(store, identity(NOW), {
+      epoch: { maxReceipts: 100, maxSeconds: 60 },
+      now: tickingClock(NOW),
+    });
+    await log.issue(input(0));
+    const last = await log.issue(input(1));
+    await log.close();
+    assert.equal(store.reservedThrough(), 2);
+    await assert.rejects(log.issue(input(2)), (error: unknown) => {
+      assert.ok(isProvenantError(error));
+      assert.equal(error.code, "SERVE_UNAVAILABLE");
+      return true;
+    });
+    await store.close();
+
+    store = await ServeStore.open(dir);
+    const second = identity(new Date(NOW.getTime() + 60_000));
+    log = await ReceiptLog.open(store, second, {
+      epoch: { maxReceipts: 100, maxSeconds: 60 },
+      now: tickingClock(new Date(NOW.getTime() + 60_000)),
+    });
+    const next = verifyReceipt((await log.issue(input(2))).envelope, createPublicKey(second.privateKey)).statement;
+    assert.equal(next.predicate.seq, 2);
+    assert.equal(next.predicate.prevReceipt, last.digest);
+    await store.close();
+  });
+
+  it("when an OS crash loses the last committed receipts, their seq numbers are still never issued again", async () => {
+    const dir = dataDir();
+    let store = await ServeStore.open(dir);
+    const first = identity(NOW);
+    const log = await ReceiptLog.open(store, first, {
+      epoch: { maxReceipts: 100, maxSeconds: 60 },
+      now: tickingClock(NOW),
+      seqReservation: 4,
+    });
+    const returned = [];
+    for (let i = 0; i < 6; i++) returned.push(await log.issue(input(i)));
+    // Receipt 4 crossed the mark: 8 was reserved, durably, before it was handed out.
+    assert.equal(store.reservedThrough(), 8);
+    // What an OS crash can do with synchronous=NORMAL: the commits after the last fsync'd one (the reservation)
+    // never reach the disk. Here: receipts 4 and 5, returned to their callers, are gone from the store.
+    store.db.exec(`DELETE FROM leaves WHERE log_id = '${first.logId}' AND seq >= 4`);
+    await store.close();
+
+    store = await ServeStore.open(dir);
+    assert.equal(ReceiptLog.predecessorOf(store)?.lastSeq, 3);
+    assert.equal(ReceiptLog.firstSeqOf(store), 8);
+    const second = identity(new Date(NOW.getTime() + 60_000));
+    const next = await (
+      await ReceiptLog.open(store, second, {
+        epoch: { maxReceipts: 100, maxSeconds: 60 },
+        now: tickingClock(new Date(NOW.getTime() + 60_000)),
+        seqReservation: 4,
+      })
+    ).issue(input(9));
+    assert.equal(next.seq, 8);
+    assert.ok(!returned.some((r) => r.seq === next.seq));
+    assert.equal(
+      verifyReceipt(next.envelope, createPublicKey(second.privateKey)).statement.predicate.prevReceipt,
+      returned[3]!.digest,
+    );
     await store.close();
   });
 });

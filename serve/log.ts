@@ -1,8 +1,9 @@
 // The receipt log of `provenant serve`: issues receipts (seq, prevReceipt, DSSE by S, a leaf of the RFC 6962 tree of
-// S's log, committed and fsync'd before it is returned), closes epochs (a usage statement leaf, then a C2SP checkpoint
-// signed by S), and at start recovers the logs of earlier serving identities of the same data directory, whose keys
-// died with their process: their unsigned tail gets a checkpoint and a usage statement signed by the successor key.
-// One serial section orders every tree change; the fsync that makes a receipt durable is shared (group commit).
+// S's log, committed before it is returned), closes epochs (a usage statement leaf, then a C2SP checkpoint signed by
+// S, fsync'd before it is anchored), and at start recovers the logs of earlier serving identities of the same data
+// directory, whose keys died with their process: their unsigned tail gets a checkpoint and a usage statement signed by
+// the successor key. Seq numbers are reserved ahead in durable commits, so that none is issued twice even after an OS
+// crash loses the last receipts' commits (docs/serving.md, Durability). One serial section orders every tree change.
 import type { KeyObject } from "node:crypto";
 
 import { MerkleTree, type Hash } from "../lib/merkle/index.ts";
@@ -17,6 +18,7 @@ import {
   servingCheckpointText,
   sha256Hex,
   signServingCheckpoint,
+  signStatementPayload,
   signStatementPayloadAsync,
   type Meters,
   type Operation,
@@ -59,14 +61,24 @@ export interface LogState {
 
 const toHex = (hash: Hash): string => Buffer.from(hash).toString("hex");
 
+/**
+ * Seq numbers reserved by one durable commit: the reservation's fsync is paid once per this many receipts, and a
+ * crash leaves at most this many seq numbers unused (a gap in the seq, never a reuse).
+ */
+export const SEQ_RESERVATION = 1024;
+
 export class ReceiptLog {
   readonly store: ServeStore;
   readonly identity: ServingIdentity;
   readonly #now: () => Date;
   readonly #epoch: EpochPolicy;
+  readonly #reservation: number;
   readonly #logs = new Map<string, LogState>();
   #serial: Promise<unknown> = Promise.resolve();
   #nextSeq: number;
+  /** No seq at or above this is handed out before the store durably reserves more (the store's mark, in memory). */
+  #reservedThrough: number;
+  #closed = false;
   #prevReceipt: string;
   #prevUsage: string;
   /** The current epoch: where its receipts start in this log, when it started, how many receipts it has. */
@@ -80,16 +92,34 @@ export class ReceiptLog {
   /** Receipts issued by this process (for /metrics). */
   issued = 0;
 
-  private constructor(store: ServeStore, identity: ServingIdentity, epoch: EpochPolicy, now: () => Date) {
+  private constructor(
+    store: ServeStore,
+    identity: ServingIdentity,
+    epoch: EpochPolicy,
+    now: () => Date,
+    reservation: number,
+  ) {
     this.store = store;
     this.identity = identity;
     this.#epoch = epoch;
+    this.#reservation = reservation;
     this.#now = now;
     const last = store.lastReceipt();
-    this.#nextSeq = last === undefined ? 0 : last.seq + 1;
+    this.#nextSeq = ReceiptLog.firstSeqOf(store);
+    this.#reservedThrough = store.reservedThrough();
     this.#prevReceipt = last?.digest ?? ZERO_DIGEST;
     this.#prevUsage = store.lastUsage()?.digest ?? ZERO_DIGEST;
     this.#epochStart = identity.startedAt;
+  }
+
+  /**
+   * The seq the next log's first receipt takes (its serving statement's log.firstSeq): after the data directory's
+   * last receipt on disk and at or above the reserved mark, since a crashed life may have returned receipts up to it
+   * that an OS crash then lost.
+   */
+  static firstSeqOf(store: ServeStore): number {
+    const last = store.lastReceipt();
+    return Math.max(last === undefined ? 0 : last.seq + 1, store.reservedThrough());
   }
 
   /** The predecessor a new serving statement names: the data directory's last receipt, if any. */
@@ -100,32 +130,33 @@ export class ReceiptLog {
 
   /**
    * Registers the new serving identity as a log, rebuilds every log's tree from the store, and recovers each earlier
-   * log that is not closed yet (one transaction per log): a checkpoint over all its leaves signed by the new key, and
-   * a usage statement for its unmetered receipts as a leaf of the new log.
+   * log that is not closed yet (one durable transaction per log): a checkpoint over all its leaves signed by the new
+   * key, and a usage statement for its unmetered receipts as a leaf of the new log.
    */
   static async open(
     store: ServeStore,
     identity: ServingIdentity,
-    options: { epoch: EpochPolicy; now: () => Date },
+    options: { epoch: EpochPolicy; now: () => Date; /** Default SEQ_RESERVATION. */ seqReservation?: number },
   ): Promise<ReceiptLog> {
-    store.transaction(() =>
-      store.insertLog({
-        logId: identity.logId,
-        publicKey: identity.spki,
-        servingManifest: identity.servingManifest,
-        modelRoot: identity.modelRoot,
-        modelName: identity.modelName,
-        startedAt: identity.startedAt.toISOString(),
-        bundle: identity.bundle,
-      }),
+    store.transaction(
+      () =>
+        store.insertLog({
+          logId: identity.logId,
+          publicKey: identity.spki,
+          servingManifest: identity.servingManifest,
+          modelRoot: identity.modelRoot,
+          modelName: identity.modelName,
+          startedAt: identity.startedAt.toISOString(),
+          bundle: identity.bundle,
+        }),
+      { durable: true },
     );
-    const log = new ReceiptLog(store, identity, options.epoch, options.now);
+    const log = new ReceiptLog(store, identity, options.epoch, options.now, options.seqReservation ?? SEQ_RESERVATION);
     for (const row of store.logs())
       log.#logs.set(row.logId, { row, tree: new MerkleTree(store.leafHashes(row.logId)) });
     for (const state of log.#logs.values()) {
       if (state.row.logId !== identity.logId && state.row.closedAt === null) await log.#recover(state);
     }
-    await store.durable();
     return log;
   }
 
@@ -154,14 +185,22 @@ export class ReceiptLog {
   }
 
   /**
-   * Issues the receipt of one answer: builds it with the next seq and prevReceipt, signs it with S (thread pool),
-   * appends it to the tree and commits it; resolves once the commit is fsync'd. SERVE_STORE_FAILED when the store
-   * cannot take it (nothing is returned then, and the seq may be taken by the next receipt).
+   * Issues the receipt of one answer: builds it with the next seq and prevReceipt, signs it with S (on this thread: a
+   * P-256 signature takes about 0.1 ms, less than a hop to libuv's thread pool and back costs a waiting client),
+   * commits it and appends it to the tree; resolves once it is committed (synchronous=NORMAL: it survives the process
+   * dying; an OS crash may lose it, never its seq). Before the seq passes the reserved mark, the next
+   * SEQ_RESERVATION seq numbers are reserved in a durable commit. SERVE_STORE_FAILED when the store cannot take it
+   * (nothing is returned then, and the seq is taken by the next receipt); SERVE_UNAVAILABLE after close().
    */
   async issue(input: IssueInput): Promise<ReceiptObject> {
-    const { object, mark } = await this.#inOrder(async () => {
+    const object = await this.#inOrder(async () => {
+      if (this.#closed) throw new IoError("SERVE_UNAVAILABLE", "the receipt log is closed");
       const state = this.current;
       const seq = this.#nextSeq;
+      if (seq >= this.#reservedThrough) {
+        this.store.reserveThrough(seq + this.#reservation);
+        this.#reservedThrough = seq + this.#reservation;
+      }
       const statement = buildReceiptStatement({
         modelRoot: this.identity.modelRoot,
         servingManifest: this.identity.servingManifest,
@@ -178,7 +217,7 @@ export class ReceiptLog {
         issuedAt: this.#now(),
       });
       const payload = encodeStatement(statement);
-      const envelope = await signStatementPayloadAsync(payload, this.identity.privateKey, this.identity.logId);
+      const envelope = signStatementPayload(payload, this.identity.privateKey, this.identity.logId);
       const digest = sha256Hex(payload);
       const leafHash = leafHashOfPayload(payload);
       const leafIndex = state.tree.size;
@@ -202,25 +241,44 @@ export class ReceiptLog {
       this.#prevReceipt = digest;
       this.#epochReceipts += 1;
       this.issued += 1;
-      const object: ReceiptObject = {
+      return {
         envelope,
         digest,
         salt: Buffer.from(input.salt).toString("hex"),
         seq,
         logId: this.identity.logId,
         leafIndex,
-      };
-      return { object, mark: this.store.mark };
+      } satisfies ReceiptObject;
     });
     if (this.#epochReceipts >= this.#epoch.maxReceipts)
       void this.closeEpoch().catch((error: unknown) => this.onError(error));
-    await this.store.durable(mark);
     return object;
   }
 
-  #commit(body: () => void): void {
+  /** The reserved mark in force (no seq at or above it has been handed out). */
+  get reservedThrough(): number {
+    return this.#reservedThrough;
+  }
+
+  /**
+   * At a clean stop, after the last receipt: lowers the reserved mark to the next seq in a durable commit (which also
+   * makes every receipt before it durable), so that the next life goes on without a gap; later issue() calls are
+   * refused. A crash skips this, and the next life starts at the reserved mark instead.
+   */
+  close(): Promise<void> {
+    return this.#inOrder(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      if (this.#nextSeq < this.#reservedThrough) {
+        this.store.reserveThrough(this.#nextSeq);
+        this.#reservedThrough = this.#nextSeq;
+      }
+    });
+  }
+
+  #commit(body: () => void, durable = false): void {
     try {
-      this.store.transaction(body);
+      this.store.transaction(body, { durable });
     } catch (error) {
       throw new IoError("SERVE_STORE_FAILED", `the receipt store refused a write: ${String(error)}`, { cause: error });
     }
@@ -258,7 +316,6 @@ export class ReceiptLog {
       this.#epochFrom = state.tree.size;
       this.#epochStart = end;
       this.#epochReceipts = 0;
-      await this.store.durable();
       if (checkpoint !== undefined) this.onCheckpoint(checkpoint);
       return checkpoint;
     });
@@ -358,7 +415,8 @@ export class ReceiptLog {
       };
     };
     // The usage leaf goes into the live tree first (the checkpoint signs the root that includes it); a failed commit
-    // rebuilds the tree from the store, so memory never holds a leaf that disk does not.
+    // rebuilds the tree from the store, so memory never holds a leaf that disk does not. The commit is durable: the
+    // checkpoint is anchored next, and the chain must never hold a root over leaves an OS crash could take back.
     if (usageLeaf !== undefined && leafHash !== undefined) leafLog.tree.append(leafHash);
     const leafLogSize = leafLog.tree.size;
     if (leafLogSize > 0 && leafLogSize > (this.store.latestCheckpoint(leafLog.row.logId)?.treeSize ?? 0))
@@ -394,7 +452,7 @@ export class ReceiptLog {
         }
         for (const row of rows) this.store.insertCheckpoint(row);
         if (args.recovery) this.store.closeLog(metered.row.logId, this.identity.logId, createdAt);
-      });
+      }, true);
     } catch (error) {
       leafLog.tree = new MerkleTree(this.store.leafHashes(leafLog.row.logId));
       throw error;

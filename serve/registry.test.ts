@@ -9,7 +9,8 @@ let world: ServeWorld;
 before(async () => {
   world = await createServeWorld("serve-registry");
 });
-after(async () => world.close());
+// world is unset when the fixture failed to come up (it closed what it had started then).
+after(async () => (world as ServeWorld | undefined)?.close());
 
 describe("the registry gate", () => {
   it("when the model's records are audits, fine-tunes or serving records, admission follows --require and revocations", async () => {

@@ -19,6 +19,8 @@ import {
   type ReceiptObject,
   type VerifiedServing,
 } from "../lib/receipt/index.ts";
+import { ReceiptLog, SEQ_RESERVATION } from "./log.ts";
+import { ServeStore } from "./store.ts";
 import { createServeWorld, waitFor, type ServeWorld } from "./testing.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -40,7 +42,7 @@ before(async () => {
 
 after(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  await world.close();
+  await (world as ServeWorld | undefined)?.close(); // unset when the fixture failed to come up
 });
 
 /** `provenant serve` on port 0; resolves with its URL from the "serving" log line. */
@@ -199,14 +201,27 @@ describe("restart of provenant serve", () => {
     assert.equal(metered.logId, servingA.logId);
     assert.equal(metered.receipts.lastSeq, predecessor.lastSeq);
 
-    // seq and prevReceipt go on from the last receipt of the old life.
+    // prevReceipt goes on from the last receipt of the old life; the seq from the mark the old life had reserved
+    // (durably, before handing out any seq below it), which its serving statement names: a visible gap, never a
+    // seq issued twice, even had an OS crash taken the old life's last commits with it.
+    const firstSeq = servingB.statement.predicate.log.firstSeq;
+    assert.equal(firstSeq, SEQ_RESERVATION);
+    assert.ok(firstSeq > lastSeq);
     const next = await complete(second.url, 100);
     const { statement } = verifyReceipt(next.envelope, servingB.publicKey);
-    assert.equal(statement.predicate.seq, predecessor.lastSeq + 1);
+    assert.equal(statement.predicate.seq, firstSeq);
     assert.equal(statement.predicate.prevReceipt, predecessor.lastReceipt);
     assert.ok(!seqs.includes(next.seq));
 
     second.child.kill("SIGTERM");
     assert.equal(await second.exited, 0, second.output().slice(-2000));
+    // A clean stop gives the unused reservation back: the next life would go on from seq + 1, without a gap.
+    const store = await ServeStore.open(dataDir);
+    try {
+      assert.equal(store.reservedThrough(), next.seq + 1);
+      assert.equal(ReceiptLog.firstSeqOf(store), next.seq + 1);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -105,7 +105,7 @@ before(async () => {
 
 after(async () => {
   for (const handle of handles) await handle.stop();
-  await world.close();
+  await (world as ServeWorld | undefined)?.close(); // unset when the fixture failed to come up
 });
 
 describe("provenant serve (one server for receipts, proofs and hostile input)", () => {
@@ -130,6 +130,8 @@ describe("provenant serve (one server for receipts, proofs and hostile input)", 
       provenant_receipt: ReceiptObject;
     };
     const receipt = body.provenant_receipt;
+    // S is P-256 (lib/receipt SERVING_KEY_CURVE): ECDSA with SHA-256, DER.
+    assert.equal(serving.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
     const { statement, digest } = verifyReceipt(receipt.envelope, serving.publicKey);
     const p = statement.predicate;
     assert.equal(digest, receipt.digest);
@@ -602,6 +604,46 @@ describe("the off-switch", () => {
       (await post(first, "/v1/completions", { model: "tiny", prompt: "a", max_tokens: 2 })).response.status,
       200,
     );
+  });
+
+  it("when a server restarts on its data directory after a clean stop, seq goes on without a gap and GET /v1/attestation?logId= serves the earlier log's bundle", async () => {
+    const first = await serve("e");
+    const firstBundle = new Uint8Array(await (await fetch(`${first.url}/v1/attestation`)).arrayBuffer());
+    const before = await servingOf(first);
+    const last = (await post(first, "/v1/completions", { model: "tiny", prompt: "a", max_tokens: 2 })).response;
+    const lastReceipt = ((await last.json()) as { provenant_receipt: ReceiptObject }).provenant_receipt;
+    await first.stop();
+
+    const second = await serve("e");
+    const after = await servingOf(second);
+    assert.notEqual(after.logId, before.logId);
+    assert.equal(after.statement.predicate.log.firstSeq, lastReceipt.seq + 1);
+    assert.deepEqual(after.statement.predicate.predecessor, {
+      logId: before.logId,
+      lastSeq: lastReceipt.seq,
+      lastReceipt: lastReceipt.digest,
+    });
+    const earlier = await fetch(`${second.url}/v1/attestation?logId=${before.logId}`);
+    assert.equal(earlier.status, 200);
+    assert.deepEqual(new Uint8Array(await earlier.arrayBuffer()), firstBundle);
+    const current = await fetch(`${second.url}/v1/attestation?logId=sha256:${after.logId.toUpperCase()}`);
+    assert.equal(
+      verifyServingStatement(readBundle(new Uint8Array(await current.arrayBuffer())).envelopes[0]!).logId,
+      after.logId,
+    );
+    const unknown = await fetch(`${second.url}/v1/attestation?logId=${"ab".repeat(32)}`);
+    assert.equal(unknown.status, 404);
+    assert.equal(errorCode(await unknown.json()), "NOT_FOUND");
+    for (const bad of ["logId=xyz", `logId=${before.logId}&logId=${after.logId}`]) {
+      const response = await fetch(`${second.url}/v1/attestation?${bad}`);
+      assert.equal(response.status, 400, bad);
+      assert.equal(errorCode(await response.json()), "SERVE_BAD_REQUEST");
+    }
+    const next = (await post(second, "/v1/completions", { model: "tiny", prompt: "b", max_tokens: 2 })).response;
+    const receipt = ((await next.json()) as { provenant_receipt: ReceiptObject }).provenant_receipt;
+    const { statement } = verifyReceipt(receipt.envelope, after.publicKey);
+    assert.equal(statement.predicate.seq, lastReceipt.seq + 1);
+    assert.equal(statement.predicate.prevReceipt, lastReceipt.digest);
   });
 
   it("when the model has no record of the required kind, the server does not start (MODEL_NOT_RECORDED)", async () => {

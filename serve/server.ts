@@ -11,11 +11,13 @@ import { writeBundle } from "../lib/bundle/index.ts";
 import { IoError, PolicyError, ProvenantError } from "../lib/errors.ts";
 import { buildOmsStatement, type Statement } from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
-import { buildServingStatement, logIdOf, type RequireKind } from "../lib/receipt/index.ts";
+import { gpuNonceFor } from "../lib/gpu/index.ts";
+import { buildServingStatement, generateServingKey, logIdOf, type RequireKind } from "../lib/receipt/index.ts";
 import { bundleFileName, assembleBundle, writeBundleFile } from "../enclave-job/bundle.ts";
-import { attest, defaultHash, harnessVersion, jobCodeDigest } from "../enclave-job/job.ts";
-import type { AttestationProvider } from "../enclave-job/attest/providers.ts";
-import type { GpuEvidenceProvider } from "../enclave-job/attest/gpu.ts";
+import { defaultHash, harnessVersion, jobCodeDigest } from "../enclave-job/job.ts";
+import { reportDataFor, toNonce } from "../enclave-job/attest/key.ts";
+import type { AttestationProvider, Evidence } from "../enclave-job/attest/providers.ts";
+import type { GpuCollection, GpuEvidenceProvider } from "../enclave-job/attest/gpu.ts";
 import { sharedLlama } from "../enclave-job/llama.ts";
 import { pushBundle, redactUrls } from "../enclave-job/push.ts";
 import { createProvider, redactUrl, type TxSender } from "../offchain/chain/index.ts";
@@ -109,6 +111,42 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
   });
 
+/** REPORT_DATA's offset in the attestation report (AMD SEV-SNP ABI 56860, Table 23). */
+const REPORT_DATA_OFFSET = 0x50;
+
+/**
+ * The serving key S (P-256, lib/receipt SERVING_KEY_CURVE: not the job's P-384 K, see docs/serving.md) born here, the
+ * CPU report over REPORT_DATA = SHA-256(SPKI(S)) ‖ nonce, and with a GPU provider every GPU's evidence over
+ * gpuNonceFor(REPORT_DATA), as the job attests K (enclave-job/job.ts attest). ATTESTATION_FAILED when the report
+ * does not carry exactly those 64 bytes, before anything is signed.
+ */
+async function attestServingKey(
+  provider: AttestationProvider,
+  nonceHex: string | undefined,
+  gpuProvider: GpuEvidenceProvider | null,
+): Promise<{
+  key: ReturnType<typeof generateServingKey>;
+  nonce: Uint8Array;
+  evidence: Evidence;
+  gpu?: GpuCollection;
+}> {
+  const key = generateServingKey();
+  const nonce = toNonce(nonceHex);
+  const expected = reportDataFor(key.spki, nonce);
+  const evidence = await provider.attest(expected);
+  const actual = evidence.report.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + 64);
+  if (actual.length !== 64 || !Buffer.from(actual).equals(Buffer.from(expected)))
+    throw new IoError(
+      "ATTESTATION_FAILED",
+      `${provider.name}: the report's REPORT_DATA is not the 64 bytes asked for`,
+      {
+        details: { expected: Buffer.from(expected).toString("hex"), actual: Buffer.from(actual).toString("hex") },
+      },
+    );
+  if (gpuProvider === null) return { key, nonce, evidence };
+  return { key, nonce, evidence, gpu: await gpuProvider.collect(gpuNonceFor(expected)) };
+}
+
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? createServeLogger();
@@ -160,7 +198,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     const [codeDigest, version] = await Promise.all([(options.jobCodeDigest ?? jobCodeDigest)(), harnessVersion()]);
 
     // 2. The serving identity: S born here, bound to the report (and the GPUs' evidence) through REPORT_DATA.
-    const attested = await attest(options.provider, options.nonce, options.gpuEvidence ?? null);
+    const attested = await attestServingKey(options.provider, options.nonce, options.gpuEvidence ?? null);
     const logId = logIdOf(attested.key.spki);
     const predecessor = ReceiptLog.predecessorOf(store);
     const serving = buildServingStatement({
@@ -172,6 +210,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       epoch: { maxReceipts: options.epochReceipts, maxSeconds: options.epochSeconds },
       admission: { require: options.require, manifestDigest: admission.manifestDigest },
       ...(predecessor === undefined ? {} : { predecessor }),
+      // After a crash, above the predecessor's lastSeq + 1: the seq numbers the dead life had reserved are skipped.
+      firstSeq: ReceiptLog.firstSeqOf(store),
       runtime: { name: "provenant-serve", version, gpu: options.gpu },
     });
     const assembled = assembleBundle({
@@ -303,6 +343,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
           },
           log: {
             nextSeq: receiptLog.nextSeq,
+            seqReservedThrough: receiptLog.reservedThrough,
             treeSize: current.tree.size,
             epochReceipts: receiptLog.epochReceipts,
             checkpointSize: store.latestCheckpoint(logId)?.treeSize ?? 0,
@@ -385,6 +426,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         await engine.close();
         // The last epoch is closed and offered to the chain once, briefly; what is left is anchored by the next life.
         await receiptLog.closeEpoch().catch((error: unknown) => log.error({ err: String(error) }, "final epoch"));
+        // A clean stop gives back the unused seq reservation: the next life goes on from the next seq, without a gap.
+        await receiptLog.close().catch((error: unknown) => log.error({ err: String(error) }, "seq reservation"));
         await Promise.race([anchorer.trigger(), sleep(10_000, new AbortController().signal)]);
         await monitor.stop();
         await anchorer.stop();

@@ -1,9 +1,9 @@
 // The serving log's state in node:sqlite (WAL): every serving identity (log) this data directory had, every leaf of
-// every log (receipts and usage statements, with their signed envelopes), checkpoints with their anchoring, and the
-// usage chain. A receipt is committed and the WAL fsync'd before it is returned (durable()), with one fsync shared by
-// every commit that waits for it (group commit) and done on libuv's thread pool, off the event loop.
+// every log (receipts and usage statements, with their signed envelopes), checkpoints with their anchoring, the usage
+// chain, and the seq reservation. Commits run with synchronous=NORMAL (a committed receipt survives the process dying,
+// an OS crash may lose the last ones); the few commits that must survive an OS crash too (a seq reservation, a
+// checkpoint before it is anchored, a new log) are `durable`: synchronous=FULL, the WAL fsync'd at that commit.
 import { mkdirSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
@@ -99,6 +99,8 @@ const MIGRATIONS: readonly string[] = [
      leaf_log_id TEXT NOT NULL, leaf_index INTEGER NOT NULL, from_size INTEGER NOT NULL, tree_size INTEGER NOT NULL,
      period_end TEXT NOT NULL, created_at TEXT NOT NULL);
    CREATE INDEX usage_metered ON usage(metered_log_id, ordinal);`,
+  // The seq reservation (docs/serving.md, Durability): no seq at or above `seq_reserved_through` was ever handed out.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -173,11 +175,8 @@ function toUsage(r: Row): UsageRow {
 export class ServeStore {
   readonly db: DatabaseSync;
   readonly file: string;
-  #wal: FileHandle | undefined;
-  /** Commits made (#written) and covered by a finished fsync (#synced); the fsync in flight, if any. */
-  #written = 0;
-  #synced = 0;
-  #syncing: Promise<void> | undefined;
+  /** The journal mode in force: "wal" normally; anything else and every commit is synchronous=FULL. */
+  journalMode = "wal";
   #insertLeaf: StatementSync | undefined;
 
   private constructor(file: string) {
@@ -186,9 +185,9 @@ export class ServeStore {
   }
 
   /**
-   * Opens (or creates) `<dataDir>/serve.sqlite`. WAL with synchronous=NORMAL: a commit is written to the WAL file but
-   * not fsync'd by SQLite; durable() fsyncs the WAL itself, asynchronously, before anything is returned to a caller.
-   * Falls back to synchronous=FULL (SQLite fsyncs each commit) where the WAL file cannot be opened.
+   * Opens (or creates) `<dataDir>/serve.sqlite`. WAL with synchronous=NORMAL: a commit is in the WAL file (the OS
+   * holds it: a process crash or SIGKILL loses nothing committed) but not fsync'd until a durable commit or a WAL
+   * checkpoint. Where WAL is refused (a file system without shared memory), every commit is synchronous=FULL.
    */
   static async open(dataDir: string): Promise<ServeStore> {
     try {
@@ -202,20 +201,19 @@ export class ServeStore {
     let store: ServeStore;
     try {
       store = new ServeStore(file);
-      store.db.exec("PRAGMA journal_mode = WAL");
-      store.db.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000");
+      const mode = store.db.prepare("PRAGMA journal_mode = WAL").get() as Row;
+      store.journalMode = String(mode.journal_mode).toLowerCase();
+      store.db.exec(`PRAGMA synchronous = ${store.#normal}; PRAGMA busy_timeout = 5000`);
       store.#migrate();
     } catch (error) {
       throw new IoError("SERVE_STORE_FAILED", `cannot open ${file}: ${String(error)}`, { cause: error });
     }
-    try {
-      // The WAL exists while the connection is open (the migration check wrote to it, or it is kept from before).
-      store.db.exec("CREATE TABLE IF NOT EXISTS wal_probe (x INTEGER); DROP TABLE wal_probe");
-      store.#wal = await open(`${file}-wal`, "r+");
-    } catch {
-      store.db.exec("PRAGMA synchronous = FULL");
-    }
     return store;
+  }
+
+  /** The synchronous level of ordinary commits: NORMAL in WAL mode (see open), FULL otherwise. */
+  get #normal(): "NORMAL" | "FULL" {
+    return this.journalMode === "wal" ? "NORMAL" : "FULL";
   }
 
   #migrate(): void {
@@ -228,57 +226,61 @@ export class ServeStore {
     }
   }
 
-  /** Runs `body` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on a throw) and counts the commit. */
-  transaction<T>(body: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
-    let result: T;
+  /**
+   * Runs `body` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on a throw). `durable`: the commit is
+   * synchronous=FULL, i.e. SQLite fsyncs the WAL at this commit (sqlite.org/pragma.html#pragma_synchronous), which
+   * makes it, and every commit before it (WAL frames are appended in order), survive an OS crash or power loss.
+   */
+  transaction<T>(body: () => T, options: { durable?: boolean } = {}): T {
+    const durable = options.durable === true && this.#normal !== "FULL";
+    if (durable) this.db.exec("PRAGMA synchronous = FULL");
     try {
-      result = body();
-      this.db.exec("COMMIT");
-    } catch (error) {
-      this.db.exec("ROLLBACK");
-      throw error;
-    }
-    this.#written += 1;
-    return result;
-  }
-
-  /** A mark for everything committed so far: durable(mark) resolves once it is on disk. */
-  get mark(): number {
-    return this.#written;
-  }
-
-  /** Resolves once every commit up to `mark` is fsync'd (one fsync serves every waiter behind it). */
-  async durable(mark: number = this.#written): Promise<void> {
-    const wal = this.#wal;
-    if (wal === undefined) return; // synchronous=FULL: SQLite fsync'd at commit
-    while (this.#synced < mark) {
-      if (this.#syncing === undefined) {
-        const target = this.#written;
-        this.#syncing = wal
-          .datasync()
-          .then(() => {
-            this.#synced = Math.max(this.#synced, target);
-          })
-          .finally(() => {
-            this.#syncing = undefined;
-          });
-      }
+      this.db.exec("BEGIN IMMEDIATE");
+      let result: T;
       try {
-        await this.#syncing;
+        result = body();
+        this.db.exec("COMMIT");
       } catch (error) {
-        throw new IoError("SERVE_STORE_FAILED", `cannot fsync ${this.file}-wal: ${String(error)}`, { cause: error });
+        this.db.exec("ROLLBACK");
+        throw error;
       }
+      return result;
+    } finally {
+      if (durable) this.db.exec(`PRAGMA synchronous = ${this.#normal}`);
     }
   }
 
   async close(): Promise<void> {
+    // Closing the last connection checkpoints the WAL into the database file, with fsyncs.
+    this.db.close();
+  }
+
+  // ── the seq reservation ──
+
+  /** No seq at or above this was ever handed out (0 when nothing was reserved yet). */
+  reservedThrough(): number {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'seq_reserved_through'").get() as Row | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  /**
+   * Sets the reserved mark, in a durable commit of its own: raised before any seq at or above the old mark is handed
+   * out, lowered to the next seq at a clean shutdown. SERVE_STORE_FAILED when the store refuses it.
+   */
+  reserveThrough(through: number): void {
     try {
-      await this.durable();
-    } finally {
-      await this.#wal?.close();
-      this.#wal = undefined;
-      this.db.close();
+      this.transaction(
+        () =>
+          this.db
+            .prepare(
+              `INSERT INTO meta (key, value) VALUES ('seq_reserved_through', ?)
+               ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+            )
+            .run(through),
+        { durable: true },
+      );
+    } catch (error) {
+      throw new IoError("SERVE_STORE_FAILED", `cannot reserve seq numbers: ${String(error)}`, { cause: error });
     }
   }
 
