@@ -159,7 +159,11 @@ describe("provenant snp verify", () => {
     assert.equal(printed.code, 0);
     const json = JSON.parse(printed.out) as { trustedRoots: string[]; development: boolean };
     const sim = await createSimulator({ keyDir });
-    const expected = parseVerifierPolicy({ trustedRoots: [sim.rootFingerprint], development: true });
+    const expected = parseVerifierPolicy({
+      trustedRoots: [sim.rootFingerprint],
+      acceptedKinds: ["eval", "finetune", "serving"],
+      development: true,
+    });
     assert.equal(json.development, true, "a development policy says so");
     assert.deepEqual(json, expected.json);
     assert.equal(policyDigest(parseVerifierPolicy(json)), policyDigest(expected));

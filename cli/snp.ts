@@ -214,9 +214,12 @@ const simPolicy = defineCommand({
     }
     // The verifier's parser fills every default, so the printed file is exactly what the verifier will enforce. It
     // pins nothing and trusts a development root, so it says so (DESIGN §11): `verifier run` starts with it.
+    // It also accepts serving statements (docs/serving.md): a development verifier records what `provenant serve`
+    // pushes, as kind 3 (the parser's own default stays eval and finetune).
     const policy = parseVerifierPolicy({
       trustedRoots: [sim.rootFingerprint],
       ...(gpu === undefined ? {} : { gpu: { trustedRoots: [...gpu.trustedRoots] } }),
+      acceptedKinds: ["eval", "finetune", "serving"],
       development: true,
     });
     return { ok: true, text: `${JSON.stringify(policy.json, null, 2)}\n` };

@@ -231,9 +231,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // With --gpu, the GPU simulator's roots (same key directory as the job's) are trusted too.
     const gpuRoots =
       options.gpu === true ? createGpuSimulator({ now: new Date(), keyDir: defaultKeyDir() }).trustedRoots : undefined;
+    // Serving statements too, so that a `provenant serve` pointed at this chain and repository gets its kind 3 record.
     const policy = parseVerifierPolicy({
       trustedRoots: [simulator.rootFingerprint],
       ...(gpuRoots === undefined ? {} : { gpu: { trustedRoots: [...gpuRoots] } }),
+      acceptedKinds: ["eval", "finetune", "serving"],
       development: true,
     });
     const service: RunningService = await step(
