@@ -14,6 +14,7 @@ import { manifestDigestOf } from "../lib/bundle/index.ts";
 import type { CliIo } from "../lib/cli/index.ts";
 import { MODEL_REGISTRY_ABI } from "../lib/registry/abi.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
+import { commands as clientCommands } from "../offchain/client/cli.ts";
 import { createRegistryClient } from "../offchain/client/index.ts";
 import { startService, type RunningService } from "../offchain/service.ts";
 import { DEV_PRIVATE_KEYS } from "../offchain/testing/chain.ts";
@@ -203,6 +204,34 @@ describe("provenant receipt verify", () => {
       (events[0] as unknown as { args: { parentModelHash: string } }).args.parentModelHash,
       `0x${serving.logId}`,
     );
+  });
+
+  it("when provenant audit is given the serving bundle, it re-verifies it offline and finds its kind 3 record (the log id as parent)", async () => {
+    const audit = clientCommands.find((c) => c.path.join(" ") === "audit")!;
+    let out = "";
+    const io: CliIo = { stdout: (t) => void (out += t), stderr: () => undefined, isTty: false, env: {}, cwd: "/" };
+    const code = await audit.run(
+      [attestationFile, "--policy", policyFile, "--now", NOW.toISOString(), ...conn, "--json"],
+      io,
+    );
+    const json = JSON.parse(out) as {
+      ok: boolean;
+      manifestDigest: string;
+      modelHash: string;
+      checks: { name: string; ok: boolean; detail: string }[];
+      record: { kind: string; parentModelHash: string } | null;
+    };
+    assert.equal(code, 0, out);
+    assert.equal(json.ok, true);
+    assert.equal(json.manifestDigest, serving.servingManifest);
+    assert.equal(json.modelHash, serving.modelRoot);
+    assert.ok(
+      json.checks.every((c) => c.ok),
+      JSON.stringify(json.checks),
+    );
+    assert.ok(json.checks.some((c) => c.name === "same parent model"));
+    assert.equal(json.record?.kind, "serving");
+    assert.equal(json.record?.parentModelHash, serving.logId);
   });
 
   it("when a receipt's proof leads to an anchored checkpoint S signed, it verifies end to end, digests included", async () => {

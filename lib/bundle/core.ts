@@ -11,7 +11,7 @@ import {
   type DsseEnvelope,
 } from "../dsse/core.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
-import { PREDICATE_EVAL, PREDICATE_SLSA } from "../intoto/index.ts";
+import { PREDICATE_EVAL, PREDICATE_SERVING, PREDICATE_SLSA } from "../intoto/index.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
@@ -445,17 +445,18 @@ export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
 }
 
 /**
- * The bundle's manifest: its one fine-tune (SLSA provenance) or eval envelope. BUNDLE_MALFORMED when there is none
- * or more than one. The caller still verifies its signature and validates its statement.
+ * The bundle's manifest: its one fine-tune (SLSA provenance), eval or serving (`provenant serve`, DESIGN §12)
+ * envelope. BUNDLE_MALFORMED when there is none or more than one. The caller still verifies its signature and
+ * validates its statement (lib/intoto validateStatement reads all three).
  */
 export function findManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number } {
   const found: number[] = [];
   bundle.envelopes.forEach((envelope, index) => {
     const type = predicateTypeOf(envelope);
-    if (type === PREDICATE_SLSA || type === PREDICATE_EVAL) found.push(index);
+    if (type === PREDICATE_SLSA || type === PREDICATE_EVAL || type === PREDICATE_SERVING) found.push(index);
   });
   if (found.length !== 1) {
-    malformed("envelopes", `expected exactly one fine-tune or eval manifest, found ${found.length}`);
+    malformed("envelopes", `expected exactly one fine-tune, eval or serving manifest, found ${found.length}`);
   }
   const index = found[0]!;
   return { envelope: bundle.envelopes[index]!, index };

@@ -10,6 +10,13 @@ import { evalInput, sampleHash } from "../intoto/testing.ts";
 import { checkSchema, type Schema } from "../oms/schema-check.ts";
 import { MAX_EVIDENCE_BYTES } from "../gpu/index.ts";
 import {
+  buildServingStatement,
+  encodeStatement,
+  generateServingKey,
+  logIdOf,
+  signStatementPayload,
+} from "../receipt/index.ts";
+import {
   BUNDLE_MEDIA_TYPE,
   findManifest,
   manifestDigestOf,
@@ -90,6 +97,32 @@ describe("provenance bundle", () => {
     const payload = verifyEnvelope(envelope, publicKey);
     assert.equal(validateStatement(JSON.parse(Buffer.from(payload).toString())).kind, "eval");
     assert.equal(manifestDigestOf(envelope), createHash("sha256").update(payload).digest("hex"));
+  });
+
+  it("when the manifest is a serving statement (provenant serve), it finds it; beside an eval manifest, BUNDLE_MALFORMED", () => {
+    const bundle = makeBundle();
+    const s = generateServingKey();
+    const logId = logIdOf(s.spki);
+    const statement = buildServingStatement({
+      modelName: "model",
+      modelRoot: sampleHash.rootDigest,
+      servingKey: s.spki,
+      jobCodeDigest: "ef".repeat(32),
+      startedOn: new Date("2026-03-01T12:00:00Z"),
+      epoch: { maxReceipts: 1000, maxSeconds: 60 },
+      admission: { require: "audit", manifestDigest: "cd".repeat(32) },
+      runtime: { name: "provenant-serve", version: "0.1.0", gpu: false },
+    });
+    const serving = signStatementPayload(encodeStatement(statement), s.privateKey, logId);
+    const { envelope, index } = findManifest({ ...bundle, envelopes: [bundle.envelopes[0]!, serving] });
+    assert.equal(index, 1);
+    const read = validateStatement(JSON.parse(Buffer.from(verifyEnvelope(envelope, s.publicKey)).toString()));
+    assert.equal(read.kind, "serving");
+    assert.equal(read.parentModelHash, logId);
+    assert.equal(
+      codeOf(() => findManifest({ ...bundle, envelopes: [...bundle.envelopes, serving] })),
+      "BUNDLE_MALFORMED",
+    );
   });
 
   it("when there is no manifest or two, it throws BUNDLE_MALFORMED", () => {

@@ -12,12 +12,14 @@ import {
   buildEvalStatement,
   buildFinetuneStatement,
   buildOmsStatement,
+  jobCodeDigestOf,
   metricPasses,
   parseStatementPayload,
   runtimeOf,
   validateStatement,
   type RuntimeInfo,
 } from "./index.ts";
+import { buildServingStatement, generateServingKey, logIdOf, spkiOf, type ServingStatement } from "../receipt/index.ts";
 import { A, B, evalInput, finetuneInput, sampleHash } from "./testing.ts";
 
 function invalidPath(json: unknown): string {
@@ -103,6 +105,38 @@ describe("in-toto statements", () => {
     );
     assert.equal(invalidPath({ ...clone(s), predicateType: "https://example.com/x" }), "predicateType");
     assert.equal(invalidPath(null), "$");
+  });
+
+  it("when a serving statement is read, it is kind serving with its log id as parent and its job code; a bad one fails with the path", () => {
+    const s = generateServingKey();
+    const statement = buildServingStatement({
+      modelName: "model",
+      modelRoot: sampleHash.rootDigest,
+      servingKey: s.spki,
+      jobCodeDigest: B,
+      startedOn: new Date("2026-03-01T12:00:00Z"),
+      epoch: { maxReceipts: 1000, maxSeconds: 60 },
+      admission: { require: "audit", manifestDigest: A },
+      runtime: { name: "provenant-serve", version: "0.1.0", gpu: false },
+    });
+    const v = validateStatement(clone(statement));
+    assert.equal(v.kind, "serving");
+    assert.deepEqual(v.subjectDigests, [sampleHash.rootDigest]);
+    assert.equal(v.parentModelHash, logIdOf(s.spki));
+    assert.equal(jobCodeDigestOf(v.statement), B);
+    assert.equal(runtimeOf(v.statement), undefined);
+    // A log id that is not the key's SHA-256 (keyid and origin made consistent with it), a P-384 key, a missing field.
+    const swapped: ServingStatement = clone(statement);
+    swapped.predicate.servingKey.keyid = A;
+    swapped.predicate.log = { logId: A, origin: `provenant.dev/serving/${A}`, firstSeq: 0 };
+    assert.equal(invalidPath(swapped), "predicate.log.logId");
+    const p384 = spkiOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey);
+    const otherCurve: ServingStatement = clone(statement);
+    otherCurve.predicate.servingKey.publicKey = Buffer.from(p384).toString("base64");
+    assert.equal(invalidPath(otherCurve), "predicate.servingKey.publicKey");
+    const missing = clone(statement) as unknown as { predicate: Record<string, unknown> };
+    delete missing.predicate.jobCode;
+    assert.equal(invalidPath(missing), "predicate.jobCode");
   });
 
   it("when a builder gets a bad digest, it throws STATEMENT_INVALID", () => {

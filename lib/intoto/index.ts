@@ -1,14 +1,18 @@
 // in-toto Statement v1 (in-toto/attestation spec/v1) builders and validators for the three statements Provenant
 // signs (DESIGN §3.2): the OMS model signature, SLSA provenance v1 for fine-tunes, and the eval predicate for audits.
+// The serving statement of `provenant serve` (DESIGN §12) is read too, through lib/receipt's validator, its one reader.
 // Validators trust nothing: they check every field, collect every violation, and throw STATEMENT_INVALID with paths.
 // Browser-safe (no node:* module): the explorer reads statements with the same validators as the verifier.
 import { sha256 } from "@noble/hashes/sha2.js";
 
 import { INTOTO_PAYLOAD_TYPE } from "../dsse/core.ts";
-import { fromHex, toHex } from "../encoding/index.ts";
+import { fromBase64, fromHex, toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
 import type { ModelHash } from "../oms/types.ts";
+import { PREDICATE_SERVING, validateServingStatement } from "../receipt/core.ts";
+
+export { PREDICATE_SERVING };
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const PREDICATE_OMS = "https://model_signing/signature/v1.0";
@@ -34,14 +38,17 @@ export interface Statement {
   predicate: Record<string, unknown>;
 }
 
-export type StatementKind = "oms" | "finetune" | "eval";
+export type StatementKind = "oms" | "finetune" | "eval" | "serving";
 
 export interface ValidatedStatement {
   kind: StatementKind;
   statement: Statement;
   /** The sha256 digests (hex) of every subject, in order. */
   subjectDigests: string[];
-  /** Fine-tune only: the base model's root digest (resolvedDependencies "base-model"). */
+  /**
+   * The record's parentModelHash: a fine-tune's base model root digest (resolvedDependencies "base-model"); a serving
+   * statement's log id (SHA-256 of the serving key's DER SPKI), which its kind 3 record registers (docs/contract.md).
+   */
   parentModelHash?: string;
 }
 
@@ -344,6 +351,7 @@ class Checker {
  * with its subject digests. Throws STATEMENT_INVALID; details.path names the first bad field, details.violations all.
  */
 export function validateStatement(json: unknown): ValidatedStatement {
+  if (isServingStatement(json)) return validateServing(json);
   const c = new Checker();
   const root = c.object(json, "$");
   if (root === undefined) c.throwIfAny();
@@ -380,12 +388,51 @@ export function validateStatement(json: unknown): ValidatedStatement {
       if (predicate !== undefined) checkEvalPredicate(c, predicate);
       break;
     default:
-      c.fail("predicateType", `expected one of ${PREDICATE_OMS}, ${PREDICATE_SLSA}, ${PREDICATE_EVAL}`);
+      c.fail(
+        "predicateType",
+        `expected one of ${PREDICATE_OMS}, ${PREDICATE_SLSA}, ${PREDICATE_EVAL}, ${PREDICATE_SERVING}`,
+      );
   }
   c.throwIfAny();
   const result: ValidatedStatement = { kind: kind!, statement: statement as unknown as Statement, subjectDigests };
   if (parentModelHash !== undefined) result.parentModelHash = parentModelHash;
   return result;
+}
+
+function isServingStatement(json: unknown): boolean {
+  return (
+    typeof json === "object" &&
+    json !== null &&
+    !Array.isArray(json) &&
+    (json as Record<string, unknown>).predicateType === PREDICATE_SERVING
+  );
+}
+
+/**
+ * A serving statement (DESIGN §12), read by lib/receipt validateServingStatement (every field, the P-256 key, the log
+ * origin), plus the one binding this browser-safe reader can check without the bundle: keyid = log id = SHA-256 of
+ * the key's DER SPKI. That the key signed the statement and is the bundle's signer K is the caller's check (the
+ * verifier's pipeline: lib/receipt verifyServingStatement). STATEMENT_INVALID otherwise.
+ */
+function validateServing(json: unknown): ValidatedStatement {
+  const statement = validateServingStatement(json);
+  const { servingKey, log } = statement.predicate;
+  const spki = fromBase64(servingKey.publicKey);
+  const keyDigest = spki === undefined ? undefined : toHex(sha256(spki));
+  if (keyDigest !== log.logId)
+    throw new MalformedInputError(
+      "STATEMENT_INVALID",
+      "invalid statement: the serving log id is not SHA-256 of its key",
+      {
+        details: { path: "predicate.log.logId", expected: keyDigest, actual: log.logId },
+      },
+    );
+  return {
+    kind: "serving",
+    statement: statement as unknown as Statement,
+    subjectDigests: [statement.subject[0].digest.sha256],
+    parentModelHash: log.logId,
+  };
 }
 
 function checkOmsPredicate(c: Checker, predicate: Record<string, unknown>, subjectDigest: string | undefined): void {
@@ -689,6 +736,9 @@ export function jobCodeDigestOf(statement: Statement): string | undefined {
   };
   if (statement.predicateType === PREDICATE_EVAL) {
     return sha256Of((statement.predicate.harness as { digest?: unknown } | undefined)?.digest);
+  }
+  if (statement.predicateType === PREDICATE_SERVING) {
+    return sha256Of((statement.predicate.jobCode as { digest?: unknown } | undefined)?.digest);
   }
   if (statement.predicateType === PREDICATE_SLSA) {
     const build = statement.predicate.buildDefinition as { resolvedDependencies?: unknown } | undefined;

@@ -42,13 +42,12 @@ import {
 import {
   jobCodeDigestOf,
   parseStatementPayload,
-  PREDICATE_EVAL,
-  PREDICATE_SLSA,
   runtimeOf,
   type RuntimeInfo,
+  type Statement,
   type ValidatedStatement,
 } from "../../lib/intoto/index.ts";
-import { PREDICATE_SERVING, verifyServingStatement, type ServingStatement } from "../../lib/receipt/index.ts";
+import { PREDICATE_SERVING, verifyServingStatement } from "../../lib/receipt/index.ts";
 import { KIND_AUDIT, KIND_FINETUNE, KIND_SERVING, type AttestationRecord } from "../../lib/registry/record.ts";
 import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
 import {
@@ -420,11 +419,10 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
           modelHash: `0x${modelHash}`,
           manifestDigest: `0x${manifestDigest}`,
           parentModelHash:
-            manifest.kind === "finetune"
+            // A serving statement's is its log id (SHA-256 of S's DER SPKI), which registers the log for anchoring.
+            manifest.kind === "finetune" || manifest.kind === "serving"
               ? `0x${manifest.parentModelHash ?? ""}`
-              : manifest.kind === "serving"
-                ? `0x${manifest.logId}`
-                : ZERO32,
+              : ZERO32,
           measurementHash: `0x${measurementHashOf(
             verified.report.measurement,
             gpu.verified.map((g) => g.measurementDigest),
@@ -774,16 +772,8 @@ function toStatement(envelope: DsseEnvelope, payload: Uint8Array, index: number)
   return parseStatementPayload(envelope.payloadType, payload, `envelopes[${index}]`);
 }
 
-/** A serving statement as the pipeline holds it beside lib/intoto's statements: the served model and the log id. */
-interface ServingManifest {
-  kind: "serving";
-  statement: ServingStatement;
-  subjectDigests: string[];
-  /** SHA-256 of S's DER SPKI: the record's parentModelHash, which registers the log (docs/contract.md). */
-  logId: string;
-}
-
-type BundleStatement = ValidatedStatement | ServingManifest;
+/** A statement of the bundle: lib/intoto's reading (a serving statement's parentModelHash is its log id). */
+type BundleStatement = ValidatedStatement;
 
 /**
  * A serving statement envelope (DESIGN §12), read by lib/receipt verifyServingStatement, the one reader of the format
@@ -791,43 +781,28 @@ type BundleStatement = ValidatedStatement | ServingManifest;
  * (BINDING_KEY_MISMATCH), so that REPORT_DATA[0:32] = SHA-256(SPKI(S)) = logId binds the attestation to S; the
  * envelope's signature is checked with that key (DSSE_BAD_SIGNATURE), and logId = keyid = SHA-256 of the SPKI.
  */
-function toServingStatement(envelope: DsseEnvelope, spki: Uint8Array): ServingManifest {
+function toServingStatement(envelope: DsseEnvelope, spki: Uint8Array): ValidatedStatement {
   const served = verifyServingStatement(envelope, spki);
   return {
     kind: "serving",
-    statement: served.statement,
+    statement: served.statement as unknown as Statement,
     subjectDigests: served.statement.subject.map((s) => s.digest.sha256),
-    logId: served.logId,
+    parentModelHash: served.logId,
   };
 }
 
 /**
- * The bundle's manifest: its one fine-tune or eval manifest (lib/bundle findManifest), or its one serving statement.
- * BUNDLE_MALFORMED when there is none or more than one of them in all.
+ * The bundle's manifest: its one fine-tune, eval or serving manifest (lib/bundle findManifest, BUNDLE_MALFORMED when
+ * there is none or more than one), and whether it is a serving statement.
  */
 function findBundleManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number; serving: boolean } {
-  const serving: number[] = [];
-  let others = 0;
-  bundle.envelopes.forEach((envelope, index) => {
-    const type = predicateTypeOf(envelope);
-    if (type === PREDICATE_SERVING) serving.push(index);
-    else if (type === PREDICATE_SLSA || type === PREDICATE_EVAL) others += 1;
-  });
-  if (serving.length === 0) return { ...findManifest(bundle), serving: false };
-  if (serving.length + others !== 1)
-    throw new MalformedInputError(
-      "BUNDLE_MALFORMED",
-      `envelopes: expected exactly one fine-tune, eval or serving manifest, found ${serving.length + others}`,
-      { details: { path: "envelopes" } },
-    );
-  return { envelope: bundle.envelopes[serving[0]!]!, index: serving[0]!, serving: true };
+  const found = findManifest(bundle);
+  return { ...found, serving: predicateTypeOf(found.envelope) === PREDICATE_SERVING };
 }
 
-/** The job-code digest a manifest names (64 hex): lib/intoto's for fine-tunes and audits, the serving predicate's. */
+/** The job-code digest a manifest names (64 hex): the fine-tune's, the audit's or the serving statement's. */
 function jobCodeOf(manifest: BundleStatement): string | undefined {
-  return manifest.kind === "serving"
-    ? manifest.statement.predicate.jobCode.digest.sha256
-    : jobCodeDigestOf(manifest.statement);
+  return jobCodeDigestOf(manifest.statement);
 }
 
 /**
