@@ -33,6 +33,20 @@ describe("encoding", () => {
     }
   });
 
+  it("when the bytes are large, Node's decoder (written into an exact-size array) gives the browser loop's bytes", () => {
+    const rand = prng(SEED ^ 0x7777);
+    for (let n = 0; n < 40; n++) {
+      const bytes = new Uint8Array(Math.floor(rand() * 20_000)).map(() => Math.floor(rand() * 256));
+      for (const text of [Buffer.from(bytes).toString("base64"), Buffer.from(bytes).toString("base64url")]) {
+        const got = fromBase64(text);
+        assert.ok(got !== undefined && got.constructor === Uint8Array && got.byteOffset === 0);
+        assert.equal(got.buffer.byteLength, bytes.length, "no pooled or oversized buffer behind it");
+        assert.deepEqual(got, bytes);
+        assert.deepEqual(decodeChecked(text), bytes);
+      }
+    }
+  });
+
   it("when given random strings, it accepts exactly what the strict grammar accepts and decodes as Buffer does", () => {
     const rand = prng(SEED ^ 0x5a5a);
     const chars = "AZaz09+/-_=. \n";

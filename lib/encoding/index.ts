@@ -46,11 +46,25 @@ export function isBase64(text: string): boolean {
  */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (!isBase64(text)) return undefined;
-  // Node's native decoder, when there is one, gives the same bytes for text the check above accepted, several times
-  // faster; the loop below is the browser's (and the reference the tests compare both with).
-  const native = (globalThis as { Buffer?: { from(text: string, encoding: string): Uint8Array } }).Buffer;
-  if (native !== undefined) return new Uint8Array(native.from(text, "base64"));
-  return decodeChecked(text);
+  // Node's native decoder, when there is one, gives the same bytes for text the check above accepted (it reads both
+  // alphabets), several times faster, written straight into a Uint8Array of the exact size (no pooled Buffer, no
+  // copy); the loop below is the browser's (and the reference the tests compare both with).
+  const native = (globalThis as { Buffer?: NativeBuffer }).Buffer;
+  if (native === undefined) return decodeChecked(text);
+  let n = text.length;
+  while (n > 0 && text.charCodeAt(n - 1) === 0x3d) n--;
+  const out = new Uint8Array((n * 3) >> 2);
+  native.from(out.buffer, 0, out.length).write(text, 0, out.length, "base64");
+  return out;
+}
+
+/** The part of Node's Buffer fromBase64 uses, looked up at run time so that the module imports nothing of Node. */
+interface NativeBuffer {
+  from(
+    buffer: ArrayBuffer,
+    offset: number,
+    length: number,
+  ): { write(text: string, o: number, l: number, e: string): number };
 }
 
 /** The decoding loop of fromBase64, for text isBase64 accepted (either alphabet). */

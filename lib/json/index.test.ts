@@ -3,9 +3,16 @@ import { describe, it } from "node:test";
 
 import { createRng, fuzzSeed } from "../../test/reliability/fuzz.ts";
 import { MalformedInputError } from "../errors.ts";
-import { MAX_STRICT_JSON_DEPTH, parseStrictJsonBytes, parseStrictJsonText } from "./index.ts";
+import {
+  MAX_STRICT_JSON_DEPTH,
+  parseJsonUnique,
+  parseStrictJsonBytes,
+  parseStrictJsonText,
+  parseStrictJsonTextSlow,
+} from "./index.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
+const LONE = /[\ud800-\udfff]/u;
 
 /** The reason a strict read refused `text`, or "ok". */
 function reason(input: string | Uint8Array): string {
@@ -174,6 +181,102 @@ describe("strict JSON reader", () => {
       code: "BUNDLE_MALFORMED",
       message: /^bundle /,
     });
+  });
+
+  it("when the fast path takes a text, the reader alone takes it too, with the same value (differential fuzz)", () => {
+    const rng = createRng(fuzzSeed("lib/json fast path"));
+    const pick = (n: number) => Math.floor(rng() * n);
+    // JSON text written piece by piece, so that it is often valid and yet holds what the fast path must never take:
+    // keys repeated (also through escapes, and after a nested value), escaped and raw lone surrogates, a BOM,
+    // control characters, nesting around the bound; then, sometimes, a character inserted or dropped.
+    const keys = ['"a"', '"b"', '"\\u0061"', '"__proto__"', '"\\ud800"', '"é"', '"a\\\\"', '"1"', '"01"'];
+    const chars = [
+      "x",
+      "é",
+      "😀",
+      '\\"',
+      "\\\\",
+      "\\u0041",
+      "\\ud83d\\ude00",
+      "\\ud800",
+      "\\udc00",
+      "\ud800",
+      "\u0001",
+      "\\n",
+    ];
+    const ws = () => ["", "", " ", "\n", "\t", "\r"][pick(6)]!;
+    const text = (depth: number): string => {
+      const kind = depth > 5 ? pick(4) : pick(6);
+      if (kind === 0) return ["null", "true", "false", "-0", "1e400", "0.5", "12"][pick(7)]!;
+      if (kind <= 2) return `"${Array.from({ length: pick(4) }, () => chars[pick(chars.length)]).join("")}"`;
+      if (kind === 3) return `[${Array.from({ length: pick(4) }, () => ws() + text(depth + 1) + ws()).join(",")}]`;
+      const members = Array.from(
+        { length: pick(5) },
+        () => `${ws()}${keys[pick(keys.length)]!}${ws()}:${text(depth + 1)}`,
+      );
+      return `{${members.join(",")}}`;
+    };
+    let fast = 0;
+    let sound = 0;
+    const outcome = (read: () => unknown): { ok: true; value: unknown } | { ok: false; error: string } => {
+      try {
+        return { ok: true, value: read() };
+      } catch (error) {
+        assert.ok(error instanceof MalformedInputError, String(error));
+        return { ok: false, error: `${error.code} ${String(error.details?.reason)} ${error.message}` };
+      }
+    };
+    for (let n = 0; n < 8000; n++) {
+      let input = ws() + text(0) + ws();
+      if (pick(4) === 0) {
+        const at = pick(input.length + 1);
+        const extra = ["[", "]", "{", "}", ",", ":", '"', "\\", "\ufeff", "\ud800"][pick(10)]!;
+        input = pick(2) === 0 ? input.slice(0, at) + extra + input.slice(at) : input.slice(0, at) + input.slice(at + 1);
+      }
+      if (pick(10) === 0) {
+        const around = MAX_STRICT_JSON_DEPTH - 3 + pick(4);
+        input = "[".repeat(around) + input + "]".repeat(around);
+      }
+      if (pick(50) === 0) input = "\ufeff" + input;
+      const quick = parseJsonUnique(input, MAX_STRICT_JSON_DEPTH, { refuseLoneSurrogates: true, wellFormed: false });
+      const slow = outcome(() => parseStrictJsonTextSlow(input));
+      if (slow.ok) sound++;
+      if (quick !== undefined) {
+        fast++;
+        assert.ok(slow.ok, `the fast path took what the reader refuses: ${JSON.stringify(input)}`);
+        assert.deepStrictEqual(quick, slow.value, JSON.stringify(input));
+        assert.equal(JSON.stringify(quick), JSON.stringify(slow.value), "same key order");
+      }
+      // Whatever path runs, the public reader answers as the reader alone: same value, or same code, reason, message.
+      assert.deepStrictEqual(
+        outcome(() => parseStrictJsonText(input)),
+        slow,
+        JSON.stringify(input),
+      );
+      if (!LONE.test(input)) {
+        const bytes = outcome(() => parseStrictJsonBytes(utf8(input)));
+        if (input.charCodeAt(0) === 0xfeff) assert.equal(bytes.ok, false);
+        else assert.deepStrictEqual(bytes, slow, JSON.stringify(input));
+      }
+    }
+    // The fast path takes every text the reader takes (else it is a slow path with extra steps), and the inputs mix
+    // both outcomes.
+    assert.equal(fast, sound);
+    assert.ok(sound > 1000 && sound < 7000, `${sound} of 8000 inputs sound`);
+  });
+
+  it("when a text is sound, the fast path takes it; when it repeats a key or nests too deep, it leaves it to the reader", () => {
+    const opts = { refuseLoneSurrogates: true, wellFormed: false };
+    const sound = '{"_type":"x","subject":[{"name":"a","digest":{"sha256":"00"}}],"p":{"q":[1,-0,"\\"\\u00e9"]}}';
+    assert.deepStrictEqual(parseJsonUnique(sound, 64, opts), JSON.parse(sound));
+    assert.equal(parseJsonUnique('{"a":{"b":1,"b":1}}', 64, opts), undefined);
+    assert.equal(parseJsonUnique('{"a":{"b":{"c":1}},"a":1}', 64, opts), undefined);
+    assert.equal(parseJsonUnique('{"a":"\\ud800"}', 64, opts), undefined);
+    assert.equal(parseJsonUnique('{"\\udfff":1}', 64, opts), undefined);
+    assert.equal(parseJsonUnique("[[1]]", 1, opts), undefined);
+    assert.deepStrictEqual(parseJsonUnique("[[1]]", 2, opts), [[1]]);
+    assert.equal(parseJsonUnique('{"a":"\\"}', 64, opts), undefined, "unterminated string");
+    assert.deepStrictEqual(parseJsonUnique('{"a\\\\":"\\\\"}', 64, opts), { "a\\": "\\" });
   });
 
   it("when mutated JSON is read, it accepts only what JSON.parse accepts, and refuses only for a strict reason", () => {

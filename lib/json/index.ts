@@ -4,6 +4,9 @@
 // see the same value, so everything that JSON.parse resolves silently is refused instead: duplicate keys (JSON.parse
 // keeps the last), a byte order mark, invalid UTF-8 (a lenient decoder substitutes U+FFFD), lone surrogates (I-JSON,
 // RFC 7493 §2.1). The grammar is RFC 8259's; numbers become what JSON.parse makes of the same text.
+// Fast path: JSON.parse (native) between a linear pre-scan (depth, member count) and a walk of its value (own keys
+// counted, strings checked): it takes only text the reader below accepts, with the same value; for anything it does not
+// take, the reader runs and gives the reason and offset.
 import { MalformedInputError, type ErrorCode } from "../errors.ts";
 
 /** Deepest nesting read: a statement nests about 6 levels, a bundle 4. */
@@ -34,7 +37,10 @@ export function parseStrictJsonBytes(bytes: Uint8Array, options: StrictJsonOptio
   } catch {
     return refuse(options, "invalid-utf8", "is not valid UTF-8", undefined);
   }
-  return parseStrictJsonText(text, options);
+  // A fatal UTF-8 decoder never yields a lone surrogate: only escapes can make one.
+  const maxDepth = options.maxDepth ?? MAX_STRICT_JSON_DEPTH;
+  const value = parseJsonUnique(text, maxDepth, { refuseLoneSurrogates: true, wellFormed: true });
+  return value !== undefined ? value : new Reader(text, options).read();
 }
 
 /**
@@ -43,7 +49,100 @@ export function parseStrictJsonBytes(bytes: Uint8Array, options: StrictJsonOptio
  * lone surrogates (raw or escaped), a leading U+FEFF, and anything outside the grammar.
  */
 export function parseStrictJsonText(text: string, options: StrictJsonOptions = {}): unknown {
+  const maxDepth = options.maxDepth ?? MAX_STRICT_JSON_DEPTH;
+  const value = parseJsonUnique(text, maxDepth, { refuseLoneSurrogates: true, wellFormed: false });
+  return value !== undefined ? value : new Reader(text, options).read();
+}
+
+/** The reader alone, without the fast path: what parseStrictJsonText falls back to, and what tests compare it with. */
+export function parseStrictJsonTextSlow(text: string, options: StrictJsonOptions = {}): unknown {
   return new Reader(text, options).read();
+}
+
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/**
+ * JSON.parse's value of `text` when it is JSON with no duplicate key in any object, nested at most `maxDepth` levels,
+ * not starting with U+FEFF and, with `refuseLoneSurrogates`, with no lone surrogate in any string or key (raw or
+ * escaped; `wellFormed`: the text is known to hold none raw, as text from a fatal UTF-8 decoder); undefined for
+ * anything else, whose reason a slower reader then finds. Linear and without recursion: a scan counts nesting before
+ * JSON.parse runs (megabytes of "[[[[…" cost JSON.parse seconds) and counts the members (":" outside strings); the
+ * walk of the parsed value counts own keys, which JSON.parse collapses on a duplicate (keeping the last value), so a
+ * lower count means a duplicate key somewhere. `{"a":{…},"a":1}` drops the first value's members too: lower still.
+ */
+export function parseJsonUnique(
+  text: string,
+  maxDepth: number,
+  options: { refuseLoneSurrogates: boolean; wellFormed: boolean },
+): unknown {
+  if (text.charCodeAt(0) === 0xfeff) return undefined;
+  const members = scanMembers(text, maxDepth);
+  if (members < 0) return undefined;
+  if (options.refuseLoneSurrogates && !options.wellFormed && LONE_SURROGATE.test(text)) return undefined;
+  // Only a \u escape can make a lone surrogate in text that holds none raw.
+  const checkStrings = options.refuseLoneSurrogates && text.includes("\\u");
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // The walk: an explicit stack (the depth is bounded, but no recursion anyway).
+  let keys = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (checkStrings && LONE_SURROGATE.test(v)) return undefined;
+    } else if (typeof v === "object" && v !== null) {
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const item: unknown = v[i];
+          if (typeof item === "object" || typeof item === "string") stack.push(item);
+        }
+      } else {
+        const object = v as Record<string, unknown>;
+        const names = Object.keys(object);
+        keys += names.length;
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i]!;
+          if (checkStrings && LONE_SURROGATE.test(name)) return undefined;
+          const item = object[name];
+          if (typeof item === "object" || typeof item === "string") stack.push(item);
+        }
+      }
+    }
+  }
+  return keys === members ? value : undefined;
+}
+
+/**
+ * One pass over `text` outside its strings: -1 when brackets nest deeper than `maxDepth` or a string is not closed,
+ * else the number of ":" (in JSON, one per object member). Strings are skipped with indexOf: a quote ends one when
+ * an even number of backslashes precedes it; each backslash is looked at once, so the pass stays linear.
+ */
+function scanMembers(text: string, maxDepth: number): number {
+  const n = text.length;
+  let depth = 0;
+  let members = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return -1;
+        let b = end - 1;
+        while (text.charCodeAt(b) === BACKSLASH) b--;
+        if ((end - 1 - b) % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end;
+    } else if (c === 0x3a /* : */) members++;
+    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > maxDepth) return -1;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return members;
 }
 
 function refuse(options: StrictJsonOptions, reason: string, message: string, offset: number | undefined): never {
