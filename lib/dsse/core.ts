@@ -22,13 +22,23 @@ export interface DsseEnvelope {
 
 const encoder = new TextEncoder();
 
-/** PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, LEN in ASCII decimal bytes (protocol.md). */
+/** UTF-8 length of a string (payload types are ASCII: their length, without encoding them). */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return encoder.encode(text).length;
+  return text.length;
+}
+
+/**
+ * PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, LEN in ASCII decimal bytes (protocol.md).
+ * Written into one buffer of the exact size (the payload is copied once).
+ */
 export function pae(payloadType: string, payload: Uint8Array): Uint8Array {
-  const type = encoder.encode(payloadType);
-  const head = encoder.encode(`DSSEv1 ${type.length} ${payloadType} ${payload.length} `);
-  const out = new Uint8Array(head.length + payload.length);
-  out.set(head, 0);
-  out.set(payload, head.length);
+  const typeLength = utf8Length(payloadType);
+  const head = `DSSEv1 ${typeLength} ${payloadType} ${payload.length} `;
+  const headLength = head.length - payloadType.length + typeLength;
+  const out = new Uint8Array(headLength + payload.length);
+  encoder.encodeInto(head, out);
+  out.set(payload, headLength);
   return out;
 }
 
@@ -52,8 +62,34 @@ export function decodeBase64(
 
 /** Checks the shape of an untrusted envelope (object, strings, base64, at least one signature). */
 export function parseEnvelope(json: unknown): DsseEnvelope {
+  return readEnvelope(json, false).envelope;
+}
+
+/** An envelope with its payload and signatures decoded, each once (parseEnvelopeDecoded). */
+export interface DecodedEnvelope {
+  envelope: DsseEnvelope;
+  /** The payload bytes exactly as signed. */
+  payload: Uint8Array;
+  /** Each signature's bytes, in the envelope's order. */
+  signatures: Uint8Array[];
+}
+
+/**
+ * parseEnvelope, keeping what the base64 checks decode: the same checks and errors, and a verifier that takes the
+ * bytes (lib/dsse verifyEnvelopeBytes) decodes nothing again.
+ */
+export function parseEnvelopeDecoded(json: unknown): DecodedEnvelope {
+  return readEnvelope(json, true);
+}
+
+function readEnvelope(json: unknown, decode: boolean): DecodedEnvelope {
   const fail = (path: string, message: string): never => {
     throw new MalformedInputError("DSSE_MALFORMED", `DSSE envelope: ${path}: ${message}`, { details: { path } });
+  };
+  /** Strict base64: checked only, or checked and decoded in the same pass (fromBase64 accepts what isBase64 does). */
+  const base64 = (text: string, path: string): Uint8Array => {
+    const bytes = decode ? fromBase64(text) : isBase64(text) ? NOT_DECODED : undefined;
+    return bytes ?? fail(path, "not valid base64");
   };
   if (!isPlainObject(json)) return fail("$", "expected an object");
   for (const key of Object.keys(json)) {
@@ -62,24 +98,32 @@ export function parseEnvelope(json: unknown): DsseEnvelope {
   const { payloadType, payload, signatures } = json;
   if (typeof payloadType !== "string" || payloadType === "") fail("payloadType", "expected a non-empty string");
   if (typeof payload !== "string") fail("payload", "expected a base64 string");
-  if (!isBase64(payload as string)) fail("payload", "not valid base64");
+  const payloadBytes = base64(payload as string, "payload");
   if (!Array.isArray(signatures) || signatures.length === 0) fail("signatures", "expected a non-empty array");
   const out: DsseSignature[] = [];
+  const signatureBytes: Uint8Array[] = [];
   for (const [index, entry] of (signatures as unknown[]).entries()) {
     const path = `signatures[${index}]`;
     if (!isPlainObject(entry)) return fail(path, "expected an object");
     for (const key of Object.keys(entry)) if (key !== "sig" && key !== "keyid") fail(`${path}.${key}`, "unknown field");
     if (typeof entry.sig !== "string" || entry.sig === "") fail(`${path}.sig`, "expected a non-empty base64 string");
-    // Checked, not decoded: whoever verifies decodes it (one pass instead of two, on every envelope read).
-    if (!isBase64(entry.sig as string)) fail(`${path}.sig`, "not valid base64");
+    // Checked, and decoded only when asked: whoever verifies a parseEnvelope result decodes it.
+    signatureBytes.push(base64(entry.sig as string, `${path}.sig`));
     const keyid = entry.keyid;
     if (keyid !== undefined && keyid !== null && typeof keyid !== "string") fail(`${path}.keyid`, "expected a string");
     const signature: DsseSignature = { sig: entry.sig as string };
     if (keyid !== undefined) signature.keyid = keyid as string | null;
     out.push(signature);
   }
-  return { payloadType: payloadType as string, payload: payload as string, signatures: out };
+  return {
+    envelope: { payloadType: payloadType as string, payload: payload as string, signatures: out },
+    payload: payloadBytes,
+    signatures: signatureBytes,
+  };
 }
+
+/** What readEnvelope keeps for base64 it only checked (parseEnvelope discards it). */
+const NOT_DECODED = new Uint8Array(0);
 
 // ── EC keys and signatures ──────────────────────────────────────────────────────────────────────────────────────
 

@@ -7,11 +7,14 @@ import { ProvenantError } from "../errors.ts";
 import {
   INTOTO_PAYLOAD_TYPE,
   decodeBase64,
+  importEcPublicKey,
   keyIdOf,
   pae,
   parseEnvelope,
+  parseEnvelopeDecoded,
   signEnvelope,
   verifyEnvelope,
+  verifyEnvelopeBytes,
   type DsseEnvelope,
 } from "./index.ts";
 
@@ -129,6 +132,88 @@ describe("DSSE", () => {
         code(() => parseEnvelope(input)),
         "DSSE_MALFORMED",
       );
+  });
+
+  it("when an envelope is parsed with its bytes decoded, it is parseEnvelope's envelope and refusal, with the bytes", () => {
+    const good = vector.envelope;
+    const decoded = parseEnvelopeDecoded(good);
+    assert.deepEqual(decoded.envelope, parseEnvelope(good));
+    assert.deepEqual(decoded.payload, decodeBase64(good.payload, "DSSE_MALFORMED", "payload"));
+    assert.deepEqual(
+      decoded.signatures,
+      good.signatures.map((s) => decodeBase64(s.sig, "DSSE_MALFORMED", "sig")),
+    );
+    const message = (fn: () => unknown): string => {
+      try {
+        fn();
+        return "ok";
+      } catch (error) {
+        assert.ok(error instanceof ProvenantError);
+        return `${error.code} ${error.message}`;
+      }
+    };
+    const bad: unknown[] = [
+      null,
+      { ...good, payload: "not base64!" },
+      { ...good, payload: "QQ" },
+      { ...good, payload: "QQ=" },
+      { ...good, signatures: [{ sig: "AAAA" }, { sig: "A A=" }] },
+      { ...good, signatures: [{ sig: "AAAA", keyid: 3 }] },
+      { ...good, signatures: [{ sig: "-_-_" }] },
+    ];
+    for (const input of bad)
+      assert.equal(
+        message(() => parseEnvelopeDecoded(input)),
+        message(() => parseEnvelope(input)),
+      );
+  });
+
+  it("when decoded bytes are verified, a signature of the key passes and a flipped payload byte is DSSE_BAD_SIGNATURE", () => {
+    const k = generateKeyPairSync("ec", { namedCurve: "P-384" });
+    const payload = new TextEncoder().encode('{"a":1}');
+    const envelope = signEnvelope(payload, INTOTO_PAYLOAD_TYPE, k.privateKey);
+    const { signatures } = parseEnvelopeDecoded(envelope);
+    assert.doesNotThrow(() => verifyEnvelopeBytes(INTOTO_PAYLOAD_TYPE, payload, signatures, k.publicKey));
+    const flipped = payload.slice();
+    flipped[0]! ^= 1;
+    assert.equal(
+      code(() => verifyEnvelopeBytes(INTOTO_PAYLOAD_TYPE, flipped, signatures, k.publicKey)),
+      "DSSE_BAD_SIGNATURE",
+    );
+    assert.equal(
+      code(() => verifyEnvelopeBytes("text/plain", payload, signatures, k.publicKey)),
+      "DSSE_BAD_SIGNATURE",
+      "the payload type is signed too",
+    );
+  });
+
+  it("when a payload type is not ASCII, PAE counts its UTF-8 bytes", () => {
+    const body = Uint8Array.of(1, 2, 3);
+    const type = "application/é-😀";
+    const bytes = new TextEncoder().encode(type);
+    const expected = Buffer.concat([Buffer.from(`DSSEv1 ${bytes.length} `), bytes, Buffer.from(" 3 "), body]);
+    assert.deepEqual(Buffer.from(pae(type, body)), expected);
+  });
+
+  it("when an SPKI is imported twice, the same key comes back; past the bound the oldest is imported again", () => {
+    const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ type: "spki", format: "der" }));
+    const first = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
+    const key = importEcPublicKey(spkiOf(first));
+    assert.ok(key.equals(first));
+    assert.equal(importEcPublicKey(spkiOf(first)), key);
+    for (let i = 0; i < 256; i++)
+      importEcPublicKey(spkiOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey));
+    const again = importEcPublicKey(spkiOf(first));
+    assert.notEqual(again, key, "evicted after 256 newer keys");
+    assert.ok(again.equals(first));
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+    assert.equal(
+      code(() => importEcPublicKey(spkiOf(rsa))),
+      "DSSE_MALFORMED",
+    );
+    const offCurve = spkiOf(first);
+    offCurve[offCurve.length - 1]! ^= 1;
+    assert.throws(() => importEcPublicKey(offCurve), "a point off the curve is refused by node:crypto");
   });
 
   it("when keyid is absent, empty or null, it parses", () => {

@@ -6,9 +6,9 @@ import { createHash, createPublicKey, sign, verify, type KeyObject } from "node:
 import { MalformedInputError, VerificationError } from "../errors.ts";
 import {
   EC_CURVES,
-  decodeBase64,
   pae,
-  parseEnvelope,
+  parseEcSpki,
+  parseEnvelopeDecoded,
   signatureCandidates,
   type DsseEnvelope,
   type EcCurve,
@@ -24,8 +24,10 @@ export {
   pae,
   parseEcSpki,
   parseEnvelope,
+  parseEnvelopeDecoded,
   signatureCandidates,
   verifyEcSignatureWeb,
+  type DecodedEnvelope,
   type DsseEnvelope,
   type DsseSignature,
   type EcCurve,
@@ -60,6 +62,35 @@ function curveOf(key: KeyObject): EcCurve {
   }
   curves.set(key, curve);
   return curve;
+}
+
+/** Most signer keys kept imported (importEcPublicKey): publishers reuse few keys; a flood of new ones only evicts. */
+const MAX_IMPORTED_KEYS = 256;
+const importedKeys = new Map<string, KeyObject>();
+
+/**
+ * The node:crypto key of an EC DER SubjectPublicKeyInfo (P-256, P-384, P-521; RFC 5480), imported once per distinct
+ * SPKI and kept in a bounded LRU: importing parses the DER and checks the point is on the curve, which costs about a
+ * tenth of a P-384 verification, on every bundle of a key otherwise. Its curve is read once, from the DER (core.ts
+ * parseEcSpki) and from node:crypto, and the two must agree. DSSE_MALFORMED for anything else; node:crypto's own
+ * error when it refuses the DER (a point off the curve).
+ */
+export function importEcPublicKey(spki: Uint8Array): KeyObject {
+  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.length).toString("latin1");
+  const cached = importedKeys.get(id);
+  if (cached !== undefined) {
+    // Most recently used last: the first entry is the one to evict.
+    importedKeys.delete(id);
+    importedKeys.set(id, cached);
+    return cached;
+  }
+  const { curve } = parseEcSpki(spki);
+  const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  if (curveOf(key) !== curve)
+    throw new MalformedInputError("DSSE_MALFORMED", `the key's DER names ${curve}, node:crypto read another curve`);
+  if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+  importedKeys.set(id, key);
+  return key;
 }
 
 /** The digest that goes with a key: P-256→SHA-256, P-384→SHA-384, P-521→SHA-512; null for Ed25519. */
@@ -131,14 +162,25 @@ function safeVerify(
  * and returns the payload bytes exactly as signed. Throws DSSE_BAD_SIGNATURE otherwise.
  */
 export function verifyEnvelope(envelope: DsseEnvelope, publicKey: KeyObject): Uint8Array {
-  const checked = parseEnvelope(envelope);
-  const payload = decodeBase64(checked.payload, "DSSE_MALFORMED", "payload");
-  const message = pae(checked.payloadType, payload);
-  for (const [index, signature] of checked.signatures.entries()) {
-    const sig = decodeBase64(signature.sig, "DSSE_MALFORMED", `signatures[${index}].sig`);
-    if (verifySignatureBytes(publicKey, message, sig)) return payload;
-  }
+  const decoded = parseEnvelopeDecoded(envelope);
+  verifyEnvelopeBytes(decoded.envelope.payloadType, decoded.payload, decoded.signatures, publicKey);
+  return decoded.payload;
+}
+
+/**
+ * verifyEnvelope for an envelope whose payload and signatures were decoded once already (core.ts
+ * parseEnvelopeDecoded, lib/bundle readBundleDecoded): at least one of `signatures` (DER or raw r‖s) must verify with
+ * `publicKey` over PAE(payloadType, payload). Throws DSSE_BAD_SIGNATURE otherwise.
+ */
+export function verifyEnvelopeBytes(
+  payloadType: string,
+  payload: Uint8Array,
+  signatures: readonly Uint8Array[],
+  publicKey: KeyObject,
+): void {
+  const message = pae(payloadType, payload);
+  for (const sig of signatures) if (verifySignatureBytes(publicKey, message, sig)) return;
   throw new VerificationError("DSSE_BAD_SIGNATURE", "no envelope signature verifies with the given public key", {
-    details: { signatures: checked.signatures.length, keyid: keyIdOf(publicKey) },
+    details: { signatures: signatures.length, keyid: keyIdOf(publicKey) },
   });
 }
