@@ -31,7 +31,7 @@ const FINETUNE_USAGE =
   "provenant job finetune --base <gguf> --data <file|dir> --trainer llama|<command with {base} {data} {out}> " +
   "[--output <dir>] [--probe <prompt>]… [--epochs <n>] [--learning-rate <x>] [--context <n>] " +
   "[--provider sim|tsm|sev-guest] [--nonce <hex>] [--out <bundle.json>] [--push <repo>] [--threads <n>] [--gpu] " +
-  "[--gpu-evidence nvml|sim|none] [--gpu-rims service|none|<dir>] [--nvml-library <path>] [--gpu-devtools] " +
+  "[--tsm-root <dir>] [--snpguest <path>] [--gpu-evidence nvml|sim|none] [--gpu-rims service|none|<dir>] [--nvml-library <path>] [--gpu-devtools] " +
   "[--trace [--checkpoint-every <k>] [--trace-dir <dir>] [--seed <n>] [--trace-store <dir|repo>]] [--json]";
 
 const COMMON_OPTIONS = {

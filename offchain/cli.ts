@@ -125,7 +125,7 @@ const bundleVerify = defineCommand({
 
 const RUN_USAGE =
   "provenant verifier run --repo <path|url> [--repo …] --rpc <url> --registry <address> [--policy <json>] " +
-  "[--signer local|rofl] [--key-file <file>] [--rofl-socket <path>] [--listen 127.0.0.1:8780] [--data-dir <dir>] " +
+  "[--signer local|rofl] [--key-file <file>] [--rofl-socket <path>] [--listen <host:port>|off (default 127.0.0.1:8780)] [--data-dir <dir>] " +
   "[--interval <seconds>] [--branch <name>] [--max-batch <n>] [--max-wait <seconds>] [--workers <n>] " +
   "[--kds-url <url>]   (PROVENANT_RECHECK_TOKEN, 16+ characters, enables POST /bundles/:digest/recheck)";
 
