@@ -119,7 +119,7 @@ const receiptVerify = defineCommand({
         `no inclusion proof: give --server <url>, --proof <file>, or a receipt file that carries its proof\nusage: ${VERIFY_USAGE}`,
       );
     // The serving bundle: a file, the verifier that recorded it (by the receipt's servingManifest), or the server
-    // (its current identity: after a restart that is another log's, which the checks then say).
+    // (the bundle of the receipt's log, GET /v1/attestation?logId=: after a restart an earlier identity's).
     let servingBundle: Uint8Array;
     if (values.attestation !== undefined) servingBundle = await readInputFile(io, values.attestation, "attestation");
     else if (values["verifier-url"] !== undefined)
@@ -129,7 +129,10 @@ const receiptVerify = defineCommand({
         { maxBytes: policy.maxBundleBytes },
       );
     else if (server !== undefined)
-      servingBundle = await receiptMod.fetchServingBundle(server, { maxBytes: policy.maxBundleBytes });
+      servingBundle = await receiptMod.fetchServingBundle(server, {
+        maxBytes: policy.maxBundleBytes,
+        logId: receiptMod.receiptClaims(file.envelope).logId,
+      });
     else
       throw new UsageError(
         `no serving bundle: give --attestation <bundle.json>, --verifier-url <url> or --server <url>\nusage: ${VERIFY_USAGE}`,
@@ -138,8 +141,11 @@ const receiptVerify = defineCommand({
     if (values["successor-attestation"] !== undefined)
       successorBundle = await readInputFile(io, values["successor-attestation"], "successor attestation");
     else if (proof !== undefined && proof.checkpoint.signerLogId !== proof.logId && server !== undefined)
-      // A recovery checkpoint: its signer is the server's current key after a restart.
-      successorBundle = await receiptMod.fetchServingBundle(server, { maxBytes: policy.maxBundleBytes });
+      // A recovery checkpoint: its signer is a later identity of the server (the one named by signerLogId).
+      successorBundle = await receiptMod.fetchServingBundle(server, {
+        maxBytes: policy.maxBundleBytes,
+        logId: proof.checkpoint.signerLogId,
+      });
 
     // Revocation of AMD's chain, as `bundle verify` does it: --crl files, else KDS (cached) when required.
     const given: Uint8Array[] = [];

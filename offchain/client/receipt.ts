@@ -324,13 +324,19 @@ function serverUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, "")}${path}`;
 }
 
-/** The serving bundle a server attests with (`GET /v1/attestation`), at most `maxBytes` (the policy's bundle limit). */
+/**
+ * The serving bundle a server attests with (`GET /v1/attestation`), or with `logId` that of a log of its data
+ * directory (`?logId=`: an earlier identity's after a restart; a server without it answers with its current one, which
+ * verification then tells apart), at most `maxBytes` (the policy's bundle limit).
+ */
 export async function fetchServingBundle(
   base: string,
-  options: { maxBytes: number; timeoutMs?: number },
+  options: { maxBytes: number; timeoutMs?: number; logId?: string },
 ): Promise<Uint8Array> {
+  if (options.logId !== undefined && !/^[0-9a-f]{64}$/.test(options.logId))
+    throw new UsageError(`a log id is 64 lower-case hex, got ${JSON.stringify(options.logId)}`);
   const { body } = await boundedGet(
-    serverUrl(base, "/v1/attestation"),
+    serverUrl(base, options.logId === undefined ? "/v1/attestation" : `/v1/attestation?logId=${options.logId}`),
     options.maxBytes,
     options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     [200],
