@@ -8,11 +8,12 @@ import {
   isPlainObject,
   parseEcSpki,
   parseEnvelope,
+  parseEnvelopeDecoded,
   type DsseEnvelope,
 } from "../dsse/core.ts";
 import { MalformedInputError, ProvenantError } from "../errors.ts";
 import { PREDICATE_EVAL, PREDICATE_SERVING, PREDICATE_SLSA } from "../intoto/index.ts";
-import { parseStrictJsonBytes } from "../json/index.ts";
+import { parseJsonUnique, parseStrictJsonBytes } from "../json/index.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.provenant.bundle.v1+json";
 export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
@@ -74,6 +75,21 @@ export interface GpuEvidence {
   rims?: string[];
   /** Base64 of DER OCSP responses for the device and RIM chains. */
   ocsp?: string[];
+}
+
+/**
+ * The bytes of a bundle's base64 fields, each decoded once while the bundle was read (readBundleDecoded), so that a
+ * verifier neither decodes nor checks them again. GPU evidence is not here: lib/gpu reads it when there is some.
+ */
+export interface DecodedBundle {
+  /** signer.publicKey: the DER SPKI of K, and its curve as the DER names it. */
+  spki: Uint8Array;
+  curve: "P-256" | "P-384";
+  report: Uint8Array;
+  vcek: Uint8Array;
+  chain?: Uint8Array[];
+  /** Per envelope, in order: the payload bytes exactly as signed, and each signature's bytes. */
+  envelopes: { payload: Uint8Array; signatures: Uint8Array[] }[];
 }
 
 export interface ProvenanceBundle {
@@ -164,11 +180,30 @@ export function parseJsonBounded(text: string, maxDepth: number = MAX_JSON_DEPTH
   return JSON.parse(text);
 }
 
-/** Parses strict JSON from bytes: UTF-8 without BOM, no duplicate keys. `code` says which part is reading. */
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Parses strict JSON from bytes: UTF-8 without BOM, nesting ≤ MAX_JSON_DEPTH, no duplicate keys. `code` says which
+ * part is reading. Sound bytes take one scan and JSON.parse (lib/json parseJsonUnique); anything else takes the
+ * checks below one by one, which say what is wrong.
+ */
 export function parseStrictJson(
   bytes: Uint8Array,
   code: "BUNDLE_MALFORMED" | "OMS_MALFORMED" = "BUNDLE_MALFORMED",
 ): unknown {
+  if (!(bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)) {
+    let text: string | undefined;
+    try {
+      text = fatalUtf8.decode(bytes);
+    } catch {
+      // invalid UTF-8: refused below, with its reason
+    }
+    const value =
+      text === undefined
+        ? undefined
+        : parseJsonUnique(text, MAX_JSON_DEPTH, { refuseLoneSurrogates: false, wellFormed: true });
+    if (value !== undefined) return value;
+  }
   try {
     if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) malformed("$", "byte order mark not allowed");
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -194,13 +229,32 @@ export function parseStrictJson(
  * envelope or signature bounds, BUNDLE_MALFORMED otherwise.
  */
 export function readBundle(bytes: Uint8Array, options: { maxBytes?: number } & BundleLimits = {}): ProvenanceBundle {
+  return readBundleWith(bytes, options, false).bundle;
+}
+
+/**
+ * readBundle, keeping the bytes its base64 checks decode (DecodedBundle): the same checks, errors and bundle, read in
+ * one pass, for a verifier that would otherwise decode every field again.
+ */
+export function readBundleDecoded(
+  bytes: Uint8Array,
+  options: { maxBytes?: number } & BundleLimits = {},
+): { bundle: ProvenanceBundle; decoded: DecodedBundle } {
+  return readBundleWith(bytes, options, true) as { bundle: ProvenanceBundle; decoded: DecodedBundle };
+}
+
+function readBundleWith(
+  bytes: Uint8Array,
+  options: { maxBytes?: number } & BundleLimits,
+  decode: boolean,
+): { bundle: ProvenanceBundle; decoded: DecodedBundle | undefined } {
   const maxBytes = options.maxBytes ?? MAX_BUNDLE_BYTES;
   if (bytes.length > maxBytes) {
     throw new MalformedInputError("BUNDLE_TOO_LARGE", `bundle is ${bytes.length} bytes, more than ${maxBytes}`, {
       details: { expected: maxBytes, actual: bytes.length },
     });
   }
-  return toBundle(parseStrictJson(bytes), options);
+  return toBundleWith(parseStrictJson(bytes), options, decode);
 }
 
 function tooComplex(path: string, what: string, actual: number, limit: number): never {
@@ -226,6 +280,15 @@ function checkLimits(envelopes: unknown[], limits: BundleLimits): void {
 
 /** Shape-checks an already parsed bundle object and returns a normalised copy. */
 export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBundle {
+  return toBundleWith(json, limits, false).bundle;
+}
+
+/** toBundle, with the decoded bytes of its base64 fields when `decode` (readBundleDecoded). */
+function toBundleWith(
+  json: unknown,
+  limits: BundleLimits,
+  decode: boolean,
+): { bundle: ProvenanceBundle; decoded: DecodedBundle | undefined } {
   const root = object(json, "$");
   only(root, "$", ["mediaType", "envelopes", "signer", "nonce", "evidence"]);
   if (root.mediaType !== BUNDLE_MEDIA_TYPE) malformed("mediaType", `expected ${BUNDLE_MEDIA_TYPE}`);
@@ -233,9 +296,13 @@ export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBu
   if (!Array.isArray(root.envelopes) || root.envelopes.length === 0)
     malformed("envelopes", "expected a non-empty array");
   checkLimits(root.envelopes as unknown[], limits);
+  const decodedEnvelopes: DecodedBundle["envelopes"] = [];
   const envelopes = (root.envelopes as unknown[]).map((entry, i) => {
     try {
-      return parseEnvelope(entry);
+      if (!decode) return parseEnvelope(entry);
+      const read = parseEnvelopeDecoded(entry);
+      decodedEnvelopes.push({ payload: read.payload, signatures: read.signatures });
+      return read.envelope;
     } catch (error) {
       return malformed(`envelopes[${i}]`, error instanceof Error ? error.message : String(error), error);
     }
@@ -252,7 +319,7 @@ export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBu
     return malformed("signer.publicKey", error instanceof Error ? error.message : String(error), error);
   }
   if (curve !== "P-384" && curve !== "P-256")
-    malformed("signer.publicKey", `expected an EC P-384 or P-256 key, got ${curve}`);
+    return malformed("signer.publicKey", `expected an EC P-384 or P-256 key, got ${curve}`);
 
   if (typeof root.nonce !== "string" || !/^[0-9a-f]{64}$/.test(root.nonce)) malformed("nonce", "expected 64 hex");
 
@@ -265,11 +332,12 @@ export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBu
   if (report.length !== SNP_REPORT_BYTES) {
     malformed("evidence.cpu.report", `expected ${SNP_REPORT_BYTES} bytes, got ${report.length}`);
   }
-  base64Field(cpuIn.vcek, "evidence.cpu.vcek");
+  const vcek = base64Field(cpuIn.vcek, "evidence.cpu.vcek");
   const cpu: CpuEvidence = { type: "sev-snp", report: cpuIn.report as string, vcek: cpuIn.vcek as string };
+  let chain: Uint8Array[] | undefined;
   if (cpuIn.chain !== undefined) {
     if (!Array.isArray(cpuIn.chain)) malformed("evidence.cpu.chain", "expected an array");
-    (cpuIn.chain as unknown[]).forEach((c, i) => base64Field(c, `evidence.cpu.chain[${i}]`));
+    chain = (cpuIn.chain as unknown[]).map((c, i) => base64Field(c, `evidence.cpu.chain[${i}]`));
     cpu.chain = [...(cpuIn.chain as string[])];
   }
   if (cpuIn.provider !== undefined) {
@@ -286,7 +354,17 @@ export function toBundle(json: unknown, limits: BundleLimits = {}): ProvenanceBu
     evidence: { cpu },
   };
   if (evidence.gpu !== undefined) bundle.evidence.gpu = toGpuEntries(evidence.gpu);
-  return bundle;
+  const decoded: DecodedBundle | undefined = decode
+    ? {
+        spki,
+        curve,
+        report,
+        vcek,
+        ...(chain === undefined ? {} : { chain }),
+        envelopes: decodedEnvelopes,
+      }
+    : undefined;
+  return { bundle, decoded };
 }
 
 /** Base64 whose decoded size is at most `max` bytes, checked on the text's length before a byte is decoded. */
@@ -437,11 +515,15 @@ export function writeBundle(bundle: ProvenanceBundle): Uint8Array {
 export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
   if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) return undefined;
   try {
-    const json = parseStrictJsonBytes(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload"));
-    return isPlainObject(json) && typeof json.predicateType === "string" ? json.predicateType : undefined;
+    return predicateTypeOfJson(parseStrictJsonBytes(decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload")));
   } catch {
     return undefined;
   }
+}
+
+/** The predicateType of a payload already read strictly (predicateTypeOf's last step, for a reader that read it). */
+export function predicateTypeOfJson(json: unknown): string | undefined {
+  return isPlainObject(json) && typeof json.predicateType === "string" ? json.predicateType : undefined;
 }
 
 /**
@@ -450,14 +532,21 @@ export function predicateTypeOf(envelope: DsseEnvelope): string | undefined {
  * validates its statement (lib/intoto validateStatement reads all three).
  */
 export function findManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number } {
+  const index = manifestIndexOf(bundle.envelopes.map(predicateTypeOf));
+  return { envelope: bundle.envelopes[index]!, index };
+}
+
+/**
+ * findManifest over the envelopes' predicate types (predicateTypeOf of each, in order), for a reader that has read
+ * the payloads already: the index of the one manifest; BUNDLE_MALFORMED when there is none or more than one.
+ */
+export function manifestIndexOf(types: readonly (string | undefined)[]): number {
   const found: number[] = [];
-  bundle.envelopes.forEach((envelope, index) => {
-    const type = predicateTypeOf(envelope);
+  types.forEach((type, index) => {
     if (type === PREDICATE_SLSA || type === PREDICATE_EVAL || type === PREDICATE_SERVING) found.push(index);
   });
   if (found.length !== 1) {
     malformed("envelopes", `expected exactly one fine-tune, eval or serving manifest, found ${found.length}`);
   }
-  const index = found[0]!;
-  return { envelope: bundle.envelopes[index]!, index };
+  return found[0]!;
 }

@@ -27,7 +27,10 @@ import {
   MAX_GPU_OCSP_BYTES,
   MAX_GPU_RIM_BYTES,
   MAX_GPU_RIMS,
+  MAX_JSON_DEPTH,
+  parseStrictJson,
   readBundle,
+  readBundleDecoded,
   writeBundle,
   type GpuEvidence,
   type ProvenanceBundle,
@@ -186,6 +189,62 @@ describe("provenance bundle", () => {
       codeOf(() => readBundle(enc.encode(dupInner))),
       "BUNDLE_MALFORMED",
     );
+  });
+
+  it("when read with its bytes decoded, it is readBundle's bundle with every base64 field's bytes, and the same refusals", () => {
+    const made = makeBundle();
+    made.evidence.cpu.chain = [Buffer.from("ask").toString("base64"), Buffer.from("ark").toString("base64url")];
+    const bytes = writeBundle(made);
+    const { bundle, decoded } = readBundleDecoded(bytes);
+    assert.deepEqual(bundle, readBundle(bytes));
+    const b64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
+    assert.deepEqual(decoded.spki, b64(made.signer.publicKey));
+    assert.equal(decoded.curve, "P-384");
+    assert.deepEqual(decoded.report, b64(made.evidence.cpu.report));
+    assert.deepEqual(decoded.vcek, b64(made.evidence.cpu.vcek));
+    assert.deepEqual(decoded.chain, made.evidence.cpu.chain.map(b64));
+    assert.deepEqual(
+      decoded.envelopes,
+      made.envelopes.map((e) => ({ payload: b64(e.payload), signatures: e.signatures.map((s) => b64(s.sig)) })),
+    );
+    const good = JSON.parse(Buffer.from(bytes).toString()) as Loose;
+    const mutate = (f: (b: Loose) => void) => {
+      const b = structuredClone(good);
+      f(b);
+      return enc.encode(JSON.stringify(b));
+    };
+    const refusal = (read: () => unknown) => {
+      const error = errorOf(read);
+      return `${error.code} ${error.message}`;
+    };
+    for (const bad of [
+      mutate((b) => (b.envelopes[1].payload = "QQ=")),
+      mutate((b) => (b.envelopes[0].signatures = [{ sig: "AAAA" }, { sig: "A-A+" }])),
+      mutate((b) => (b.signer.publicKey = "AAAA")),
+      mutate((b) => (b.evidence.cpu.vcek = "")),
+      mutate((b) => (b.evidence.cpu.chain = ["AAAA", "%"])),
+      enc.encode('{"mediaType":1,"mediaType":2}'),
+    ])
+      assert.equal(
+        refusal(() => readBundleDecoded(bad)),
+        refusal(() => readBundle(bad)),
+      );
+  });
+
+  it("when bundle JSON is sound, the one-scan path reads what JSON.parse reads; a key repeated at any depth is refused", () => {
+    const text = Buffer.from(writeBundle(makeBundle())).toString();
+    assert.deepEqual(parseStrictJson(enc.encode(text)), JSON.parse(text));
+    // A bundle's strings may hold escaped lone surrogates (JSON.parse's reading; payloads are what lib/json refuses).
+    assert.deepEqual(parseStrictJson(enc.encode('{"a":"\\ud800"}')), { a: "\ud800" });
+    const refusal = (input: string) => errorOf(() => parseStrictJson(enc.encode(input))).message;
+    assert.match(refusal('{"a":{"b":[{"c":1,"c":2}]}}'), /bundle: c: duplicate key/);
+    assert.match(refusal('{"a":{"b":1},"a":2}'), /bundle: a: duplicate key/);
+    assert.match(refusal('{"a":1,"\\u0061":2}'), /duplicate key/);
+    const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    assert.deepEqual(parseStrictJson(enc.encode(deep(MAX_JSON_DEPTH))), JSON.parse(deep(MAX_JSON_DEPTH)));
+    assert.match(refusal(deep(MAX_JSON_DEPTH + 1)), /deeper than 64/);
+    assert.match(refusal("\ufeff{}"), /byte order mark/);
+    assert.equal(errorOf(() => parseStrictJson(Uint8Array.of(0x22, 0xc3, 0x28, 0x22))).code, "BUNDLE_MALFORMED");
   });
 
   it("when a bundle carries an OMS statement, the statement meets the OMS v1.0 statement schema", () => {

@@ -10,16 +10,22 @@
 // A serving statement (DESIGN §12) is a manifest too: read and bound to K by lib/receipt, recorded as kind 3.
 // h (DESIGN §10): every GPU's evidence verified by lib/gpu for the nonce gpuNonceFor(REPORT_DATA), then held against
 // the policy's `gpu` section; the record's measurementHash covers each GPU's measured state (measurementHashOf).
-import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHash, timingSafeEqual, type KeyObject } from "node:crypto";
 
 import {
-  findManifest,
-  manifestDigestOf,
-  predicateTypeOf,
-  readBundle,
+  manifestIndexOf,
+  predicateTypeOfJson,
+  readBundleDecoded,
+  type DecodedBundle,
   type ProvenanceBundle,
 } from "../../lib/bundle/index.ts";
-import { decodeBase64, verifyEnvelope, type DsseEnvelope } from "../../lib/dsse/index.ts";
+import {
+  decodeBase64,
+  importEcPublicKey,
+  INTOTO_PAYLOAD_TYPE,
+  verifyEnvelopeBytes,
+  type DsseEnvelope,
+} from "../../lib/dsse/index.ts";
 import {
   createGpuVerifier,
   gpuNonceFor,
@@ -43,10 +49,12 @@ import {
   jobCodeDigestOf,
   parseStatementPayload,
   runtimeOf,
+  validateStatement,
   type RuntimeInfo,
   type Statement,
   type ValidatedStatement,
 } from "../../lib/intoto/index.ts";
+import { parseStrictJsonBytes } from "../../lib/json/index.ts";
 import { PREDICATE_SERVING, verifyServingStatement } from "../../lib/receipt/index.ts";
 import { KIND_AUDIT, KIND_FINETUNE, KIND_SERVING, type AttestationRecord } from "../../lib/registry/record.ts";
 import { chainNeeds, completeChain, type ChainNeeds } from "../../lib/snp/kds.ts";
@@ -307,62 +315,57 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   if (open !== undefined) warnings.push(open);
 
   // Shape: size, JSON (depth-bounded), the cost bounds (BUNDLE_TOO_COMPLEX), the bundle schema. Nothing else can be
-  // checked without it.
-  const bundle = c.run(() =>
-    readBundle(bytes, {
+  // checked without it. Read once: every base64 field is decoded here and its bytes used by every step after.
+  const read = c.run(() =>
+    readBundleDecoded(bytes, {
       maxBytes: policy.maxBundleBytes,
       maxEnvelopes: policy.maxEnvelopes,
       maxSignaturesPerEnvelope: policy.maxSignaturesPerEnvelope,
     }),
   );
-  if (bundle === undefined) return verdict;
+  if (read === undefined) return verdict;
+  const { bundle, decoded } = read;
 
   // The signer key K (DER SPKI), needed by the binding and the envelope steps.
-  const spki = c.run(() => b64(bundle.signer.publicKey, "BUNDLE_MALFORMED", "signer.publicKey"));
-  const key = spki === undefined ? undefined : c.run(() => toPublicKey(spki));
+  const spki = decoded.spki;
+  const key = c.run(() => toPublicKey(spki));
   // Once a proof is broken, no further signature is verified (shape and policy reasons are still collected).
   let proofBroken = false;
 
   // a–c: the report, its certificate chain to a pinned root, its fields against the certificate.
-  const reportBytes = c.run(() => b64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report"));
-  let verified: VerifiedReport | undefined;
-  let report: AttestationReport | undefined;
+  const reportBytes = decoded.report;
   /** The leaf and the chain it was verified with: what the revocation check reads. */
   let verifiedWith: { vcek: Uint8Array; chain: readonly Uint8Array[] } | undefined;
-  if (reportBytes !== undefined) {
-    verified = c.run(() => {
-      const vcek = b64(bundle.evidence.cpu.vcek, "BUNDLE_MALFORMED", "evidence.cpu.vcek");
-      const given = bundle.evidence.cpu.chain?.map((cert, i) =>
-        b64(cert, "BUNDLE_MALFORMED", `evidence.cpu.chain[${i}]`),
-      );
-      const chain = completeEvidenceChain(vcek, given, context.certificates, verdict);
-      verifiedWith = { vcek, chain: chain ?? [] };
-      const verifier = context.verifier ?? reportVerifierFor(policy);
-      try {
-        return verifier.verify(reportBytes, chain === undefined ? { vcek } : { vcek, chain }, now);
-      } catch (error) {
-        const needs = cachedChainNeeds(vcek, given);
-        if (error instanceof ProvenantError && error.code === "SNP_CERT_UNAVAILABLE" && needs !== undefined)
-          verdict.certificatesNeeded = { product: needs.product, signer: needs.signer };
-        throw error;
-      }
-    });
-    if (verified === undefined) proofBroken = true;
-    // a: the chain against AMD's CRLs (a revoked ASK/ASVK or VLEK is a broken proof, like a bad signature).
-    else if (verifiedWith !== undefined) {
-      const { vcek, chain } = verifiedWith;
-      const checked = c.run(() => (checkRevocationStep(verified!, vcek, chain, context, verdict), true));
-      if (checked === undefined) proofBroken = true;
+  const verified = c.run((): VerifiedReport => {
+    const vcek = decoded.vcek;
+    const given = decoded.chain;
+    const chain = completeEvidenceChain(vcek, given, context.certificates, verdict);
+    verifiedWith = { vcek, chain: chain ?? [] };
+    const verifier = context.verifier ?? reportVerifierFor(policy);
+    try {
+      return verifier.verify(reportBytes, chain === undefined ? { vcek } : { vcek, chain }, now);
+    } catch (error) {
+      const needs = cachedChainNeeds(vcek, given);
+      if (error instanceof ProvenantError && error.code === "SNP_CERT_UNAVAILABLE" && needs !== undefined)
+        verdict.certificatesNeeded = { product: needs.product, signer: needs.signer };
+      throw error;
     }
-    // Without a verified report the binding is still checked on the parsed one, so that every reason shows.
-    report = verified?.report ?? c.run(() => parseReport(reportBytes));
+  });
+  if (verified === undefined) proofBroken = true;
+  // a: the chain against AMD's CRLs (a revoked ASK/ASVK or VLEK is a broken proof, like a bad signature).
+  else if (verifiedWith !== undefined) {
+    const { vcek, chain } = verifiedWith;
+    const checked = c.run(() => (checkRevocationStep(verified, vcek, chain, context, verdict), true));
+    if (checked === undefined) proofBroken = true;
   }
+  // Without a verified report the binding is still checked on the parsed one, so that every reason shows.
+  const report: AttestationReport | undefined = verified?.report ?? c.run(() => parseReport(reportBytes));
 
   // d: the SNP policy (collects every violation).
   if (verified !== undefined) c.run(() => validateReport(verified, policy.snp));
 
   // e: REPORT_DATA = SHA-256(SPKI of K) ‖ nonce.
-  if (report !== undefined && spki !== undefined) {
+  if (report !== undefined) {
     const bound = c.run(() => (verifyBinding(report, spki, bundle.nonce), true));
     if (bound === undefined) proofBroken = true;
   }
@@ -374,13 +377,15 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
   if (gpu.views.length > 0) verdict.gpus = gpu.views;
 
   // The manifest: found from the payloads alone (its signature is step f's), so that f reads a serving one as such.
-  const found = c.run(() => findBundleManifest(bundle));
+  // Each in-toto payload is read (strict JSON) once, here; step f validates what was read.
+  const payloads = readPayloads(bundle, decoded);
+  const found = c.run(() => findBundleManifest(bundle, payloads));
 
   // f: every envelope signed by K, in order, stopping at the first that is not; their payloads, as statements.
   const statements: (BundleStatement | undefined)[] = [];
   let allSigned = key !== undefined && !proofBroken;
   for (const [i, envelope] of bundle.envelopes.entries()) {
-    if (!allSigned || key === undefined || spki === undefined) break;
+    if (!allSigned || key === undefined) break;
     if (found?.serving === true && i === found.index) {
       // The serving key S is K (docs/serving.md): the statement names K's SPKI, and K's signature is checked with it.
       const serving = c.run(() => toServingStatement(envelope, spki));
@@ -388,16 +393,18 @@ function verifySteps(bytes: Uint8Array, bundleDigest: string, context: VerifyCon
       else statements[i] = serving;
       continue;
     }
-    const payload = c.run(() => verifyEnvelope(envelope, key));
-    if (payload === undefined) allSigned = false;
-    else statements[i] = c.run(() => toStatement(envelope, payload, i));
+    const { payload, signatures } = decoded.envelopes[i]!;
+    const signed = c.run(() => (verifyEnvelopeBytes(envelope.payloadType, payload, signatures, key), true));
+    if (signed === undefined) allSigned = false;
+    else statements[i] = c.run(() => toStatement(envelope, payload, payloads[i], i));
   }
 
   // g: statements consistent; the record.
   if (found !== undefined) {
     const manifest = statements[found.index];
-    const manifestDigest = c.run(() => manifestDigestOf(found.envelope));
-    if (manifestDigest !== undefined) verdict.manifestDigest = manifestDigest;
+    // DESIGN §3.2: the onchain manifestDigest is the SHA-256 of the payload bytes exactly as signed (manifestDigestOf).
+    const manifestDigest = sha256(decoded.envelopes[found.index]!.payload).toString("hex");
+    verdict.manifestDigest = manifestDigest;
     if (manifest !== undefined && manifest.kind !== "oms") {
       verdict.kind = manifest.kind;
       const modelHash = manifest.subjectDigests[0];
@@ -733,9 +740,10 @@ function completeEvidenceChain(
   return given;
 }
 
+/** K as a node:crypto key, imported once per distinct SPKI (lib/dsse importEcPublicKey: a bounded LRU). */
 function toPublicKey(spki: Uint8Array): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+    return importEcPublicKey(spki);
   } catch (error) {
     throw new MalformedInputError("BUNDLE_MALFORMED", "signer.publicKey is not a DER SubjectPublicKeyInfo", {
       cause: error,
@@ -763,13 +771,44 @@ export function verifyBinding(report: AttestationReport, spki: Uint8Array, nonce
   throwIfViolations(errors);
 }
 
+/** An in-toto payload read once (strict JSON, lib/json): its value, or why it is not strict JSON. */
+type ReadPayload = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Every in-toto envelope's payload read as lib/intoto parseStatementPayload reads it (parseStrictJsonBytes with its
+ * code and `what`), once: the manifest is found from these values and step f validates them. Other payload types
+ * are not read (undefined): parseStatementPayload refuses them on their type alone.
+ */
+function readPayloads(bundle: ProvenanceBundle, decoded: DecodedBundle): (ReadPayload | undefined)[] {
+  return bundle.envelopes.map((envelope, i) => {
+    if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) return undefined;
+    try {
+      const value = parseStrictJsonBytes(decoded.envelopes[i]!.payload, {
+        code: "STATEMENT_INVALID",
+        what: `envelopes[${i}]`,
+      });
+      return { ok: true, value };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  });
+}
+
 /**
  * An envelope's signed payload as a statement, read the one way every reader reads it (lib/intoto
  * parseStatementPayload): an in-toto payloadType on every envelope (an OMS statement typed text/plain is no
- * evidence), strict JSON (no duplicate keys at any depth, UTF-8 without BOM), a valid statement.
+ * evidence), strict JSON (no duplicate keys at any depth, UTF-8 without BOM), a valid statement. The strict read was
+ * done by readPayloads with parseStatementPayload's own arguments; what is left of it is validateStatement.
  */
-function toStatement(envelope: DsseEnvelope, payload: Uint8Array, index: number): ValidatedStatement {
-  return parseStatementPayload(envelope.payloadType, payload, `envelopes[${index}]`);
+function toStatement(
+  envelope: DsseEnvelope,
+  payload: Uint8Array,
+  read: ReadPayload | undefined,
+  index: number,
+): ValidatedStatement {
+  if (read === undefined) return parseStatementPayload(envelope.payloadType, payload, `envelopes[${index}]`);
+  if (!read.ok) throw read.error;
+  return validateStatement(read.value);
 }
 
 /** A statement of the bundle: lib/intoto's reading (a serving statement's parentModelHash is its log id). */
@@ -792,12 +831,17 @@ function toServingStatement(envelope: DsseEnvelope, spki: Uint8Array): Validated
 }
 
 /**
- * The bundle's manifest: its one fine-tune, eval or serving manifest (lib/bundle findManifest, BUNDLE_MALFORMED when
- * there is none or more than one), and whether it is a serving statement.
+ * The bundle's manifest: its one fine-tune, eval or serving manifest (lib/bundle findManifest over the payloads read
+ * once, manifestIndexOf; BUNDLE_MALFORMED when there is none or more than one), and whether it is a serving statement.
  */
-function findBundleManifest(bundle: ProvenanceBundle): { envelope: DsseEnvelope; index: number; serving: boolean } {
-  const found = findManifest(bundle);
-  return { ...found, serving: predicateTypeOf(found.envelope) === PREDICATE_SERVING };
+function findBundleManifest(
+  bundle: ProvenanceBundle,
+  payloads: readonly (ReadPayload | undefined)[],
+): { envelope: DsseEnvelope; index: number; serving: boolean } {
+  // lib/bundle predicateTypeOf: an in-toto payload that is strict JSON, an object with a string predicateType.
+  const types = payloads.map((read) => (read?.ok === true ? predicateTypeOfJson(read.value) : undefined));
+  const index = manifestIndexOf(types);
+  return { envelope: bundle.envelopes[index]!, index, serving: types[index] === PREDICATE_SERVING };
 }
 
 /** The job-code digest a manifest names (64 hex): the fine-tune's, the audit's or the serving statement's. */
