@@ -10,34 +10,29 @@ for (let i = 0; i < 64; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
 SEXTET["-".charCodeAt(0)] = 62;
 SEXTET["_".charCodeAt(0)] = 63;
 
-/** Which alphabet an ASCII code unit belongs to: 0 none, 1 both, 2 standard only ("+", "/"), 3 URL-safe only. */
-const CLASS = new Uint8Array(128);
-for (let i = 0; i < 62; i++) CLASS[ALPHABET.charCodeAt(i)] = 1;
-CLASS["+".charCodeAt(0)] = 2;
-CLASS["/".charCodeAt(0)] = 2;
-CLASS["-".charCodeAt(0)] = 3;
-CLASS["_".charCodeAt(0)] = 3;
+/** One character outside the standard alphabet (and "="), outside the URL-safe one, or of the standard one only. */
+const NOT_STANDARD = /[^A-Za-z0-9+/=]/;
+const NOT_URL_SAFE = /[^A-Za-z0-9_-]/;
+const STANDARD_ONLY = /[+/]/;
 
 /**
  * True when `text` is standard base64 with correct padding (RFC 4648 §4: length a multiple of 4, one or two "="
- * only at the end), or URL-safe base64 without padding (§5; a lone trailing character is never valid). One linear
- * pass: the regular expression this replaces, /^(?:[A-Za-z0-9+/]{4})*…$/, overflows V8's backtracking stack above
- * about 4.27 M characters, which a 16 MiB bundle easily holds.
+ * only at the end), or URL-safe base64 without padding (§5; a lone trailing character is never valid). Linear and
+ * stack-safe: the regular expression this replaces, /^(?:[A-Za-z0-9+/]{4})*…$/, overflows V8's backtracking stack
+ * above about 4.27 M characters, which a 16 MiB bundle easily holds; the searches here are each for one character
+ * (no quantifier, no backtracking), which V8 runs several times faster than a charCodeAt loop, and a sound standard
+ * text takes one of them.
  */
 export function isBase64(text: string): boolean {
   const n = text.length;
   let pad = 0;
   while (pad < 2 && pad < n && text.charCodeAt(n - 1 - pad) === 0x3d) pad++;
-  let standard = n % 4 === 0;
-  let urlSafe = pad === 0 && n % 4 !== 1;
-  for (let i = 0; i < n - pad && (standard || urlSafe); i++) {
-    const c = text.charCodeAt(i);
-    const kind = c < 128 ? CLASS[c]! : 0;
-    if (kind === 0) return false;
-    if (kind === 2) urlSafe = false;
-    else if (kind === 3) standard = false;
-  }
-  return standard || urlSafe;
+  const equals = text.indexOf("=");
+  if (equals !== -1 && equals < n - pad) return false; // "=" only as the final padding
+  // Standard: its alphabet only, a whole number of quanta.
+  if (!NOT_STANDARD.test(text)) return n % 4 === 0 || (pad === 0 && n % 4 !== 1 && !STANDARD_ONLY.test(text));
+  // URL-safe: its alphabet only (so no "=" either), no lone trailing character.
+  return pad === 0 && n % 4 !== 1 && !NOT_URL_SAFE.test(text);
 }
 
 /**
