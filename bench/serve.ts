@@ -1,6 +1,6 @@
 // Benchmark of `provenant serve` on the tiny model (provenant model tiny, small, seed 1), 64-token completions:
 // - receiptOverheadPct: what the receipt path adds to a request (salted digests, receipt statement, ECDSA P-256
-//   signature with S on the thread pool, SQLite commit with synchronous=NORMAL, Merkle append, and once every 1,024
+//   signature with S on the event loop, SQLite commit with synchronous=NORMAL, Merkle append, and once every 1,024
 //   receipts the durable seq reservation) over bare generation on the same engine, one client waiting for each
 //   answer, in the same run: the median over interleaved rounds of the per-round ratio. Target ≤ 2 %.
 // - receiptCpuOverheadPct: the same in process CPU time (all threads), less sensitive to the machine's other load.
@@ -29,7 +29,7 @@ import {
   leafHashOfPayload,
   logIdOf,
   sha256Hex,
-  signStatementPayloadAsync,
+  signStatementPayload,
 } from "../lib/receipt/index.ts";
 import { writeTinyModel } from "../enclave-job/model/tiny.ts";
 import { createLocalSender, createProvider } from "../offchain/chain/index.ts";
@@ -187,10 +187,10 @@ try {
   const signTimes: number[] = [];
   for (let i = 0; i < 300; i++) {
     const t = performance.now();
-    await signStatementPayloadAsync(payload, privateKey, logId);
+    signStatementPayload(payload, privateKey, logId);
     signTimes.push(performance.now() - t);
   }
-  const envelopeText = JSON.stringify(await signStatementPayloadAsync(payload, privateKey, logId));
+  const envelopeText = JSON.stringify(signStatementPayload(payload, privateKey, logId));
   store.db.exec("CREATE TABLE bench_commit (x INTEGER, envelope TEXT)");
   const insert = store.db.prepare("INSERT INTO bench_commit VALUES (?, ?)");
   const commitTimes: number[] = [];
@@ -314,7 +314,7 @@ try {
       batch: `${batch} requests per mode and round, one client waiting for each answer`,
       rounds,
       receiptPath:
-        "salted digests, receipt statement, DSSE ECDSA P-256/SHA-256 on the thread pool, SQLite commit " +
+        "salted digests, receipt statement, DSSE ECDSA P-256/SHA-256 on the event loop, SQLite commit " +
         "(WAL, synchronous=NORMAL: no fsync), Merkle append; every 1,024 receipts a durable seq reservation " +
         "(synchronous=FULL commit)",
       anchor: "Hardhat EDR (shanghai), anchorCheckpoint by the publisher key, log registered by its serving record",
@@ -344,7 +344,7 @@ try {
     ["receipt path timed inline / bare generation", `${result.receiptInlineOverheadPct} %`, ""],
     ["one receipt: statement + sign + commit + tree", `${result.receiptMs} ms`, ""],
     ["  statement, digests, leaf hash", `${result.parts.statementUs} µs`, ""],
-    ["  P-256 signature (thread pool)", `${result.parts.signMs} ms`, ""],
+    ["  P-256 signature", `${result.parts.signMs} ms`, ""],
     ["  SQLite commit (synchronous=NORMAL)", `${result.parts.commitMs} ms`, ""],
     ["  Merkle append", `${result.parts.treeAppendUs} µs`, ""],
     ["  seq reservation (fsync'd), per receipt", `${result.parts.reservationPerReceiptUs} µs`, ""],
