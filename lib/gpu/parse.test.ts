@@ -80,6 +80,23 @@ describe("parseGpuEvidence with the real H100 report (nvtrust sample)", () => {
       assert.equal(hex(parseGpuEvidence(toEvidenceBytes(input)).raw), hex(report));
     }
   });
+
+  it("when Buffer does not exist (a browser), hex text as a string or as bytes still reads the same", () => {
+    const text = new TextEncoder().encode(`${reportText.toUpperCase()}\n`);
+    const saved = Object.getOwnPropertyDescriptor(globalThis, "Buffer")!;
+    Reflect.deleteProperty(globalThis, "Buffer");
+    let fromText: Uint8Array;
+    let fromBytes: Uint8Array;
+    try {
+      assert.equal(typeof (globalThis as { Buffer?: unknown }).Buffer, "undefined");
+      fromText = toEvidenceBytes(reportText);
+      fromBytes = toEvidenceBytes(text);
+    } finally {
+      Object.defineProperty(globalThis, "Buffer", saved);
+    }
+    assert.equal(hex(fromText), hex(report));
+    assert.equal(hex(fromBytes), hex(report));
+  });
 });
 
 describe("formatVbiosVersion", () => {

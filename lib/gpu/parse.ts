@@ -2,7 +2,7 @@
 // by the MEASUREMENTS response whose opaque data carries NVIDIA's type-length-value fields. Parsing checks sizes and
 // that every length adds up exactly, and nothing else: no cryptography, no policy. The raw bytes are kept so that the
 // signature is checked over exactly what the GPU signed.
-import { toHex } from "../encoding/index.ts";
+import { fromHex, toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
 
 export const SPDM_VERSION_1_1 = 0x11;
@@ -532,14 +532,18 @@ export function toEvidenceBytes(input: Uint8Array | string): Uint8Array {
     if (!(input instanceof Uint8Array)) malformed("the evidence is neither bytes nor text");
     if (input.length > 0 && input[0] === SPDM_VERSION_1_1) return input;
     if (input.length > 2 * MAX_EVIDENCE_BYTES + 4096) malformed("the evidence text is too large");
-    input = Buffer.from(input).toString("latin1");
+    // Latin-1, one character per byte (what Buffer's "latin1" gives), without Buffer: the explorer runs this too.
+    let text = "";
+    for (let i = 0; i < input.length; i += 8192) text += String.fromCharCode(...input.subarray(i, i + 8192));
+    input = text;
   }
   if (input.length > 2 * MAX_EVIDENCE_BYTES + 4096) malformed("the evidence text is too large");
   const match = HEX_TEXT.exec(input.trim());
   if (match === null) malformed("the evidence is neither raw SPDM bytes nor hex text");
   const digits = match[1]!.replace(/\s+/g, "");
   if (digits.length === 0 || digits.length % 2 !== 0) malformed("the evidence hex text has an odd or zero length");
-  return new Uint8Array(Buffer.from(digits, "hex"));
+  // HEX_TEXT admitted only hex digits and whitespace, and the length is even: fromHex cannot refuse them.
+  return fromHex(digits)!;
 }
 
 /** The name of an opaque field type. */
