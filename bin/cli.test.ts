@@ -63,6 +63,18 @@ describe("provenant command table", () => {
     }
   });
 
+  it("when a command parses a flag, its usage line (what --help prints) names it", async () => {
+    for (const module of COMMAND_MODULES) {
+      for (const command of await module.load()) {
+        assert.ok(command.flags !== undefined, `${command.path.join(" ")} is not built by defineCommand`);
+        for (const flag of command.flags) {
+          const named = new RegExp(`(^|[\\s\\[(|])--${flag}(?![\\w-])`).test(command.usage);
+          assert.ok(named, `provenant ${command.path.join(" ")}: --${flag} is missing from its usage line`);
+        }
+      }
+    }
+  });
+
   it("when the command is unknown, it exits 2 with a USAGE code", async () => {
     await assert.rejects(run(PROVENANT, ["no-such-command"]), (e: { code?: number; stderr?: string }) => {
       assert.equal(e.code, 2);

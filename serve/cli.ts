@@ -13,7 +13,7 @@ export const SERVE_USAGE =
   "[--epoch-receipts 1000] [--epoch-seconds 60] [--anchor local|rofl] [--key-file <file>] [--rofl-socket <path>] " +
   "[--data-dir <dir>] [--threads <n>] [--gpu] [--context-size <n>] [--max-tokens <n>] [--max-queue <n>] " +
   "[--gpu-evidence nvml|sim|none] [--gpu-rims service|none|<dir>] [--nvml-library <path>] [--gpu-devtools] " +
-  "[--tsm-root <dir>] [--snpguest <path>]";
+  "[--tsm-root <dir>] [--snpguest <path>] [--json]";
 
 const serve = defineCommand({
   path: ["serve"],

@@ -24,6 +24,8 @@ export interface Command {
   path: readonly string[];
   summary: string;
   usage: string;
+  /** The flags it parses (without the dashes; `json` where it takes --json): its usage line must name each. */
+  flags?: readonly string[];
   run(argv: string[], io: CliIo): Promise<number>;
 }
 
@@ -214,6 +216,7 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command 
     path: spec.path,
     summary: spec.summary,
     usage: spec.usage,
+    flags: Object.keys(options),
     async run(argv, io) {
       const json = takesJson && argv.includes("--json");
       return runGuarded(io, json, async () => {
