@@ -4,7 +4,7 @@
 // refuses a bundle whose VCEK is revoked. Bundles come from the simulator; every clock is fixed (or starts at NOW).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -95,6 +95,29 @@ describe("verifier policy and revocation, across the CLI and the service", () =>
       const template = path.join(ROOT, "offchain/rofl/policy.json");
       assert.equal(await run.run([...args, "--policy", template], io), 2);
       assert.match(io.err, /^error POLICY_INVALID: .*template placeholder/m);
+    });
+
+    it("when the ROFL template's placeholders are filled in, it is a pinned policy with its gpu section (no deprecated requireGpuEvidence)", () => {
+      const template = JSON.parse(readFileSync(path.join(ROOT, "offchain/rofl/policy.json"), "utf8")) as {
+        snp: { measurements: { name: string; value: string }[]; minimumTcb: Record<string, unknown> };
+        jobCodeDigests: string[];
+        [key: string]: unknown;
+      };
+      assert.equal("requireGpuEvidence" in template, false);
+      template.snp.measurements = [{ name: "provenant-job test image", value: "42".repeat(48) }];
+      template.snp.minimumTcb = { Genoa: { bootloader: 9, tee: 0, snp: 23, microcode: 84 } };
+      template.jobCodeDigests = [`sha256:${"ab".repeat(32)}`];
+      const policy = parseVerifierPolicy(template);
+      assert.equal(policy.openness.open, false, JSON.stringify(policy.openness.reasons));
+      assert.equal(policy.development, false);
+      assert.deepEqual(policy.json.gpu, {
+        required: false,
+        archs: ["blackwell", "hopper"],
+        minDriverVersion: null,
+        requireRims: true,
+        requireOcsp: false,
+        trustedRoots: [],
+      });
     });
 
     it("when the policy is pinned, or open but development, `provenant verifier run` starts (and stops on SIGTERM)", async () => {
