@@ -106,6 +106,19 @@ describe("encoding", () => {
     assert.equal(isHex(`${big.slice(0, -1)}g`), false);
   });
 
+  it("when given random strings, fromHex decodes exactly what isHex accepts, as Buffer does", () => {
+    const rand = prng(SEED ^ 0x4e4e);
+    const chars = "09afAFgG/:@`é\u0130 ";
+    for (let n = 0; n < 5000; n++) {
+      const text = Array.from({ length: Math.floor(rand() * 9) }, () => chars[Math.floor(rand() * chars.length)]).join(
+        "",
+      );
+      const got = fromHex(text);
+      assert.equal(got !== undefined, isHex(text), text);
+      if (got !== undefined) assert.deepEqual(got, new Uint8Array(Buffer.from(text, "hex")), text);
+    }
+  });
+
   it("when hex is odd or not hex, it is refused; equalBytes compares lengths and bytes", () => {
     assert.equal(fromHex("abc"), undefined);
     assert.equal(fromHex("zz"), undefined);

@@ -127,11 +127,24 @@ export function isHex(text: string): boolean {
   return true;
 }
 
-/** Hex (either case, even length) to bytes; undefined for anything else. */
+/** Value of each ASCII hex digit (either case); -1 for every other code unit below 128. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
+  HEX_VALUE["0123456789ABCDEF".charCodeAt(i)] = i;
+}
+
+/** Hex (either case, even length) to bytes; undefined for anything else (isHex's grammar, checked as it decodes). */
 export function fromHex(text: string): Uint8Array | undefined {
-  if (!isHex(text)) return undefined;
+  if (text.length % 2 !== 0) return undefined;
   const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = text.charCodeAt(2 * i);
+    const lo = text.charCodeAt(2 * i + 1);
+    const value = ((hi < 128 ? HEX_VALUE[hi]! : -1) << 4) | (lo < 128 ? HEX_VALUE[lo]! : -1);
+    if (value < 0) return undefined;
+    out[i] = value;
+  }
   return out;
 }
 
