@@ -33,7 +33,12 @@ describe("verification pool", () => {
       assert.equal(verdicts[i]!.ok, i % 4 !== 3);
       assert.deepEqual(verdicts[i]!.record, inline.record, "same policy digest and record");
     }
-    assert.ok(pool.completed >= 12);
+    // More jobs than workers: each busy worker holds one more, and the counts say so while they wait.
+    const burst = made.map((m) => pool.verify(m.bytes, { now: NOW }));
+    assert.equal(pool.running, 2);
+    assert.equal(pool.queued, 10);
+    assert.deepEqual((await Promise.all(burst)).map(codes), verdicts.map(codes));
+    assert.ok(pool.completed >= 24);
     assert.ok(pool.busyMs > 0);
     assert.equal(pool.queued + pool.running, 0);
   });
@@ -52,6 +57,8 @@ describe("verification pool", () => {
     // The worker keeps the chain: an ARK-only bundle of the same product now gets its ASK without a round trip.
     const arkOnly = makeHostileBundle(f.sim, { seed: "ark-only", chain: "ark" });
     assert.deepEqual(codes(await pool.verify(arkOnly.bytes, { now: NOW })), []);
+    // Sent once: a job that names the same chain again does not clone it to the worker, which still has it.
+    assert.deepEqual(codes(await pool.verify(askOnly.bytes, { now: NOW, chains })), []);
     const fresh = new VerificationPool({ policy: f.policy, size: 1 });
     after(() => fresh.close());
     assert.deepEqual((await fresh.verify(arkOnly.bytes, { now: NOW })).certificatesNeeded, {
@@ -97,11 +104,17 @@ describe("verification pool: hostile bundles within a permissive policy", () => 
     const pool = new VerificationPool({ policy: permissive, size: 1, timeoutMs: 300 });
     try {
       await pool.ready();
-      const v = await pool.verify(slow, { now: NOW });
+      // The second job is handed to the busy worker behind the slow one (prefetch): it must not share its fate.
+      const [v, behind] = await Promise.all([
+        pool.verify(slow, { now: NOW }),
+        pool.verify(f.make({ seed: "behind-timeout" }).bytes, { now: NOW }),
+      ]);
       assert.deepEqual(codes(v), ["BUNDLE_TOO_COMPLEX"]);
       assert.match(v.errors[0]!.message, /did not finish within 300 ms/);
+      assert.equal(behind.ok, true, JSON.stringify(behind.errors));
       const next = await pool.verify(f.make({ seed: "after-timeout" }).bytes, { now: NOW });
       assert.equal(next.ok, true, JSON.stringify(next.errors));
+      assert.equal(pool.queued + pool.running, 0);
     } finally {
       await pool.close();
     }

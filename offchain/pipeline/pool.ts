@@ -3,11 +3,14 @@
 // default; jobs wait in a FIFO queue. A job that runs past its time limit, or whose worker dies, is answered with
 // a coded verdict and the worker is replaced; `close()` terminates workers mid-job (the service verifies those
 // bundles again after a restart, since their repository commit was not marked processed).
+// When every worker is busy and jobs wait, each worker is handed one more (PREFETCH), so that it starts it as soon as
+// it posts a verdict instead of idling until the main thread answers; certificates and CRLs go to a worker once.
 import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 
 import { ProvenantError } from "../../lib/errors.ts";
+import type { Product } from "../../lib/snp/index.ts";
 import { policyDigest, type BundleVerdict, type VerifierPolicy } from "./index.ts";
 import type { SuppliedChain, SuppliedCrl, VerifyJob, WorkerMessage } from "./worker.ts";
 
@@ -48,13 +51,31 @@ interface Pending {
   attempts: number;
 }
 
+/** A job posted to a worker. */
+interface Posted {
+  id: number;
+  pending: Pending;
+  /** When it became the job the worker runs (the first of its slot); undefined while it waits behind another. */
+  started: number | undefined;
+}
+
 interface Slot {
   worker: Worker;
   ready: boolean;
-  running: { id: number; pending: Pending; started: number; timer: NodeJS.Timeout } | undefined;
+  /** Jobs posted to the worker, in its order: the first one runs, the others wait in its port. */
+  jobs: Posted[];
+  /** The running job's time limit. */
+  timer: NodeJS.Timeout | undefined;
+  /** The chains and CRLs this worker was sent, by `${signer}-${product}`: an unchanged one is not sent again. */
+  sent: Map<string, object>;
 }
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url);
+/**
+ * Jobs a worker holds at most: the one it runs and, only while every worker is busy and jobs wait, one more. A slow
+ * bundle delays at most the one job behind it on its worker; the others go to whichever worker is free first.
+ */
+const PREFETCH = 2;
 
 export class VerificationPool {
   readonly size: number;
@@ -100,20 +121,20 @@ export class VerificationPool {
     );
   }
 
-  /** Jobs waiting for a worker. */
+  /** Jobs waiting: for a worker, or on a worker behind the job it runs. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#slots.reduce((n, s) => n + Math.max(0, s.jobs.length - 1), this.#queue.length);
   }
 
   /** Jobs running on a worker now. */
   get running(): number {
-    return this.#slots.filter((s) => s.running !== undefined).length;
+    return this.#slots.filter((s) => s.jobs.length > 0).length;
   }
 
   /** Total time workers have spent on jobs, in milliseconds (finished jobs plus the running ones so far). */
   get busyMs(): number {
     const now = performance.now();
-    return this.#slots.reduce((ms, s) => ms + (s.running === undefined ? 0 : now - s.running.started), this.#busyMs);
+    return this.#slots.reduce((ms, s) => ms + (now - (s.jobs[0]?.started ?? now)), this.#busyMs);
   }
 
   get completed(): number {
@@ -153,11 +174,8 @@ export class VerificationPool {
     for (const pending of this.#queue.splice(0)) pending.reject(aborted);
     const exits: Promise<number>[] = [];
     for (const slot of this.#slots) {
-      if (slot.running !== undefined) {
-        clearTimeout(slot.running.timer);
-        slot.running.pending.reject(aborted);
-        slot.running = undefined;
-      }
+      clearTimeout(slot.timer);
+      for (const posted of slot.jobs.splice(0)) posted.pending.reject(aborted);
       exits.push(slot.worker.terminate());
     }
     await Promise.all(exits);
@@ -168,37 +186,41 @@ export class VerificationPool {
       workerData: { policy: this.#policy.json, niceness: this.#niceness },
       resourceLimits: { maxOldGenerationSizeMb: this.#maxHeapMb },
     });
-    const slot: Slot = { worker, ready: false, running: undefined };
+    const slot: Slot = { worker, ready: false, jobs: [], timer: undefined, sent: new Map() };
     worker.on("message", (m: WorkerMessage) => {
       if (m.type === "ready") {
         slot.ready = true;
         this.#dispatch();
         return;
       }
-      const running = slot.running;
-      if (running === undefined || running.id !== m.id) return;
-      clearTimeout(running.timer);
-      slot.running = undefined;
+      // A worker answers its jobs in the order it was given them.
+      const done = slot.jobs[0];
+      if (done === undefined || done.id !== m.id) return;
+      clearTimeout(slot.timer);
+      slot.jobs.shift();
       this.#busyMs += m.ms;
       this.#completed += 1;
-      running.pending.resolve(m.verdict);
+      done.pending.resolve(m.verdict);
+      if (slot.jobs.length > 0) this.#start(slot);
       this.#dispatch();
     });
-    // A worker that fails (out of memory on a hostile bundle, a bug) is replaced; its job is tried once more.
+    // A worker that fails (out of memory on a hostile bundle, a bug) is replaced; the job it ran is tried once more,
+    // the ones behind it (never started) go back to the front of the queue.
     const lost = (reason: string) => {
       const index = this.#slots.indexOf(slot);
       if (index === -1 || this.#closed) return;
-      const running = slot.running;
-      slot.running = undefined;
+      clearTimeout(slot.timer);
+      const [running, ...waiting] = slot.jobs.splice(0);
       this.#slots[index] = this.#spawn();
+      const again = waiting.map((p) => p.pending);
       if (running !== undefined) {
-        clearTimeout(running.timer);
-        this.#busyMs += performance.now() - running.started;
+        this.#busyMs += performance.now() - (running.started ?? performance.now());
         running.pending.attempts += 1;
         if (running.pending.attempts >= 2)
           running.pending.resolve(refusal(running.pending.job.bytes, "INTERNAL", `verification failed: ${reason}`));
-        else this.#queue.unshift(running.pending);
+        else again.unshift(running.pending);
       }
+      this.#queue.unshift(...again);
       this.#dispatch();
     };
     worker.on("error", (error: Error) => lost(error.message));
@@ -206,31 +228,63 @@ export class VerificationPool {
     return slot;
   }
 
+  /** Idle workers first, one job each; then, while jobs still wait, one more for each busy worker (PREFETCH). */
   #dispatch(): void {
     if (this.#closed) return;
-    for (const slot of this.#slots) {
-      if (this.#queue.length === 0) return;
-      // A worker still loading takes no job: the time limit counts verification, not start-up.
-      if (slot.running !== undefined || !slot.ready) continue;
-      const pending = this.#queue.shift()!;
-      const id = this.#nextId++;
-      const timer = setTimeout(() => this.#timeout(slot, id), this.#timeoutMs);
-      slot.running = { id, pending, started: performance.now(), timer };
-      slot.worker.postMessage({ id, ...pending.job } satisfies VerifyJob);
+    for (let held = 0; held < PREFETCH; held++) {
+      for (const slot of this.#slots) {
+        if (this.#queue.length === 0) return;
+        // A worker still loading takes no job: the time limit counts verification, not start-up.
+        if (!slot.ready || slot.jobs.length !== held) continue;
+        this.#post(slot, this.#queue.shift()!);
+      }
     }
   }
 
-  /** A job past its time limit: its worker is terminated and replaced, the bundle refused as too complex. */
+  #post(slot: Slot, pending: Pending): void {
+    const id = this.#nextId++;
+    slot.jobs.push({ id, pending, started: undefined });
+    if (slot.jobs.length === 1) this.#start(slot);
+    // Certificates and CRLs the worker already holds (the same objects) are not cloned to it again.
+    const fresh = <T extends { product: Product; signer: "vcek" | "vlek" }>(items: T[], value: (t: T) => object) =>
+      items.filter((item) => {
+        const key = `${item.signer}-${item.product}`;
+        if (slot.sent.get(key) === value(item)) return false;
+        slot.sent.set(key, value(item));
+        return true;
+      });
+    const { bytes, now, chains, crls } = pending.job;
+    slot.worker.postMessage({
+      id,
+      bytes,
+      now,
+      chains: fresh(chains, (c) => c.chain),
+      crls: fresh(crls, (c) => c.crl),
+    } satisfies VerifyJob);
+  }
+
+  /** The first job of the slot is the one its worker runs now: its time limit starts. */
+  #start(slot: Slot): void {
+    const running = slot.jobs[0]!;
+    running.started = performance.now();
+    slot.timer = setTimeout(() => this.#timeout(slot, running.id), this.#timeoutMs);
+  }
+
+  /**
+   * A job past its time limit: its worker is terminated and replaced, the bundle refused as too complex; the jobs
+   * that waited behind it on that worker go back to the front of the queue.
+   */
   #timeout(slot: Slot, id: number): void {
-    const running = slot.running;
+    const running = slot.jobs[0];
     if (running === undefined || running.id !== id || this.#closed) return;
-    slot.running = undefined;
-    this.#busyMs += performance.now() - running.started;
+    const waiting = slot.jobs.splice(0).slice(1);
+    this.#busyMs += performance.now() - (running.started ?? performance.now());
     const index = this.#slots.indexOf(slot);
     if (index !== -1) this.#slots[index] = this.#spawn();
     slot.worker.removeAllListeners("exit").removeAllListeners("error");
     slot.worker.on("error", () => undefined);
     void slot.worker.terminate();
+    this.#queue.unshift(...waiting.map((p) => p.pending));
     running.pending.resolve(
       refusal(
         running.pending.job.bytes,
