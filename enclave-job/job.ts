@@ -8,7 +8,6 @@ import { fileURLToPath } from "node:url";
 
 import type { Llama } from "node-llama-cpp";
 
-import { gpuNonceFor } from "../lib/gpu/index.ts";
 import {
   buildEvalStatement,
   buildOmsStatement,
@@ -18,10 +17,10 @@ import {
 } from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
 import { IoError, UsageError, VerificationError } from "../lib/errors.ts";
-import { generateJobKey, reportDataFor, toNonce } from "./attest/key.ts";
+import { attestKey, type AttestedKey } from "./attest/attest.ts";
 import { jobCodeDigest as computeJobCodeDigest } from "./code-digest.ts";
 import type { GpuCollection, GpuEvidenceProvider } from "./attest/gpu.ts";
-import type { AttestationProvider, Evidence } from "./attest/providers.ts";
+import type { AttestationProvider } from "./attest/providers.ts";
 import { runGeneration, type GenResult } from "./audit/generation.ts";
 import { mcContextSize, runMultipleChoice, type McResult } from "./audit/mc.ts";
 import { judgeScorer, profanityScorer, regexScorer, resolveJudgeSpec, type Scorer } from "./audit/scorers.ts";
@@ -119,45 +118,22 @@ export async function harnessVersion(): Promise<string> {
   return `${await read(join(root, "package.json"))}+node-llama-cpp.${llamaVersion}`;
 }
 
-/** REPORT_DATA's offset in the attestation report (AMD SEV-SNP ABI 56860, Table 23). */
-const REPORT_DATA_OFFSET = 0x50;
-
-interface Attested {
-  key: ReturnType<typeof generateJobKey>;
-  nonce: Uint8Array;
-  evidence: Evidence;
-  /** The GPUs' evidence, for gpuNonceFor(REPORT_DATA), when a GPU provider was given. */
-  gpu?: GpuCollection;
-}
-
 /**
- * Key K, the CPU report over REPORT_DATA = SHA-256(SPKI(K)) ‖ nonce, and (with a GPU provider) every GPU's report
- * over gpuNonceFor(REPORT_DATA), so the GPU evidence is bound to this key and bundle (DESIGN §10). Before any work.
+ * Key K (P-384), the CPU report over REPORT_DATA = SHA-256(SPKI(K)) ‖ nonce, and (with a GPU provider) every GPU's
+ * report over gpuNonceFor(REPORT_DATA), so the GPU evidence is bound to this key and bundle (DESIGN §10). Before any
+ * work: attest/attest.ts attestKey, which `provenant serve` uses for its serving key too.
  */
-export async function attest(
+export function attest(
   provider: AttestationProvider,
   nonceHex: string | undefined,
   gpuProvider?: GpuEvidenceProvider | null,
   reporter: JobReporter = silentReporter,
-): Promise<Attested> {
-  const key = generateJobKey();
-  const nonce = toNonce(nonceHex);
-  const expected = reportDataFor(key.spki, nonce);
-  const evidence = await provider.attest(expected);
-  // The provider only relays the report: check that it carries the 64 bytes we asked for before doing any work,
-  // so a stale or foreign report never ends up signed into a bundle.
-  const actual = evidence.report.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + 64);
-  if (actual.length !== 64 || !Buffer.from(actual).equals(Buffer.from(expected))) {
-    throw new IoError(
-      "ATTESTATION_FAILED",
-      `${provider.name}: the report's REPORT_DATA is not the 64 bytes this job asked for`,
-      { details: { expected: Buffer.from(expected).toString("hex"), actual: Buffer.from(actual).toString("hex") } },
-    );
-  }
-  if (gpuProvider === undefined || gpuProvider === null) return { key, nonce, evidence };
-  reporter.step(`collecting GPU evidence with ${gpuProvider.name}`);
-  const gpu = await gpuProvider.collect(gpuNonceFor(expected));
-  return { key, nonce, evidence, gpu };
+): Promise<AttestedKey> {
+  return attestKey(provider, {
+    nonce: nonceHex,
+    gpu: gpuProvider,
+    onGpu: (name) => reporter.step(`collecting GPU evidence with ${name}`),
+  });
 }
 
 /**
@@ -193,7 +169,7 @@ export async function jobRuntime(
 
 export async function finishBundle(
   options: CommonJobOptions,
-  attested: Attested,
+  attested: AttestedKey,
   manifest: Statement,
   models: Statement[],
   modelHash: string,

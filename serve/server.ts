@@ -11,13 +11,12 @@ import { writeBundle } from "../lib/bundle/index.ts";
 import { IoError, PolicyError, ProvenantError } from "../lib/errors.ts";
 import { buildOmsStatement, type Statement } from "../lib/intoto/index.ts";
 import type { ModelHash } from "../lib/oms/types.ts";
-import { gpuNonceFor } from "../lib/gpu/index.ts";
-import { buildServingStatement, generateServingKey, logIdOf, type RequireKind } from "../lib/receipt/index.ts";
+import { buildServingStatement, logIdOf, SERVING_KEY_CURVE, type RequireKind } from "../lib/receipt/index.ts";
 import { bundleFileName, assembleBundle, writeBundleFile } from "../enclave-job/bundle.ts";
 import { defaultHash, harnessVersion, jobCodeDigest } from "../enclave-job/job.ts";
-import { reportDataFor, toNonce } from "../enclave-job/attest/key.ts";
-import type { AttestationProvider, Evidence } from "../enclave-job/attest/providers.ts";
-import type { GpuCollection, GpuEvidenceProvider } from "../enclave-job/attest/gpu.ts";
+import { attestKey } from "../enclave-job/attest/attest.ts";
+import type { AttestationProvider } from "../enclave-job/attest/providers.ts";
+import type { GpuEvidenceProvider } from "../enclave-job/attest/gpu.ts";
 import { sharedLlama } from "../enclave-job/llama.ts";
 import { pushBundle, redactUrls } from "../enclave-job/push.ts";
 import { createProvider, redactUrl, type TxSender } from "../offchain/chain/index.ts";
@@ -111,42 +110,6 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
   });
 
-/** REPORT_DATA's offset in the attestation report (AMD SEV-SNP ABI 56860, Table 23). */
-const REPORT_DATA_OFFSET = 0x50;
-
-/**
- * The serving key S (P-256, lib/receipt SERVING_KEY_CURVE: not the job's P-384 K, see docs/serving.md) born here, the
- * CPU report over REPORT_DATA = SHA-256(SPKI(S)) ‖ nonce, and with a GPU provider every GPU's evidence over
- * gpuNonceFor(REPORT_DATA), as the job attests K (enclave-job/job.ts attest). ATTESTATION_FAILED when the report
- * does not carry exactly those 64 bytes, before anything is signed.
- */
-async function attestServingKey(
-  provider: AttestationProvider,
-  nonceHex: string | undefined,
-  gpuProvider: GpuEvidenceProvider | null,
-): Promise<{
-  key: ReturnType<typeof generateServingKey>;
-  nonce: Uint8Array;
-  evidence: Evidence;
-  gpu?: GpuCollection;
-}> {
-  const key = generateServingKey();
-  const nonce = toNonce(nonceHex);
-  const expected = reportDataFor(key.spki, nonce);
-  const evidence = await provider.attest(expected);
-  const actual = evidence.report.subarray(REPORT_DATA_OFFSET, REPORT_DATA_OFFSET + 64);
-  if (actual.length !== 64 || !Buffer.from(actual).equals(Buffer.from(expected)))
-    throw new IoError(
-      "ATTESTATION_FAILED",
-      `${provider.name}: the report's REPORT_DATA is not the 64 bytes asked for`,
-      {
-        details: { expected: Buffer.from(expected).toString("hex"), actual: Buffer.from(actual).toString("hex") },
-      },
-    );
-  if (gpuProvider === null) return { key, nonce, evidence };
-  return { key, nonce, evidence, gpu: await gpuProvider.collect(gpuNonceFor(expected)) };
-}
-
 export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? createServeLogger();
@@ -198,7 +161,13 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     const [codeDigest, version] = await Promise.all([(options.jobCodeDigest ?? jobCodeDigest)(), harnessVersion()]);
 
     // 2. The serving identity: S born here, bound to the report (and the GPUs' evidence) through REPORT_DATA.
-    const attested = await attestServingKey(options.provider, options.nonce, options.gpuEvidence ?? null);
+    // S is P-256 (lib/receipt SERVING_KEY_CURVE: not the job's P-384 K, see docs/serving.md), attested as the job
+    // attests K: ATTESTATION_FAILED when the report does not carry exactly those 64 bytes, before anything is signed.
+    const attested = await attestKey(options.provider, {
+      curve: SERVING_KEY_CURVE,
+      nonce: options.nonce,
+      gpu: options.gpuEvidence ?? null,
+    });
     const logId = logIdOf(attested.key.spki);
     const predecessor = ReceiptLog.predecessorOf(store);
     const serving = buildServingStatement({

@@ -11,8 +11,9 @@ export interface JobKey {
   spki: Uint8Array;
 }
 
-export function generateJobKey(): JobKey {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+/** K on P-384 (DESIGN §3.2); `provenant serve` makes its serving key S the same way on P-256 (attest.ts). */
+export function generateJobKey(curve: "P-384" | "P-256" = "P-384"): JobKey {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: curve });
   return { privateKey, publicKey, spki: new Uint8Array(publicKey.export({ type: "spki", format: "der" })) };
 }
 

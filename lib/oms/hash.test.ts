@@ -8,8 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { ProvenantError } from "../errors.ts";
 import { comparePaths, hashModel } from "./hash.ts";
 
-const sample = new URL("../../test/fixtures/formats/model-transparency/v1.1.0-elliptic-key", import.meta.url)
-  .pathname;
+const sample = new URL("../../test/fixtures/formats/model-transparency/v1.1.0-elliptic-key", import.meta.url).pathname;
 const sha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 const root = (hexes: string[]) => sha(Buffer.concat(hexes.map((h) => Buffer.from(h, "hex"))));
 const EMPTY = sha("");
