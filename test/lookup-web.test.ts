@@ -12,11 +12,13 @@ import { findManifest, manifestDigestOf, measurementHashOfBundle, readBundle } f
 import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { parseReport } from "../lib/snp/parse.ts";
-import { checkBundle } from "../web/src/bundle.ts";
+import { checkBundle, MANIFEST_KIND_LABELS } from "../web/src/bundle.ts";
 import { fasterWholeEngine, hashRange } from "../web/src/hash.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
 import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
+import { createBundleFactory } from "../offchain/testing/bundles.ts";
 import { createGpuBundleFactory } from "../offchain/testing/gpu-bundles.ts";
+import { makeServingBundle, servingPolicy } from "../offchain/testing/serving.ts";
 import { digestOf, makeTestBundle } from "./lookup-fixture.ts";
 
 /** The simulators' clock and the verification time: nothing here depends on the day the tests run. */
@@ -282,6 +284,26 @@ describe("explorer in-browser bundle check agrees with lib", () => {
       assert.equal(check.modelHash, made.modelHash);
       assert.equal(check.evidence?.product, libView(made.bytes).product);
     }
+  });
+
+  it("when the bundle is a serving bundle, the page labels its manifest serving (not eval) as lib/intoto does", async () => {
+    const factory = await createBundleFactory({ now: NOW, keyDir: path.join(dir, "serving-sim") });
+    const serving = makeServingBundle(factory, { seed: "web-serving" });
+    const verdict = verifyBundle(serving.bytes, { policy: servingPolicy(factory), now: NOW });
+    assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+    assert.equal(verdict.record!.kind, 3);
+    const check = await checkBundle(serving.bytes);
+    assert.equal(check.manifestKind, "serving");
+    assert.equal(MANIFEST_KIND_LABELS[check.manifestKind], "serving");
+    assert.equal(check.allSignaturesValid && check.bindingKeyOk && check.bindingNonceOk, true);
+    assert.equal(check.manifestDigest, serving.servingManifest);
+    assert.equal(check.modelHash, serving.modelRoot);
+    assert.equal(check.parentModelHash, serving.logId);
+    // The other kinds keep their labels: a fine-tune is a fine-tune, an eval is shown as the audit it is recorded as.
+    const finetune = await checkBundle(factory.make({ seed: "web-ft", kind: "finetune" }).bytes);
+    assert.deepEqual([finetune.manifestKind, MANIFEST_KIND_LABELS[finetune.manifestKind]], ["finetune", "fine-tune"]);
+    const audit = await checkBundle(factory.make({ seed: "web-eval", kind: "eval" }).bytes);
+    assert.deepEqual([audit.manifestKind, MANIFEST_KIND_LABELS[audit.manifestKind]], ["eval", "audit"]);
   });
 
   it("when the file is not a bundle lib accepts, the page throws lib's code", async () => {

@@ -12,11 +12,22 @@ import {
 } from "../../lib/bundle/core.ts";
 import { decodeBase64, pae, parseEcSpki, verifyEcSignatureWeb, type EcCurve } from "../../lib/dsse/core.ts";
 import { equalBytes, toHex } from "../../lib/encoding/index.ts";
-import { jobCodeDigestOf, parseStatementPayload } from "../../lib/intoto/index.ts";
+import { MalformedInputError } from "../../lib/errors.ts";
+import { jobCodeDigestOf, parseStatementPayload, type StatementKind } from "../../lib/intoto/index.ts";
 import { parseReport } from "../../lib/snp/parse.ts";
 import { sha256 } from "./hash.ts";
 
 export { BUNDLE_MEDIA_TYPE };
+
+/** What a bundle's manifest is: lib/bundle findManifest takes a fine-tune, eval or serving statement, never an OMS one. */
+export type ManifestKind = Exclude<StatementKind, "oms">;
+
+/** How the page names each manifest kind (the registry's words: an eval manifest is recorded as an audit). */
+export const MANIFEST_KIND_LABELS: Record<ManifestKind, string> = {
+  finetune: "fine-tune",
+  eval: "audit",
+  serving: "serving",
+};
 
 export interface EnvelopeCheck {
   predicateType: string;
@@ -34,8 +45,10 @@ export interface BundleCheck {
   bindingKeyOk: boolean;
   bindingNonceOk: boolean;
   manifestDigest: string;
-  manifestKind: "finetune" | "eval";
+  /** lib/intoto's kind of the manifest statement (a serving bundle's is "serving"). */
+  manifestKind: ManifestKind;
   modelHash: string;
+  /** The fine-tune's base model; for a serving statement its log id, as the kind 3 record stores it. */
   parentModelHash: string | null;
   /** The job code the manifest names (lib/intoto jobCodeDigestOf); null when it names only a git commit. */
   jobCodeDigest: string | null;
@@ -97,6 +110,9 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
   // The manifest statement as the verifier reads it: STATEMENT_INVALID for anything lib/intoto refuses.
   const payload = decodeBase64(manifest.payload, "DSSE_MALFORMED", "payload");
   const statement = parseStatementPayload(manifest.payloadType, payload, "manifest");
+  const manifestKind = statement.kind;
+  // Unreachable while findManifest takes no OMS statement; refused rather than mislabelled should that change.
+  if (manifestKind === "oms") throw new MalformedInputError("BUNDLE_MALFORMED", "the manifest is an OMS statement");
   // docs/formats.md: measurementHash = SHA-256(MEASUREMENT ‖ SHA-256(record₀) ‖ …); SHA-256(MEASUREMENT) without GPUs.
   const { measurement, gpuMeasurementRecords } = measurementHashInputs(bundle);
   const gpuDigests = await Promise.all(gpuMeasurementRecords.map((record) => sha256(record)));
@@ -129,7 +145,7 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
     bindingKeyOk: equalBytes(reportData.subarray(0, 32), keyHash),
     bindingNonceOk: toHex(reportData.subarray(32, 64)) === bundle.nonce,
     manifestDigest: toHex(await sha256(payload)),
-    manifestKind: statement.kind === "finetune" ? "finetune" : "eval",
+    manifestKind,
     modelHash: statement.subjectDigests[0]!.toLowerCase(),
     parentModelHash: statement.parentModelHash?.toLowerCase() ?? null,
     jobCodeDigest: jobCodeDigestOf(statement.statement) ?? null,

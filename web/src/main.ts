@@ -8,7 +8,7 @@ import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord
 import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
 import { toHex } from "../../lib/encoding/index.ts";
 import { fillAttests, installVerifierSetting, verdictRoot, verifierUrlFrom } from "./attests.ts";
-import { checkBundle, BUNDLE_MEDIA_TYPE, type BundleCheck } from "./bundle.ts";
+import { checkBundle, BUNDLE_MEDIA_TYPE, MANIFEST_KIND_LABELS, type BundleCheck } from "./bundle.ts";
 import { installReceiptPanel } from "./receipt-panel.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
@@ -209,7 +209,7 @@ async function showBundle(check: BundleCheck, bundleDigest: string): Promise<voi
   const bundleHtml = `${verdict}
     <div class="card" id="bundle"><h2>Bundle checks</h2><ul class="checks">${checks.join("")}</ul></div>
     <div class="card" id="evidence"><h2>Evidence summary</h2><table>
-      <tr><th>Manifest</th><td>${check.manifestKind === "finetune" ? "fine-tune" : "audit"} · <span class="mono" id="manifest-digest">${check.manifestDigest}</span></td></tr>
+      <tr><th>Manifest</th><td><span id="manifest-kind">${MANIFEST_KIND_LABELS[check.manifestKind]}</span> · <span class="mono" id="manifest-digest">${check.manifestDigest}</span></td></tr>
       <tr><th>Product</th><td>${
         e === null
           ? "— (the report does not parse)"
