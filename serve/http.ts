@@ -65,6 +65,29 @@ const CHECKPOINT_PATH = /^\/v1\/checkpoints\/(latest|\d{1,16})$/;
 const USAGE_PATH = /^\/v1\/usage\/(latest|(?:sha256:)?[0-9a-fA-F]{64})$/;
 const MODEL_PATH = /^\/v1\/models\/(.{1,256})$/;
 
+/**
+ * The read-only endpoints a page on another origin may read (the explorer's usage panel: the bundle, logs,
+ * checkpoints, proofs, consistency, usage): `Access-Control-Allow-Origin: *` (Fetch standard, CORS protocol). Nothing
+ * that writes, generates or exports counters (completions, /metrics, /healthz) is opened to other origins.
+ */
+function isCorsReadable(path: string): boolean {
+  return (
+    path === "/v1/attestation" ||
+    path === "/v1/logs" ||
+    path === "/v1/consistency" ||
+    SHA256_PATH.test(path) ||
+    CHECKPOINT_PATH.test(path) ||
+    USAGE_PATH.test(path)
+  );
+}
+const CORS_PREFLIGHT = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET",
+  "access-control-max-age": "600",
+  "content-length": "0",
+  ...SECURITY_HEADERS,
+};
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json", ...SECURITY_HEADERS, ...headers });
@@ -424,10 +447,21 @@ function route(app: ServeApp, req: IncomingMessage, res: ServerResponse, limits:
     }
     return completion(app, req, res, path === "/v1/chat/completions" ? "chat" : "text_completion", limits);
   }
+  const cors = isCorsReadable(path);
+  // A CORS preflight of a read-only endpoint: GET only, no request headers beyond the safelisted ones.
+  if (method === "OPTIONS" && cors) {
+    req.resume();
+    if (res.headersSent) return;
+    res.writeHead(204, { ...CORS_PREFLIGHT, allow: "GET, HEAD, OPTIONS" });
+    res.end();
+    return;
+  }
   if (method !== "GET" && method !== "HEAD") {
     req.resume();
     return sendError(res, "SERVE_BAD_REQUEST", "use GET", 405, { allow: "GET, HEAD" });
   }
+  // Every answer of a read-only endpoint (its errors too, so that a page can read their codes).
+  if (cors) res.setHeader("access-control-allow-origin", "*");
   const declared = req.headers["content-length"];
   if (declared !== undefined && declared !== "0")
     return sendError(res, "SERVE_BAD_REQUEST", "a GET has no body", 413, { connection: "close" });
