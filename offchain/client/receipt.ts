@@ -1,12 +1,11 @@
 // Inference receipt verification for Node (DESIGN §12): the serving bundle through the verifier's own pipeline
-// (verifyBundle, the same policy), then the browser-safe checks of receipt-core.ts. The edges live here too: the
-// chain facts a receipt needs (records, revocation times, anchored roots, read through the registry client) and the
-// serving endpoint's answers (`GET /v1/attestation`, `GET /v1/receipts/:digest/proof`), fetched with bounds.
-import { manifestDigestOf, predicateTypeOf, readBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
-import { decodeBase64, isPlainObject, type DsseEnvelope } from "../../lib/dsse/core.ts";
+// (verifyBundle, the same policy), then the browser-safe checks of receipt-core.ts over the chain facts that
+// receipt-file.ts reads (shared with the page). The serving endpoint's answers (`GET /v1/attestation`,
+// `GET /v1/receipts/:digest/proof`) are fetched here, with bounds.
+import { manifestDigestOf, readBundle } from "../../lib/bundle/index.ts";
+import { isPlainObject, type DsseEnvelope } from "../../lib/dsse/core.ts";
 import { IoError, MalformedInputError, toErrorList, UsageError, type ErrorCode } from "../../lib/errors.ts";
 import { parseStrictJsonBytes } from "../../lib/json/index.ts";
-import { PREDICATE_SERVING, toReceiptInput, type ReceiptObject } from "../../lib/receipt/core.ts";
 import type { CertificateSource } from "../../lib/snp/index.ts";
 import { verifyBundle, type BundleVerdict, type RevocationSource, type VerifierPolicy } from "../pipeline/index.ts";
 import type { RegistryClient } from "./core.ts";
@@ -16,9 +15,9 @@ import {
   type ReceiptChainFacts,
   type ReceiptProof,
   type ReceiptVerification,
-  type RecordFact,
   type ServingEvidence,
 } from "./receipt-core.ts";
+import { receiptChainFacts, receiptClaims, servingEnvelopeOf } from "./receipt-file.ts";
 
 /** A receipt's digest: hex SHA-256 of its payload as signed (the proof endpoint's key, the next prevReceipt). */
 export { payloadDigestOf as receiptDigestOf } from "../../lib/receipt/index.ts";
@@ -40,74 +39,20 @@ export {
   type ServingEvidence,
 } from "./receipt-core.ts";
 
-/** Largest receipt file read: a receipt (16 KiB at most) with its inclusion proof and checkpoint note. */
-export const MAX_RECEIPT_FILE_BYTES = 256 * 1024;
+// The file, claims, serving-statement and chain-fact readers are browser-safe, shared with the page (receipt-file.ts).
+export {
+  MAX_RECEIPT_FILE_BYTES,
+  parseReceiptFile,
+  receiptChainFacts,
+  receiptClaims,
+  servingEnvelopeOf,
+  type ReceiptClaims,
+  type ReceiptFile,
+} from "./receipt-file.ts";
+
 /** Largest proof answer read from a serving endpoint. */
 export const MAX_PROOF_ANSWER_BYTES = 128 * 1024;
 const DEFAULT_TIMEOUT_MS = 10_000;
-
-/** A receipt as a caller holds it, with the inclusion proof when the file carries one. */
-export interface ReceiptFile {
-  envelope: DsseEnvelope;
-  /** The `provenant_receipt` object when the file holds one (its salt among others). */
-  object?: ReceiptObject;
-  salt?: string;
-  proof?: ReceiptProof;
-}
-
-/**
- * Reads a receipt file: the `provenant_receipt` object a completion carries, the bare DSSE envelope (the
- * `Provenant-Receipt` header decoded), a whole completion response holding `provenant_receipt`, or
- * `{"receipt": <one of those>, "proof": <the proof endpoint's answer>}`. Strict JSON, at most
- * MAX_RECEIPT_FILE_BYTES; RECEIPT_INVALID (MERKLE_INVALID / CHECKPOINT_INVALID for the proof) otherwise.
- */
-export function parseReceiptFile(bytes: Uint8Array): ReceiptFile {
-  if (bytes.length > MAX_RECEIPT_FILE_BYTES)
-    throw new MalformedInputError("RECEIPT_INVALID", `a receipt file is at most ${MAX_RECEIPT_FILE_BYTES} bytes`);
-  const json = parseStrictJsonBytes(bytes, { code: "RECEIPT_INVALID", what: "receipt file" });
-  if (isPlainObject(json) && "receipt" in json) {
-    for (const key of Object.keys(json))
-      if (key !== "receipt" && key !== "proof")
-        throw new MalformedInputError("RECEIPT_INVALID", `receipt file: unknown field ${JSON.stringify(key)}`, {
-          details: { path: key },
-        });
-    const inner = toReceiptInput(json.receipt);
-    return { ...inner, ...(json.proof === undefined ? {} : { proof: toReceiptProof(json.proof) }) };
-  }
-  if (isPlainObject(json) && "provenant_receipt" in json) return toReceiptInput(json.provenant_receipt);
-  return toReceiptInput(json);
-}
-
-/** The unverified claims of a receipt payload: what the edge asks the chain about (the core checks them after). */
-export function receiptClaims(envelope: DsseEnvelope): { modelRoot: string; servingManifest: string; logId: string } {
-  const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
-  const json = parseStrictJsonBytes(payload, { code: "RECEIPT_INVALID", what: "receipt payload" });
-  const p = isPlainObject(json) && isPlainObject(json.predicate) ? json.predicate : {};
-  const hex = (v: unknown, name: string): string => {
-    if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v))
-      throw new MalformedInputError("RECEIPT_INVALID", `the receipt's predicate.${name} is not 64 hex`);
-    return v;
-  };
-  return {
-    modelRoot: hex(p.modelRoot, "modelRoot"),
-    servingManifest: hex(p.servingManifest, "servingManifest"),
-    logId: hex(p.logId, "logId"),
-  };
-}
-
-/** The serving statement envelope of a serving bundle (its one serving-predicate envelope) and the bundle's signer. */
-function servingEnvelopeOf(bundle: ProvenanceBundle): { envelope: DsseEnvelope; signer: Uint8Array } {
-  const found = bundle.envelopes.filter((e) => predicateTypeOf(e) === PREDICATE_SERVING);
-  if (found.length !== 1)
-    throw new MalformedInputError(
-      "STATEMENT_INVALID",
-      `the attestation is not a serving bundle: it holds ${found.length} serving statements`,
-    );
-  return {
-    envelope: found[0]!,
-    signer: decodeBase64(bundle.signer.publicKey, "BUNDLE_MALFORMED", "signer.publicKey"),
-  };
-}
 
 export interface AttestationOptions {
   policy: VerifierPolicy;
@@ -190,69 +135,6 @@ export async function verifyReceipt(
 }
 
 // ── the chain ────────────────────────────────────────────────────────────────────────────────────────────────────
-
-async function recordFact(client: RegistryClient, manifestDigest: string): Promise<RecordFact | null> {
-  const record = await client.record(manifestDigest);
-  if (record === null) return null;
-  const revokedAt = record.revoked ? (await client.revocationTime(manifestDigest)).revokedAt : null;
-  return {
-    manifestDigest: record.manifestDigest,
-    modelHash: record.modelHash,
-    kind: record.kindCode,
-    revoked: record.revoked,
-    revokedAt,
-  };
-}
-
-/**
- * What the registry says about a receipt's claims: the serving record and the log's registration, the model's
- * fine-tune and audit records with their revocation times, the root anchored at the proof's size (and, for a
- * recovery checkpoint, the signer log's serving record). The core compares every fact with the verified values.
- */
-export async function receiptChainFacts(
-  client: RegistryClient,
-  claims: { modelRoot: string; servingManifest: string; logId: string; treeSize?: number; signerLogId?: string },
-): Promise<ReceiptChainFacts> {
-  const [serving, logRecord, lookup, anchor, successor] = await Promise.all([
-    recordFact(client, claims.servingManifest),
-    client.servingRecordOf(claims.logId),
-    client.lookup(claims.modelRoot),
-    claims.treeSize === undefined ? undefined : client.checkpointOf(claims.logId, claims.treeSize),
-    claims.signerLogId === undefined || claims.signerLogId === claims.logId
-      ? undefined
-      : client.servingRecordOf(claims.signerLogId),
-  ]);
-  const modelRecords: RecordFact[] = [];
-  for (const r of lookup.records) {
-    if (r.kindCode === 3) continue;
-    modelRecords.push({
-      manifestDigest: r.manifestDigest,
-      modelHash: r.modelHash,
-      kind: r.kindCode,
-      revoked: r.revoked,
-      revokedAt: r.revoked ? (await client.revocationTime(r.manifestDigest)).revokedAt : null,
-    });
-  }
-  const toFact = (r: NonNullable<typeof logRecord>): RecordFact => ({
-    manifestDigest: r.manifestDigest,
-    modelHash: r.modelHash,
-    kind: r.kindCode,
-    revoked: r.revoked,
-    revokedAt: null,
-  });
-  return {
-    serving,
-    logManifest: logRecord?.manifestDigest ?? null,
-    modelRecords,
-    anchor: {
-      logId: claims.logId,
-      treeSize: claims.treeSize ?? -1,
-      rootHash: anchor?.rootHash ?? null,
-      anchoredAt: anchor?.anchoredAt ?? null,
-    },
-    ...(successor === undefined ? {} : { successorServing: successor === null ? null : toFact(successor) }),
-  };
-}
 
 /** verifyReceipt with the chain facts read from `client` for the receipt's claims. */
 export async function verifyReceiptOnChain(
