@@ -2,8 +2,10 @@
 // here against the onchain record (offchain/client/details.ts and details-core.ts, the code `provenant lookup
 // --verifier` runs) before anything of it is shown: the launch measurement and the name the policy gives it, the
 // job code, the policy's development/open label, the manifest's content, the GPUs; a bundle that does not match is
-// shown as such, never its content. Serving records show their log and its newest anchored checkpoint (the chain).
-// The verifier URL: `?verifier=`, else the explorer's /config.json, else what the user typed in the header.
+// shown as such, never its content. Serving records show their log and its newest anchored checkpoint (the chain),
+// and, from the serving URL, the log's latest usage statement checked here (offchain/client/usage.ts).
+// The verifier URL: `?verifier=`, else the explorer's /config.json, else what the user typed in the header; the
+// serving URL likewise (`?serving=`, config.json `servingUrl`, the header).
 import type { RegistryClient, RegistryRecord } from "../../offchain/client/core.ts";
 import {
   fetchRecordDetails,
@@ -12,8 +14,10 @@ import {
   type RecordDetails,
   type VerifierOptions,
 } from "../../offchain/client/details.ts";
+import { fetchServingUsage, type ServingUsage } from "../../offchain/client/usage.ts";
 
 const STORAGE_KEY = "provenant.verifierUrl";
+const SERVING_STORAGE_KEY = "provenant.servingUrl";
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -65,6 +69,45 @@ export function installVerifierSetting(initial: string | null, onChange: (url: s
   installStyles();
 }
 
+/** The serving URL the page reads usage from: `?serving=` wins, then the explorer's config, then the user's setting. */
+export function servingUrlFrom(search: string, configured: string | null | undefined): string | null {
+  const fromQuery = new URLSearchParams(search).get("serving");
+  if (fromQuery !== null && fromQuery.trim() !== "") return fromQuery.trim();
+  if (typeof configured === "string" && configured !== "") return configured;
+  try {
+    return globalThis.localStorage?.getItem(SERVING_STORAGE_KEY) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A "Serving" field in the header (a `provenant serve` URL), beside the verifier's: changing it re-runs the route. */
+export function installServingSetting(initial: string | null, onChange: (url: string | null) => void): void {
+  const header = document.querySelector("header");
+  if (header === null || document.getElementById("serving") !== null) return;
+  const label = document.createElement("label");
+  label.className = "verifier-setting serving-setting";
+  label.textContent = "Serving ";
+  const input = document.createElement("input");
+  input.id = "serving";
+  input.placeholder = "http://127.0.0.1:8790";
+  input.spellcheck = false;
+  input.value = initial ?? "";
+  input.addEventListener("change", () => {
+    const value = input.value.trim();
+    try {
+      if (value === "") globalThis.localStorage?.removeItem(SERVING_STORAGE_KEY);
+      else globalThis.localStorage?.setItem(SERVING_STORAGE_KEY, value);
+    } catch {
+      // storage unavailable: the setting lasts for this page
+    }
+    onChange(value === "" ? null : value);
+  });
+  label.append(input);
+  header.append(label);
+  installStyles();
+}
+
 function installStyles(): void {
   if (document.getElementById("attests-style") !== null) return;
   const style = document.createElement("style");
@@ -83,6 +126,9 @@ function installStyles(): void {
     .tag.pinned { background: #dafbe1; color: var(--ok); }
     table.metrics th, table.metrics td { width: auto; padding-right: 12px; }
     .gpu.unverified { color: var(--bad); }
+    .usage { margin-top: 6px; }
+    .usage.failed { color: var(--bad); }
+    .usage.none, .usage.unavailable, .usage.no-serving { color: var(--neutral); font-size: 13px; }
   `;
   document.head.append(style);
 }
@@ -182,6 +228,39 @@ function servingHtml(logId: string, checkpoint: Awaited<ReturnType<RegistryClien
 }
 
 /**
+ * A serving log's latest usage statement as checked (usage-core): its numbers only when it is signed by the attested
+ * S (and whether it is anchored or pending); a statement that fails a check shows its code, never its numbers.
+ */
+export function usageHtml(u: ServingUsage): string {
+  const why = u.error === null ? "" : `${escapeHtml(u.error.code)}: ${escapeHtml(u.error.message)}`;
+  if (u.status === "failed")
+    return `<div class="usage failed" data-status="failed" data-code="${escapeHtml(u.error?.code ?? "")}">Latest usage
+      statement: <span class="tag bad">failed</span> ${why}. None of its numbers are shown.</div>`;
+  if (u.status === "none" || u.status === "unavailable")
+    return `<div class="usage ${u.status}" data-status="${u.status}">Latest usage statement: ${
+      u.status === "none" ? "none yet (no epoch of this log has closed)" : `not available (${why})`
+    }</div>`;
+  const m = u.meters!;
+  const state =
+    u.status === "anchored"
+      ? `<span class="tag ok">anchored</span> included under the root anchored for ${u.inclusion!.treeSize} leaves`
+      : `<span class="tag dev">pending</span> not under an anchored root yet (${escapeHtml(u.pendingReason ?? "")})`;
+  return `<div class="usage ${u.status}" data-status="${u.status}"><table class="usage-table">
+    ${row("Latest usage", `<span class="tag ok">verified</span> signed by the attested serving key S · ${state}`, "usage-state")}
+    ${row("Period", `${escapeHtml(u.period!.start)} → ${escapeHtml(u.period!.end)}`, "usage-period")}
+    ${row("Input tokens", String(m["gen_ai.usage.input_tokens"]), "usage-input")}
+    ${row("Output tokens", String(m["gen_ai.usage.output_tokens"]), "usage-output")}
+    ${row("Requests", String(m.requests), "usage-requests")}
+    ${row("Clients", String(u.clients), "usage-clients")}
+    ${row("Statement", `${mono(u.digest ?? "")}${u.recovery === true ? " (recovery, signed by the successor key)" : ""}`, "usage-digest")}
+  </table></div>`;
+}
+
+const NO_SERVING = `<div class="usage no-serving" data-status="no-serving">Set a serving URL (the header's Serving field,
+  <span class="mono">?serving=</span> or config.json <span class="mono">servingUrl</span>: a <span class="mono">provenant
+  serve</span> API) to see this log's latest usage statement, checked here against S and the anchored root.</div>`;
+
+/**
  * Fills every record's panels (`.record[data-manifest] .attests-slot` and `.serving-slot`) on the page: details from
  * the verifier (a few at a time), serving checkpoints from the chain. Sets `data-attests="done"` on `root` when all
  * are in, so that a reader (or the browser test) knows the page settled.
@@ -191,6 +270,7 @@ export async function fillAttests(
   records: readonly RegistryRecord[],
   client: RegistryClient,
   verifierUrl: string | null,
+  servingUrl: string | null = null,
 ): Promise<void> {
   root.dataset.attests = "loading";
   const options: VerifierOptions | null = verifierUrl === null ? null : { verifierUrl, timeoutMs: 15_000 };
@@ -203,6 +283,11 @@ export async function fillAttests(
         servingSlot.innerHTML = servingHtml(r.parentModelHash, await client.latestCheckpoint(r.parentModelHash));
       } catch (error) {
         servingSlot.textContent = `checkpoint not read: ${(error as Error).message}`;
+      }
+      if (servingUrl === null) servingSlot.insertAdjacentHTML("beforeend", NO_SERVING);
+      else {
+        const usage = await fetchServingUsage({ servingUrl, timeoutMs: 15_000 }, r, client);
+        servingSlot.insertAdjacentHTML("beforeend", usageHtml(usage));
       }
     }
     const target = slot(r, "attests-slot");

@@ -7,7 +7,14 @@ import { sha256 as sha256Sync } from "@noble/hashes/sha2.js";
 import { connectRegistryClient, isHash, type RegistryClient, type RegistryRecord } from "../../offchain/client/core.ts";
 import { MAX_BUNDLE_BYTES } from "../../lib/bundle/core.ts";
 import { toHex } from "../../lib/encoding/index.ts";
-import { fillAttests, installVerifierSetting, verdictRoot, verifierUrlFrom } from "./attests.ts";
+import {
+  fillAttests,
+  installServingSetting,
+  installVerifierSetting,
+  servingUrlFrom,
+  verdictRoot,
+  verifierUrlFrom,
+} from "./attests.ts";
 import { checkBundle, BUNDLE_MEDIA_TYPE, MANIFEST_KIND_LABELS, type BundleCheck } from "./bundle.ts";
 import { installReceiptPanel } from "./receipt-panel.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
@@ -32,6 +39,8 @@ let networks: NetworkConfig[] = [];
 let client: { network: string; client: RegistryClient } | null = null;
 /** The verifier whose bundles and policies are shown next to records; null: none set. */
 let verifierUrl: string | null = null;
+/** The `provenant serve` API whose usage statements are shown beside serving records; null: none set. */
+let servingUrl: string | null = null;
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -164,7 +173,7 @@ async function lookupModel(modelHash: string, extra = ""): Promise<void> {
     setStatus("done");
     // What each record attests fills in as its bundle arrives (#records gets data-attests="done" when all are in).
     const recordsEl = document.getElementById("records");
-    if (recordsEl !== null) void fillAttests(recordsEl, records, c, verifierUrl);
+    if (recordsEl !== null) void fillAttests(recordsEl, records, c, verifierUrl, servingUrl);
   } catch (error) {
     const e = errorOf(error);
     showError(e.code, e.message);
@@ -315,9 +324,11 @@ async function start(): Promise<void> {
       defaultNetwork: string;
       networks: NetworkConfig[];
       verifierUrl?: string | null;
+      servingUrl?: string | null;
     };
     networks = config.networks;
     verifierUrl = verifierUrlFrom(location.search, config.verifierUrl);
+    servingUrl = servingUrlFrom(location.search, config.servingUrl);
     const wanted = new URLSearchParams(location.search).get("network") ?? config.defaultNetwork;
     networkSelect.innerHTML = networks
       .map((n) => `<option value="${n.name}" ${n.name === wanted ? "selected" : ""}>${escapeHtml(n.label)}</option>`)
@@ -328,6 +339,10 @@ async function start(): Promise<void> {
   networkSelect.addEventListener("change", () => route());
   installVerifierSetting(verifierUrl, (url) => {
     verifierUrl = url;
+    route();
+  });
+  installServingSetting(servingUrl, (url) => {
+    servingUrl = url;
     route();
   });
   installReceiptPanel({ getClient, verifierUrl: () => verifierUrl });
