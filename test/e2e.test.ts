@@ -73,7 +73,12 @@ describe("end to end: npm start --once, and a refused bundle", { timeout: 300_00
     assert.equal(record.txHash, demo.txHash);
 
     const simulator = await createSimulator();
-    const expectedPolicy = parseVerifierPolicy({ trustedRoots: [simulator.rootFingerprint], development: true });
+    // The demo's policy: the simulator's root, serving statements accepted too, development (it pins no image).
+    const expectedPolicy = parseVerifierPolicy({
+      trustedRoots: [simulator.rootFingerprint],
+      acceptedKinds: ["eval", "finetune", "serving"],
+      development: true,
+    });
     assert.equal(record.policyDigest, policyDigest(expectedPolicy));
   });
 
