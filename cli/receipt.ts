@@ -21,9 +21,6 @@ const VERIFY_USAGE =
   "[--rpc <url>] [--registry <address>] [--network <name>] [--policy <json>] [--now <iso>] [--crl <der>]… " +
   "[--no-crl] [--offline] [--cache-dir <dir>] [--json]";
 
-/** The largest request or response file hashed (a completion request body is bounded far below this by serve). */
-const MAX_BYTES_FILE = 64 * 1024 * 1024;
-
 const CHECK_LABELS: Record<string, string> = {
   signature: "signature by S",
   servingStatement: "serving statement",
@@ -38,6 +35,8 @@ const CHECK_LABELS: Record<string, string> = {
 async function readBounded(io: CliIo, file: string, what: string): Promise<Uint8Array> {
   const { stat } = await import("node:fs/promises");
   const { resolve } = await import("node:path");
+  // Loaded with the command, not at start (as receipt.ts is): the bound the page applies too.
+  const { MAX_DIGESTED_FILE_BYTES: MAX_BYTES_FILE } = await import("../offchain/client/receipt-file.ts");
   const size = await stat(resolve(io.cwd, file)).then(
     (s) => s.size,
     () => 0,

@@ -12,6 +12,8 @@ import { toReceiptProof, type ReceiptChainFacts, type ReceiptProof, type RecordF
 
 /** Largest receipt file read: a receipt (16 KiB at most) with its inclusion proof and checkpoint note. */
 export const MAX_RECEIPT_FILE_BYTES = 256 * 1024;
+/** Largest request or response file hashed against a receipt's digests (serve bounds a request body far below it). */
+export const MAX_DIGESTED_FILE_BYTES = 64 * 1024 * 1024;
 
 /** A receipt as a caller holds it, with the inclusion proof when the file carries one. */
 export interface ReceiptFile {

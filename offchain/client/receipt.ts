@@ -41,6 +41,7 @@ export {
 
 // The file, claims, serving-statement and chain-fact readers are browser-safe, shared with the page (receipt-file.ts).
 export {
+  MAX_DIGESTED_FILE_BYTES,
   MAX_RECEIPT_FILE_BYTES,
   parseReceiptFile,
   receiptChainFacts,

@@ -3,6 +3,7 @@
 // `provenant receipt verify`, one line per check with its label, and every coded reason. Nothing is uploaded.
 import type { RegistryClient } from "../../offchain/client/core.ts";
 import type { ReceiptChecks } from "../../offchain/client/receipt-core.ts";
+import { MAX_DIGESTED_FILE_BYTES } from "../../offchain/client/receipt-file.ts";
 import { verifyReceiptInPage, type ReceiptInput, type ReceiptPageResult } from "./receipt-check.ts";
 
 /** The labels `provenant receipt verify` prints (cli/receipt.ts), in its order. */
@@ -16,9 +17,6 @@ const CHECK_LABELS: [keyof ReceiptChecks, string][] = [
   ["inclusion", "inclusion, anchored"],
   ["digests", "request/response"],
 ];
-
-/** Largest request or response file hashed here (cli/receipt.ts MAX_BYTES_FILE). */
-const MAX_BYTES_FILE = 64 * 1024 * 1024;
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -103,10 +101,10 @@ export function installReceiptPanel(deps: {
       panel.dataset.state = "busy";
       out.innerHTML = "";
       try {
-        const receipt = await bytesOf($("receipt-file"), MAX_BYTES_FILE);
+        const receipt = await bytesOf($("receipt-file"), MAX_DIGESTED_FILE_BYTES);
         if (receipt === undefined) throw Object.assign(new Error("choose a receipt file first"), { code: "USAGE" });
         const optional = async (id: string, key: keyof ReceiptInput) => {
-          const b = await bytesOf($(id), MAX_BYTES_FILE);
+          const b = await bytesOf($(id), MAX_DIGESTED_FILE_BYTES);
           return b === undefined ? {} : { [key]: b };
         };
         const input: ReceiptInput = {
