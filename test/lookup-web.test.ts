@@ -266,6 +266,9 @@ describe("explorer in-browser bundle check agrees with lib", () => {
     const check = await checkBundle(bytes);
     assert.equal(check.evidence, null);
     assert.equal(check.reportError?.code, "SNP_MALFORMED");
+    // REPORT_DATA is read by lib/snp too: a report it refuses binds neither the key nor the nonce.
+    assert.equal(check.bindingKeyOk || check.bindingNonceOk, false);
+    assert.equal((await checkBundle(b.bytes)).bindingKeyOk, true);
   });
 
   it("when a simulator bundle carries GPU evidence, the page's measurementHash and manifest digest are the record's", async () => {

@@ -121,11 +121,12 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
   gpuDigests.forEach((d, i) => measured.set(d, measurement.length + 32 * i));
 
   const reportBytes = decodeBase64(bundle.evidence.cpu.report, "BUNDLE_MALFORMED", "evidence.cpu.report");
-  const reportData = reportBytes.subarray(0x50, 0x90);
+  let reportData: Uint8Array | null = null;
   let evidence: BundleCheck["evidence"] = null;
   let reportError: BundleCheck["reportError"] = null;
   try {
     const report = parseReport(reportBytes);
+    reportData = report.reportData;
     evidence = {
       provider: bundle.evidence.cpu.provider ?? "unknown",
       reportVersion: report.version,
@@ -141,9 +142,10 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
     allSignaturesValid: envelopes.every((e) => e.signaturesValid),
     curve,
     keyId,
-    // DESIGN §3.3: REPORT_DATA[0:32] = SHA-256(DER SPKI of K), REPORT_DATA[32:64] = nonce.
-    bindingKeyOk: equalBytes(reportData.subarray(0, 32), keyHash),
-    bindingNonceOk: toHex(reportData.subarray(32, 64)) === bundle.nonce,
+    // DESIGN §3.3: REPORT_DATA[0:32] = SHA-256(DER SPKI of K), REPORT_DATA[32:64] = nonce, as lib/snp reads it: a
+    // report lib does not parse binds nothing (the verifier refuses it).
+    bindingKeyOk: reportData !== null && equalBytes(reportData.subarray(0, 32), keyHash),
+    bindingNonceOk: reportData !== null && toHex(reportData.subarray(32, 64)) === bundle.nonce,
     manifestDigest: toHex(await sha256(payload)),
     manifestKind,
     modelHash: statement.subjectDigests[0]!.toLowerCase(),
