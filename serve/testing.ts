@@ -38,8 +38,11 @@ export interface ServeWorld {
   anchorKey: string;
   /** Publishes a record of the tiny model: an audit (kind 2) by default; returns its manifest digest. */
   publishModelRecord(kind?: 1 | 2, manifestDigest?: string): Promise<string>;
-  /** Publishes the serving record (kind 3) of a serving identity, as the verifier does for its bundle. */
-  publishServing(servingManifest: string, logId: string): Promise<void>;
+  /**
+   * Publishes the serving record (kind 3) of a serving identity, as the verifier does for its bundle; with
+   * `measurementHash` (SHA-256 of the bundle's report MEASUREMENT) the record matches the bundle as the explorer checks it.
+   */
+  publishServing(servingManifest: string, logId: string, measurementHash?: string): Promise<void>;
   /** Revokes a record with the revoker key (development key 0). */
   revoke(manifestDigest: string, reason: string): Promise<void>;
   close(): Promise<void>;
@@ -126,12 +129,12 @@ export async function createServeWorld(prefix: string): Promise<ServeWorld> {
         ]);
         return digest;
       },
-      async publishServing(servingManifest, logId) {
+      async publishServing(servingManifest, logId, measurementHash = "11".repeat(32)) {
         await publish([
           hex32(modelRoot),
           hex32(servingManifest),
           hex32(logId),
-          hex32("11".repeat(32)),
+          hex32(measurementHash),
           hex32("22".repeat(32)),
           0n,
           3,
