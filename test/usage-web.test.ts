@@ -8,8 +8,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+
+import { build } from "vite";
 
 import { readBundle } from "../lib/bundle/index.ts";
 import { clientKeyIdOf, verifyServingStatement, type VerifiedServing } from "../lib/receipt/index.ts";
@@ -17,11 +21,15 @@ import { parseReport } from "../lib/snp/parse.ts";
 import { createLocalSender } from "../offchain/chain/index.ts";
 import { createRegistryClient, type RegistryClient } from "../offchain/client/index.ts";
 import type { RecordFacts } from "../offchain/client/details-core.ts";
+import { serveExplorer, type ExplorerServer } from "../offchain/client/serve.ts";
 import { fetchServingUsage } from "../offchain/client/usage.ts";
 import { simProvider } from "../enclave-job/attest/providers.ts";
 import { startServe, type ServeHandle } from "../serve/server.ts";
 import { createServeWorld, NOW, tickingClock, waitFor, type ServeWorld } from "../serve/testing.ts";
 import { usageHtml } from "../web/src/attests.ts";
+import { chromiumSkip, launchChromium, type LaunchedChromium } from "./chromium.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
 
 const quiet = (await import("pino")).default({ level: "silent" });
 
@@ -31,6 +39,9 @@ let serving: VerifiedServing;
 let measurementHash: string;
 let client: RegistryClient;
 let proxy: Server | undefined;
+/** What the tampering server in front of `provenant serve` changes: nothing, the usage payload, the proof, the bundle. */
+let tamper: "" | "usage" | "proof" | "bundle" = "";
+let tamperingUrl: string;
 
 before(async () => {
   world = await createServeWorld("usage-web");
@@ -59,6 +70,34 @@ before(async () => {
   const report = parseReport(Buffer.from(bundle.evidence.cpu.report, "base64"));
   measurementHash = createHash("sha256").update(report.measurement).digest("hex");
   client = await createRegistryClient({ rpcUrl: world.chain.url, address: world.registry.address });
+  proxy = createServer((req, res) => {
+    void (async () => {
+      const upstream = await fetch(`${handle.url}${req.url}`);
+      let body = Buffer.from(await upstream.arrayBuffer());
+      if (tamper === "usage" && req.url!.startsWith("/v1/usage/")) {
+        const json = JSON.parse(body.toString()) as { envelope: { payload: string } };
+        const payload = Buffer.from(json.envelope.payload, "base64");
+        const at = payload.indexOf('"requests":') + '"requests":'.length;
+        payload[at] = payload[at]! + 1; // one more request metered
+        json.envelope.payload = payload.toString("base64");
+        body = Buffer.from(JSON.stringify(json));
+      } else if (tamper === "proof" && req.url!.includes("/proof")) {
+        const json = JSON.parse(body.toString()) as { proof: string[] };
+        json.proof = json.proof.map((h) => h.replace(/^./, (c) => (c === "0" ? "1" : "0")));
+        body = Buffer.from(JSON.stringify(json));
+      } else if (tamper === "bundle" && req.url!.startsWith("/v1/attestation")) {
+        body = Buffer.from(
+          body
+            .toString()
+            .replace(/("nonce":\s*")(.)/, (_m, head: string, c: string) => `${head}${c === "0" ? "1" : "0"}`),
+        );
+      }
+      res.writeHead(upstream.status, { "content-type": "application/json", "access-control-allow-origin": "*" });
+      res.end(body);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => proxy!.listen(0, "127.0.0.1", resolve));
+  tamperingUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 });
 
 after(async () => {
@@ -170,49 +209,95 @@ describe("the explorer's usage panel against a real server and chain", () => {
   it("when the server tampers with the usage statement, its proof or its bundle, the panel shows failed with the code and none of the numbers", async () => {
     const record = await client.record(serving.manifestDigest);
     assert.ok(record !== null);
-    let mode = "";
-    proxy = createServer((req, res) => {
-      void (async () => {
-        const upstream = await fetch(`${handle.url}${req.url}`);
-        let body = Buffer.from(await upstream.arrayBuffer());
-        if (mode === "usage" && req.url!.startsWith("/v1/usage/")) {
-          const json = JSON.parse(body.toString()) as { envelope: { payload: string } };
-          const payload = Buffer.from(json.envelope.payload, "base64");
-          const at = payload.indexOf('"requests":') + '"requests":'.length;
-          payload[at] = payload[at]! + 1; // one more request metered
-          json.envelope.payload = payload.toString("base64");
-          body = Buffer.from(JSON.stringify(json));
-        } else if (mode === "proof" && req.url!.includes("/proof")) {
-          const json = JSON.parse(body.toString()) as { proof: string[] };
-          json.proof = json.proof.map((h) => h.replace(/^./, (c) => (c === "0" ? "1" : "0")));
-          body = Buffer.from(JSON.stringify(json));
-        } else if (mode === "bundle" && req.url!.startsWith("/v1/attestation")) {
-          body = Buffer.from(
-            body
-              .toString()
-              .replace(/("nonce":\s*")(.)/, (_m, head: string, c: string) => `${head}${c === "0" ? "1" : "0"}`),
-          );
-        }
-        res.writeHead(upstream.status, { "content-type": "application/json" });
-        res.end(body);
-      })().catch(() => res.destroy());
-    });
-    await new Promise<void>((resolve) => proxy!.listen(0, "127.0.0.1", resolve));
-    const servingUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     for (const [m, code] of [
       ["usage", "DSSE_BAD_SIGNATURE"],
       ["proof", "MERKLE_PROOF_INVALID"],
       ["bundle", "BINDING_NONCE_MISMATCH"],
     ] as const) {
-      mode = m;
-      const usage = await fetchServingUsage({ servingUrl }, record, client);
+      tamper = m;
+      const usage = await fetchServingUsage({ servingUrl: tamperingUrl }, record, client);
       assert.deepEqual([usage.status, usage.error?.code], ["failed", code], m);
       assert.equal(usage.meters, null);
       const html = usageHtml(usage);
       assert.match(html, new RegExp(`data-status="failed" data-code="${code}"`));
       assert.doesNotMatch(html, /Input tokens|Requests/);
     }
-    mode = "";
-    assert.equal((await fetchServingUsage({ servingUrl }, record, client)).status, "anchored");
+    tamper = "";
+    assert.equal((await fetchServingUsage({ servingUrl: tamperingUrl }, record, client)).status, "anchored");
+  });
+});
+
+describe("the explorer's usage panel in Chromium", { skip: chromiumSkip() }, () => {
+  let work: string;
+  let explorer: ExplorerServer;
+  let browser: LaunchedChromium;
+
+  before(async () => {
+    work = await mkdtemp(path.join(tmpdir(), "provenant-usage-web-"));
+    const distDir = path.join(work, "dist");
+    await build({ configFile: path.join(ROOT, "web/vite.config.ts"), logLevel: "error", build: { outDir: distDir } });
+    explorer = await serveExplorer({
+      rpcUrl: world.chain.url,
+      distDir,
+      config: {
+        defaultNetwork: "localhost",
+        networks: [
+          {
+            name: "localhost",
+            label: "Local chain",
+            rpcUrl: "/rpc",
+            chainId: world.chain.chainId,
+            address: world.registry.address,
+            logRange: 10_000,
+          },
+        ],
+      },
+    });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await explorer?.close();
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  /** Opens the model's page (with `?serving=` when given) and waits for the record panels to settle. */
+  async function usagePanel(servingUrl: string | null): Promise<{ status: string; code: string | null; text: string }> {
+    const page = await browser.context.newPage();
+    page.setDefaultTimeout(120_000);
+    try {
+      const query = servingUrl === null ? "" : `?serving=${encodeURIComponent(servingUrl)}`;
+      await page.goto(`${explorer.url}${query}#/model/${world.modelRoot}`);
+      await page.waitForSelector("#records[data-attests=done]");
+      const usage = page.locator(`.record[data-manifest="${serving.manifestDigest}"] .usage`);
+      return {
+        status: (await usage.getAttribute("data-status")) ?? "",
+        code: await usage.getAttribute("data-code"),
+        text: await usage.innerText(),
+      };
+    } finally {
+      await page.close();
+    }
+  }
+
+  it("when the page has the server's URL, the serving record shows its latest usage verified and anchored (a cross-origin read); without one, how to set it; from a tampering server, failed with its code", async () => {
+    tamper = "";
+    const shown = await usagePanel(handle.url);
+    assert.equal(shown.status, "anchored", shown.text);
+    assert.match(shown.text, /verified/);
+    assert.match(shown.text, /Requests\s+3/);
+    assert.match(shown.text, /Clients\s+2/);
+    const unset = await usagePanel(null);
+    assert.equal(unset.status, "no-serving");
+    assert.match(unset.text, /Set a serving URL/);
+    tamper = "usage";
+    try {
+      const failed = await usagePanel(tamperingUrl);
+      assert.deepEqual([failed.status, failed.code], ["failed", "DSSE_BAD_SIGNATURE"]);
+      assert.doesNotMatch(failed.text, /Requests/);
+    } finally {
+      tamper = "";
+    }
   });
 });
