@@ -3,36 +3,15 @@
 // The serving statement of `provenant serve` (DESIGN §12) is read too, through lib/receipt's validator, its one reader.
 // Validators trust nothing: they check every field, collect every violation, and throw STATEMENT_INVALID with paths.
 // Browser-safe (no node:* module): the explorer reads statements with the same validators as the verifier.
-import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
-
 import { INTOTO_PAYLOAD_TYPE } from "../dsse/core.ts";
 import { fromBase64, fromHex, toHex } from "../encoding/index.ts";
 import { MalformedInputError } from "../errors.ts";
+import { createSha256, sha256 } from "../hash/index.ts";
 import { parseStrictJsonBytes } from "../json/index.ts";
 import type { ModelHash } from "../oms/types.ts";
 import { PREDICATE_SERVING, validateServingStatement } from "../receipt/core.ts";
 
 export { PREDICATE_SERVING };
-
-/**
- * SHA-256 on Node's crypto module where there is one (looked up at run time with process.getBuiltinModule, which
- * browsers lack: this module imports no Node built-in and the page's build stays free of them), else @noble/hashes
- * (the browser). The same FIPS 180-4 digest either way; natively it costs the verifier's pipeline a fifth of what it
- * does in JavaScript.
- */
-interface Sha256 {
-  update(data: Uint8Array): unknown;
-  digest(): Uint8Array;
-}
-const nodeCrypto = (
-  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
-).process?.getBuiltinModule?.("crypto") as { createHash(algorithm: "sha256"): Sha256 } | undefined;
-const createSha256 = (): Sha256 => (nodeCrypto === undefined ? nobleSha256.create() : nodeCrypto.createHash("sha256"));
-const sha256 = (data: Uint8Array): Uint8Array => {
-  const h = createSha256();
-  h.update(data);
-  return h.digest();
-};
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const PREDICATE_OMS = "https://model_signing/signature/v1.0";

@@ -1,10 +1,9 @@
 // Verification of an inference receipt (DESIGN §12), browser-safe: no node:* modules, signatures through WebCrypto
-// (lib/dsse/core), SHA-256 through @noble/hashes, formats through lib/receipt/core (the one reader of them). It takes
-// what a caller gathered (the receipt, the serving statement and the verdict on its attestation, the inclusion proof
-// and its signed checkpoint, what the chain says) and returns every check with its coded reasons. It trusts only the
-// serving key S that an attested serving statement names, and the registry's anchored roots and revocation times.
-import { sha256 } from "@noble/hashes/sha2.js";
-
+// (lib/dsse/core), SHA-256 through lib/hash, Merkle proofs and C2SP notes through lib/merkle/core, formats through
+// lib/receipt/core (each the one implementation, shared with Node). It takes what a caller gathered (the receipt, the
+// serving statement and the verdict on its attestation, the inclusion proof and its signed checkpoint, what the chain
+// says) and returns every check with its coded reasons. It trusts only the serving key S that an attested serving
+// statement names, and the registry's anchored roots and revocation times.
 import {
   EC_CURVES,
   decodeBase64,
@@ -15,7 +14,7 @@ import {
   type DsseEnvelope,
   type EcCurve,
 } from "../../lib/dsse/core.ts";
-import { equalBytes, fromBase64, fromHex, toHex } from "../../lib/encoding/index.ts";
+import { equalBytes, fromHex, toHex } from "../../lib/encoding/index.ts";
 import {
   MalformedInputError,
   PolicyError,
@@ -24,6 +23,18 @@ import {
   toErrorList,
   type ErrorCode,
 } from "../../lib/errors.ts";
+import { sha256 } from "../../lib/hash/index.ts";
+import {
+  MAX_PROOF_HASHES,
+  leafHash,
+  noteKeyIdOf,
+  noteSignaturesBy,
+  parseCheckpoint,
+  parseNote,
+  rootFromInclusionProof,
+  type Checkpoint,
+  type SignedNote,
+} from "../../lib/merkle/core.ts";
 import {
   MAX_RECEIPT_PAYLOAD_BYTES,
   MAX_SERVING_PAYLOAD_BYTES,
@@ -37,8 +48,8 @@ import {
   type ServingStatement,
 } from "../../lib/receipt/core.ts";
 
-/** Most hashes an inclusion proof may hold (a tree of 2^64 leaves needs 64). */
-export const MAX_PROOF_HASHES = 64;
+// Most hashes an inclusion proof may hold (a tree of 2^64 leaves needs 64): lib/merkle's bound, for toReceiptProof.
+export { MAX_PROOF_HASHES };
 /** Largest checkpoint note read (c2sp.org/signed-note: a few hundred bytes in practice). */
 export const MAX_NOTE_CHARS = 16 * 1024;
 
@@ -200,95 +211,35 @@ export function toReceiptProof(json: unknown): ReceiptProof {
   return { logId, leafIndex, treeSize, rootHash, proof, checkpoint: { note: checkpoint.note, signerLogId } };
 }
 
-// ── RFC 6962 / 9162 inclusion (the browser twin of lib/merkle; receipt.test.ts proves the two agree) ──────────────
+// ── RFC 6962 / 9162 inclusion and C2SP checkpoints (lib/merkle/core, the one implementation) ──────────────────────
 
-function leafHash(data: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + data.length);
-  input.set(data, 1);
-  return sha256(input);
-}
-
-function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const input = new Uint8Array(65);
-  input[0] = 1;
-  input.set(left, 1);
-  input.set(right, 33);
-  return sha256(input);
-}
-
-/** RFC 9162 §2.1.3.2: the root an inclusion proof leads to, or undefined when its length does not fit the tree. */
+/**
+ * RFC 9162 §2.1.3.2: the root an inclusion proof leads to (lib/merkle rootFromInclusionProof), or undefined when the
+ * proof does not fit the tree: an index outside it, more than MAX_PROOF_HASHES hashes, a hash not of 32 bytes.
+ */
 export function rootFromInclusion(
   leaf: Uint8Array,
   index: number,
   size: number,
   proof: readonly Uint8Array[],
 ): Uint8Array | undefined {
-  if (index >= size || proof.length > MAX_PROOF_HASHES) return undefined;
-  let fn = index;
-  let sn = size - 1;
-  let r = leaf;
-  for (const p of proof) {
-    if (sn === 0) return undefined;
-    if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return undefined;
+  if (proof.length > MAX_PROOF_HASHES || proof.some((h) => h.length !== 32)) return undefined;
+  return rootFromInclusionProof(leaf, index, size, proof);
+}
+
+function checkpointError(message: string, cause?: unknown): VerificationError {
+  return new VerificationError("CHECKPOINT_INVALID", message, cause === undefined ? {} : { cause });
+}
+
+/** A signed note read by lib/merkle (parseNote, then parseCheckpoint of its text); CHECKPOINT_INVALID otherwise. */
+function readNote(note: string): SignedNote & { body: Checkpoint } {
+  try {
+    const parsed = parseNote(note);
+    return { ...parsed, body: parseCheckpoint(parsed.text) };
+  } catch (error) {
+    throw checkpointError(error instanceof Error ? error.message : String(error), error);
   }
-  return sn === 0 ? r : undefined;
-}
-
-// ── C2SP signed notes and checkpoints (the browser twin of lib/merkle/checkpoint.ts) ──────────────────────────────
-
-interface NoteCheckpoint {
-  origin: string;
-  size: number;
-  rootHash: Uint8Array;
-}
-
-function checkpointError(message: string): VerificationError {
-  return new VerificationError("CHECKPOINT_INVALID", message);
-}
-
-/** Splits a signed note (text, blank line, "— name base64(keyId ‖ sig)" lines) and reads the checkpoint body. */
-function readNote(note: string): {
-  text: string;
-  body: NoteCheckpoint;
-  signatures: { name: string; blob: Uint8Array }[];
-} {
-  for (let i = 0; i < note.length; i++) {
-    const c = note.charCodeAt(i);
-    if (c < 0x20 && c !== 0x0a) throw checkpointError("a note has no control characters but newline");
-  }
-  const split = note.lastIndexOf("\n\n");
-  if (split < 0 || !note.endsWith("\n")) throw checkpointError("a note is text, a blank line and signature lines");
-  const text = note.slice(0, split + 1);
-  const lines = text.slice(0, -1).split("\n");
-  if (lines.length < 3) throw checkpointError("a checkpoint has an origin, a size and a root hash");
-  const [origin, sizeText, rootText] = lines as [string, string, string];
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText) || !Number.isSafeInteger(Number(sizeText)))
-    throw checkpointError("the checkpoint's tree size is not a decimal number");
-  const rootHash = /^[A-Za-z0-9+/]{43}=$/.test(rootText) ? fromBase64(rootText) : undefined;
-  if (rootHash === undefined || rootHash.length !== 32)
-    throw checkpointError("the checkpoint's root hash is not 32 bytes of base64");
-  const signatureLines = note.slice(split + 2, -1).split("\n");
-  if (signatureLines.length > 16) throw checkpointError("a note has at most 16 signatures");
-  const signatures = signatureLines.map((line) => {
-    const match = /^\u2014 (\S+) (\S+)$/u.exec(line);
-    const blob = match === null ? undefined : fromBase64(match[2]!);
-    if (match === null || blob === undefined || blob.length < 5)
-      throw checkpointError("a signature line is '— <name> <base64>'");
-    return { name: match[1]!, blob };
-  });
-  return { text, body: { origin, size: Number(sizeText), rootHash }, signatures };
 }
 
 /**
@@ -296,18 +247,12 @@ function readNote(note: string): {
  * of the text, as lib/merkle signNote writes it) named `name`; CHECKPOINT_INVALID unless it carries a signature by
  * that key and every such signature verifies.
  */
-async function verifyNoteWeb(
-  note: ReturnType<typeof readNote>,
-  name: string,
-  key: WebKey,
-  subtle: SubtleCrypto,
-): Promise<void> {
-  const keyId = sha256(key.spki).subarray(0, 4);
-  const mine = note.signatures.filter((s) => s.name === name && equalBytes(s.blob.subarray(0, 4), keyId));
+async function verifyNoteWeb(note: SignedNote, name: string, key: WebKey, subtle: SubtleCrypto): Promise<void> {
+  const mine = noteSignaturesBy(note, name, noteKeyIdOf(key.spki));
   if (mine.length === 0) throw checkpointError(`the checkpoint carries no signature by ${name}`);
   const message = encoder.encode(note.text);
-  for (const s of mine)
-    if (!(await verifyWithKey(key, "SHA-256", message, s.blob.subarray(4), subtle)))
+  for (const signature of mine)
+    if (!(await verifyWithKey(key, "SHA-256", message, signature, subtle)))
       throw checkpointError(`the checkpoint's signature by ${name} does not verify`);
 }
 
