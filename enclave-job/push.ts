@@ -1,15 +1,14 @@
 // Publishing a bundle: commit it under bundles/ in a clone of the watched repository and push, rebasing and
 // retrying when someone else pushed first. Git itself does the work; only the file we add is ever committed.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 
 import { IoError } from "../lib/errors.ts";
 import { writeFileAtomic } from "./bundle.ts";
+import { git, redactUrls } from "./git.ts";
 
-const exec = promisify(execFile);
+export { redactUrls };
 
 export interface PushOptions {
   /** Attempts before giving up; default 5. */
@@ -27,24 +26,6 @@ export interface PushResult {
   path: string;
   commit: string;
   attempts: number;
-}
-
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: "provenant-job",
-  GIT_AUTHOR_EMAIL: "provenant-job@localhost",
-  GIT_COMMITTER_NAME: "provenant-job",
-  GIT_COMMITTER_EMAIL: "provenant-job@localhost",
-  GIT_TERMINAL_PROMPT: "0",
-};
-
-async function git(cwd: string, args: string[]): Promise<string> {
-  const { stdout } = await exec("git", args, { cwd, env: { ...process.env, ...GIT_ENV }, maxBuffer: 16 << 20 });
-  return stdout.trim();
-}
-
-/** Removes `user:password@` (any userinfo) from every URL in `text`, so credentials never reach a message or log. */
-export function redactUrls(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, "$1");
 }
 
 /**

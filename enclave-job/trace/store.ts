@@ -1,7 +1,6 @@
 // Content-addressed trace files (docs/training-trace.md): <root>.trace, <OMS digest>.gguf checkpoints and
 // <sha256>.data, in a directory, a git repository, or behind an http(s) base URL. Reading copies each file into the
 // auditor's own work directory while hashing it, with a size cap and a time limit, so nothing unverified is used.
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
@@ -10,12 +9,9 @@ import { join, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { promisify } from "node:util";
 
 import { IoError, MalformedInputError } from "../../lib/errors.ts";
-import { redactUrls } from "../push.ts";
-
-const exec = promisify(execFile);
+import { git, redactUrls } from "../git.ts";
 
 /** The three kinds of file a trace store holds, named by their digest. */
 export const traceFileName = (rootHex: string): string => `${rootHex}.trace`;
@@ -146,19 +142,6 @@ export async function storeFile(dir: string, name: string, source: string, move 
   else await copyFile(source, partial);
   await rename(partial, target);
   return target;
-}
-
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: "provenant-job",
-  GIT_AUTHOR_EMAIL: "provenant-job@localhost",
-  GIT_COMMITTER_NAME: "provenant-job",
-  GIT_COMMITTER_EMAIL: "provenant-job@localhost",
-  GIT_TERMINAL_PROMPT: "0",
-};
-
-async function git(cwd: string, args: string[]): Promise<string> {
-  const { stdout } = await exec("git", args, { cwd, env: { ...process.env, ...GIT_ENV }, maxBuffer: 16 << 20 });
-  return stdout.trim();
 }
 
 async function isGitRepository(path: string): Promise<boolean> {
