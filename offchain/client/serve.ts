@@ -22,6 +22,8 @@ export interface ExplorerConfig {
    * browser): "/verifier/" when `provenant explorer --verifier <url>` forwards to one; absent or null: none set.
    */
   verifierUrl?: string | null;
+  /** A `provenant serve` API whose usage statements the page shows beside serving records; absent or null: none. */
+  servingUrl?: string | null;
   networks: {
     name: string;
     label: string;
