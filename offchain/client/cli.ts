@@ -14,7 +14,14 @@ import {
   type CliIo,
   type Command,
 } from "../../lib/cli/index.ts";
-import { IoError, MalformedInputError, ProvenantError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
+import {
+  IoError,
+  MalformedInputError,
+  ProvenantError,
+  toErrorList,
+  UsageError,
+  type ErrorCode,
+} from "../../lib/errors.ts";
 import { findManifest, manifestDigestOf, measurementHashOfBundle, readBundle } from "../../lib/bundle/index.ts";
 import { verifyEnvelope } from "../../lib/dsse/index.ts";
 import { parseStatementPayload } from "../../lib/intoto/index.ts";
@@ -393,22 +400,32 @@ const auditCommand = defineCommand({
 });
 
 const EXPLORER_USAGE =
-  "provenant explorer [--port <n>] [--rpc <url>] [--verifier <url>]   # serves web/dist on 127.0.0.1; /rpc forwards " +
-  "to the local chain, /verifier/ to the verifier whose bundles the page shows";
+  "provenant explorer [--port <n>] [--rpc <url>] [--verifier <url>] [--serving <url>]   # serves web/dist on " +
+  "127.0.0.1; /rpc forwards to the local chain, /verifier/ to the verifier whose bundles the page shows; " +
+  "--serving names a provenant serve API whose usage statements the page checks and shows";
 
 const explorerCommand = defineCommand({
   path: ["explorer"],
   summary: "serve the explorer page on 127.0.0.1",
   usage: EXPLORER_USAGE,
   json: false,
-  options: { port: { type: "string", default: "8787" }, rpc: { type: "string" }, verifier: { type: "string" } },
+  options: {
+    port: { type: "string", default: "8787" },
+    rpc: { type: "string" },
+    verifier: { type: "string" },
+    serving: { type: "string" },
+  },
   async run({ values, io }) {
     const { serveExplorer } = await import("./serve.ts");
     const verifierUrl = values.verifier ?? io.env.PROVENANT_VERIFIER;
+    const servingUrl = values.serving ?? io.env.PROVENANT_SERVING;
+    if (servingUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(servingUrl))
+      throw new UsageError(`--serving: expected an http(s) URL, got ${JSON.stringify(servingUrl.slice(0, 200))}`);
     const server = await serveExplorer({
       port: integerOption(values.port, "port", { min: 0, max: 65_535 }) ?? 8787,
       rpcUrl: values.rpc ?? io.env.PROVENANT_RPC ?? "http://127.0.0.1:8545",
       ...(verifierUrl === undefined ? {} : { verifierUrl }),
+      ...(servingUrl === undefined ? {} : { servingUrl }),
     });
     io.stdout(`explorer: ${server.url}  (Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));

@@ -33,6 +33,7 @@ export type {
 } from "./core.ts";
 // Receipts (DESIGN §12): offchain/client/receipt.ts (Node, runs the verifier's pipeline on the serving bundle) and
 // offchain/client/receipt-core.ts (browser-safe checks), imported from there so that a lookup does not load them.
+// Usage statements of a serving log: offchain/client/usage.ts (fetchServingUsage; checkUsage, browser-safe).
 export { NETWORKS } from "./networks.ts";
 export type { NetworkInfo } from "./networks.ts";
 

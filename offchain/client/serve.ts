@@ -124,6 +124,8 @@ export async function serveExplorer(options: {
   rpcUrl: string;
   /** The verifier's HTTP API, forwarded at /verifier/ (and named in /config.json). */
   verifierUrl?: string;
+  /** A `provenant serve` API named in /config.json; the page reads it directly (its read endpoints allow CORS). */
+  servingUrl?: string;
   distDir?: string;
   config?: ExplorerConfig;
 }): Promise<ExplorerServer> {
@@ -136,6 +138,7 @@ export async function serveExplorer(options: {
   const config = {
     ...(options.config ?? (await explorerConfig())),
     ...(options.verifierUrl === undefined ? {} : { verifierUrl: "/verifier/" }),
+    ...(options.servingUrl === undefined ? {} : { servingUrl: options.servingUrl }),
   };
   const server = http.createServer((req, res) => {
     void (async () => {
