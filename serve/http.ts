@@ -3,12 +3,12 @@
 // The verifier's hardening is reused (raw-target parsing, header/body/time/connection/concurrency bounds); every
 // request is answered inside a guard, with OpenAI's error body and a stable code, never a stack trace.
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { IoError, MalformedInputError, ProvenantError, type ErrorCode } from "../lib/errors.ts";
 import { clientKeyIdOf, encodeReceiptHeader, type ReceiptObject } from "../lib/receipt/index.ts";
 import { DEFAULT_HTTP_LIMITS, parseTarget, type HttpLimits } from "../offchain/http/index.ts";
+import { startGuardedServer, type GuardedServer } from "../offchain/http/server.ts";
 import type { Anchorer } from "./anchor.ts";
 import type { Engine, GenerationResult } from "./engine.ts";
 import type { LogState, ReceiptLog } from "./log.ts";
@@ -534,70 +534,17 @@ export async function startServeApi(
   app: ServeApp,
   listen: { host: string; port: number },
   overrides: Partial<HttpLimits> = {},
-): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+): Promise<GuardedServer> {
   const limits = { ...DEFAULT_SERVE_HTTP_LIMITS, ...overrides };
-  let inFlight = 0;
-  const server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  return startGuardedServer({
+    limits,
+    listen,
+    handle: (req, res) => handleServeRequest(app, req, res, limits),
+    busy: (_req, res) => {
+      app.metrics.httpBusy += 1;
+      sendError(res, "SERVE_BUSY", "too many requests in flight", 503, { "retry-after": "1", connection: "close" });
     },
-    (req, res) => {
-      inFlight += 1;
-      let counted = true;
-      const release = () => {
-        if (counted) inFlight -= 1;
-        counted = false;
-      };
-      res.once("close", release);
-      res.once("finish", release);
-      req.on("error", () => undefined);
-      res.on("error", () => undefined);
-      if (inFlight > limits.maxConcurrent) {
-        app.metrics.httpBusy += 1;
-        req.resume();
-        return sendError(res, "SERVE_BUSY", "too many requests in flight", 503, {
-          "retry-after": "1",
-          connection: "close",
-        });
-      }
-      handleServeRequest(app, req, res, limits);
-    },
-  );
-  server.maxHeadersCount = limits.maxHeaders;
-  server.maxConnections = limits.maxConnections;
-  server.setTimeout(limits.socketTimeoutMs, (socket: Socket) => socket.destroy());
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable && !socket.destroyed) {
-      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      const reason =
-        status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    }
-    socket.destroy();
+    // A completion being streamed when the server stops may finish (and get its receipt) for up to 5 s.
+    closeGraceMs: 5_000,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  server.on("error", () => undefined);
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return {
-    server,
-    url: `http://${host}:${address.port}`,
-    async close() {
-      server.closeIdleConnections();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), 5_000);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-    },
-  };
 }

@@ -5,11 +5,11 @@
 // that can throw), every query value is checked, and the server bounds headers, bodies, time and concurrency:
 // one request cannot stop the service, and thousands cannot change its state.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 import { redactUrl } from "../chain/index.ts";
 import { BUNDLE_STATUSES, type BundleRow, type BundleStatus, type Store } from "../store/index.ts";
+import { startGuardedServer, type GuardedServer } from "./server.ts";
 
 /** Publish latency buckets (seconds): bundle first seen → record confirmed. */
 export const LATENCY_BUCKETS = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
@@ -497,66 +497,17 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
   }
 }
 
-export async function startApi(
-  options: ApiOptions,
-  listen: { host: string; port: number },
-): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startApi(options: ApiOptions, listen: { host: string; port: number }): Promise<GuardedServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
-  let inFlight = 0;
-  const server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // How often the two timeouts above are enforced (node's default is 30 s: a slow client would outlive them).
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  return startGuardedServer({
+    limits,
+    listen,
+    handle: (req, res) => handleRequest(options, req, res),
+    busy: (_req, res) => {
+      options.metrics.httpBusy += 1;
+      send(res, 503, { error: "BUSY" }, "application/json", { "retry-after": "1", connection: "close" });
     },
-    (req, res) => {
-      inFlight += 1;
-      let counted = true;
-      const release = () => {
-        if (counted) inFlight -= 1;
-        counted = false;
-      };
-      res.once("close", release);
-      res.once("finish", release);
-      req.on("error", () => undefined);
-      if (inFlight > limits.maxConcurrent) {
-        options.metrics.httpBusy += 1;
-        return send(res, 503, { error: "BUSY" }, "application/json", { "retry-after": "1", connection: "close" });
-      }
-      handleRequest(options, req, res);
-    },
-  );
-  server.maxHeadersCount = limits.maxHeaders;
-  server.maxConnections = limits.maxConnections;
-  server.setTimeout(limits.socketTimeoutMs, (socket: Socket) => socket.destroy());
-  // A malformed request (bad method token, bad header, header too large, a slow client's timeout): answer if the
-  // socket still can, then close it; never an uncaught error.
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable && !socket.destroyed) {
-      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-      const reason =
-        status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    }
-    socket.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  server.on("error", () => undefined);
-  const address = server.address() as AddressInfo;
-  return {
-    server,
-    url: `http://${address.address}:${address.port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /** Parses "host:port" (IPv4 or [IPv6]); the default host is 127.0.0.1. */
