@@ -1,7 +1,7 @@
 // Reads the X.509 certificates of NVIDIA's device identity and RIM signing chains into one checked shape, and checks
 // a chain leaf-first up to a root trusted by fingerprint. node:crypto verifies signatures and keys; the extensions
 // (basic constraints, key usage, TCG DICE) are decoded with @peculiar/asn1-schema and @peculiar/asn1-x509.
-import { createHash, X509Certificate, type KeyObject } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 
 import {
   AsnConvert,
@@ -24,7 +24,10 @@ import {
 } from "@peculiar/asn1-x509";
 
 import { ProvenantError, VerificationError } from "../errors.ts";
+import { toCertificateRecord, type CertificateRecord } from "../x509/index.ts";
 import { childrenOf, slice, wholeTlv } from "./der.ts";
+
+export { sha256Hex } from "../x509/index.ts";
 
 /** TCG DICE TcbInfo (DICE Attestation Architecture §6.1.1); on Hopper leaves it holds NVIDIA's legacy FWID structure. */
 export const OID_TCG_DICE_TCB_INFO = "2.23.133.5.4.1";
@@ -59,18 +62,8 @@ const MAX_CERTIFICATE_BYTES = 16 * 1024;
 
 export type ChainCode = "GPU_CHAIN_INVALID" | "GPU_RIM_INVALID";
 
-export interface GpuCertificate {
-  der: Uint8Array;
-  x509: X509Certificate;
-  /** Hex SHA-256 of the DER. */
-  fingerprint: string;
-  subjectCn: string;
-  issuerCn: string;
-  /** Lower-case hex, no leading zeros. */
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  publicKey: KeyObject;
+/** A certificate's common fields (lib/x509) and what NVIDIA's chains are checked on. */
+export interface GpuCertificate extends CertificateRecord {
   /** The Name and SubjectPublicKey bits exactly as encoded: what an OCSP CertID hashes (RFC 6960 §4.1.1). */
   subjectDer: Uint8Array;
   subjectPublicKey: Uint8Array;
@@ -85,15 +78,6 @@ export interface GpuCertificate {
 
 function fail(code: ChainCode, message: string, cause?: unknown): never {
   throw new VerificationError(code, message, cause === undefined ? {} : { cause });
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-function commonName(dn: string): string {
-  for (const line of dn.split("\n")) if (line.startsWith("CN=")) return line.slice(3);
-  return "";
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g;
@@ -164,21 +148,11 @@ function readCertificateUnchecked(der: Uint8Array, what: string, code: ChainCode
   const ku = extensions.get(id_ce_keyUsage);
   const eku = extensions.get(id_ce_extKeyUsage);
 
-  const x509 = new X509Certificate(der);
-  const publicKey = x509.publicKey;
-  const notBefore = new Date(x509.validFrom);
-  const notAfter = new Date(x509.validTo);
-  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) fail(code, `${what}: unreadable validity`);
+  const record = toCertificateRecord(der, new X509Certificate(der));
+  if (Number.isNaN(record.notBefore.getTime()) || Number.isNaN(record.notAfter.getTime()))
+    fail(code, `${what}: unreadable validity`);
   return {
-    der,
-    x509,
-    fingerprint: sha256Hex(der),
-    subjectCn: commonName(x509.subject),
-    issuerCn: commonName(x509.issuer),
-    serial: x509.serialNumber.toLowerCase().replace(/^0+(?=.)/, ""),
-    notBefore,
-    notAfter,
-    publicKey,
+    ...record,
     subjectDer: slice(der, subjectTlv).slice(),
     subjectPublicKey: der.slice(bits.contentStart + 1, bits.end),
     isCa: basic?.cA === true,

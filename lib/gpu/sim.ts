@@ -10,7 +10,7 @@ import {
   sign as cryptoSign,
   type KeyObject,
 } from "node:crypto";
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
@@ -50,6 +50,7 @@ import {
 } from "@peculiar/asn1-x509";
 
 import { IoError, UsageError } from "../errors.ts";
+import { writeOnce } from "../snp/sim.ts";
 import {
   encodeDiceTcbInfo,
   OID_TCG_DICE_TCB_INFO,
@@ -272,19 +273,6 @@ const KEY_NAMES = [
   "ocspResponder",
 ] as const;
 type KeyName = (typeof KEY_NAMES)[number];
-
-function writeOnce(path: string, content: string): string {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`;
-  writeFileSync(tmp, content, { mode: 0o600 });
-  try {
-    linkSync(tmp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  } finally {
-    unlinkSync(tmp);
-  }
-  return readFileSync(path, "utf8");
-}
 
 function newKeys(): Record<KeyName, string> {
   const out = {} as Record<KeyName, string>;

@@ -1,10 +1,13 @@
 // Reads AMD SEV-SNP certificates (ARK, ASK/ASVK, VCEK/VLEK; AMD spec 57230) into one checked shape.
 // node:crypto does the X.509 and signature work; a small DER walk reads the AMD extensions it does not expose.
-import { createHash, X509Certificate, type KeyObject } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 
 import { VerificationError } from "../errors.ts";
+import { toCertificateRecord, type CertificateRecord } from "../x509/index.ts";
 import { DerReader } from "./der.ts";
 import type { Product } from "./parse.ts";
+
+export { sha256Hex } from "../x509/index.ts";
 
 export const OID_STRUCT_VERSION = "1.3.6.1.4.1.3704.1.1";
 export const OID_PRODUCT_NAME = "1.3.6.1.4.1.3704.1.2";
@@ -52,17 +55,8 @@ export function isRsaPssSha384(algorithm: Uint8Array): boolean {
   }
 }
 
-export interface AmdCertificate {
-  der: Uint8Array;
-  x509: X509Certificate;
-  /** Hex SHA-256 of the DER. */
-  fingerprint: string;
-  subjectCn: string;
-  issuerCn: string;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  publicKey: KeyObject;
+/** A certificate's common fields (lib/x509) and the AMD-specific ones. */
+export interface AmdCertificate extends CertificateRecord {
   /** True when both the TBS and outer signature algorithms are RSASSA-PSS SHA-384 salt 48. */
   rsaPssSha384: boolean;
   /** AMD extensions by OID: the raw extnValue bytes. */
@@ -71,15 +65,6 @@ export interface AmdCertificate {
 
 function chainInvalid(message: string, cause?: unknown): never {
   throw new VerificationError("SNP_CHAIN_INVALID", message, cause === undefined ? {} : { cause });
-}
-
-function commonName(dn: string): string {
-  for (const line of dn.split("\n")) if (line.startsWith("CN=")) return line.slice(3);
-  return "";
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/;
@@ -119,24 +104,14 @@ export function readCertificate(input: Uint8Array, what: string): AmdCertificate
   } catch (error) {
     chainInvalid(`${what}: unreadable certificate structure`, error);
   }
-  let publicKey: KeyObject;
-  let subject: string, issuer: string, serial: string, validFrom: string, validTo: string;
+  let record: CertificateRecord;
   try {
-    publicKey = x509.publicKey;
-    ({ subject, issuer, serialNumber: serial, validFrom, validTo } = x509);
+    record = toCertificateRecord(Uint8Array.from(der), x509);
   } catch (error) {
     chainInvalid(`${what}: unreadable public key or names`, error);
   }
   return {
-    der: Uint8Array.from(der),
-    x509,
-    fingerprint: sha256Hex(der),
-    subjectCn: commonName(subject),
-    issuerCn: commonName(issuer),
-    serial: serial.toLowerCase().replace(/^0+(?=.)/, ""),
-    notBefore: new Date(validFrom),
-    notAfter: new Date(validTo),
-    publicKey,
+    ...record,
     rsaPssSha384: rsaPss,
     amdExtensions: extensions,
   };

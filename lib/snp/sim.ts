@@ -151,9 +151,12 @@ export function defaultKeyDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(home !== undefined && home !== "" ? home : join(homedir(), ".provenant"), "sim");
 }
 
-/** Writes `path` once: the first writer wins (link is atomic), later ones read what it wrote. */
-function writeOnce(path: string, content: string): string {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+/**
+ * Writes `path` once: the first writer wins (link is atomic), later ones read what it wrote. The simulators' key
+ * caches (this one's and lib/gpu/sim's, in the same key directory) are written with it, so parallel runs agree.
+ */
+export function writeOnce(path: string, content: string): string {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`;
   writeFileSync(tmp, content, { mode: 0o600 });
   try {
     linkSync(tmp, path);
