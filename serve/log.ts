@@ -21,7 +21,7 @@ import {
   signStatementPayload,
   signStatementPayloadAsync,
   type Meters,
-  type Operation,
+  type ReceiptInput,
   type ReceiptObject,
 } from "../lib/receipt/index.ts";
 import { IoError } from "../lib/errors.ts";
@@ -44,15 +44,11 @@ export interface EpochPolicy {
   maxSeconds: number;
 }
 
-export interface IssueInput {
-  operation: Operation;
-  salt: Uint8Array;
-  request: Uint8Array;
-  response: Uint8Array;
-  promptTokens: number;
-  completionTokens: number;
-  clientKeyId: string;
-}
+/** What an answer gives the log: its receipt's fields (lib/receipt) but those the log fills (model, log, seq, chain). */
+export type IssueInput = Pick<
+  ReceiptInput,
+  "operation" | "salt" | "request" | "response" | "promptTokens" | "completionTokens" | "clientKeyId"
+>;
 
 export interface LogState {
   row: LogRow;

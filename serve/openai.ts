@@ -36,6 +36,22 @@ function bad(message: string, param: string | null = null): MalformedInputError 
   return new MalformedInputError("SERVE_BAD_REQUEST", message, { details: { param } });
 }
 
+/** The parameters both endpoints take: the model, sampling, streaming, and logprobs (taken only to be refused). */
+const COMMON_PARAMS = [
+  "model",
+  "max_tokens",
+  "temperature",
+  "top_p",
+  "seed",
+  "n",
+  "stop",
+  "stream",
+  "stream_options",
+  "frequency_penalty",
+  "presence_penalty",
+  "logprobs",
+] as const;
+
 function only(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body))
     if (!allowed.includes(key) && !IGNORED.includes(key)) throw bad(`unsupported parameter: ${key}`, key);
@@ -121,23 +137,7 @@ const ROLES = ["system", "developer", "user", "assistant"];
 /** A POST /v1/chat/completions body (strict JSON, already bounded in size by the HTTP layer). */
 export function parseChatRequest(bytes: Uint8Array, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): CompletionRequest {
   const body = toObject(bytes);
-  only(body, [
-    "model",
-    "messages",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "n",
-    "stop",
-    "stream",
-    "stream_options",
-    "frequency_penalty",
-    "presence_penalty",
-    "logprobs",
-    "response_format",
-  ]);
+  only(body, [...COMMON_PARAMS, "messages", "max_completion_tokens", "response_format"]);
   if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false)
     throw bad("logprobs are not supported", "logprobs");
   if (body.response_format !== undefined && body.response_format !== null) {
@@ -178,24 +178,7 @@ export function parseCompletionRequest(
   limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
 ): CompletionRequest {
   const body = toObject(bytes);
-  only(body, [
-    "model",
-    "prompt",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "n",
-    "stop",
-    "stream",
-    "stream_options",
-    "frequency_penalty",
-    "presence_penalty",
-    "echo",
-    "logprobs",
-    "suffix",
-    "best_of",
-  ]);
+  only(body, [...COMMON_PARAMS, "prompt", "echo", "suffix", "best_of"]);
   if (body.echo !== undefined && body.echo !== null && body.echo !== false) throw bad("echo is not supported", "echo");
   if (body.logprobs !== undefined && body.logprobs !== null) throw bad("logprobs are not supported", "logprobs");
   if (body.suffix !== undefined && body.suffix !== null) throw bad("suffix is not supported", "suffix");

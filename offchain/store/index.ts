@@ -54,6 +54,17 @@ export interface BundleRow {
   details: Record<string, unknown> | null;
 }
 
+/** A verdict as setVerdict stores it and reviseVerdict replaces one: ok or not, its codes, what the bundle holds. */
+export interface VerdictInput {
+  ok: boolean;
+  errors: ReasonCode[];
+  manifestDigest?: string | undefined;
+  modelHash?: string | undefined;
+  kind?: string | undefined;
+  record?: AttestationRecord | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+
 export interface RefusalRow {
   repo: string;
   commit: string;
@@ -195,18 +206,7 @@ export class Store {
   }
 
   /** Stores the verdict of a bundle in status `seen`; a bundle already judged keeps its verdict. */
-  setVerdict(
-    digest: string,
-    verdict: {
-      ok: boolean;
-      errors: ReasonCode[];
-      manifestDigest?: string | undefined;
-      modelHash?: string | undefined;
-      kind?: string | undefined;
-      record?: AttestationRecord | undefined;
-      details?: Record<string, unknown> | undefined;
-    },
-  ): boolean {
+  setVerdict(digest: string, verdict: VerdictInput): boolean {
     const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
     const result = this.db
       .prepare(
@@ -294,18 +294,7 @@ export class Store {
    * Replaces the refusal of a bundle whose recheck was asked for by its new verdict (accepted or still rejected).
    * The only change of a stored verdict, and only from `rejected` with a pending recheck.
    */
-  reviseVerdict(
-    digest: string,
-    verdict: {
-      ok: boolean;
-      errors: ReasonCode[];
-      manifestDigest?: string | undefined;
-      modelHash?: string | undefined;
-      kind?: string | undefined;
-      record?: AttestationRecord | undefined;
-      details?: Record<string, unknown> | undefined;
-    },
-  ): boolean {
+  reviseVerdict(digest: string, verdict: VerdictInput): boolean {
     const result = this.db
       .prepare(
         `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = COALESCE(?, manifest_digest),
