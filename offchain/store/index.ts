@@ -207,24 +207,28 @@ export class Store {
 
   /** Stores the verdict of a bundle in status `seen`; a bundle already judged keeps its verdict. */
   setVerdict(digest: string, verdict: VerdictInput): boolean {
-    const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
     const result = this.db
       .prepare(
         `UPDATE bundles SET status = ?, verified_at = ?, errors = ?, manifest_digest = ?, model_hash = ?, kind = ?,
            record = ?, details = ?, retry_at = NULL, recheck_at = NULL WHERE digest = ? AND status = 'seen'`,
       )
-      .run(
-        status,
-        this.#stamp(),
-        JSON.stringify(verdict.errors),
-        verdict.manifestDigest ?? null,
-        verdict.modelHash ?? null,
-        verdict.kind ?? null,
-        verdict.record === undefined ? null : JSON.stringify(verdict.record),
-        verdict.details === undefined ? null : JSON.stringify(verdict.details),
-        digest,
-      );
+      .run(...this.#verdictValues(verdict), digest);
     return Number(result.changes) === 1;
+  }
+
+  /** The values of a verdict's columns, in the order setVerdict and reviseVerdict bind them (status … details). */
+  #verdictValues(verdict: VerdictInput): (string | null)[] {
+    const status: BundleStatus = verdict.ok ? "accepted" : "rejected";
+    return [
+      status,
+      this.#stamp(),
+      JSON.stringify(verdict.errors),
+      verdict.manifestDigest ?? null,
+      verdict.modelHash ?? null,
+      verdict.kind ?? null,
+      verdict.record === undefined ? null : JSON.stringify(verdict.record),
+      verdict.details === undefined ? null : JSON.stringify(verdict.details),
+    ];
   }
 
   /**
@@ -302,17 +306,7 @@ export class Store {
            details = COALESCE(?, details), recheck_at = NULL
          WHERE digest = ? AND status = 'rejected' AND recheck_at IS NOT NULL`,
       )
-      .run(
-        verdict.ok ? "accepted" : "rejected",
-        this.#stamp(),
-        JSON.stringify(verdict.errors),
-        verdict.manifestDigest ?? null,
-        verdict.modelHash ?? null,
-        verdict.kind ?? null,
-        verdict.record === undefined ? null : JSON.stringify(verdict.record),
-        verdict.details === undefined ? null : JSON.stringify(verdict.details),
-        digest,
-      );
+      .run(...this.#verdictValues(verdict), digest);
     return Number(result.changes) === 1;
   }
 
