@@ -175,6 +175,7 @@ const verifierRun = defineCommand({
     const { assertPolicyNotOpen, defaultVerifierPolicy, parseVerifierPolicyBytes, policyDigest } =
       await import("./pipeline/index.ts");
     const { createLogger, startService } = await import("./service.ts");
+    const { runUntilSignal } = await import("./daemon.ts");
 
     const policy =
       values.policy === undefined
@@ -231,15 +232,7 @@ const verifierRun = defineCommand({
       ...(recheckToken === undefined || recheckToken === "" ? {} : { recheckToken }),
       logger,
     });
-    const onSignal = (signal: string): void => {
-      logger.info({ signal }, "signal received");
-      void service.stop();
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    await service.done;
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
+    await runUntilSignal(service, logger);
     return { ok: true };
   },
 });

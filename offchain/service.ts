@@ -10,12 +10,13 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 
 import { isProvenantError, toErrorList } from "../lib/errors.ts";
 import { createCertificateStore, KDS_BASE, type CertificateStore } from "../lib/snp/index.ts";
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
+import { createServiceLogger } from "./daemon.ts";
 import { Metrics, startApi, type HttpLimits, type RecheckOutcome } from "./http/index.ts";
 import { verdictDetails, type BundleVerdict, type VerifierPolicy } from "./pipeline/index.ts";
 import { assertPolicyNotOpen, canonicalPolicyJson, policyDigest } from "./pipeline/policy.ts";
@@ -85,16 +86,9 @@ export interface RunningService {
   done: Promise<void>;
 }
 
+/** The verifier's logger (offchain/daemon: key material and RPC credentials never reach a log line). */
 export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"): Logger {
-  return pino({
-    level,
-    base: { service: "provenant-verifier" },
-    // Key material and RPC credentials never reach a log line.
-    redact: {
-      paths: ["privateKey", "*.privateKey", "key", "*.key", "rpcUrl", "*.rpcUrl", "headers.authorization"],
-      censor: "[redacted]",
-    },
-  });
+  return createServiceLogger("provenant-verifier", level);
 }
 
 /** Lets pending I/O callbacks (an HTTP request) run before the next piece of work. */

@@ -113,6 +113,7 @@ const serve = defineCommand({
     const roflSocket = values["rofl-socket"];
 
     const { startServe, createServeLogger } = await import("./server.ts");
+    const { runUntilSignal } = await import("../offchain/daemon.ts");
     const logger = createServeLogger();
     const handle = await startServe({
       modelPath: model,
@@ -139,15 +140,7 @@ const serve = defineCommand({
       ...(maxQueue === undefined ? {} : { maxQueue }),
       logger,
     });
-    const onSignal = (signal: string): void => {
-      logger.info({ signal }, "signal received");
-      void handle.stop();
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    await handle.done;
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
+    await runUntilSignal(handle, logger);
     return { ok: true };
   },
 });

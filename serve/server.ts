@@ -4,7 +4,7 @@
 // the HTTP API while the registry monitor, the epoch timer and the anchorer run. Everything outside is an option.
 import { basename, extname, join } from "node:path";
 
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import type { JsonRpcProvider } from "ethers";
 
 import { writeBundle } from "../lib/bundle/index.ts";
@@ -21,6 +21,7 @@ import { sharedLlama } from "../enclave-job/llama.ts";
 import { pushBundle, redactUrls } from "../enclave-job/push.ts";
 import { createProvider, redactUrl, type TxSender } from "../offchain/chain/index.ts";
 import { assertRegistry } from "../offchain/chain/registry.ts";
+import { createServiceLogger } from "../offchain/daemon.ts";
 import type { HttpLimits } from "../offchain/http/index.ts";
 import { Anchorer } from "./anchor.ts";
 import { Engine } from "./engine.ts";
@@ -86,16 +87,9 @@ export interface ServeHandle {
   done: Promise<void>;
 }
 
+/** The server's logger (offchain/daemon: key material, API keys and RPC credentials never reach a log line). */
 export function createServeLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"): Logger {
-  return pino({
-    level,
-    base: { service: "provenant-serve" },
-    // Key material, API keys and RPC credentials never reach a log line.
-    redact: {
-      paths: ["privateKey", "*.privateKey", "key", "*.key", "rpcUrl", "*.rpcUrl", "headers.authorization"],
-      censor: "[redacted]",
-    },
-  });
+  return createServiceLogger("provenant-serve", level);
 }
 
 /** The model id the API answers to: the GGUF file name without its extension. */

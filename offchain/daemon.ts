@@ -1,0 +1,36 @@
+// What the two long-running services (`provenant verifier run`, offchain/service.ts; `provenant serve`,
+// serve/server.ts) share: a pino logger that never writes key material or RPC credentials, and running until
+// SIGINT or SIGTERM asks them to stop.
+import pino, { type DestinationStream, type Logger } from "pino";
+
+/** Paths a log line's fields are redacted at: private keys, API keys and RPC URLs (which carry tokens), auth headers. */
+const REDACTED_PATHS = ["privateKey", "*.privateKey", "key", "*.key", "rpcUrl", "*.rpcUrl", "headers.authorization"];
+
+/** The service's logger: `service` in every line, at `level` (PROVENANT_LOG_LEVEL, else info), to stdout or `to`. */
+export function createServiceLogger(
+  service: string,
+  level = process.env.PROVENANT_LOG_LEVEL ?? "info",
+  to?: DestinationStream,
+): Logger {
+  const options = { level, base: { service }, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } };
+  return to === undefined ? pino(options) : pino(options, to);
+}
+
+/** Waits until `handle` is done, stopping it on the first SIGINT or SIGTERM; the listeners are removed after. */
+export async function runUntilSignal(
+  handle: { stop(): Promise<void>; done: Promise<void> },
+  logger: Logger,
+): Promise<void> {
+  const onSignal = (signal: string): void => {
+    logger.info({ signal }, "signal received");
+    void handle.stop();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    await handle.done;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  }
+}
