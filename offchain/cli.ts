@@ -170,27 +170,21 @@ const verifierRun = defineCommand({
     if (recheckToken !== undefined && recheckToken !== "" && !/^[\x21-\x7e]{16,512}$/.test(recheckToken))
       throw new UsageError("PROVENANT_RECHECK_TOKEN must be 16 to 512 printable characters without spaces");
 
-    const { createLocalSender, createRoflSender, parsePrivateKey } = await import("./chain/index.ts");
+    const { createLocalSender, createRoflSender } = await import("./chain/index.ts");
     const { parseListen } = await import("./http/index.ts");
     const { assertPolicyNotOpen, defaultVerifierPolicy, parseVerifierPolicyBytes, policyDigest } =
       await import("./pipeline/index.ts");
     const { createLogger, startService } = await import("./service.ts");
-    const { runUntilSignal } = await import("./daemon.ts");
+    const { readLocalSignerKey, runUntilSignal } = await import("./daemon.ts");
 
     const policy =
       values.policy === undefined
         ? defaultVerifierPolicy()
         : parseVerifierPolicyBytes(await readInputFile(io, values.policy, "policy"));
-    let privateKey: string | undefined;
-    if (values.signer === "local") {
-      const raw =
-        values["key-file"] !== undefined
-          ? (await readInputFile(io, values["key-file"], "key file")).toString("utf8")
-          : io.env.PROVENANT_PRIVATE_KEY;
-      if (raw === undefined || raw === "")
-        throw new UsageError("the local signer needs PROVENANT_PRIVATE_KEY or --key-file");
-      privateKey = parsePrivateKey(raw);
-    }
+    const privateKey =
+      values.signer === "local"
+        ? await readLocalSignerKey(io, values["key-file"], "the local signer needs PROVENANT_PRIVATE_KEY or --key-file")
+        : undefined;
     let listen;
     try {
       listen = values.listen === "off" ? undefined : parseListen(values.listen);

@@ -3,7 +3,7 @@
 // are JSON lines on stdout (the "serving" line names the URL). Refused at start: MODEL_NOT_RECORDED, MODEL_REVOKED (1).
 import path from "node:path";
 
-import { defineCommand, integerOption, readInputFile, requiredOption, type Command } from "../lib/cli/index.ts";
+import { defineCommand, integerOption, requiredOption, type Command } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
 import { REQUIRE_KINDS, type RequireKind } from "../lib/receipt/index.ts";
 
@@ -78,18 +78,17 @@ const serve = defineCommand({
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const { createLocalSender, createRoflSender, parsePrivateKey } = await import("../offchain/chain/index.ts");
+    const { createLocalSender, createRoflSender } = await import("../offchain/chain/index.ts");
+    const { readLocalSignerKey, runUntilSignal } = await import("../offchain/daemon.ts");
     // The anchoring key is the verifier's kind of key (a publisher): from the environment or a file, never a flag.
-    let privateKey: string | undefined;
-    if (values.anchor === "local") {
-      const raw =
-        values["key-file"] !== undefined
-          ? (await readInputFile(io, values["key-file"], "key file")).toString("utf8")
-          : io.env.PROVENANT_PRIVATE_KEY;
-      if (raw === undefined || raw === "")
-        throw new UsageError("--anchor local needs PROVENANT_PRIVATE_KEY or --key-file (a key with PUBLISHER_ROLE)");
-      privateKey = parsePrivateKey(raw);
-    }
+    const privateKey =
+      values.anchor === "local"
+        ? await readLocalSignerKey(
+            io,
+            values["key-file"],
+            "--anchor local needs PROVENANT_PRIVATE_KEY or --key-file (a key with PUBLISHER_ROLE)",
+          )
+        : undefined;
     const { providerByName } = await import("../enclave-job/attest/providers.ts");
     const { gpuProviderByName } = await import("../enclave-job/attest/gpu.ts");
     const provider = providerByName(values.provider, {
@@ -113,7 +112,6 @@ const serve = defineCommand({
     const roflSocket = values["rofl-socket"];
 
     const { startServe, createServeLogger } = await import("./server.ts");
-    const { runUntilSignal } = await import("../offchain/daemon.ts");
     const logger = createServeLogger();
     const handle = await startServe({
       modelPath: model,
