@@ -166,9 +166,13 @@ function leafHash(data: Uint8Array): Uint8Array {
   return sha256(input);
 }
 
-function empty(): UsageVerification {
+/** A verification with nothing verified: `status` and `error` say why (the page shows no numbers of it). */
+export function unverifiedUsage<S extends string = UsageVerification["status"]>(
+  status: S,
+  error: { code: ErrorCode; message: string } | null,
+): Omit<UsageVerification, "status"> & { status: S } {
   return {
-    status: "failed",
+    status,
     signature: false,
     anchored: false,
     pendingReason: null,
@@ -180,7 +184,7 @@ function empty(): UsageVerification {
     recovery: null,
     receipts: null,
     inclusion: null,
-    error: null,
+    error,
   };
 }
 
@@ -196,7 +200,7 @@ function empty(): UsageVerification {
  *    no root anchored at that size yet, is `pending`.
  */
 export async function checkUsage(input: UsageCheckInput): Promise<UsageVerification> {
-  const out = empty();
+  const out: UsageVerification = unverifiedUsage("failed", null);
   try {
     const { statement, digest } = await verifiedStatement(input);
     const p = statement.predicate;
@@ -222,7 +226,9 @@ export async function checkUsage(input: UsageCheckInput): Promise<UsageVerificat
   } catch (error) {
     const [first] = toErrorList(error);
     // Nothing a failed statement says is shown.
-    Object.assign(out, empty(), { error: first ?? { code: "INTERNAL", message: String(error) } });
+    Object.assign(out, unverifiedUsage("failed", null), {
+      error: first ?? { code: "INTERNAL", message: String(error) },
+    });
   }
   return out;
 }

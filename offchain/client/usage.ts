@@ -7,6 +7,7 @@ import { IoError, ProvenantError, VerificationError, toErrorList, type ErrorCode
 import type { AnchoredCheckpoint, RegistryRecord } from "./core.ts";
 import { checkRecordBundle, type RecordFacts } from "./details-core.ts";
 import {
+  unverifiedUsage,
   MAX_USAGE_ANSWER_BYTES,
   MAX_USAGE_PROOF_BYTES,
   checkUsage,
@@ -122,21 +123,7 @@ export async function servingGet(
 }
 
 function outcome(status: ServingUsage["status"], error: { code: ErrorCode; message: string }): ServingUsage {
-  return {
-    status,
-    signature: false,
-    anchored: false,
-    pendingReason: null,
-    digest: null,
-    period: null,
-    meters: null,
-    clients: null,
-    prevUsage: null,
-    recovery: null,
-    receipts: null,
-    inclusion: null,
-    error,
-  };
+  return unverifiedUsage(status, error);
 }
 
 /** Coded errors of reading (I/O, the chain) are `unavailable`; everything else said no to served bytes: `failed`. */
