@@ -34,6 +34,17 @@ function splitPoint(n: number): number {
   return k;
 }
 
+/**
+ * Whether `n` (a safe integer) is a power of two. Arithmetic, not `n & (n - 1)`: JavaScript's bitwise operators work on
+ * 32 bits, so that test misjudges tree sizes from 2^32 up (RFC 9162 sizes are 64-bit; the registry stores uint64).
+ */
+export function isPowerOfTwo(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < 1) return false;
+  let x = n;
+  while (x % 2 === 0) x /= 2;
+  return x === 1;
+}
+
 function checkSize(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0)
     throw new MalformedInputError("MERKLE_INVALID", `${what} must be a non-negative integer, got ${value}`);
@@ -118,7 +129,7 @@ export class MerkleTree {
   /** MTH(D[lo:hi]) for hi > lo, from the cached perfect subtrees. */
   private range(lo: number, hi: number): Hash {
     const n = hi - lo;
-    if ((n & (n - 1)) === 0 && lo % n === 0) {
+    if (isPowerOfTwo(n) && lo % n === 0) {
       const level = Math.log2(n);
       return this.levels[level]![lo / n]!;
     }
@@ -236,7 +247,7 @@ export function verifyConsistency(
   if (proof.length === 0) fail("the proof is empty");
   const path = [...proof];
   // When size1 is a power of two, the old root itself starts the path.
-  if ((size1 & (size1 - 1)) === 0) path.unshift(root1);
+  if (isPowerOfTwo(size1)) path.unshift(root1);
   let fn = size1 - 1;
   let sn = size2 - 1;
   while (fn % 2 === 1) {

@@ -16,6 +16,7 @@ import {
   verifyNote,
   type Hash,
 } from "./index.ts";
+import { isPowerOfTwo } from "./core.ts";
 
 const hex = (h: Uint8Array) => Buffer.from(h).toString("hex");
 const code = (c: string) => (e: unknown) => (e as { code?: string }).code === c;
@@ -43,6 +44,13 @@ const CT_ROOTS = [
 ];
 
 describe("RFC 6962 Merkle tree", () => {
+  it("when a tree size is 2^32 or more, the power-of-two test that shapes consistency proofs still holds", () => {
+    // RFC 9162 sizes are 64-bit; `n & (n - 1)` would call 2^32 + 2 a power of two (it works on 32 bits).
+    for (const n of [1, 2, 4, 2 ** 31, 2 ** 32, 2 ** 40, 2 ** 52]) assert.equal(isPowerOfTwo(n), true, `${n}`);
+    for (const n of [0, 3, 6, 2 ** 31 + 1, 2 ** 32 + 2, 2 ** 32 + 2 ** 31, 2 ** 52 + 2, -4, 1.5, NaN])
+      assert.equal(isPowerOfTwo(n), false, `${n}`);
+  });
+
   it("when built over the CT reference leaves, every prefix has the reference root", () => {
     const tree = new MerkleTree();
     assert.equal(hex(tree.root()), hex(EMPTY_ROOT));
