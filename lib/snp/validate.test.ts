@@ -140,4 +140,13 @@ describe("SNP policy: named measurements, accepted products, openness", () => {
     });
     assert.deepEqual(snpPolicyGaps(pinned), []);
   });
+
+  it("when a pinned policy admits debuggable guests or a migration agent, it is open all the same", () => {
+    const pins = { measurements: [M1], minimumTcb: { Milan: { bootloader: 4, tee: 0, snp: 24, microcode: 219 } } };
+    assert.deepEqual(
+      snpPolicyGaps(parseSnpPolicy({ ...pins, allowDebug: true, allowMigrationAgent: true })).map((g) => g.field),
+      ["snp.allowDebug", "snp.allowMigrationAgent"],
+    );
+    assert.deepEqual(snpPolicyGaps(parseSnpPolicy({ ...pins, allowDebug: false, allowMigrationAgent: false })), []);
+  });
 });

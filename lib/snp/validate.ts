@@ -418,12 +418,21 @@ export function tcbComponents(product: Product): readonly (keyof MinimumTcb)[] {
 }
 
 /**
- * Why an SNP policy leaves the door open (DESIGN §11): no measurement allow-list, no TCB floor, or a floor that leaves
- * a component of its product unset. An empty list means it pins both: every report must come from an allowed launch
- * image, of a product it names, at or above that product's whole floor.
+ * Why an SNP policy leaves the door open (DESIGN §11): no measurement allow-list, no TCB floor, a floor that leaves
+ * a component of its product unset, or a guest the host can look into. An empty list means it pins what ran: every
+ * report must come from an allowed launch image, of a product it names, at or above that product's whole floor.
  */
 export function snpPolicyGaps(policy: SnpPolicy): { field: string; message: string }[] {
   const gaps: { field: string; message: string }[] = [];
+  // A debuggable guest's memory can be read and written by the hypervisor after launch (SNP_DBG_DECRYPT and
+  // SNP_DBG_ENCRYPT, AMD SEV-SNP ABI 56860), and a migration agent can export it: the measurement then says nothing.
+  if (policy.allowDebug === true)
+    gaps.push({ field: "snp.allowDebug", message: "debuggable guests are accepted: the host can rewrite what runs" });
+  if (policy.allowMigrationAgent === true)
+    gaps.push({
+      field: "snp.allowMigrationAgent",
+      message: "guests with a migration agent are accepted: an unmeasured agent can read and move their memory",
+    });
   if (policy.measurements === undefined || policy.measurements.length === 0)
     gaps.push({ field: "snp.measurements", message: "no launch measurement is pinned: any guest image is accepted" });
   const floors = policy.minimumTcb;
