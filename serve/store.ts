@@ -109,68 +109,80 @@ const bytes = (value: SQLInputValue): Uint8Array => new Uint8Array(value as Uint
 const text = (value: SQLInputValue): string => value as string;
 const maybeText = (value: SQLInputValue): string | null => (value === null ? null : (value as string));
 const maybeNumber = (value: SQLInputValue): number | null => (value === null ? null : Number(value));
+const flag = (value: SQLInputValue): boolean => Number(value) === 1;
 
-function toLog(r: Row): LogRow {
-  return {
-    logId: text(r.log_id!),
-    ordinal: Number(r.ordinal),
-    publicKey: bytes(r.public_key!),
-    servingManifest: text(r.serving_manifest!),
-    modelRoot: text(r.model_root!),
-    modelName: text(r.model_name!),
-    startedAt: text(r.started_at!),
-    bundle: bytes(r.bundle!),
-    closedAt: maybeText(r.closed_at!),
-    successor: maybeText(r.successor!),
+/**
+ * A row reader for one table: each field of T read from its snake_case column (`leafIndex` from `leaf_index`) by its
+ * converter. The one mapping of columns to fields, so that a table's reader cannot drift from its interface.
+ */
+function rowReader<T>(fields: { [K in keyof T]-?: (value: SQLInputValue) => T[K] }): (r: Row) => T {
+  const columns = Object.entries(fields as Record<string, (value: SQLInputValue) => unknown>).map(
+    ([field, convert]) => [field, field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), convert] as const,
+  );
+  return (r) => {
+    const out: Record<string, unknown> = {};
+    for (const [field, column, convert] of columns) {
+      const value = r[column];
+      if (value === undefined) throw new IoError("SERVE_STORE_FAILED", `the store has no column ${column}`);
+      out[field] = convert(value);
+    }
+    return out as T;
   };
 }
 
-function toLeaf(r: Row): LeafRow {
-  return {
-    logId: text(r.log_id!),
-    leafIndex: Number(r.leaf_index),
-    kind: text(r.kind!) as LeafKind,
-    digest: text(r.digest!),
-    leafHash: bytes(r.leaf_hash!),
-    envelope: text(r.envelope!),
-    seq: maybeNumber(r.seq!),
-    issuedAt: text(r.issued_at!),
-    promptTokens: maybeNumber(r.prompt_tokens!),
-    completionTokens: maybeNumber(r.completion_tokens!),
-    clientKeyId: maybeText(r.client_key_id!),
-  };
-}
+const toLog = rowReader<LogRow>({
+  logId: text,
+  ordinal: Number,
+  publicKey: bytes,
+  servingManifest: text,
+  modelRoot: text,
+  modelName: text,
+  startedAt: text,
+  bundle: bytes,
+  closedAt: maybeText,
+  successor: maybeText,
+});
 
-function toCheckpoint(r: Row): CheckpointRow {
-  return {
-    logId: text(r.log_id!),
-    treeSize: Number(r.tree_size),
-    rootHash: text(r.root_hash!),
-    note: text(r.note!),
-    signerLogId: text(r.signer_log_id!),
-    createdAt: text(r.created_at!),
-    recovery: Number(r.recovery) === 1,
-    anchorTx: maybeText(r.anchor_tx!),
-    anchorBlock: maybeNumber(r.anchor_block!),
-    anchorGas: maybeNumber(r.anchor_gas!),
-    anchoredAt: maybeText(r.anchored_at!),
-    anchoredAfterRestart: Number(r.anchored_after_restart) === 1,
-  };
-}
+const toLeaf = rowReader<LeafRow>({
+  logId: text,
+  leafIndex: Number,
+  kind: (value) => text(value) as LeafKind,
+  digest: text,
+  leafHash: bytes,
+  envelope: text,
+  seq: maybeNumber,
+  issuedAt: text,
+  promptTokens: maybeNumber,
+  completionTokens: maybeNumber,
+  clientKeyId: maybeText,
+});
 
-function toUsage(r: Row): UsageRow {
-  return {
-    digest: text(r.digest!),
-    ordinal: Number(r.ordinal),
-    meteredLogId: text(r.metered_log_id!),
-    leafLogId: text(r.leaf_log_id!),
-    leafIndex: Number(r.leaf_index),
-    fromSize: Number(r.from_size),
-    treeSize: Number(r.tree_size),
-    periodEnd: text(r.period_end!),
-    createdAt: text(r.created_at!),
-  };
-}
+const toCheckpoint = rowReader<CheckpointRow>({
+  logId: text,
+  treeSize: Number,
+  rootHash: text,
+  note: text,
+  signerLogId: text,
+  createdAt: text,
+  recovery: flag,
+  anchorTx: maybeText,
+  anchorBlock: maybeNumber,
+  anchorGas: maybeNumber,
+  anchoredAt: maybeText,
+  anchoredAfterRestart: flag,
+});
+
+const toUsage = rowReader<UsageRow>({
+  digest: text,
+  ordinal: Number,
+  meteredLogId: text,
+  leafLogId: text,
+  leafIndex: Number,
+  fromSize: Number,
+  treeSize: Number,
+  periodEnd: text,
+  createdAt: text,
+});
 
 export class ServeStore {
   readonly db: DatabaseSync;
