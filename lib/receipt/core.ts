@@ -542,6 +542,9 @@ function toEnvelope(json: unknown, path: string): DsseEnvelope {
   try {
     const envelope = parseEnvelope(json);
     if (envelope.signatures.length > 4) throw receiptError("a receipt envelope has at most 4 signatures", path);
+    // The same bound for a bare envelope as for one inside a receipt object (a receipt file holds either).
+    if (JSON.stringify(envelope).length > MAX_RECEIPT_ENVELOPE_BYTES)
+      throw receiptError(`a receipt envelope is at most ${MAX_RECEIPT_ENVELOPE_BYTES} bytes`, path);
     return envelope;
   } catch (error) {
     if (error instanceof MalformedInputError && error.code === "RECEIPT_INVALID") throw error;
@@ -566,8 +569,6 @@ export function toReceiptInput(json: unknown): { envelope: DsseEnvelope; salt?: 
   c.integer(json.leafIndex, "leafIndex");
   c.throwIfAny("receipt object");
   const envelope = toEnvelope(json.envelope, "envelope");
-  if (JSON.stringify(envelope).length > MAX_RECEIPT_ENVELOPE_BYTES)
-    throw receiptError(`a receipt envelope is at most ${MAX_RECEIPT_ENVELOPE_BYTES} bytes`, "envelope");
   const object = json as unknown as ReceiptObject;
   return { envelope, salt: object.salt, object: { ...object, envelope } };
 }

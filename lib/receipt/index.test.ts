@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { isProvenantError } from "../errors.ts";
 import { MerkleTree } from "../merkle/index.ts";
 import {
+  MAX_RECEIPT_ENVELOPE_BYTES,
   ZERO_DIGEST,
   buildReceiptStatement,
   buildServingStatement,
@@ -267,6 +268,10 @@ describe("inference receipt", () => {
     assert.deepEqual(parseSalt(read.salt!), SALT);
     assert.deepEqual(toReceiptInput(envelope).envelope, envelope);
     assert.throws(() => toReceiptInput({ ...object, extra: 1 }), code("RECEIPT_INVALID"));
+    // A bare envelope is bounded like one in a receipt object (a receipt file may be 256 KiB of it).
+    const big = { ...envelope, payload: Buffer.alloc(MAX_RECEIPT_ENVELOPE_BYTES).toString("base64") };
+    assert.throws(() => toReceiptInput(big), code("RECEIPT_INVALID"));
+    assert.throws(() => toReceiptInput({ ...object, envelope: big }), code("RECEIPT_INVALID"));
     assert.throws(() => parseReceiptText(`{"envelope":1,"envelope":2}`), code("RECEIPT_INVALID"));
     assert.throws(() => parseReceiptText(" ".repeat(17_000)), code("RECEIPT_INVALID"));
     assert.throws(() => parseSalt("abc"), code("RECEIPT_INVALID"));
