@@ -8,9 +8,9 @@ import { describe, it } from "node:test";
 import { simProvider } from "../enclave-job/attest/providers.ts";
 import { assembleBundle } from "../enclave-job/bundle.ts";
 import { buildEvalStatement, buildOmsStatement } from "../lib/intoto/index.ts";
-import type { ModelHash } from "../lib/oms/types.ts";
 import { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } from "../lib/snp/index.ts";
 import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
+import { oneFileModelHash } from "../offchain/testing/bundles.ts";
 
 /** The simulator's clock and the verification time: nothing here depends on the day the test runs. */
 const NOW = new Date("2026-11-21T12:00:00Z");
@@ -23,18 +23,8 @@ describe("enclave job bundle → verifier pipeline", () => {
     const nonce = createHash("sha256").update("enclave-nonce").digest();
     const reportData = Buffer.concat([createHash("sha256").update(spki).digest(), nonce]);
     const evidence = await simProvider({ now: NOW }).attest(new Uint8Array(reportData));
-    const fileDigest = createHash("sha256").update("weights").digest("hex");
-    const root = createHash("sha256").update(Buffer.from(fileDigest, "hex")).digest("hex");
-    const hash = {
-      rootDigest: root,
-      method: "files",
-      files: [{ name: "model.gguf", digest: fileDigest, size: 7 }],
-      resources: [{ name: "model.gguf", algorithm: "sha256", digest: fileDigest }],
-      modelName: "tiny",
-      ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
-      allowSymlinks: false,
-      totalBytes: 7,
-    } as ModelHash;
+    const hash = oneFileModelHash("tiny", createHash("sha256").update("weights").digest("hex"), 7);
+    const root = hash.rootDigest;
     const manifest = buildEvalStatement({
       model: { name: "tiny", rootDigest: root },
       suite: { name: "suite", digest: createHash("sha256").update("suite").digest("hex") },

@@ -16,6 +16,7 @@ import {
 } from "../../lib/intoto/index.ts";
 import type { ModelHash } from "../../lib/oms/types.ts";
 import { createSimulator, type SnpSimulator } from "../../lib/snp/index.ts";
+import { oneFileModelHash } from "../testing/bundles.ts";
 import { parseVerifierPolicy, verifyBundle, type BundleVerdict, type VerifierPolicy } from "./index.ts";
 
 const NOW = new Date("2026-11-21T12:00:00Z");
@@ -26,21 +27,10 @@ const codes = (v: BundleVerdict) => v.errors.map((e) => e.code);
 const MEASUREMENT = Buffer.from("42".repeat(48), "hex");
 const JOB_CODE = sha256("job code");
 
-/** An OMS model of one file: its root is SHA-256 over the file's raw digest. */
+/** An OMS model of one file. */
 function model(name: string): { hash: ModelHash; root: string } {
-  const file = sha256(`file of ${name}`);
-  const root = createHash("sha256").update(Buffer.from(file, "hex")).digest("hex");
-  const hash = {
-    rootDigest: root,
-    method: "files",
-    files: [{ name: "model.gguf", digest: file, size: 1 }],
-    resources: [{ name: "model.gguf", algorithm: "sha256", digest: file }],
-    modelName: name,
-    ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
-    allowSymlinks: false,
-    totalBytes: 1,
-  } as ModelHash;
-  return { hash, root };
+  const hash = oneFileModelHash(name, sha256(`file of ${name}`));
+  return { hash, root: hash.rootDigest };
 }
 
 /** Edits reach into JSON of any shape, as an attacker's would. */

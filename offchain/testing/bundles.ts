@@ -37,23 +37,23 @@ export interface BundleFactory {
 
 const hex = (s: string): string => createHash("sha256").update(s).digest("hex");
 
-/** An OMS model of one file whose digest is `fileDigest`: the root is SHA-256 over the raw resource digests. */
-function omsRoot(fileDigest: string): string {
+/** The OMS root of a one-file model whose file digest is `fileDigest`: SHA-256 over the raw resource digest. */
+export function omsRoot(fileDigest: string): string {
   return createHash("sha256").update(Buffer.from(fileDigest, "hex")).digest("hex");
 }
 
-function modelHash(name: string, fileDigest: string): ModelHash {
-  const root = omsRoot(fileDigest);
+/** The OMS hash of a one-file model (model.gguf of `size` bytes, digest `fileDigest`), as lib/oms would give it. */
+export function oneFileModelHash(name: string, fileDigest: string, size = 1): ModelHash {
   return {
-    rootDigest: root,
+    rootDigest: omsRoot(fileDigest),
     method: "files",
-    files: [{ name: "model.gguf", digest: fileDigest, size: 1 }],
+    files: [{ name: "model.gguf", digest: fileDigest, size }],
     resources: [{ name: "model.gguf", algorithm: "sha256", digest: fileDigest }],
     modelName: name,
     ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
     allowSymlinks: false,
-    totalBytes: 1,
-  } as ModelHash;
+    totalBytes: size,
+  };
 }
 
 function sign(statement: Statement, key: KeyObject) {
@@ -128,9 +128,9 @@ export async function createBundleFactory(options: BundleFactoryOptions = {}): P
             });
       const omsOutput = buildOmsStatement(
         "tuned",
-        modelHash("tuned", variant === "no-oms-for-subject" ? hex("x") : outputFile),
+        oneFileModelHash("tuned", variant === "no-oms-for-subject" ? hex("x") : outputFile),
       );
-      const omsBase = buildOmsStatement("base", modelHash("base", baseFile));
+      const omsBase = buildOmsStatement("base", oneFileModelHash("base", baseFile));
       const envelopes = [
         sign(manifest, k.privateKey),
         sign(omsOutput, k.privateKey),

@@ -7,8 +7,8 @@ import { BUNDLE_MEDIA_TYPE, writeBundle, type GpuEvidence, type ProvenanceBundle
 import { INTOTO_PAYLOAD_TYPE, signEnvelope } from "../../lib/dsse/index.ts";
 import { createGpuSimulator, gpuNonceFor, type GpuArch, type GpuSimulator } from "../../lib/gpu/index.ts";
 import { buildEvalStatement, buildOmsStatement, type RuntimeInfo, type Statement } from "../../lib/intoto/index.ts";
-import type { ModelHash } from "../../lib/oms/types.ts";
 import { createSimulator, DEFAULT_SNP_POLICY, snpPolicyToJson } from "../../lib/snp/index.ts";
+import { oneFileModelHash } from "./bundles.ts";
 
 type SnpSimulator = Awaited<ReturnType<typeof createSimulator>>;
 
@@ -100,18 +100,8 @@ export async function createGpuBundleFactory(options: { now: Date; keyDir: strin
                     ? { provider: "sim" as const, environment: "sim" as const, devToolsMode: false, evidence: carried }
                     : null,
               });
-      const file = sha256(`model-${seed}`);
-      const root = sha256(Buffer.from(file, "hex"));
-      const hash = {
-        rootDigest: root,
-        method: "files",
-        files: [{ name: "model.gguf", digest: file, size: 1 }],
-        resources: [{ name: "model.gguf", algorithm: "sha256", digest: file }],
-        modelName: "tuned",
-        ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
-        allowSymlinks: false,
-        totalBytes: 1,
-      } as ModelHash;
+      const hash = oneFileModelHash("tuned", sha256(`model-${seed}`));
+      const root = hash.rootDigest;
       const manifest = buildEvalStatement({
         model: { name: "tuned", rootDigest: root },
         suite: { name: "suite", digest: sha256(`suite-${seed}`) },
