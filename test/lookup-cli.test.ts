@@ -7,35 +7,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import type { CliIo } from "../lib/cli/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { commands } from "../offchain/client/cli.ts";
 import { verifyBundle } from "../offchain/pipeline/index.ts";
 import { createBundleFactory, type MadeBundle } from "../offchain/testing/bundles.ts";
-import { digestOf, makeTestBundle, startLookupFixture, type LookupFixture } from "./lookup-fixture.ts";
+import { digestOf, makeTestBundle, runCli, startLookupFixture, type LookupFixture } from "./lookup-fixture.ts";
 
 const NOW = new Date("2026-11-21T12:00:00Z");
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string; json: Record<string, unknown> }> {
-  let out = "";
-  let err = "";
-  const io: CliIo = {
-    stdout: (t) => void (out += t),
-    stderr: (t) => void (err += t),
-    isTty: false,
-    env: {},
-    cwd: process.cwd(),
-  };
-  const command = commands.find((c) => c.path.every((w, i) => argv[i] === w))!;
-  const code = await command.run(argv.slice(command.path.length), io);
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(out) as Record<string, unknown>;
-  } catch {
-    // Not JSON: a table or the audit's check list.
-  }
-  return { code, out, err, json };
-}
+const run = (argv: string[]) => runCli(commands, argv);
 
 const codes = (json: Record<string, unknown>) => (json.errors as { code: string }[]).map((e) => e.code);
 

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 
 import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
 
+import type { CliIo, Command } from "../lib/cli/index.ts";
 import { MODEL_REGISTRY_ABI, MODEL_REGISTRY_BYTECODE } from "../lib/registry/abi.ts";
 import type { AttestationKind } from "../lib/registry/record.ts";
 import { DEV_PRIVATE_KEYS, startDevChain, type DevChain } from "../lib/registry/dev-chain.ts";
@@ -39,6 +40,32 @@ export interface LookupFixture {
 }
 
 /** Deterministic test digests: hex SHA-256 of a label. */
+/** Runs the command of `commands` that argv names, in-process, and captures what it prints (JSON parsed when it is). */
+export async function runCli(
+  commands: readonly Command[],
+  argv: string[],
+): Promise<{ code: number; out: string; err: string; json: Record<string, unknown> }> {
+  let out = "";
+  let err = "";
+  const io: CliIo = {
+    stdout: (t) => void (out += t),
+    stderr: (t) => void (err += t),
+    isTty: false,
+    env: {},
+    cwd: process.cwd(),
+  };
+  const command = commands.find((c) => c.path.every((w, i) => argv[i] === w));
+  if (command === undefined) throw new Error(`no command for ${argv.join(" ")}`);
+  const code = await command.run(argv.slice(command.path.length), io);
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(out) as Record<string, unknown>;
+  } catch {
+    // Not JSON: a table or a check list.
+  }
+  return { code, out, err, json };
+}
+
 export function digestOf(label: string): string {
   return createHash("sha256").update(label).digest("hex");
 }

@@ -12,37 +12,23 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import type { CliIo } from "../lib/cli/index.ts";
 import { commands } from "../offchain/client/cli.ts";
 import { fetchDetailsOf, fetchRecordDetails, type RecordDetails } from "../offchain/client/details.ts";
 import { createRegistryClient, type RegistryClient, type RegistryRecord } from "../offchain/client/index.ts";
 import { parseReceiptFile, verifyReceiptOnChain } from "../offchain/client/receipt.ts";
 import { canonicalPolicyJson } from "../offchain/pipeline/policy.ts";
 import { verifyReceiptInPage } from "../web/src/receipt-check.ts";
-import { SIM_MEASUREMENT, SIM_MEASUREMENT_NAME, startAttestedFixture, type AttestedFixture } from "./lookup-fixture.ts";
+import {
+  runCli,
+  SIM_MEASUREMENT,
+  SIM_MEASUREMENT_NAME,
+  startAttestedFixture,
+  type AttestedFixture,
+} from "./lookup-fixture.ts";
 
 const sha256 = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string; json: Record<string, unknown> }> {
-  let out = "";
-  let err = "";
-  const io: CliIo = {
-    stdout: (t) => void (out += t),
-    stderr: (t) => void (err += t),
-    isTty: false,
-    env: {},
-    cwd: process.cwd(),
-  };
-  const command = commands.find((c) => c.path.every((w, i) => argv[i] === w))!;
-  const code = await command.run(argv.slice(command.path.length), io);
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(out) as Record<string, unknown>;
-  } catch {
-    // text output
-  }
-  return { code, out, err, json };
-}
+const run = (argv: string[]) => runCli(commands, argv);
 
 describe("what a record attests, from a running verifier", () => {
   let f: AttestedFixture;
