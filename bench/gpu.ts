@@ -5,10 +5,10 @@
 // Writes bench/results/gpu.json. Usage: node bench/gpu.ts
 import { X509Certificate, verify as cryptoVerify } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 
 import { createGpuVerifier, toEvidenceBytes } from "../lib/gpu/index.ts";
+import { machineInfo } from "./machine.ts";
 
 const data = new URL("../test/fixtures/gpu/", import.meta.url);
 const report = toEvidenceBytes(readFileSync(new URL("hopperAttestationReport.txt", data)));
@@ -91,14 +91,7 @@ const result = {
     gpu: "createGpuVerifier().verify: parse, chain cache lookup by the PEM text, validity of 5 certificates at now, P-384 verify of [0, 4021), FWID, nonce (no RIMs, no OCSP)",
     raw: "crypto.verify('sha384', bytes[0, 4021), P-384 KeyObject, ieee-p1363) only",
   },
-  machine: {
-    cpu: cpus()[0]?.model ?? "unknown",
-    cores: cpus().length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    openssl: process.versions.openssl,
-    note: "shared 2-core machine; other work may have been running",
-  },
+  machine: { ...machineInfo(), note: "shared 2-core machine; other work may have been running" },
   date: new Date().toISOString(),
 };
 

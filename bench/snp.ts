@@ -4,10 +4,10 @@
 // Writes bench/results/snp.json. Usage: node bench/snp.ts
 import { X509Certificate, verify as cryptoVerify } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 
 import { createReportVerifier, parseReport, verifyReport } from "../lib/snp/index.ts";
+import { machineInfo } from "./machine.ts";
 
 const data = new URL("../test/fixtures/snp/", import.meta.url);
 const report = new Uint8Array(readFileSync(new URL("milan-report-1.bin", data)));
@@ -75,14 +75,7 @@ const result = {
     cached: "createReportVerifier().verify: parse, SHA-256 cache key, validity at now, P-384 verify, binding",
     raw: "crypto.verify('sha384', bytes[0,0x2A0), P-384 KeyObject, ieee-p1363) only",
   },
-  machine: {
-    cpu: cpus()[0]?.model ?? "unknown",
-    cores: cpus().length,
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    openssl: process.versions.openssl,
-    note: "shared 2-core machine; other work may have been running",
-  },
+  machine: { ...machineInfo(), note: "shared 2-core machine; other work may have been running" },
   date: new Date().toISOString(),
 };
 
