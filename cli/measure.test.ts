@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import type { CliIo } from "../lib/cli/index.ts";
+import { MAX_MEASUREMENT_NAME, measurementEntries } from "../lib/snp/index.ts";
+import { parseVerifierPolicyBytes } from "../offchain/pipeline/policy.ts";
 import { commands, parseAutoBaseInt } from "./measure.ts";
 
 const FIXTURES = fileURLToPath(new URL("../test/fixtures/measure/", import.meta.url));
@@ -160,6 +163,29 @@ describe("provenant measure", () => {
     assert.deepEqual(named.body.policySnippet, {
       snp: { measurements: [{ name: "job 0.2", value: named.body.measurement }] },
     });
+  });
+
+  it("when --name is one the policy would refuse, it exits 2 with USAGE; a default name from odd file names is one it reads", async () => {
+    const argv = ["--ovmf", AMDSEV, "--vcpus", "1", "--vcpu-type", "EPYC", "--policy-snippet"];
+    for (const name of ["", "  ", "<name>", "a\nb", "x".repeat(MAX_MEASUREMENT_NAME + 1)]) {
+      const { code, body } = await runJson([...argv, "--name", name]);
+      assert.equal(code, 2, JSON.stringify(name));
+      assert.equal((body.errors as { code: string }[])[0]!.code, "USAGE", JSON.stringify(name));
+    }
+    // A long file name holding a newline and an emoji where the name is cut: the printed snippet still parses.
+    const dir = mkdtempSync(join(tmpdir(), "provenant-measure-name-"));
+    try {
+      const ovmf = join(dir, `${"o".repeat(MAX_MEASUREMENT_NAME - 2)}\u{1f600}\n${"v".repeat(40)}.fd`);
+      copyFileSync(join(FIXTURES, AMDSEV), ovmf);
+      const { code, out } = await run(["--ovmf", ovmf, "--vcpus", "1", "--vcpu-type", "EPYC", "--policy-snippet"]);
+      assert.equal(code, 0);
+      const policy = parseVerifierPolicyBytes(new TextEncoder().encode(out));
+      const [entry] = measurementEntries(policy.snp);
+      assert.equal(entry!.name!.length, MAX_MEASUREMENT_NAME - 1);
+      assert.ok(entry!.name!.endsWith("…"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("when a kernel is given with an OVMF that cannot measure one, it exits 2 with MEASURE_NO_KERNEL_HASHES", async () => {

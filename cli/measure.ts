@@ -5,6 +5,7 @@ import { basename, resolve } from "node:path";
 
 import { defineCommand, integerOption, requiredOption, type Command } from "../lib/cli/index.ts";
 import { UsageError } from "../lib/errors.ts";
+import { isPinName, MAX_MEASUREMENT_NAME } from "../lib/snp/index.ts";
 import {
   CPU_SIGS,
   MAX_VCPUS,
@@ -81,7 +82,11 @@ function vcpuChoice(
   throw new UsageError(`missing --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping\nusage: ${USAGE}`);
 }
 
-/** A default name for the policy entry: the files, the job digest the command line names, the vCPUs and the VMM. */
+/**
+ * A default name for the policy entry: the files, the job digest the command line names, the vCPUs and the VMM. Made
+ * a name the policy reader takes (lib/snp isPinName) whatever the file names: control characters become "?", and a
+ * name longer than MAX_MEASUREMENT_NAME is cut, with "…".
+ */
 export function defaultMeasurementName(input: {
   ovmf: string;
   kernel?: string;
@@ -94,7 +99,14 @@ export function defaultMeasurementName(input: {
   const files = [input.ovmf, input.kernel, input.initrd].filter((f) => f !== undefined).map((f) => basename(f));
   const job = /(?:^|\s)provenant\.job=sha256:([0-9a-f]{64})(?:\s|$)/.exec(input.append ?? "")?.[1];
   const cpu = input.vcpu.type ?? `sig 0x${input.vcpu.sig.toString(16)}`;
-  return `${files.join(" + ")}${job === undefined ? "" : ` (job sha256:${job.slice(0, 12)}…)`}, ${input.vcpus} vCPU ${cpu}, ${input.vmm}`;
+  const name = `${files.join(" + ")}${job === undefined ? "" : ` (job sha256:${job.slice(0, 12)}…)`}, ${input.vcpus} vCPU ${cpu}, ${input.vmm}`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  const printable = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  if (printable.length <= MAX_MEASUREMENT_NAME) return printable;
+  // Not between the halves of a surrogate pair: a lone surrogate is refused by the strict JSON reader (lib/json).
+  const high = printable.charCodeAt(MAX_MEASUREMENT_NAME - 2);
+  const cut = high >= 0xd800 && high <= 0xdbff ? MAX_MEASUREMENT_NAME - 2 : MAX_MEASUREMENT_NAME - 1;
+  return `${printable.slice(0, cut)}…`;
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");
@@ -143,6 +155,13 @@ const measure = defineCommand({
     }
     if (values.name !== undefined && values["policy-snippet"] !== true) {
       throw new UsageError(`--name names the --policy-snippet entry\nusage: ${USAGE}`);
+    }
+    // Refused now rather than printed into a snippet the verifier would refuse (POLICY_INVALID).
+    if (values.name !== undefined && !isPinName(values.name)) {
+      throw new UsageError(
+        `--name must be 1 to ${MAX_MEASUREMENT_NAME} printable characters, not a <…> placeholder, ` +
+          `got ${JSON.stringify(values.name.length > 40 ? `${values.name.slice(0, 40)}…` : values.name)}`,
+      );
     }
     const at = (path: string) => resolve(io.cwd, path);
     const result = await measureLaunchFiles({

@@ -20,6 +20,8 @@ export type {
 } from "./verify.ts";
 export {
   DEFAULT_SNP_POLICY,
+  isPinName,
+  MAX_MEASUREMENT_NAME,
   measurementEntries,
   parseSnpPolicy,
   snpPolicyGaps,

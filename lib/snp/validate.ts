@@ -190,6 +190,21 @@ function hasControlCharacter(text: string): boolean {
 export const MAX_MEASUREMENT_NAME = 200;
 
 /**
+ * Whether `name` may label a pinned value (a measurement here, a verifier policy's job-code digest): 1 to
+ * MAX_MEASUREMENT_NAME characters, not all blank, no control character (it is shown to people next to the value it
+ * labels), and not a template placeholder `<…>`.
+ */
+export function isPinName(name: unknown): name is string {
+  return (
+    typeof name === "string" &&
+    name.trim() !== "" &&
+    name.length <= MAX_MEASUREMENT_NAME &&
+    !hasControlCharacter(name) &&
+    placeholder(name) === ""
+  );
+}
+
+/**
  * `measurements`: each entry a 96-hex string or `{"name", "value"}` (what `provenant measure --policy-snippet`
  * prints). Sorted by value, no value twice, at least one entry (an empty allow-list would refuse every image: leave
  * the field out instead, which a verifier refuses to run with unless the policy says development).
@@ -214,14 +229,7 @@ function measurementsFrom(
       raw = entry["value"];
       const n = entry["name"];
       if (n !== undefined) {
-        // Printable text only: a name is shown to people next to the value it labels.
-        if (
-          typeof n !== "string" ||
-          n.trim() === "" ||
-          n.length > MAX_MEASUREMENT_NAME ||
-          hasControlCharacter(n) ||
-          placeholder(n) !== ""
-        )
+        if (!isPinName(n))
           errors.push(`${at}.name: expected 1 to ${MAX_MEASUREMENT_NAME} printable characters${placeholder(n)}`);
         else name = n;
       }

@@ -10,6 +10,8 @@ import { gpuPolicyToJson, parseGpuPolicy, type GpuPolicy } from "../../lib/gpu/i
 import { parseStrictJsonBytes } from "../../lib/json/index.ts";
 import {
   DEFAULT_SNP_POLICY,
+  isPinName,
+  MAX_MEASUREMENT_NAME,
   parseSnpPolicy,
   snpPolicyGaps,
   snpPolicyToJson,
@@ -111,9 +113,6 @@ export const VERIFIER_POLICY_FIELDS = [
   "jobCodeDigests",
   "development",
 ] as const;
-
-/** The longest name a pinned job-code digest may carry (as for measurement names). */
-const MAX_PIN_NAME = 200;
 
 // A bad policy file is unreadable input (exit 2), not a refusal of the evidence (exit 1): kind malformed.
 function invalid(path: string, message: string): MalformedInputError {
@@ -264,14 +263,9 @@ function readJobCodeDigests(value: unknown, problems: ProvenantError[]): PinnedD
       for (const k of Object.keys(obj))
         if (k !== "name" && k !== "value") problems.push(invalid(`${at}.${k}`, "unknown field"));
       if (obj.name !== undefined) {
-        if (
-          typeof obj.name !== "string" ||
-          obj.name.trim() === "" ||
-          obj.name.length > MAX_PIN_NAME ||
-          /\p{Cc}/u.test(obj.name) ||
-          (obj.name.startsWith("<") && obj.name.endsWith(">"))
-        )
-          problems.push(invalid(`${at}.name`, `expected 1 to ${MAX_PIN_NAME} printable characters`));
+        // The rule measurement names follow (lib/snp isPinName): printable, bounded, not a template placeholder.
+        if (!isPinName(obj.name))
+          problems.push(invalid(`${at}.name`, `expected 1 to ${MAX_MEASUREMENT_NAME} printable characters`));
         else name = obj.name;
       }
     }
