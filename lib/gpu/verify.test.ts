@@ -4,7 +4,15 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
 import { ProvenantError } from "../errors.ts";
-import { readPemCertificates, sha256Hex } from "./cert.ts";
+import {
+  encodeDiceTcbInfo,
+  OID_TCG_DICE_TCB_INFO,
+  OID_TCG_DICE_TCB_INFO_BLACKWELL,
+  readGpuCertificate,
+  readLeafFwid,
+  readPemCertificates,
+  sha256Hex,
+} from "./cert.ts";
 import { NVIDIA_DEVICE_ROOT_FINGERPRINT, NVIDIA_RIM_ROOT_FINGERPRINT } from "./nvidia-roots.ts";
 import { parseGpuEvidence, toEvidenceBytes } from "./parse.ts";
 import { createGpuSimulator, mintCertificate } from "./sim.ts";
@@ -138,6 +146,30 @@ describe("verifyGpuEvidence with the real H100 report and chain", () => {
   it("when the collector claims Blackwell for a Hopper chain, it is GPU_CHAIN_INVALID", () => {
     assert.equal(check({ arch: "blackwell" }), "GPU_CHAIN_INVALID");
     assert.equal(check({ arch: "hopper" }), "OK");
+  });
+
+  it("when a leaf certifies Blackwell and also carries the Hopper extension, a claimed Hopper is GPU_CHAIN_INVALID", () => {
+    // The architecture a policy's `archs` is held against is the one the leaf certifies, not the bundle's claim.
+    const leaf = readGpuCertificate(chainDers[0]!, "leaf", "GPU_CHAIN_INVALID");
+    const hopper = leaf.extensions.get(OID_TCG_DICE_TCB_INFO)!;
+    const blackwell = {
+      critical: false,
+      value: encodeDiceTcbInfo({ fwids: [{ hashAlg: "2.16.840.1.101.3.4.2.2", digest: new Uint8Array(48) }] }),
+    };
+    const both = {
+      ...leaf,
+      extensions: new Map([
+        [OID_TCG_DICE_TCB_INFO, hopper],
+        [OID_TCG_DICE_TCB_INFO_BLACKWELL, blackwell],
+      ]),
+    };
+    assert.equal(readLeafFwid(both).arch, "blackwell");
+    assert.equal(readLeafFwid(both, "blackwell").arch, "blackwell");
+    assert.equal(
+      code(() => readLeafFwid(both, "hopper")),
+      "GPU_CHAIN_INVALID",
+    );
+    assert.equal(readLeafFwid(leaf, "hopper").arch, "hopper");
   });
 
   it("when the input is not an object or the evidence is truncated, it is coded (never a raw error)", () => {
