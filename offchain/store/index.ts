@@ -107,6 +107,27 @@ const MIGRATIONS: readonly string[] = [
   // re-verify a record (GET /bundles/:digest/bundle, GET /policies/:digest). Content-addressed: never rewritten.
   `CREATE TABLE bundle_bytes (digest TEXT PRIMARY KEY, bytes BLOB NOT NULL);
    CREATE TABLE policies (digest TEXT PRIMARY KEY, json TEXT NOT NULL, first_used_at TEXT NOT NULL);`,
+  // Rejections by reason code, kept current by triggers on every change of a bundle's status or codes, so that
+  // /metrics (unauthenticated) reads a few rows instead of parsing every refused bundle's codes: with 100,000 refused
+  // bundles that took 0.5-1.3 s of the event loop per request. Filled once from the rows already there.
+  `CREATE TABLE rejection_counts (code TEXT PRIMARY KEY, n INTEGER NOT NULL);
+   INSERT INTO rejection_counts (code, n)
+     SELECT json_extract(e.value, '$.code') AS code, COUNT(*) FROM bundles b, json_each(b.errors) e
+     WHERE b.status IN ('rejected', 'failed') AND code IS NOT NULL GROUP BY code;
+   CREATE TRIGGER bundles_codes_out AFTER UPDATE OF status, errors ON bundles
+     WHEN OLD.status IN ('rejected', 'failed') BEGIN
+       UPDATE rejection_counts SET n = n - (SELECT COUNT(*) FROM json_each(OLD.errors) e
+                                             WHERE json_extract(e.value, '$.code') = rejection_counts.code)
+       WHERE code IN (SELECT json_extract(value, '$.code') FROM json_each(OLD.errors));
+     END;
+   CREATE TRIGGER bundles_codes_in AFTER UPDATE OF status, errors ON bundles
+     WHEN NEW.status IN ('rejected', 'failed') BEGIN
+       INSERT INTO rejection_counts (code, n)
+         SELECT json_extract(value, '$.code') AS code, COUNT(*) FROM json_each(NEW.errors)
+         WHERE code IS NOT NULL GROUP BY code
+       ON CONFLICT(code) DO UPDATE SET n = n + excluded.n;
+     END;
+   CREATE INDEX refusals_code ON refusals(code);`,
 ];
 
 export interface StoreOptions {
@@ -459,16 +480,20 @@ export class Store {
     return counts;
   }
 
-  /** Rejections per reason code (a bundle with two codes counts under both). */
+  /**
+   * Rejections per reason code (a bundle with two codes counts under both) and refused repository entries: read from
+   * the counts the triggers keep (schema version 6) and the refusals' code index, never from every refused row.
+   */
   rejectionsByCode(): Record<string, number> {
     const counts: Record<string, number> = {};
-    const rows = this.db.prepare("SELECT errors FROM bundles WHERE status IN ('rejected', 'failed')").all() as Row[];
-    for (const row of rows) {
-      for (const e of JSON.parse(String(row.errors)) as ReasonCode[]) counts[e.code] = (counts[e.code] ?? 0) + 1;
-    }
-    for (const row of this.db.prepare("SELECT code, COUNT(*) AS n FROM refusals GROUP BY code").all() as Row[]) {
-      counts[String(row.code)] = (counts[String(row.code)] ?? 0) + Number(row.n);
-    }
+    const rows = this.db
+      .prepare(
+        `SELECT code, SUM(n) AS n FROM (
+           SELECT code, n FROM rejection_counts UNION ALL SELECT code, COUNT(*) AS n FROM refusals GROUP BY code)
+         GROUP BY code HAVING SUM(n) > 0`,
+      )
+      .all() as Row[];
+    for (const row of rows) counts[String(row.code)] = Number(row.n);
     return counts;
   }
 

@@ -100,6 +100,52 @@ describe("store", () => {
     assert.deepEqual(store.rejectionsByCode(), { POLICY_DEBUG: 1, POLICY_VMPL: 1, REPO_ENTRY_REFUSED: 1 });
     assert.equal(store.listBundles({ status: "rejected" }).length, 1);
   });
+
+  it("when verdicts are revised, fail or repeat a code, the kept counts equal a recount of every refused row", () => {
+    const store = new Store({ dataDir: ":memory:" });
+    const recount = () => {
+      const counts: Record<string, number> = {};
+      for (const status of ["rejected", "failed"] as const)
+        for (const row of store.listBundles({ status, limit: 1000 }))
+          for (const e of row.errors) counts[e.code] = (counts[e.code] ?? 0) + 1;
+      return counts;
+    };
+    const unavailable = { code: "SNP_CERT_UNAVAILABLE" as const, message: "" };
+    for (const d of ["a", "b", "c"]) store.recordSighting("r", "c", `bundles/${d}`, d);
+    store.setVerdict("a", { ok: false, errors: [unavailable] });
+    store.setVerdict("b", { ok: false, errors: [unavailable, { code: "POLICY_DEBUG", message: "" }, unavailable] });
+    store.setVerdict("c", { ok: true, errors: [], manifestDigest: "m", record });
+    assert.deepEqual(store.rejectionsByCode(), { SNP_CERT_UNAVAILABLE: 3, POLICY_DEBUG: 1 });
+    // A recheck that accepts one and refuses the other for another reason; a publication that fails for good.
+    assert.equal(store.requestRecheck("a"), "queued");
+    assert.equal(store.requestRecheck("b"), "queued");
+    assert.equal(store.reviseVerdict("a", { ok: true, errors: [], manifestDigest: "m2", record }), true);
+    assert.equal(store.reviseVerdict("b", { ok: false, errors: [{ code: "POLICY_VMPL", message: "" }] }), true);
+    store.markFailed(["m"], { code: "PUBLISH_FAILED", message: "reverted" });
+    assert.deepEqual(store.rejectionsByCode(), recount());
+    assert.deepEqual(store.rejectionsByCode(), { POLICY_VMPL: 1, PUBLISH_FAILED: 1 });
+    store.close();
+  });
+
+  it("when a database from before the kept counts is opened, the counts are filled from its refused rows", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "store-"));
+    try {
+      const a = new Store({ dataDir: dir });
+      a.recordSighting("r", "c", "bundles/a", "a");
+      a.setVerdict("a", { ok: false, errors: [{ code: "POLICY_DEBUG", message: "" }] });
+      const version = a.schemaVersion;
+      // Back to the schema before the counts (version 5): no table, no triggers.
+      a.db.exec(`DROP TRIGGER bundles_codes_out; DROP TRIGGER bundles_codes_in; DROP TABLE rejection_counts;
+                 DROP INDEX refusals_code; PRAGMA user_version = ${version - 1}`);
+      a.close();
+      const b = new Store({ dataDir: dir });
+      assert.equal(b.schemaVersion, version);
+      assert.deepEqual(b.rejectionsByCode(), { POLICY_DEBUG: 1 });
+      b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("store: certificate waits and rechecks", () => {
