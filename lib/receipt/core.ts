@@ -3,8 +3,9 @@
 // Shape only: every field checked, every violation collected, bounded before it is paid for. Signatures, digests and
 // key bindings are checked by lib/receipt/index.ts (node:crypto); docs/serving.md is the byte-level reference.
 import { INTOTO_PAYLOAD_TYPE, isPlainObject, parseEcSpki, parseEnvelope, type DsseEnvelope } from "../dsse/core.ts";
-import { fromBase64, isHex } from "../encoding/index.ts";
+import { fromBase64, isHex, toHex } from "../encoding/index.ts";
 import { MalformedInputError, type ErrorCode } from "../errors.ts";
+import { createSha256 } from "../hash/index.ts";
 import { parseStrictJsonBytes, parseStrictJsonText } from "../json/index.ts";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
@@ -392,8 +393,42 @@ export function validateServingStatement(json: unknown): ServingStatement {
 }
 
 /**
+ * The digests of a receipt that do not match the bytes its holder kept, with the salt: SHA-256(response) is the
+ * subject, SHA-256(salt ‖ response) the responseDigest, SHA-256(salt ‖ request) the requestDigest; either side may be
+ * left out. Browser-safe (lib/hash): the one check behind lib/receipt verifyReceiptBytes and the SDK's checkReceipt.
+ * RECEIPT_INVALID when the salt is not SALT_BYTES long.
+ */
+export function receiptDigestMismatches(
+  statement: ReceiptStatement,
+  salt: Uint8Array,
+  bytes: { request?: Uint8Array; response?: Uint8Array },
+): { path: string; expected: string; actual: string }[] {
+  if (salt.length !== SALT_BYTES)
+    throw new MalformedInputError("RECEIPT_INVALID", `a salt is ${SALT_BYTES} bytes, got ${salt.length}`, {
+      details: { path: "salt" },
+    });
+  const digest = (...parts: Uint8Array[]): string => {
+    const hash = createSha256();
+    for (const part of parts) hash.update(part);
+    return toHex(hash.digest());
+  };
+  const p = statement.predicate;
+  const wrong: { path: string; expected: string; actual: string }[] = [];
+  const compare = (path: string, expected: string, actual: string): void => {
+    if (actual !== expected) wrong.push({ path, expected, actual });
+  };
+  if (bytes.response !== undefined) {
+    compare("subject[0].digest.sha256", statement.subject[0].digest.sha256, digest(bytes.response));
+    compare("predicate.responseDigest", p.responseDigest, digest(salt, bytes.response));
+  }
+  if (bytes.request !== undefined) compare("predicate.requestDigest", p.requestDigest, digest(salt, bytes.request));
+  return wrong;
+}
+
+/**
  * Validates an untrusted inference receipt statement (the decoded payload). RECEIPT_INVALID with every violation.
- * The subject (SHA-256 of the response bytes) and the salted digests are checked against bytes by verifyReceiptBytes.
+ * The subject (SHA-256 of the response bytes) and the salted digests are checked against bytes by
+ * receiptDigestMismatches.
  */
 export function validateReceiptStatement(json: unknown): ReceiptStatement {
   const c = new Checker("RECEIPT_INVALID");

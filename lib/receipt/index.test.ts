@@ -19,6 +19,7 @@ import {
   parseReceiptText,
   parseSalt,
   payloadDigestOf,
+  receiptDigestMismatches,
   saltedDigest,
   servingCheckpointText,
   sha256Hex,
@@ -210,6 +211,24 @@ describe("inference receipt", () => {
     assert.throws(
       () => verifyReceiptBytes(statement, SALT, { request: new Uint8Array([...REQUEST, 0x20]) }),
       code("RECEIPT_DIGEST_MISMATCH"),
+    );
+  });
+
+  it("when the bytes are checked, receiptDigestMismatches names every digest that differs, and none for the right ones", () => {
+    const { statement } = verifyReceipt(signedReceipt().envelope, S.publicKey);
+    assert.deepEqual(receiptDigestMismatches(statement, SALT, { request: REQUEST, response: RESPONSE }), []);
+    const wrongSalt = new Uint8Array(32).fill(8);
+    assert.deepEqual(
+      receiptDigestMismatches(statement, wrongSalt, { request: REQUEST, response: RESPONSE }).map((w) => w.path),
+      ["predicate.responseDigest", "predicate.requestDigest"],
+    );
+    assert.deepEqual(
+      receiptDigestMismatches(statement, SALT, { response: new TextEncoder().encode("other") }).map((w) => w.path),
+      ["subject[0].digest.sha256", "predicate.responseDigest"],
+    );
+    assert.throws(
+      () => receiptDigestMismatches(statement, new Uint8Array(31), { request: REQUEST }),
+      code("RECEIPT_INVALID"),
     );
   });
 

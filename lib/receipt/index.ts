@@ -37,6 +37,7 @@ import {
   SERVING_KEY_CURVE,
   STATEMENT_TYPE,
   parseStatementBytes,
+  receiptDigestMismatches,
   servingOrigin,
   validateReceiptStatement,
   validateServingStatement,
@@ -80,6 +81,7 @@ export {
   parseReceiptText,
   parseSalt,
   parseStatementBytes,
+  receiptDigestMismatches,
   servingOrigin,
   toReceiptInput,
   validateReceiptStatement,
@@ -434,32 +436,20 @@ export function verifyReceipt(envelope: DsseEnvelope, servingKey: KeyObject): Ve
 }
 
 /**
- * Checks a receipt against the bytes its holder kept, with the salt: SHA-256(response) is the subject,
- * SHA-256(salt ‖ response) the responseDigest, SHA-256(salt ‖ request) the requestDigest. Either side may be left
- * out. RECEIPT_DIGEST_MISMATCH names the first digest that differs.
+ * Checks a receipt against the bytes its holder kept, with the salt (lib/receipt/core receiptDigestMismatches: the
+ * subject, responseDigest and requestDigest; either side may be left out). RECEIPT_DIGEST_MISMATCH names the first
+ * digest that differs; RECEIPT_INVALID for a salt that is not SALT_BYTES long.
  */
 export function verifyReceiptBytes(
   statement: ReceiptStatement,
   salt: Uint8Array,
   bytes: { request?: Uint8Array; response?: Uint8Array },
 ): void {
-  const mismatch = (field: string, expected: string, actual: string): never => {
-    throw new VerificationError("RECEIPT_DIGEST_MISMATCH", `${field} does not match the bytes and salt given`, {
-      details: { path: field, expected, actual },
+  const [first] = receiptDigestMismatches(statement, salt, bytes);
+  if (first !== undefined)
+    throw new VerificationError("RECEIPT_DIGEST_MISMATCH", `${first.path} does not match the bytes and salt given`, {
+      details: { ...first },
     });
-  };
-  const p = statement.predicate;
-  if (bytes.response !== undefined) {
-    const plain = sha256Hex(bytes.response);
-    if (plain !== statement.subject[0].digest.sha256)
-      mismatch("subject[0].digest.sha256", statement.subject[0].digest.sha256, plain);
-    const salted = saltedDigest(salt, bytes.response);
-    if (salted !== p.responseDigest) mismatch("predicate.responseDigest", p.responseDigest, salted);
-  }
-  if (bytes.request !== undefined) {
-    const salted = saltedDigest(salt, bytes.request);
-    if (salted !== p.requestDigest) mismatch("predicate.requestDigest", p.requestDigest, salted);
-  }
 }
 
 /**

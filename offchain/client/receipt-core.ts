@@ -38,9 +38,9 @@ import {
 import {
   MAX_RECEIPT_PAYLOAD_BYTES,
   MAX_SERVING_PAYLOAD_BYTES,
-  SALT_BYTES,
   SERVING_KEY_CURVE,
   parseStatementBytes,
+  receiptDigestMismatches,
   servingOrigin,
   validateReceiptStatement,
   validateServingStatement,
@@ -469,24 +469,14 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
   if (input.salt !== undefined && (input.request !== undefined || input.response !== undefined)) {
     const salt = input.salt;
     checks.digests = await e.step(() => {
-      if (salt.length !== SALT_BYTES) throw malformed("RECEIPT_INVALID", `a salt is ${SALT_BYTES} bytes`, "salt");
-      const salted = (bytes: Uint8Array) => {
-        const joined = new Uint8Array(salt.length + bytes.length);
-        joined.set(salt);
-        joined.set(bytes, salt.length);
-        return toHex(sha256(joined));
-      };
-      const wrong: string[] = [];
-      if (input.response !== undefined) {
-        if (toHex(sha256(input.response)) !== statement!.subject[0].digest.sha256)
-          wrong.push("subject (SHA-256 of the response)");
-        if (salted(input.response) !== p.responseDigest) wrong.push("responseDigest");
-      }
-      if (input.request !== undefined && salted(input.request) !== p.requestDigest) wrong.push("requestDigest");
+      const wrong = receiptDigestMismatches(statement!, salt, {
+        ...(input.request === undefined ? {} : { request: input.request }),
+        ...(input.response === undefined ? {} : { response: input.response }),
+      });
       if (wrong.length > 0)
         throw new VerificationError(
           "RECEIPT_DIGEST_MISMATCH",
-          `${wrong.join(", ")} do not match the bytes and salt given`,
+          `${wrong.map((w) => w.path).join(", ")} do not match the bytes and salt given`,
         );
     });
   }
