@@ -111,6 +111,21 @@ describe("pipeline step h: GPU evidence", () => {
     assert.match(verdict.errors[0]!.message, /^evidence\.gpu\[0\]: /);
   });
 
+  it("when the first of two GPUs does not verify, both are shown with the versions their evidence names", () => {
+    const verdict = verifyBundle(make({ seed: "moved-two", gpus: ["other-nonce", "good"] }).bytes, {
+      policy,
+      now: NOW,
+    });
+    assert.deepEqual(codes(verdict), ["GPU_NONCE_MISMATCH"]);
+    assert.deepEqual(
+      verdict.gpus?.map((g) => [g.index, g.verified, g.driverVersion, g.vbiosVersion, g.error?.code ?? null]),
+      [
+        [0, false, gpu.driverVersion, gpu.vbiosVersion, "GPU_NONCE_MISMATCH"],
+        [1, false, gpu.driverVersion, gpu.vbiosVersion, null],
+      ],
+    );
+  });
+
   it("when the policy does not name the simulator's GPU roots, it is GPU_UNTRUSTED_ROOT", () => {
     const strict = parseVerifierPolicy({ ...policyJson, gpu: {} });
     assert.deepEqual(codes(verifyBundle(make({ seed: "root" }).bytes, { policy: strict, now: NOW })), [

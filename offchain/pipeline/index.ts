@@ -482,7 +482,10 @@ function openWarning(policy: VerifierPolicy): { code: ErrorCode; message: string
   return warning === null ? undefined : { ...warning };
 }
 
-/** What a GPU entry says before it is verified: its claimed arch and the versions its evidence names, if it parses. */
+/**
+ * What a GPU entry that did not verify says: its claimed arch and the versions its evidence names, if it parses.
+ * Only for those: a verified GPU's view is filled from its verification, which parsed the evidence already.
+ */
 function gpuViewOf(entry: NonNullable<ProvenanceBundle["evidence"]["gpu"]>[number], index: number): GpuVerdict {
   let driverVersion: string | null = null;
   let vbiosVersion: string | null = null;
@@ -536,7 +539,7 @@ function verifyGpuStep(
 ): { verified: VerifiedGpu[]; views: GpuVerdict[]; broken: boolean } {
   const { policy, now } = context;
   const entries = bundle.evidence.gpu ?? [];
-  const views = entries.map(gpuViewOf);
+  const views: GpuVerdict[] = [];
   const verified: VerifiedGpu[] = [];
   let broken = false;
   const expectedNonce = report === undefined ? undefined : gpuNonceFor(report.reportData);
@@ -550,9 +553,10 @@ function verifyGpuStep(
         trustedRoots: policy.gpu.trustedRoots ?? [],
       }),
     );
-    const view = views[i]!;
     if (v === undefined) {
       broken = true;
+      const view = gpuViewOf(entry, i);
+      views.push(view);
       const error = c.errors[before];
       if (error !== undefined) {
         // Say which GPU: the error as lib/gpu words it names no index.
@@ -562,7 +566,9 @@ function verifyGpuStep(
       continue;
     }
     verified.push(v);
-    Object.assign(view, {
+    views.push({
+      index: i,
+      arch: entry.arch,
       verified: true,
       driverVersion: v.driverVersion,
       vbiosVersion: v.vbiosVersion,
@@ -573,8 +579,10 @@ function verifyGpuStep(
       },
       rims: { driver: v.rims.driver?.version ?? null, vbios: v.rims.vbios?.version ?? null },
       measurements: { checked: v.measurements.checked, matched: v.measurements.matched },
-    } satisfies Partial<GpuVerdict>);
+    });
   }
+  // Entries left unverified because an earlier proof broke are shown from their evidence alone.
+  for (let i = views.length; i < entries.length; i++) views.push(gpuViewOf(entries[i]!, i));
   // `required` asks for evidence; evidence that is carried but does not verify is refused by its own error above.
   const gpuPolicy = entries.length === 0 ? policy.gpu : { ...policy.gpu, required: false };
   if (!broken && !proofBroken) c.run(() => validateGpus(verified, gpuPolicy));
