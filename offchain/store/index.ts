@@ -391,14 +391,6 @@ export class Store {
     return Number(row.n);
   }
 
-  /** Bundles seen but not yet judged (a crash between sighting and verdict leaves some). */
-  unverified(limit: number): BundleRow[] {
-    const rows = this.db
-      .prepare("SELECT * FROM bundles WHERE status = 'seen' ORDER BY seen_at, digest LIMIT ?")
-      .all(limit) as Row[];
-    return rows.map(toBundleRow);
-  }
-
   getBundle(digest: string): BundleRow | undefined {
     const row = this.db.prepare("SELECT * FROM bundles WHERE digest = ?").get(digest) as Row | undefined;
     return row === undefined ? undefined : toBundleRow(row);
@@ -518,21 +510,6 @@ export class Store {
       reason: String(r.reason),
       seenAt: String(r.seen_at),
     }));
-  }
-
-  // Counters (survive restarts; used by /metrics) ----------------------------------------------------------
-
-  addCounter(name: string, delta: number): void {
-    this.db
-      .prepare(
-        "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-      )
-      .run(name, delta);
-  }
-
-  counter(name: string): number {
-    const row = this.db.prepare("SELECT value FROM counters WHERE name = ?").get(name) as Row | undefined;
-    return row === undefined ? 0 : Number(row.value);
   }
 }
 
