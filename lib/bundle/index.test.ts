@@ -28,6 +28,7 @@ import {
   MAX_GPU_RIM_BYTES,
   MAX_GPU_RIMS,
   MAX_JSON_DEPTH,
+  measurementHashOf,
   parseStrictJson,
   readBundle,
   readBundleDecoded,
@@ -351,5 +352,15 @@ describe("provenance bundle", () => {
 
   it("when lib/bundle bounds GPU evidence, the bounds are lib/gpu's own", () => {
     assert.equal(MAX_GPU_EVIDENCE_BYTES, MAX_EVIDENCE_BYTES);
+  });
+
+  it("when the measurementHash is computed, it is SHA-256(MEASUREMENT) alone, else over the GPU digests' raw bytes", () => {
+    // Vectors computed outside Node (Python hashlib): 48 bytes of 0x11, then 32 of 0xab and 32 of 0xcd.
+    const measurement = new Uint8Array(48).fill(0x11);
+    assert.equal(measurementHashOf(measurement), "eaa127dff9f9bbfa1dff5275a99464123998e95bf11dd579f2ffcab301bc7350");
+    assert.equal(
+      measurementHashOf(measurement, ["ab".repeat(32), "cd".repeat(32)]),
+      "fabef5b510fcc13c4f8189db84b035db737486d517813dba402d50a71f3fb5c4",
+    );
   });
 });

@@ -45,8 +45,21 @@ export {
  */
 export function measurementHashOfBundle(bundle: ProvenanceBundle): string {
   const { measurement, gpuMeasurementRecords } = measurementHashInputs(bundle);
+  return measurementHashOf(
+    measurement,
+    gpuMeasurementRecords.map((record) => createHash("sha256").update(record).digest("hex")),
+  );
+}
+
+/**
+ * The record's measurementHash (docs/formats.md), the one formula the verifier records and an auditor recomputes:
+ * SHA-256(MEASUREMENT) for a bundle without GPUs, as before GPUs were verified, so existing records keep their
+ * meaning; with GPUs, SHA-256(MEASUREMENT ‖ gpu[0].measurementDigest ‖ …), the 48-byte launch digest then each GPU's
+ * 32-byte measurement-record digest (raw bytes, given here as hex), in bundle order. Hex, no 0x.
+ */
+export function measurementHashOf(measurement: Uint8Array, gpuMeasurementDigests: readonly string[] = []): string {
   const h = createHash("sha256").update(measurement);
-  for (const record of gpuMeasurementRecords) h.update(createHash("sha256").update(record).digest());
+  for (const digest of gpuMeasurementDigests) h.update(Buffer.from(digest, "hex"));
   return h.digest("hex");
 }
 

@@ -14,6 +14,7 @@ import { createHash, timingSafeEqual, type KeyObject } from "node:crypto";
 
 import {
   manifestIndexOf,
+  measurementHashOf,
   predicateTypeOfJson,
   readBundleDecoded,
   type DecodedBundle,
@@ -229,16 +230,8 @@ function gpuVerifierFor(policy: VerifierPolicy): GpuVerifier {
   return verifier;
 }
 
-/**
- * The record's measurementHash (docs/formats.md): SHA-256(MEASUREMENT) for a bundle without GPUs, as before GPUs were
- * verified, so existing records keep their meaning; with GPUs, SHA-256(MEASUREMENT ‖ gpu[0].measurementDigest ‖ …),
- * the 48-byte launch digest then each GPU's 32-byte measurement-record digest (raw bytes), in bundle order.
- */
-export function measurementHashOf(measurement: Uint8Array, gpuMeasurementDigests: readonly string[] = []): string {
-  const h = createHash("sha256").update(measurement);
-  for (const digest of gpuMeasurementDigests) h.update(Buffer.from(digest, "hex"));
-  return h.digest("hex");
-}
+/** The record's measurementHash: lib/bundle's one formula, which an auditor recomputes from the bundle alone. */
+export { measurementHashOf };
 
 /** One report verifier per policy object, so its certificate cache stays warm (HELPERS: createReportVerifier). */
 export function reportVerifierFor(policy: VerifierPolicy): ReportVerifier {
