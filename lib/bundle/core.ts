@@ -11,7 +11,7 @@ import {
   parseEnvelopeDecoded,
   type DsseEnvelope,
 } from "../dsse/core.ts";
-import { MalformedInputError, ProvenantError } from "../errors.ts";
+import { MalformedInputError } from "../errors.ts";
 import { PREDICATE_EVAL, PREDICATE_SERVING, PREDICATE_SLSA } from "../intoto/index.ts";
 import { parseJsonUnique, parseStrictJsonBytes } from "../json/index.ts";
 
@@ -124,68 +124,14 @@ function base64Field(value: unknown, path: string, allowEmpty = false): Uint8Arr
   return bytes;
 }
 
-/**
- * Rejects duplicate object keys, which JSON.parse silently collapses (last one wins): two readers of one bundle must
- * never see different content. Runs on text that JSON.parse already accepted, so the grammar is known to be valid.
- */
-function assertNoDuplicateKeys(text: string): void {
-  const stack: (Set<string> | null)[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === "{") stack.push(new Set());
-    else if (ch === "[") stack.push(null);
-    else if (ch === "}" || ch === "]") stack.pop();
-    else if (ch === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      const top = stack[stack.length - 1];
-      if (top) {
-        let k = j + 1;
-        while (k < text.length && " \t\r\n".includes(text[k]!)) k++;
-        if (text[k] === ":") {
-          const key = JSON.parse(text.slice(i, j + 1)) as string;
-          if (top.has(key)) malformed(key, "duplicate key");
-          top.add(key);
-        }
-      }
-      i = j;
-    }
-  }
-}
-
-/**
- * The deepest nesting of `text` read as JSON (brackets inside strings do not count), stopping as soon as it passes
- * `max`: one linear pass with no recursion, so it is safe on any input. Malformed JSON is JSON.parse's to refuse.
- */
-export function jsonDepthExceeds(text: string, max: number = MAX_JSON_DEPTH): boolean {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i++;
-        else if (d === 0x22) break;
-      }
-    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) depth--;
-  }
-  return false;
-}
-
-/** JSON.parse after the depth check: a SyntaxError-like Error for input nested deeper than `maxDepth`. */
-export function parseJsonBounded(text: string, maxDepth: number = MAX_JSON_DEPTH): unknown {
-  if (jsonDepthExceeds(text, maxDepth)) throw new Error(`JSON nested deeper than ${maxDepth} levels`);
-  return JSON.parse(text);
-}
-
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
- * Parses strict JSON from bytes: UTF-8 without BOM, nesting ≤ MAX_JSON_DEPTH, no duplicate keys. `code` says which
- * part is reading. Sound bytes take one scan and JSON.parse (lib/json parseJsonUnique); anything else takes the
- * checks below one by one, which say what is wrong.
+ * Parses strict JSON from bytes: UTF-8 without BOM, nesting ≤ MAX_JSON_DEPTH, no duplicate keys (JSON.parse keeps
+ * the last: two readers of one bundle must never see different content). `code` says which part is reading. Sound
+ * bytes take one scan and JSON.parse (lib/json parseJsonUnique); anything else goes to lib/json's strict reader, which
+ * says what is wrong and where (details.reason, details.offset). A bundle's strings may hold escaped lone surrogates
+ * (JSON.parse's reading; no field of a bundle can use one): signed payloads are what lib/json refuses them in.
  */
 export function parseStrictJson(
   bytes: Uint8Array,
@@ -204,24 +150,11 @@ export function parseStrictJson(
         : parseJsonUnique(text, MAX_JSON_DEPTH, { refuseLoneSurrogates: false, wellFormed: true });
     if (value !== undefined) return value;
   }
-  try {
-    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) malformed("$", "byte order mark not allowed");
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    let value: unknown;
-    try {
-      value = parseJsonBounded(text);
-    } catch (error) {
-      malformed("$", `not JSON (${error instanceof Error ? error.message : String(error)})`, error);
-    }
-    assertNoDuplicateKeys(text);
-    return value;
-  } catch (error) {
-    if (error instanceof ProvenantError) {
-      if (code === "BUNDLE_MALFORMED") throw error;
-      throw new MalformedInputError(code, error.message, { cause: error, details: error.details ?? {} });
-    }
-    throw new MalformedInputError(code, "not valid UTF-8", { cause: error, details: { path: "$" } });
-  }
+  return parseStrictJsonBytes(bytes, {
+    code,
+    what: code === "OMS_MALFORMED" ? "OMS signature" : "bundle",
+    maxDepth: MAX_JSON_DEPTH,
+  });
 }
 
 /**
