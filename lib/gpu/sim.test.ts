@@ -86,6 +86,23 @@ describe("the GPU simulator end to end through verifyGpuEvidence", () => {
     );
   });
 
+  it("when more than a driver and a VBIOS RIM are given, it is GPU_RIM_INVALID before any RIM is verified", () => {
+    const sim = createGpuSimulator({ now });
+    const entry = sim.bundleEntry(nonce);
+    // The third RIM's signer has expired: were it verified first, the answer would be GPU_CERT_EXPIRED.
+    const expired = sim.makeRim({ kind: "driver", signerNotAfter: new Date(now.getTime() - 86_400_000) });
+    const verify = (rims: readonly (string | Uint8Array)[]) =>
+      code(() =>
+        verifyGpuEvidence(
+          { ...entry, rims },
+          { expectedNonce: nonce, now, policy: { trustedRoots: sim.trustedRoots } },
+        ),
+      );
+    assert.equal(verify([expired]), "GPU_CERT_EXPIRED");
+    assert.equal(verify([...entry.rims, expired]), "GPU_RIM_INVALID");
+    assert.equal(verify(entry.rims), "OK");
+  });
+
   it("when two simulators share a key directory, they share their roots; the certificates follow `now`", () => {
     const dir = mkdtempSync(join(tmpdir(), "provenant-gpu-sim-"));
     after(() => rmSync(dir, { recursive: true, force: true }));

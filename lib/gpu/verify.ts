@@ -249,7 +249,8 @@ export function createGpuVerifier(): GpuVerifier {
 
         const rims: { driver?: VerifiedRim; vbios?: VerifiedRim } = {};
         const rimInputs = input.rims ?? [];
-        if (rimInputs.length > 4)
+        // A third RIM is always a second of a kind: refused before any XML signature is paid for.
+        if (rimInputs.length > 2)
           throw new VerificationError(
             "GPU_RIM_INVALID",
             `${rimInputs.length} RIMs given; at most a driver and a VBIOS RIM`,
