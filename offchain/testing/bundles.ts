@@ -60,6 +60,36 @@ function sign(statement: Statement, key: KeyObject) {
   return signEnvelope(new TextEncoder().encode(JSON.stringify(statement)), INTOTO_PAYLOAD_TYPE, key);
 }
 
+/**
+ * A bundle as the enclave job writes it, with the simulator's CPU evidence: the envelopes, the signer K (DER SPKI),
+ * the nonce, the SNP report and the simulator's VCEK (and chain when it gives one). Shared with testing/serving.ts.
+ */
+export function simBundle(parts: {
+  envelopes: ProvenanceBundle["envelopes"];
+  spki: Uint8Array;
+  nonce: Uint8Array;
+  report: Uint8Array;
+  evidence: ReturnType<Simulator["evidence"]>;
+}): ProvenanceBundle {
+  const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
+  const { evidence } = parts;
+  return {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    envelopes: parts.envelopes,
+    signer: { publicKey: b64(parts.spki) },
+    nonce: Buffer.from(parts.nonce).toString("hex"),
+    evidence: {
+      cpu: {
+        type: "sev-snp",
+        report: b64(parts.report),
+        vcek: b64(evidence.vcek),
+        ...(evidence.chain === undefined ? {} : { chain: evidence.chain.map(b64) }),
+        provider: "sim",
+      },
+    },
+  };
+}
+
 export interface BundleFactoryOptions {
   keyDir?: string;
   /**
@@ -136,23 +166,7 @@ export async function createBundleFactory(options: BundleFactoryOptions = {}): P
         sign(omsOutput, k.privateKey),
         sign(omsBase, variant === "bad-envelope-signature" ? other.privateKey : k.privateKey),
       ];
-      const bundle: ProvenanceBundle = {
-        mediaType: BUNDLE_MEDIA_TYPE,
-        envelopes,
-        signer: { publicKey: Buffer.from(spki).toString("base64") },
-        nonce: nonce.toString("hex"),
-        evidence: {
-          cpu: {
-            type: "sev-snp",
-            report: report.toString("base64"),
-            vcek: Buffer.from(evidence.vcek).toString("base64"),
-            ...(evidence.chain === undefined
-              ? {}
-              : { chain: evidence.chain.map((c) => Buffer.from(c).toString("base64")) }),
-            provider: "sim",
-          },
-        },
-      };
+      const bundle = simBundle({ envelopes, spki, nonce, report, evidence });
       return {
         bytes: writeBundle(bundle),
         bundle,

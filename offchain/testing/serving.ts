@@ -4,7 +4,7 @@
 // proofs and S-signed C2SP checkpoints. Variants break one link so that tests can check each code.
 import { createHash, generateKeyPairSync, type KeyObject } from "node:crypto";
 
-import { BUNDLE_MEDIA_TYPE, writeBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
+import { writeBundle, type ProvenanceBundle } from "../../lib/bundle/index.ts";
 import { INTOTO_PAYLOAD_TYPE, signEnvelope } from "../../lib/dsse/index.ts";
 import { buildOmsStatement } from "../../lib/intoto/index.ts";
 import { MerkleTree } from "../../lib/merkle/index.ts";
@@ -25,7 +25,7 @@ import {
   type ReceiptObject,
 } from "../../lib/receipt/index.ts";
 import { parseVerifierPolicy, type VerifierPolicy } from "../pipeline/index.ts";
-import type { BundleFactory } from "./bundles.ts";
+import { oneFileModelHash, simBundle, type BundleFactory } from "./bundles.ts";
 
 export type ServingVariant = "good" | "key-differs" | "no-oms-for-model" | "with-eval-manifest";
 
@@ -45,20 +45,9 @@ export interface ServingBundle {
 const hex = (s: string): string => createHash("sha256").update(s).digest("hex");
 const enc = new TextEncoder();
 
-/** An OMS model of one file whose digest is `fileDigest` (the root is SHA-256 over the raw resource digests). */
+/** An OMS model of one file whose digest is derived from `seed` (bundles.ts oneFileModelHash). */
 export function oneFileModel(name: string, seed: string): ModelHash {
-  const fileDigest = hex(`model-file-${seed}`);
-  const root = createHash("sha256").update(Buffer.from(fileDigest, "hex")).digest("hex");
-  return {
-    rootDigest: root,
-    method: "files",
-    files: [{ name: "model.gguf", digest: fileDigest, size: 1 }],
-    resources: [{ name: "model.gguf", algorithm: "sha256", digest: fileDigest }],
-    modelName: name,
-    ignorePaths: [".git", ".gitattributes", ".github", ".gitignore", "model.sig"],
-    allowSymlinks: false,
-    totalBytes: 1,
-  } as ModelHash;
+  return oneFileModelHash(name, hex(`model-file-${seed}`));
 }
 
 /** The model a factory bundle's manifest names (its first OMS statement, envelopes[1]), to serve it. */
@@ -139,24 +128,7 @@ export function makeServingBundle(
     const again = factory.make({ seed: `${seed}-eval`, kind: "eval" });
     envelopes.push(again.bundle.envelopes[0]!);
   }
-  const evidence = factory.sim.evidence("vcek");
-  const bundle: ProvenanceBundle = {
-    mediaType: BUNDLE_MEDIA_TYPE,
-    envelopes,
-    signer: { publicKey: Buffer.from(spki).toString("base64") },
-    nonce: nonce.toString("hex"),
-    evidence: {
-      cpu: {
-        type: "sev-snp",
-        report: report.toString("base64"),
-        vcek: Buffer.from(evidence.vcek).toString("base64"),
-        ...(evidence.chain === undefined
-          ? {}
-          : { chain: evidence.chain.map((c) => Buffer.from(c).toString("base64")) }),
-        provider: "sim",
-      },
-    },
-  };
+  const bundle = simBundle({ envelopes, spki, nonce, report, evidence: factory.sim.evidence("vcek") });
   return {
     bytes: writeBundle(bundle),
     bundle,
