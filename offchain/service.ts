@@ -22,7 +22,7 @@ import { verdictDetails, type BundleVerdict, type VerifierPolicy } from "./pipel
 import { assertPolicyNotOpen, canonicalPolicyJson, policyDigest } from "./pipeline/policy.ts";
 import { VerificationAbortedError, VerificationPool, type SuppliedChain, type SuppliedCrl } from "./pipeline/pool.ts";
 import { backoffDelay, Publisher } from "./publisher/index.ts";
-import { Store, type BundleRow } from "./store/index.ts";
+import { Store, type BundleRow, type VerdictInput } from "./store/index.ts";
 import { GitRepo, type FoundBundle, type WatchLimits } from "./watcher/index.ts";
 
 export interface ServiceOptions {
@@ -89,6 +89,19 @@ export interface RunningService {
 /** The verifier's logger (offchain/daemon: key material and RPC credentials never reach a log line). */
 export function createLogger(level = process.env.PROVENANT_LOG_LEVEL ?? "info"): Logger {
   return createServiceLogger("provenant-verifier", level);
+}
+
+/** What the store keeps of a verdict (setVerdict, and reviseVerdict after a recheck). */
+function toVerdictInput(verdict: BundleVerdict): VerdictInput {
+  return {
+    ok: verdict.ok,
+    errors: verdict.errors,
+    manifestDigest: verdict.manifestDigest,
+    modelHash: verdict.modelHash,
+    kind: verdict.kind,
+    record: verdict.record,
+    details: verdictDetails(verdict),
+  };
 }
 
 /** Lets pending I/O callbacks (an HTTP request) run before the next piece of work. */
@@ -330,17 +343,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (verdictQueue.length === 0 || !store.db.isOpen) return;
     const batch = verdictQueue.splice(0);
     const stored = store.transaction(() => {
-      const done = batch.map(({ verdict }) =>
-        store.setVerdict(verdict.bundleDigest, {
-          ok: verdict.ok,
-          errors: verdict.errors,
-          manifestDigest: verdict.manifestDigest,
-          modelHash: verdict.modelHash,
-          kind: verdict.kind,
-          record: verdict.record,
-          details: verdictDetails(verdict),
-        }),
-      );
+      const done = batch.map(({ verdict }) => store.setVerdict(verdict.bundleDigest, toVerdictInput(verdict)));
       // An accepted bundle's bytes are kept with its verdict: a reader re-verifies its record with them.
       batch.forEach((b, i) => {
         if (done[i] === true && b.verdict.ok && b.bytes !== undefined)
@@ -555,19 +558,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         const final = !waits(verdict)
           ? verdict
           : unavailableVerdict(verdict, row.certAttempts, fetchError ?? "certificates unavailable");
-        store.reviseVerdict(row.digest, {
-          ok: final.ok,
-          errors: final.errors,
-          manifestDigest: final.manifestDigest,
-          modelHash: final.modelHash,
-          kind: final.kind,
-          record: final.record,
-          details: verdictDetails(final),
+        // The new verdict and, when accepted, the bytes readers re-verify its record with: one transaction.
+        store.transaction(() => {
+          store.reviseVerdict(row.digest, toVerdictInput(final));
+          if (final.ok) store.keepBundleBytes(row.digest, bytes);
         });
-        if (final.ok) {
-          store.keepBundleBytes(row.digest, bytes);
-          acceptedInPoll = true;
-        }
+        if (final.ok) acceptedInPoll = true;
         metrics.observeVerdict(
           final.ok,
           final.errors.map((e) => e.code),
