@@ -362,6 +362,8 @@ export function nvmlGpuProvider(options: NvmlProviderOptions): GpuEvidenceProvid
       } finally {
         nvml.shutdown();
       }
+      // Every report must parse and carry our nonce before its RIMs are named from it or fetched for it.
+      checkCollection(collection, nonce, "NVML");
       if (options.rims !== null) {
         for (const [i, gpu] of collection.gpus.entries()) {
           const ids = rimIdsFor(parseGpuEvidence(gpu.evidence), gpu.arch);
@@ -382,7 +384,7 @@ export function nvmlGpuProvider(options: NvmlProviderOptions): GpuEvidenceProvid
           }
         }
       }
-      return checkCollection(collection, nonce, "NVML");
+      return collection;
     },
   };
 }

@@ -206,6 +206,14 @@ describe("GPU evidence providers", () => {
     const stale = await codeOf(nvmlGpuProvider({ libraryPath: libPath!, rims: null }).collect(NONCE));
     assert.equal(stale.code, "GPU_ATTESTATION_FAILED");
     assert.equal(stale.details?.expected, Buffer.from(NONCE).toString("hex"));
+    // With a RIM source too: the report is checked before its RIMs are named from it or fetched for it.
+    const rims = directoryRimSource(await mkdtemp(join(dir, "no-rims-")));
+    const staleWithRims = await codeOf(nvmlGpuProvider({ libraryPath: libPath!, rims }).collect(NONCE));
+    assert.equal(staleWithRims.code, "GPU_ATTESTATION_FAILED");
+    assert.equal(staleWithRims.details?.expected, Buffer.from(NONCE).toString("hex"));
+    await configure(d, {}, () => new Uint8Array(200).fill(0x11));
+    const garbage = await codeOf(nvmlGpuProvider({ libraryPath: libPath!, rims }).collect(NONCE));
+    assert.equal(garbage.code, "GPU_ATTESTATION_FAILED");
   });
 
   it("when the NVML library is absent, it is GPU_UNAVAILABLE (collection and runtime info alike)", async () => {
