@@ -4,7 +4,7 @@
 // role is refused before any transaction, and revoking twice reports the first revocation instead of reverting.
 import { Interface } from "ethers";
 
-import { defineCommand, readInputFile, requiredOption, type Command } from "../lib/cli/index.ts";
+import { defineCommand, requiredOption, type Command } from "../lib/cli/index.ts";
 import { PolicyError, UsageError, VerificationError } from "../lib/errors.ts";
 import { MODEL_REGISTRY_ABI } from "../lib/registry/abi.ts";
 
@@ -57,17 +57,15 @@ const revoke = defineCommand({
       throw new UsageError(`--rpc is needed for network ${String(named)}\nusage: ${REVOKE_USAGE}`);
     if (address === undefined || !/^0x[0-9a-fA-F]{40}$/.test(address))
       throw new UsageError(`--registry must be a 0x address\nusage: ${REVOKE_USAGE}`);
-    const raw =
-      values["key-file"] !== undefined
-        ? (await readInputFile(io, values["key-file"], "key file")).toString("utf8")
-        : io.env.PROVENANT_PRIVATE_KEY;
-    if (raw === undefined || raw === "")
-      throw new UsageError("the revoker key comes from PROVENANT_PRIVATE_KEY or --key-file (a key with REVOKER_ROLE)");
+    const { readLocalSignerKey } = await import("../offchain/daemon.ts");
+    const privateKey = await readLocalSignerKey(
+      io,
+      values["key-file"],
+      "the revoker key comes from PROVENANT_PRIVATE_KEY or --key-file (a key with REVOKER_ROLE)",
+    );
 
-    const { createLocalSender, createProvider, parsePrivateKey, redactUrl, toChainError } =
-      await import("../offchain/chain/index.ts");
+    const { createLocalSender, createProvider, redactUrl, toChainError } = await import("../offchain/chain/index.ts");
     const { assertRegistry, registryContract } = await import("../offchain/chain/registry.ts");
-    const privateKey = parsePrivateKey(raw);
     const provider = createProvider(rpcUrl);
     try {
       await assertRegistry(provider, address);
