@@ -157,11 +157,12 @@ const measure = defineCommand({
       throw new UsageError(`--name names the --policy-snippet entry\nusage: ${USAGE}`);
     }
     // Refused now rather than printed into a snippet the verifier would refuse (POLICY_INVALID).
-    if (values.name !== undefined && !isPinName(values.name)) {
-      throw new UsageError(
-        `--name must be 1 to ${MAX_MEASUREMENT_NAME} printable characters, not a <…> placeholder, ` +
-          `got ${JSON.stringify(values.name.length > 40 ? `${values.name.slice(0, 40)}…` : values.name)}`,
-      );
+    if (values.name !== undefined) {
+      const shown = JSON.stringify(values.name.length > 40 ? `${values.name.slice(0, 40)}…` : values.name);
+      if (!isPinName(values.name))
+        throw new UsageError(
+          `--name must be 1 to ${MAX_MEASUREMENT_NAME} printable characters, not a <…> placeholder, got ${shown}`,
+        );
     }
     const at = (path: string) => resolve(io.cwd, path);
     const result = await measureLaunchFiles({
