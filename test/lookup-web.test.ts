@@ -12,7 +12,7 @@ import { findManifest, manifestDigestOf, measurementHashOfBundle, readBundle } f
 import { verifyEnvelope } from "../lib/dsse/index.ts";
 import { hashModel } from "../lib/oms/index.ts";
 import { parseReport } from "../lib/snp/parse.ts";
-import { checkBundle, MANIFEST_KIND_LABELS } from "../web/src/bundle.ts";
+import { chainChecks, checkBundle, MANIFEST_KIND_LABELS } from "../web/src/bundle.ts";
 import { fasterWholeEngine, hashRange } from "../web/src/hash.ts";
 import { hashModelFiles, toModelFiles } from "../web/src/oms.ts";
 import { parseVerifierPolicy, verifyBundle } from "../offchain/pipeline/index.ts";
@@ -307,6 +307,37 @@ describe("explorer in-browser bundle check agrees with lib", () => {
     assert.deepEqual([finetune.manifestKind, MANIFEST_KIND_LABELS[finetune.manifestKind]], ["finetune", "fine-tune"]);
     const audit = await checkBundle(factory.make({ seed: "web-eval", kind: "eval" }).bytes);
     assert.deepEqual([audit.manifestKind, MANIFEST_KIND_LABELS[audit.manifestKind]], ["eval", "audit"]);
+  });
+
+  it("when the chain's record differs from a fine-tune bundle in model, parent, measurement or is revoked, the page's chain checks fail as audit's do", async () => {
+    const factory = await createBundleFactory({ now: NOW, keyDir: path.join(dir, "chain-sim") });
+    const made = factory.make({ seed: "web-chain", kind: "finetune" });
+    const verdict = verifyBundle(made.bytes, { policy: factory.policy, now: NOW });
+    assert.equal(verdict.ok, true, JSON.stringify(verdict.errors));
+    const check = await checkBundle(made.bytes);
+    // The record as the registry client returns it: lowercase hex without 0x, null for no parent.
+    const hex = (v: string) => v.replace(/^0x/, "").toLowerCase();
+    const record: NonNullable<Parameters<typeof chainChecks>[1]> = {
+      modelHash: hex(verdict.record!.modelHash),
+      parentModelHash: hex(verdict.record!.parentModelHash),
+      measurementHash: hex(verdict.record!.measurementHash),
+      revoked: false,
+      revocationReason: null,
+    };
+    const failed = (r: Parameters<typeof chainChecks>[1]) =>
+      chainChecks(check, r)
+        .filter((c) => !c.ok)
+        .map((c) => c.text);
+    assert.deepEqual(failed(record), []);
+    assert.equal(chainChecks(check, record).length, 5);
+    assert.deepEqual(failed(null), ["manifest not recorded on chain"]);
+    assert.match(failed({ ...record, parentModelHash: digestOf("another base") }).join(), /^parent model: chain /);
+    assert.match(failed({ ...record, parentModelHash: null }).join(), /^parent model: chain none, bundle /);
+    assert.deepEqual(failed({ ...record, modelHash: digestOf("another model") }), ["same model hash on chain"]);
+    assert.deepEqual(failed({ ...record, measurementHash: digestOf("another image") }), [
+      "same measurement hash on chain",
+    ]);
+    assert.deepEqual(failed({ ...record, revoked: true, revocationReason: "bad" }), ["revoked: bad"]);
   });
 
   it("when the file is not a bundle lib accepts, the page throws lib's code", async () => {

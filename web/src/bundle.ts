@@ -15,6 +15,7 @@ import { equalBytes, toHex } from "../../lib/encoding/index.ts";
 import { MalformedInputError } from "../../lib/errors.ts";
 import { jobCodeDigestOf, parseStatementPayload, type StatementKind } from "../../lib/intoto/index.ts";
 import { parseReport } from "../../lib/snp/parse.ts";
+import type { RegistryRecord } from "../../offchain/client/core.ts";
 import { sha256 } from "./hash.ts";
 
 export { BUNDLE_MEDIA_TYPE };
@@ -156,4 +157,36 @@ export async function checkBundle(bytes: Uint8Array): Promise<BundleCheck> {
     evidence,
     reportError,
   };
+}
+
+export interface ChainCheck {
+  ok: boolean;
+  text: string;
+}
+
+/**
+ * The checks of a dropped bundle against its record on the chain: the same comparisons as `provenant audit` (model
+ * hash, parent model, measurement hash, not revoked) except the policy digest, which needs the auditor's own policy.
+ */
+export function chainChecks(
+  check: BundleCheck,
+  record: Pick<
+    RegistryRecord,
+    "modelHash" | "parentModelHash" | "measurementHash" | "revoked" | "revocationReason"
+  > | null,
+): ChainCheck[] {
+  if (record === null) return [{ ok: false, text: "manifest not recorded on chain" }];
+  return [
+    { ok: true, text: "manifest recorded on chain" },
+    { ok: record.modelHash === check.modelHash, text: "same model hash on chain" },
+    {
+      ok: record.parentModelHash === check.parentModelHash,
+      text:
+        record.parentModelHash === check.parentModelHash
+          ? "same parent model on chain"
+          : `parent model: chain ${record.parentModelHash ?? "none"}, bundle ${check.parentModelHash ?? "none"}`,
+    },
+    { ok: record.measurementHash === check.measurementHash, text: "same measurement hash on chain" },
+    { ok: !record.revoked, text: record.revoked ? `revoked: ${record.revocationReason ?? ""}` : "not revoked" },
+  ];
 }

@@ -15,7 +15,7 @@ import {
   verdictRoot,
   verifierUrlFrom,
 } from "./attests.ts";
-import { checkBundle, BUNDLE_MEDIA_TYPE, MANIFEST_KIND_LABELS, type BundleCheck } from "./bundle.ts";
+import { chainChecks, checkBundle, BUNDLE_MEDIA_TYPE, MANIFEST_KIND_LABELS, type BundleCheck } from "./bundle.ts";
 import { installReceiptPanel } from "./receipt-panel.ts";
 import { hashModelFiles, toModelFiles } from "./oms.ts";
 
@@ -202,15 +202,8 @@ async function showBundle(check: BundleCheck, bundleDigest: string): Promise<voi
     ),
     checkItem(check.bindingKeyOk, "REPORT_DATA binds the signing key"),
     checkItem(check.bindingNonceOk, "REPORT_DATA carries the bundle nonce"),
-    checkItem(record !== null, record === null ? "manifest not recorded on chain" : "manifest recorded on chain"),
+    ...chainChecks(check, record).map((c) => checkItem(c.ok, c.text)),
   ];
-  if (record !== null) {
-    checks.push(checkItem(record.modelHash === check.modelHash, "same model hash on chain"));
-    checks.push(checkItem(record.measurementHash === check.measurementHash, "same measurement hash on chain"));
-    checks.push(
-      checkItem(!record.revoked, record.revoked ? `revoked: ${record.revocationReason ?? ""}` : "not revoked"),
-    );
-  }
   const ok = !/class="fail"/.test(checks.join(""));
   const verdict = ok
     ? `<div class="verdict ok" data-verdict="bundle-verified">Bundle verified<small>Signatures hold and the chain records this manifest.</small></div>`
