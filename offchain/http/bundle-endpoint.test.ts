@@ -119,6 +119,14 @@ describe("verifier HTTP: the bundle and policy endpoints", () => {
       bundles: unknown[];
     };
     assert.equal(published.bundles.length, 1);
+    // The status is applied before the page is cut: the published row does not take the one place of the page.
+    const rejected = (await (
+      await fetch(`${api.url}/bundles?manifest=${MANIFEST}&status=rejected&limit=1`)
+    ).json()) as { bundles: { digest: string }[] };
+    assert.deepEqual(
+      rejected.bundles.map((b) => b.digest),
+      [sha256("other")],
+    );
     assert.equal((await fetch(`${api.url}/bundles?manifest=${sha256("none")}`)).status, 200);
     for (const bad of ["abc", `${MANIFEST}&manifest=${MANIFEST}`, `${MANIFEST}zz`])
       assert.equal((await fetch(`${api.url}/bundles?manifest=${bad}`)).status, 400, bad);

@@ -439,17 +439,11 @@ export function handleRequest(options: ApiOptions, req: IncomingMessage, res: Se
       const manifestDigest = manifest.length === 1 ? HEX64.exec(manifest[0]!)?.[1]?.toLowerCase() : undefined;
       if (manifest.length > 1 || (manifest.length === 1 && manifestDigest === undefined))
         return send(res, 400, { error: "manifest must be one 64-hex manifest digest" });
+      const page = { ...(status.length === 0 ? {} : { status: status[0] as BundleStatus }), limit, offset };
       const rows =
         manifestDigest === undefined
-          ? options.store.listBundles({
-              ...(status.length === 0 ? {} : { status: status[0] as BundleStatus }),
-              limit,
-              offset,
-            })
-          : options.store
-              .bundlesOfManifest(manifestDigest, offset + limit)
-              .slice(offset)
-              .filter((r) => status.length === 0 || r.status === status[0]);
+          ? options.store.listBundles(page)
+          : options.store.bundlesOfManifest(manifestDigest, page);
       return send(
         res,
         200,

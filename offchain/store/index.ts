@@ -409,14 +409,27 @@ export class Store {
     return rows.map(toBundleRow);
   }
 
-  /** Bundles whose manifest is `manifestDigest` (hex), published first, then oldest first. */
-  bundlesOfManifest(manifestDigest: string, limit = 100): BundleRow[] {
+  /**
+   * Bundles whose manifest is `manifestDigest` (hex), published first, then oldest first; with `status`, only those
+   * in it (filtered before the page is cut, so that a page is never short of rows that match).
+   */
+  bundlesOfManifest(
+    manifestDigest: string,
+    options: { status?: BundleStatus; limit?: number; offset?: number } = {},
+  ): BundleRow[] {
     const rows = this.db
       .prepare(
-        `SELECT * FROM bundles WHERE manifest_digest = ?
-         ORDER BY CASE status WHEN 'published' THEN 0 WHEN 'accepted' THEN 1 ELSE 2 END, seen_at, digest LIMIT ?`,
+        `SELECT * FROM bundles WHERE manifest_digest = ? AND (? IS NULL OR status = ?)
+         ORDER BY CASE status WHEN 'published' THEN 0 WHEN 'accepted' THEN 1 ELSE 2 END, seen_at, digest
+         LIMIT ? OFFSET ?`,
       )
-      .all(manifestDigest, limit) as Row[];
+      .all(
+        manifestDigest,
+        options.status ?? null,
+        options.status ?? null,
+        options.limit ?? 100,
+        options.offset ?? 0,
+      ) as Row[];
     return rows.map(toBundleRow);
   }
 
