@@ -53,6 +53,9 @@ if (port !== null) {
     let stderr = "";
     let timedOut = false;
     let finished = false;
+    // Declared before `finish`, which clears it: a spawn that throws at once (an argument with a NUL byte) finishes
+    // before the timer exists, and must not kill this thread (and every command in flight) with a ReferenceError.
+    let timer: NodeJS.Timeout | undefined;
     const finish = (code: number | null, error?: string): void => {
       if (finished) return;
       finished = true;
@@ -78,7 +81,7 @@ if (port !== null) {
       finish(null, error instanceof Error ? error.message : String(error));
       return;
     }
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
     }, m.timeoutMs);
