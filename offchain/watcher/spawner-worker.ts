@@ -55,7 +55,7 @@ if (port !== null) {
     let finished = false;
     // Declared before `finish`, which clears it: a spawn that throws at once (an argument with a NUL byte) finishes
     // before the timer exists, and must not kill this thread (and every command in flight) with a ReferenceError.
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = (code: number | null, error?: string): void => {
       if (finished) return;
       finished = true;
