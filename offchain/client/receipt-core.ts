@@ -228,6 +228,27 @@ export function rootFromInclusion(
   return rootFromInclusionProof(leaf, index, size, proof);
 }
 
+/**
+ * A statement payload (a receipt or a usage statement) is leaf `proof.leafIndex` of log `logId`: the proof, read by
+ * toReceiptProof, leads from its RFC 6962 leaf hash to `proof.rootHash`. MERKLE_PROOF_INVALID otherwise. Whether
+ * that root is signed and anchored is the caller's (checkReceipt, usage-core checkUsage).
+ */
+export function verifyLeafProof(payload: Uint8Array, proof: ReceiptProof, logId: string): void {
+  if (proof.logId !== logId)
+    throw new VerificationError("MERKLE_PROOF_INVALID", `the proof is for log ${proof.logId}, the leaf is in ${logId}`);
+  const root = rootFromInclusion(
+    leafHash(payload),
+    proof.leafIndex,
+    proof.treeSize,
+    proof.proof.map((h) => fromHex(h)!),
+  );
+  if (root === undefined || toHex(root) !== proof.rootHash)
+    throw new VerificationError(
+      "MERKLE_PROOF_INVALID",
+      `the inclusion proof of leaf ${proof.leafIndex} does not lead to the root of the tree of size ${proof.treeSize}`,
+    );
+}
+
 function checkpointError(message: string, cause?: unknown): VerificationError {
   return new VerificationError("CHECKPOINT_INVALID", message, cause === undefined ? {} : { cause });
 }
@@ -306,7 +327,7 @@ async function verifyWithKey(
 // ── the checks ───────────────────────────────────────────────────────────────────────────────────────────────────
 
 /** A DSSE envelope verified with one EC key over WebCrypto (the curve's hash): the payload when any signature verifies. */
-async function verifyEnvelopeWeb(
+export async function verifyEnvelopeWeb(
   envelope: DsseEnvelope,
   key: WebKey,
   subtle: SubtleCrypto,
@@ -488,22 +509,7 @@ export async function checkReceipt(input: ReceiptCheckInput): Promise<ReceiptVer
     e.add(new VerificationError("RECEIPT_NOT_ANCHORED", "no inclusion proof was given for this receipt"));
   } else {
     checks.inclusion = await e.step(async () => {
-      if (proof.logId !== p.logId)
-        throw new VerificationError(
-          "MERKLE_PROOF_INVALID",
-          `the proof is for log ${proof.logId}, the receipt for ${p.logId}`,
-        );
-      const root = rootFromInclusion(
-        leafHash(payload!),
-        proof.leafIndex,
-        proof.treeSize,
-        proof.proof.map((h) => fromHex(h)!),
-      );
-      if (root === undefined || toHex(root) !== proof.rootHash)
-        throw new VerificationError(
-          "MERKLE_PROOF_INVALID",
-          `the inclusion proof of leaf ${proof.leafIndex} does not lead to the root of the tree of size ${proof.treeSize}`,
-        );
+      verifyLeafProof(payload!, proof, p.logId);
       const note = readNote(proof.checkpoint.note);
       if (
         note.body.origin !== servingOrigin(p.logId) ||

@@ -19,6 +19,7 @@ import {
   parseReceiptFile,
   rootFromInclusion,
   toReceiptProof,
+  verifyLeafProof,
   verifyReceipt,
   type ReceiptChainFacts,
 } from "./receipt.ts";
@@ -77,6 +78,27 @@ describe("receipt core", () => {
     assert.throws(() => toReceiptProof({ ...good, checkpoint: { note: "x".repeat(20_000) } }), {
       code: "CHECKPOINT_INVALID",
     });
+  });
+
+  it("when a leaf's proof is checked (verifyLeafProof, receipts and usage statements alike), only the right log, path and root pass", () => {
+    const payload = Buffer.from(log.receipts[3]!.object.envelope.payload, "base64");
+    const cp = log.checkpoint(5);
+    const proof = toReceiptProof({
+      logId: serving.logId,
+      leafIndex: 3,
+      treeSize: 5,
+      rootHash: cp.rootHash,
+      proof: log.proof(3, 5),
+      checkpoint: { note: cp.note },
+    });
+    verifyLeafProof(payload, proof, serving.logId);
+    const code = { code: "MERKLE_PROOF_INVALID" };
+    assert.throws(() => verifyLeafProof(payload, proof, "11".repeat(32)), code);
+    assert.throws(() => verifyLeafProof(payload, { ...proof, leafIndex: 2 }, serving.logId), code);
+    assert.throws(() => verifyLeafProof(payload, { ...proof, proof: [...proof.proof].reverse() }, serving.logId), code);
+    assert.throws(() => verifyLeafProof(payload, { ...proof, rootHash: "00".repeat(32) }, serving.logId), code);
+    const other = Buffer.from(log.receipts[2]!.object.envelope.payload, "base64");
+    assert.throws(() => verifyLeafProof(other, proof, serving.logId), code);
   });
 
   it("when a receipt file is a receipt object, a bare envelope, a completion or a wrapper with its proof, it reads each", () => {

@@ -28,6 +28,7 @@ export {
   importWebKey,
   rootFromInclusion,
   toReceiptProof,
+  verifyLeafProof,
   type CheckResult,
   type LeafProof,
   type ReceiptLogVerifier,

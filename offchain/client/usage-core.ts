@@ -2,19 +2,11 @@
 // the explorer's usage panel and for Node. It takes the server's answers (GET /v1/usage/latest, the leaf's proof),
 // the serving key S of an attested serving bundle already checked against its onchain record, and the root the
 // registry anchored; it trusts only S and the chain, never what the server says about either.
-import { sha256 } from "@noble/hashes/sha2.js";
-
-import {
-  decodeBase64,
-  isPlainObject,
-  pae,
-  parseEcSpki,
-  parseEnvelope,
-  verifyEcSignatureWeb,
-} from "../../lib/dsse/core.ts";
+import { isPlainObject, parseEcSpki, parseEnvelope } from "../../lib/dsse/core.ts";
 import type { DsseEnvelope } from "../../lib/dsse/core.ts";
-import { fromHex, toHex } from "../../lib/encoding/index.ts";
+import { toHex } from "../../lib/encoding/index.ts";
 import { MalformedInputError, VerificationError, toErrorList, type ErrorCode } from "../../lib/errors.ts";
+import { sha256 } from "../../lib/hash/index.ts";
 import { parseStrictJsonBytes } from "../../lib/json/index.ts";
 import {
   MAX_USAGE_PAYLOAD_BYTES,
@@ -24,7 +16,7 @@ import {
   type Meters,
   type UsageStatement,
 } from "../../lib/receipt/core.ts";
-import { MAX_PROOF_HASHES, rootFromInclusion, toReceiptProof, type ReceiptProof } from "./receipt-core.ts";
+import { importWebKey, toReceiptProof, verifyEnvelopeWeb, verifyLeafProof, type ReceiptProof } from "./receipt-core.ts";
 
 /** Most base64 characters of a usage envelope's payload: MAX_USAGE_PAYLOAD_BYTES encoded. */
 export const MAX_USAGE_PAYLOAD_CHARS = Math.ceil(MAX_USAGE_PAYLOAD_BYTES / 3) * 4;
@@ -159,13 +151,6 @@ export function readUsageProofAnswer(httpStatus: number, bytes: Uint8Array): Usa
   return { status: httpStatus === 200 ? "anchored" : "pending", reason, proof: hasProof ? toReceiptProof(json) : null };
 }
 
-function leafHash(data: Uint8Array): Uint8Array {
-  // RFC 6962 §2.1: the leaf is the payload exactly as S signed it (serve/log.ts leafHashOfPayload).
-  const input = new Uint8Array(1 + data.length);
-  input.set(data, 1);
-  return sha256(input);
-}
-
 /** A verification with nothing verified: `status` and `error` say why (the page shows no numbers of it). */
 export function unverifiedUsage<S extends string = UsageVerification["status"]>(
   status: S,
@@ -202,7 +187,7 @@ export function unverifiedUsage<S extends string = UsageVerification["status"]>(
 export async function checkUsage(input: UsageCheckInput): Promise<UsageVerification> {
   const out: UsageVerification = unverifiedUsage("failed", null);
   try {
-    const { statement, digest } = await verifiedStatement(input);
+    const { statement, digest, payload } = await verifiedStatement(input);
     const p = statement.predicate;
     Object.assign(out, {
       signature: true,
@@ -214,7 +199,7 @@ export async function checkUsage(input: UsageCheckInput): Promise<UsageVerificat
       recovery: p.recovery,
       receipts: { fromSize: p.receipts.fromSize, treeSize: p.receipts.treeSize, count: p.receipts.count },
     });
-    const included = inclusion(input, digest);
+    const included = inclusion(input, payload);
     if (included.proved !== null) {
       out.status = "anchored";
       out.anchored = true;
@@ -233,7 +218,9 @@ export async function checkUsage(input: UsageCheckInput): Promise<UsageVerificat
   return out;
 }
 
-async function verifiedStatement(input: UsageCheckInput): Promise<{ statement: UsageStatement; digest: string }> {
+async function verifiedStatement(
+  input: UsageCheckInput,
+): Promise<{ statement: UsageStatement; digest: string; payload: Uint8Array }> {
   const { answer, record, signer } = input;
   // 1. S, the log of the leaf.
   const { curve } = parseEcSpki(signer.spki);
@@ -248,22 +235,11 @@ async function verifiedStatement(input: UsageCheckInput): Promise<{ statement: U
       `the statement is a leaf of log ${answer.logId}, not of the attested key's log ${signer.logId}`,
     );
   // 2. Signed by S (DSSE, PAE over the payload as signed), then read strictly and validated.
-  const payload = decodeBase64(answer.envelope.payload, "DSSE_MALFORMED", "payload");
-  if (payload.length > MAX_USAGE_PAYLOAD_BYTES)
-    throw malformed(
-      "STATEMENT_INVALID",
-      `the payload is ${payload.length} bytes, more than ${MAX_USAGE_PAYLOAD_BYTES}`,
-    );
-  const message = pae(answer.envelope.payloadType, payload);
-  let signed = false;
-  for (const [i, s] of answer.envelope.signatures.entries()) {
-    const sig = decodeBase64(s.sig, "DSSE_MALFORMED", `signatures[${i}].sig`);
-    if (await verifyEcSignatureWeb(signer.spki, message, sig, input.subtle)) {
-      signed = true;
-      break;
-    }
-  }
-  if (!signed)
+  if (answer.envelope.payload.length > MAX_USAGE_PAYLOAD_CHARS)
+    throw malformed("STATEMENT_INVALID", `the payload is more than ${MAX_USAGE_PAYLOAD_BYTES} bytes`, "payload");
+  const subtle = input.subtle ?? globalThis.crypto.subtle;
+  const payload = await verifyEnvelopeWeb(answer.envelope, await importWebKey(signer.spki, subtle), subtle);
+  if (payload === undefined)
     throw new VerificationError(
       "DSSE_BAD_SIGNATURE",
       `no signature of the usage statement verifies with S of log ${signer.logId}`,
@@ -289,36 +265,18 @@ async function verifiedStatement(input: UsageCheckInput): Promise<{ statement: U
   if (signer.logId !== record.logId && !p.recovery)
     wrong.push(`it is signed by log ${signer.logId}'s key without being a recovery statement`);
   if (wrong.length > 0) throw new VerificationError("RECEIPT_SERVING_MISMATCH", wrong.join("; "));
-  return { statement, digest };
+  return { statement, digest, payload };
 }
 
 function inclusion(
   input: UsageCheckInput,
-  digest: string,
+  payload: Uint8Array,
 ): { proved: { leafIndex: number; treeSize: number; rootHash: string } | null; reason: string | null } {
   const answer = input.proof;
   if (answer === null) return { proved: null, reason: "no proof was read" };
   const proof = answer.proof;
   if (proof === null) return { proved: null, reason: answer.reason ?? "no checkpoint covers it yet" };
-  const payload = decodeBase64(input.answer.envelope.payload, "DSSE_MALFORMED", "payload");
-  if (proof.logId !== input.signer.logId)
-    throw new VerificationError(
-      "MERKLE_PROOF_INVALID",
-      `the proof is for log ${proof.logId}, the leaf in ${input.signer.logId}`,
-    );
-  if (proof.proof.length > MAX_PROOF_HASHES)
-    throw malformed("MERKLE_INVALID", `a proof is at most ${MAX_PROOF_HASHES} hashes`, "proof");
-  const root = rootFromInclusion(
-    leafHash(payload),
-    proof.leafIndex,
-    proof.treeSize,
-    proof.proof.map((h) => fromHex(h)!),
-  );
-  if (root === undefined || toHex(root) !== proof.rootHash)
-    throw new VerificationError(
-      "MERKLE_PROOF_INVALID",
-      `the proof of usage statement ${digest} (leaf ${proof.leafIndex}) does not lead to the root of size ${proof.treeSize}`,
-    );
+  verifyLeafProof(payload, proof, input.signer.logId);
   const anchor = input.anchor;
   if (anchor === null || anchor.logId !== proof.logId || anchor.treeSize !== proof.treeSize)
     return { proved: null, reason: `the chain was not read for size ${proof.treeSize}` };
