@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { after, before, describe, it, type TestContext } from "node:test";
 import { Wallet } from "ethers";
 
 import type { CliIo } from "../../lib/cli/index.ts";
+import type { Statement } from "../../lib/intoto/index.ts";
 import { verifyBundle, type VerifierPolicy } from "../../offchain/pipeline/index.ts";
 import { deployRegistry, startDevChain } from "../../offchain/testing/chain.ts";
 import { runFinetuneJob, type FinetuneTraceOptions } from "../finetune/job.ts";
@@ -17,7 +19,8 @@ import { traceTrainerBinary } from "../finetune/llama-build.ts";
 import { writeTinyModel } from "../model/tiny.ts";
 import { testProvider } from "../testing.ts";
 import { commands } from "./cli.ts";
-import { encodeTrace, parseTrace } from "./format.ts";
+import type { TraceCommitment } from "./commitment.ts";
+import { encodeTrace, f32Bits, parseTrace, traceRoot, type Trace } from "./format.ts";
 import { runTracedTraining } from "./record.ts";
 import { openTracedBundle, spotCheck, type SpotCheckResult } from "./spot-check.ts";
 import { directorySource, traceFileName, urlSource, type TraceSource } from "./store.ts";
@@ -317,5 +320,119 @@ describe("training traces with the recording trainer (tiny model, real llama.cpp
     } finally {
       await chain.close();
     }
+  });
+});
+
+describe("spot-check of a trace store, before any replay (no trainer needed)", () => {
+  let dir = "";
+  let store = "";
+  let binary = "";
+  let commitment: TraceCommitment;
+  let checkpoints: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "provenant-spot-store-"));
+    store = join(dir, "store");
+    await mkdir(store);
+    // 8 steps, a checkpoint every 2: checkpoints at 0, 2, 4, 6, 8 and 4 stretches. The records are made up: nothing
+    // here replays, so only their commitment matters.
+    const digest = (label: string) => new Uint8Array(createHash("sha256").update(label).digest());
+    const trace: Trace = {
+      steps: Array.from({ length: 8 }, (_, t) => ({
+        step: t,
+        batchDigest: digest(`batch ${t}`),
+        lossBits: f32Bits(2 - t / 10),
+        lrBits: f32Bits(0.01),
+      })),
+      checkpoints: [0, 2, 4, 6, 8].map((step) => ({ step, digest: digest(`checkpoint ${step}`) })),
+    };
+    checkpoints = trace.checkpoints.map((c) => Buffer.from(c.digest).toString("hex"));
+    const root = Buffer.from(traceRoot(trace)).toString("hex");
+    await writeFile(join(store, traceFileName(root)), encodeTrace(trace));
+    binary = join(dir, "trainer");
+    await writeFile(binary, "not run: every stretch stops before its replay");
+    commitment = {
+      root,
+      steps: 8,
+      checkpointEvery: 2,
+      checkpoints: 5,
+      seed: 0,
+      threads: 1,
+      contextSize: 256,
+      epochs: 1,
+      optimizer: { name: "sgd", weightDecay: 0 },
+      learningRateSchedule: { kind: "constant", initial: 0.01 },
+      trainer: {
+        name: "provenant-trace-train",
+        digest: createHash("sha256").update("other").digest("hex"),
+        llamaCpp: "",
+      },
+      dataDigest: createHash("sha256").update("the data").digest("hex"),
+    };
+  });
+
+  after(async () => {
+    if (dir !== "") await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = (dataset: string, seed = "5eed") =>
+    spotCheck({
+      bundle: {
+        manifestDigest: "0".repeat(64),
+        statement: {} as Statement,
+        commitment,
+        baseModel: checkpoints[0]!,
+        outputModel: checkpoints[4]!,
+        dataset,
+      },
+      source: directorySource(store),
+      samples: 2,
+      entropy: { source: "caller", seed },
+      binary,
+      maxFileBytes: 1 << 20,
+      workDir: dir,
+    });
+
+  it("when the trace commits to other data than the manifest's dataset, every sampled stretch is TRACE_DATA_MISMATCH", async () => {
+    const result = await run(createHash("sha256").update("another dataset").digest("hex"));
+    assert.equal(result.ok, false);
+    assert.deepEqual(
+      result.checks.filter((c) => !c.ok).map((c) => c.code),
+      ["TRACE_DATA_MISMATCH"],
+    );
+    assert.equal(result.stretches.length, 2);
+    for (const s of result.stretches) {
+      assert.equal(s.inclusion, true);
+      assert.deepEqual(
+        s.errors.map((e) => e.code),
+        ["TRACE_DATA_MISMATCH"],
+      );
+    }
+    assert.equal(result.detectionProbability.probability, 2 / 4);
+    assert.equal(result.trainer.same, false);
+  });
+
+  it("when the store lacks a sampled stretch's checkpoint, the stretch is TRACE_MISSING; the same seed draws the same stretches", async () => {
+    const a = await run(commitment.dataDigest);
+    const b = await run(commitment.dataDigest);
+    assert.deepEqual(
+      a.checks.filter((c) => !c.ok),
+      [],
+    );
+    assert.deepEqual(
+      a.stretches.map((s) => [s.inclusion, s.errors.map((e) => e.code)]),
+      [
+        [true, ["TRACE_MISSING"]],
+        [true, ["TRACE_MISSING"]],
+      ],
+    );
+    assert.deepEqual(
+      a.stretches.map((s) => s.index),
+      b.stretches.map((s) => s.index),
+    );
+    const indices = new Set<string>();
+    for (const seed of ["01", "02", "03", "04", "05", "06", "07", "08"])
+      indices.add((await run(commitment.dataDigest, seed)).stretches.map((s) => s.index).join(","));
+    assert.ok(indices.size > 1, "other seeds draw other stretches");
   });
 });

@@ -4,7 +4,7 @@
 // it from its first checkpoint with the recorded trainer settings, and compare data, loss, learning rate and the
 // resulting checkpoint bit for bit. Every failure is a coded reason on its stretch; nothing here trusts the store.
 import { createHash, createPublicKey } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { findManifest, manifestDigestOf, readBundle } from "../../lib/bundle/index.ts";
@@ -38,7 +38,7 @@ import {
   type Stretch,
   type Trace,
 } from "./format.ts";
-import { configOf } from "./record.ts";
+import { checkpointDigest, configOf } from "./record.ts";
 import { checkpointFileName, dataFileName, traceFileName, type FetchedFile, type TraceSource } from "./store.ts";
 
 type Reason = { code: ErrorCode; message: string };
@@ -242,7 +242,6 @@ export async function spotCheck(options: SpotCheckOptions): Promise<SpotCheckRes
         join(work, "trace"),
         Math.min(traceBytes(c), options.maxFileBytes),
       );
-      const { readFile } = await import("node:fs/promises");
       trace = parseTrace(new Uint8Array(await readFile(file.path)));
       tree = traceTree(trace);
     } catch (error) {
@@ -273,7 +272,9 @@ export async function spotCheck(options: SpotCheckOptions): Promise<SpotCheckRes
       check("checkpoint 0 is the base model", first === bundle.baseModel, first, "TRACE_INCLUSION");
       check("last checkpoint is the output model", last === bundle.outputModel, last, "TRACE_INCLUSION");
     }
-    const globalOk = checks.every((k) => k.ok);
+    // A failed check of the whole trace fails every stretch, with that check's own code (a dataset that is not the
+    // manifest's is TRACE_DATA_MISMATCH, not an inclusion failure).
+    const globalFailure = checks.find((k) => !k.ok);
 
     let data: FetchedFile | undefined;
     let dataError: Reason | undefined;
@@ -308,7 +309,8 @@ export async function spotCheck(options: SpotCheckOptions): Promise<SpotCheckRes
         trace,
         tree,
         root,
-        globalOk,
+        globalFailure,
+        trainerSame: result.trainer.same,
         loadData,
         dataError: () => dataError,
       });
@@ -336,7 +338,9 @@ interface StretchContext extends SpotCheckOptions {
   trace: Trace | undefined;
   tree: MerkleTree | undefined;
   root: Uint8Array;
-  globalOk: boolean;
+  globalFailure: SpotCheckResult["checks"][number] | undefined;
+  /** The local trainer binary is the committed one (hashed once, at the start). */
+  trainerSame: boolean;
   loadData: () => Promise<FetchedFile | undefined>;
   dataError: () => Reason | undefined;
 }
@@ -385,7 +389,11 @@ async function checkStretch(stretch: Stretch, ctx: StretchContext): Promise<Stre
   out.inclusion = included;
   if (!included)
     return fail("TRACE_INCLUSION", "its leaves have no inclusion proof to the committed root (the leaf list differs)");
-  if (!ctx.globalOk) return fail("TRACE_INCLUSION", "the trace does not match the manifest (see checks)");
+  if (ctx.globalFailure !== undefined)
+    return fail(
+      ctx.globalFailure.code ?? "TRACE_INCLUSION",
+      `the trace does not match the manifest (${ctx.globalFailure.name})`,
+    );
 
   // The checkpoint to start from, verified against its committed digest before use.
   const startDigest = toHex(startCheckpoint.digest);
@@ -474,16 +482,13 @@ async function checkStretch(stretch: Stretch, ctx: StretchContext): Promise<Stre
     }
   }
   const endDigest = toHex(endCheckpoint.digest);
-  const { hashModel } = await import("../../lib/oms/hash.ts");
-  const replayDigest = (await hashModel(replayed, { threads: 1 })).rootDigest;
+  const replayDigest = await checkpointDigest(replayed);
   if (replayDigest !== endDigest) {
     out.replay = false;
     fail(
       "TRACE_REPLAY_MISMATCH",
       `the replayed state after step ${stretch.to} is ${replayDigest}, the committed checkpoint is ${endDigest}` +
-        (ctx.bundle.commitment.trainer.digest === (await sha256File(ctx.binary))
-          ? ""
-          : " (the local trainer binary differs from the committed one)"),
+        (ctx.trainerSame ? "" : " (the local trainer binary differs from the committed one)"),
     );
   }
   out.ok = out.errors.length === 0;
