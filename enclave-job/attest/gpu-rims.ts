@@ -2,7 +2,7 @@
 // names them, read from a local directory or fetched from NVIDIA's RIM service (cached on disk, bounded in size and
 // time). Nothing here verifies a RIM: the verifier does (lib/gpu rim.ts), against NVIDIA's pinned RIM root.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, writeFile, type FileHandle } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -72,13 +72,23 @@ function checkXml(bytes: Uint8Array, id: string, where: string): string {
   return text;
 }
 
+/** A RIM file, undefined when absent; one over MAX_RIM_BYTES is refused from its size, before it is read. */
 async function readBounded(path: string): Promise<Uint8Array | undefined> {
+  let file: FileHandle;
   try {
-    const bytes = await readFile(path);
-    return new Uint8Array(bytes);
+    file = await open(path, "r");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
+  }
+  try {
+    const { size } = await file.stat();
+    if (size > MAX_RIM_BYTES) {
+      throw new IoError("GPU_ATTESTATION_FAILED", `${path} is ${size} bytes, over a RIM's ${MAX_RIM_BYTES}`);
+    }
+    return new Uint8Array(await file.readFile());
+  } finally {
+    await file.close();
   }
 }
 
@@ -96,6 +106,7 @@ export function directoryRimSource(dir: string): RimSource {
         try {
           bytes = await readBounded(join(dir, name));
         } catch (error) {
+          if (error instanceof IoError) throw error;
           throw new IoError("GPU_ATTESTATION_FAILED", `cannot read ${join(dir, name)}: ${String(error)}`, {
             cause: error,
           });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -252,6 +252,17 @@ describe("GPU evidence providers", () => {
     );
     assert.equal(verified.rims.driver?.version, sim.driverVersion);
     assert.equal(verified.rims.vbios?.version, sim.vbiosVersion);
+  });
+
+  it("when a RIM file in the directory is larger than a RIM may be, it is GPU_ATTESTATION_FAILED from its size, unread", async () => {
+    const rimDir = await mkdtemp(join(dir, "big-rims-"));
+    const id = "NV_GPU_DRIVER_GH100_570.124.06";
+    // Sparse: 3 GiB on paper, nothing on disk; reading it whole is what must not happen.
+    await writeFile(join(rimDir, `${id}.xml`), "");
+    await truncate(join(rimDir, `${id}.xml`), 3 * 1024 ** 3);
+    const error = await codeOf(directoryRimSource(rimDir).get(id));
+    assert.equal(error.code, "GPU_ATTESTATION_FAILED");
+    assert.match(error.message, /is 3221225472 bytes, over a RIM's 1048576/);
   });
 
   it("when RIMs come from NVIDIA's service, each is fetched once, checked against its sha256, bounded, and cached", async () => {
