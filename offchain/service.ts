@@ -114,16 +114,22 @@ function formatMs(ms: number): string {
   return `${Math.round(ms / 60_000)} min`;
 }
 
-/** Waits `ms`, or less when `signal` aborts; the abort listener is removed either way (no leak per tick). */
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+/**
+ * Waits `ms`, or less when `signal` aborts or the wake function handed to `setWake` is called (the loops' idle waits:
+ * a recheck wakes the watcher, an accepted verdict the publisher); the abort listener is removed either way (no leak
+ * per tick), and `setWake` gets undefined once the wait is over.
+ */
+const sleep = (ms: number, signal?: AbortSignal, setWake?: (wake: (() => void) | undefined) => void): Promise<void> =>
   new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
+      setWake?.(undefined);
       resolve();
     };
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
+    setWake?.(done);
   });
 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
@@ -607,34 +613,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   async function watchLoop(): Promise<void> {
     while (!stopController.signal.aborted) {
       await pollOnce();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, intervalMs);
-        function done(): void {
-          clearTimeout(timer);
-          wakeWatcher = undefined;
-          stopController.signal.removeEventListener("abort", done);
-          resolve();
-        }
-        wakeWatcher = done;
-        stopController.signal.addEventListener("abort", done, { once: true });
-      });
+      await sleep(intervalMs, stopController.signal, (wake) => (wakeWatcher = wake));
     }
   }
 
   // The watcher wakes the publisher as soon as a poll accepted something, so no idle tick adds to the latency.
   let wakePublisher: (() => void) | undefined;
-  const idle = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        wakePublisher = undefined;
-        stopController.signal.removeEventListener("abort", done);
-        resolve();
-      }
-      wakePublisher = done;
-      stopController.signal.addEventListener("abort", done, { once: true });
-    });
 
   /**
    * While the workers are still verifying a backlog and accepted records keep coming, a batch waits to fill up
@@ -660,7 +644,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     let attempt = 0;
     while (!stopController.signal.aborted) {
       if (!publisher.isDue() || fillingUp()) {
-        await idle(Math.min(200, intervalMs));
+        await sleep(Math.min(200, intervalMs), stopController.signal, (wake) => (wakePublisher = wake));
         continue;
       }
       deferredSince = undefined;
