@@ -110,6 +110,13 @@ describe("training trace formats", () => {
     const hugeCount = Buffer.from(bytes);
     hugeCount.writeBigUInt64BE(1n << 40n, 8);
     assert.throws(() => parseTrace(hugeCount), code("TRACE_INCLUSION"));
+    // The step bound is the auditor's memory (about 1 GiB of heap to parse and hash 2^20 steps): one more is refused
+    // from the header, before anything is allocated.
+    const overBound = Buffer.from(bytes);
+    overBound.writeBigUInt64BE(BigInt(2 ** 20 + 1), 8);
+    assert.throws(() => parseTrace(overBound), /1048577 is out of range/);
+    assert.throws(() => stretchesOf(2 ** 20 + 1, 8), code("TRACE_INCLUSION"));
+    assert.equal(stretchesOf(2 ** 20, 2 ** 19).length, 2);
     const unordered = sampleTrace(5, 2);
     [unordered.checkpoints[1], unordered.checkpoints[2]] = [unordered.checkpoints[2]!, unordered.checkpoints[1]!];
     assert.throws(() => parseTrace(encodeTrace(unordered)), code("TRACE_INCLUSION"));
@@ -210,5 +217,12 @@ describe("training-trace commitment", () => {
       byproducts: [{ ...bad, annotations: { ...bad.annotations, checkpoints: 3 } }],
     });
     assert.throws(() => readTraceCommitment(miscounted), code("TRACE_MISSING"));
+    const tooLong = buildFinetuneStatement({
+      ...input,
+      byproducts: [
+        { ...bad, annotations: { ...bad.annotations, steps: 2 ** 20 + 1, checkpointEvery: 2 ** 20, checkpoints: 3 } },
+      ],
+    });
+    assert.throws(() => readTraceCommitment(tooLong), code("TRACE_MISSING"));
   });
 });

@@ -24,8 +24,12 @@ export const TRACE_HEADER_BYTES = 20;
 /** The runner's raw record: a step record followed by the leaf it computed (80 bytes). */
 export const RUNNER_RECORD_BYTES = STEP_RECORD_BYTES + 32;
 
-/** At most 2^22 steps (a 192 MiB trace file; the tree over it fits in memory): far more than a fine-tune takes. */
-export const MAX_TRACE_STEPS = 1 << 22;
+/**
+ * At most 2^20 steps (a 48 MiB trace file): far more than a fine-tune with this trainer takes (a day and more at 0.1 s
+ * a step). The bound is the auditor's memory: parsing a trace and building its tree cost about 1 GiB of heap and 13 s
+ * at 2^20 steps (measured on the 2-core development VM), so a hostile commitment to 2^22 would exhaust Node's heap.
+ */
+export const MAX_TRACE_STEPS = 1 << 20;
 
 export interface StepRecord {
   step: number;
