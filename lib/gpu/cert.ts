@@ -324,26 +324,22 @@ export type GpuArch = "hopper" | "blackwell";
 export const GPU_ARCHS: readonly GpuArch[] = ["hopper", "blackwell"];
 
 /**
- * The architecture the leaf's DICE extension implies and the FWID it certifies. Blackwell leaves carry
- * `2.23.133.5.4.1.1`, a DiceTcbInfo whose `fwids[0].digest` is the FWID; Hopper leaves carry `2.23.133.5.4.1`,
- * NVIDIA's legacy structure that ends in the 48-byte FWID (nvtrust cc_admin_utils.extract_fwid takes its last 48 bytes).
- * The leaf decides the architecture; a `claimed` one (the collector's) must agree with it, so that a policy's `archs`
- * is held against what NVIDIA certified, not against what the bundle says.
+ * The architecture and the FWID the leaf certifies. Blackwell leaves carry `2.23.133.5.4.1.1`, a DiceTcbInfo whose
+ * `fwids[0].digest` is the FWID; Hopper leaves carry `2.23.133.5.4.1`, NVIDIA's legacy structure that ends in the
+ * 48-byte FWID (nvtrust cc_admin_utils.extract_fwid takes its last 48 bytes). With `claimed` (the architecture NVML
+ * reported), that architecture's rule is used and its extension must be present, as NVIDIA's SDK does (it takes the
+ * architecture from the device and calls 2.23.133.5.4.1.1 an alias, so the OID alone does not decide it); without,
+ * the Blackwell extension means Blackwell.
  */
 export function readLeafFwid(leaf: GpuCertificate, claimed?: GpuArch): { arch: GpuArch; fwid: Uint8Array } {
   const blackwell = leaf.extensions.get(OID_TCG_DICE_TCB_INFO_BLACKWELL);
   const hopper = leaf.extensions.get(OID_TCG_DICE_TCB_INFO);
-  const arch: GpuArch | undefined = blackwell !== undefined ? "blackwell" : hopper !== undefined ? "hopper" : undefined;
+  const arch: GpuArch | undefined =
+    claimed ?? (blackwell !== undefined ? "blackwell" : hopper !== undefined ? "hopper" : undefined);
   if (arch === undefined) {
     fail(
       "GPU_CHAIN_INVALID",
       `the leaf (${leaf.subjectCn}) carries no TCG DICE extension (2.23.133.5.4.1 or 2.23.133.5.4.1.1)`,
-    );
-  }
-  if (claimed !== undefined && claimed !== arch) {
-    fail(
-      "GPU_CHAIN_INVALID",
-      `the evidence claims a ${claimed} GPU, the leaf (${leaf.subjectCn}) certifies a ${arch} one (${arch === "blackwell" ? OID_TCG_DICE_TCB_INFO_BLACKWELL : OID_TCG_DICE_TCB_INFO})`,
     );
   }
   if (arch === "hopper") {

@@ -148,13 +148,13 @@ describe("verifyGpuEvidence with the real H100 report and chain", () => {
     assert.equal(check({ arch: "hopper" }), "OK");
   });
 
-  it("when a leaf certifies Blackwell and also carries the Hopper extension, a claimed Hopper is GPU_CHAIN_INVALID", () => {
-    // The architecture a policy's `archs` is held against is the one the leaf certifies, not the bundle's claim.
+  it("when a leaf carries both DICE extensions, the claimed architecture's rule reads the FWID (as NVIDIA's SDK does)", () => {
     const leaf = readGpuCertificate(chainDers[0]!, "leaf", "GPU_CHAIN_INVALID");
     const hopper = leaf.extensions.get(OID_TCG_DICE_TCB_INFO)!;
+    const blackwellFwid = new Uint8Array(48).fill(7);
     const blackwell = {
       critical: false,
-      value: encodeDiceTcbInfo({ fwids: [{ hashAlg: "2.16.840.1.101.3.4.2.2", digest: new Uint8Array(48) }] }),
+      value: encodeDiceTcbInfo({ fwids: [{ hashAlg: "2.16.840.1.101.3.4.2.2", digest: blackwellFwid }] }),
     };
     const both = {
       ...leaf,
@@ -163,13 +163,16 @@ describe("verifyGpuEvidence with the real H100 report and chain", () => {
         [OID_TCG_DICE_TCB_INFO_BLACKWELL, blackwell],
       ]),
     };
-    assert.equal(readLeafFwid(both).arch, "blackwell");
-    assert.equal(readLeafFwid(both, "blackwell").arch, "blackwell");
+    assert.deepEqual(readLeafFwid(both).fwid, blackwellFwid);
+    assert.deepEqual(readLeafFwid(both, "blackwell").fwid, blackwellFwid);
+    const asHopper = readLeafFwid(both, "hopper");
+    assert.equal(asHopper.arch, "hopper");
+    assert.deepEqual(asHopper.fwid, hopper.value.slice(hopper.value.length - 48));
+    // Without the claimed architecture's own extension, it is refused.
     assert.equal(
-      code(() => readLeafFwid(both, "hopper")),
+      code(() => readLeafFwid(leaf, "blackwell")),
       "GPU_CHAIN_INVALID",
     );
-    assert.equal(readLeafFwid(leaf, "hopper").arch, "hopper");
   });
 
   it("when the input is not an object or the evidence is truncated, it is coded (never a raw error)", () => {
