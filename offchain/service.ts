@@ -7,13 +7,13 @@
 // `certificateRetryMs` apart), then gets the final verdict SNP_CERT_UNAVAILABLE, re-checkable on request. The same
 // holds for AMD's CRLs: a chain to one of AMD's roots is judged only against a current CRL of its ARK (fetched from
 // KDS, cached until its nextUpdate), and waits for one. An open policy is refused at start (POLICY_OPEN).
-import { createHash } from "node:crypto";
 import path from "node:path";
 
 import type { Logger } from "pino";
 
 import { isProvenantError, toErrorList } from "../lib/errors.ts";
 import { createCertificateStore, KDS_BASE, type CertificateStore } from "../lib/snp/index.ts";
+import { sha256Hex } from "../lib/x509/index.ts";
 import { createProvider, isTransient, redactUrl, type TxSender } from "./chain/index.ts";
 import { assertRegistry } from "./chain/registry.ts";
 import { createServiceLogger } from "./daemon.ts";
@@ -445,7 +445,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const items: { found: FoundBundle; bytes: Uint8Array; digest: string }[] = [];
     for (const found of chunk) {
       const bytes = blobs.get(found.blob)!;
-      items.push({ found, bytes, digest: createHash("sha256").update(bytes).digest("hex") });
+      items.push({ found, bytes, digest: sha256Hex(bytes) });
       if (bytes.length >= 1024 * 1024) await yieldToLoop();
     }
     store.transaction(() => {
@@ -513,7 +513,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       try {
         const files = await repo.readFiles([{ commit: sighting.commit, path: sighting.path }]);
         const bytes = files.get(`${sighting.commit}:${sighting.path}`);
-        if (bytes !== undefined && createHash("sha256").update(bytes).digest("hex") === row.digest) return bytes;
+        if (bytes !== undefined && sha256Hex(bytes) === row.digest) return bytes;
       } catch {
         // another sighting may still be readable
       }

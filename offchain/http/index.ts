@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+import { sha256Hex } from "../../lib/x509/index.ts";
 import { redactUrl } from "../chain/index.ts";
 import { BUNDLE_STATUSES, type BundleRow, type BundleStatus, type Store } from "../store/index.ts";
 import { startGuardedServer, type GuardedServer } from "./server.ts";
@@ -322,7 +323,7 @@ function handleBundleBytes(options: ApiOptions, res: ServerResponse, digest: str
   const row = options.store.getBundle(digest);
   if (row === undefined) return send(res, 404, { error: "NOT_FOUND" }, "application/json", PUBLIC_READ);
   const sendBytes = (bytes: Uint8Array | undefined): void => {
-    if (bytes === undefined || createHash("sha256").update(bytes).digest("hex") !== digest)
+    if (bytes === undefined || sha256Hex(bytes) !== digest)
       return send(
         res,
         404,

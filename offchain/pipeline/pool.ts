@@ -5,12 +5,12 @@
 // bundles again after a restart, since their repository commit was not marked processed).
 // When every worker is busy and jobs wait, each worker is handed one more (PREFETCH), so that it starts it as soon as
 // it posts a verdict instead of idling until the main thread answers; certificates and CRLs go to a worker once.
-import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 
 import { ProvenantError } from "../../lib/errors.ts";
 import type { Product } from "../../lib/snp/index.ts";
+import { sha256Hex } from "../../lib/x509/index.ts";
 import { policyDigest, type BundleVerdict, type VerifierPolicy } from "./index.ts";
 import type { SuppliedChain, SuppliedCrl, VerifyJob, WorkerMessage } from "./worker.ts";
 
@@ -298,8 +298,4 @@ export class VerificationPool {
 
 function refusal(bytes: Uint8Array, code: "INTERNAL" | "BUNDLE_TOO_COMPLEX", message: string): BundleVerdict {
   return { ok: false, bundleDigest: sha256Hex(bytes), errors: [{ code, message }] };
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }
