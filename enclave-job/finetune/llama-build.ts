@@ -70,7 +70,7 @@ export async function hasTraceTrainerBuild(env: NodeJS.ProcessEnv = process.env)
   return stamp.trim() === (await traceSourcesDigest());
 }
 
-interface BuildOptions {
+export interface BuildOptions {
   env?: NodeJS.ProcessEnv;
   jobs?: number;
   log?: (line: string) => void;
@@ -82,7 +82,7 @@ interface BuildOptions {
  * One build per directory at a time: a lock directory holding the owner's pid. A lock whose owner is gone is taken
  * over; a live one is waited for (polling), up to lockTimeoutMs.
  */
-async function withBuildLock<T>(dir: string, options: BuildOptions, body: () => Promise<T>): Promise<T> {
+export async function withBuildLock<T>(dir: string, options: BuildOptions, body: () => Promise<T>): Promise<T> {
   const lock = join(dir, ".build.lock");
   const deadline = performance.now() + (options.lockTimeoutMs ?? 30 * 60_000);
   await mkdir(dir, { recursive: true });
@@ -93,10 +93,12 @@ async function withBuildLock<T>(dir: string, options: BuildOptions, body: () => 
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number(await readFile(join(lock, "pid"), "utf8").catch(() => "NaN"));
+      const text = await readFile(join(lock, "pid"), "utf8").catch(() => "");
+      const owner = /^[1-9][0-9]*$/.test(text.trim()) ? Number(text.trim()) : undefined;
       const info = await stat(lock).catch(() => undefined);
-      // A lock without a pid for a minute, or whose process is gone, is stale.
-      const stale = Number.isInteger(owner) ? !isAlive(owner) : (info?.mtimeMs ?? 0) < Date.now() - 60_000;
+      // A lock without a pid for a minute (its owner died between making it and writing the pid, or is writing it
+      // now), or whose process is gone, is stale. An empty pid file is no pid: kill(0) would ask about our own group.
+      const stale = owner !== undefined ? !isAlive(owner) : (info?.mtimeMs ?? 0) < Date.now() - 60_000;
       if (stale) {
         await rm(lock, { recursive: true, force: true });
         continue;
@@ -104,10 +106,10 @@ async function withBuildLock<T>(dir: string, options: BuildOptions, body: () => 
       if (performance.now() > deadline) {
         throw new IoError(
           "JOB_TRAINER_FAILED",
-          `another process (pid ${owner}) is building in ${dir}; try again later`,
+          `another process (pid ${owner ?? "not yet written"}) is building in ${dir}; try again later`,
         );
       }
-      options.log?.(`waiting for the llama.cpp build of process ${owner}`);
+      options.log?.(`waiting for the llama.cpp build of process ${owner ?? "(pid not yet written)"}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   }
