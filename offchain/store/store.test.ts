@@ -133,14 +133,17 @@ describe("store", () => {
       const a = new Store({ dataDir: dir });
       a.recordSighting("r", "c", "bundles/a", "a");
       a.setVerdict("a", { ok: false, errors: [{ code: "POLICY_DEBUG", message: "" }] });
+      a.recordRefusal("r", "c", "bundles/l", "REPO_ENTRY_REFUSED", "symlink");
       const version = a.schemaVersion;
       // Back to the schema before the counts (version 5): no table, no triggers.
-      a.db.exec(`DROP TRIGGER bundles_codes_out; DROP TRIGGER bundles_codes_in; DROP TABLE rejection_counts;
-                 DROP INDEX refusals_code; PRAGMA user_version = ${version - 1}`);
+      a.db.exec(`DROP TRIGGER bundles_codes_out; DROP TRIGGER bundles_codes_in; DROP TRIGGER refusals_codes;
+                 DROP TABLE rejection_counts; DROP INDEX refusals_seen; PRAGMA user_version = ${version - 1}`);
       a.close();
       const b = new Store({ dataDir: dir });
       assert.equal(b.schemaVersion, version);
-      assert.deepEqual(b.rejectionsByCode(), { POLICY_DEBUG: 1 });
+      assert.deepEqual(b.rejectionsByCode(), { POLICY_DEBUG: 1, REPO_ENTRY_REFUSED: 1 });
+      b.recordRefusal("r", "c", "bundles/m", "REPO_ENTRY_REFUSED", "symlink");
+      assert.deepEqual(b.rejectionsByCode(), { POLICY_DEBUG: 1, REPO_ENTRY_REFUSED: 2 });
       b.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
