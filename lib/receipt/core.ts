@@ -2,10 +2,17 @@
 // usage statement (in-toto Statement v1 payloads), the `provenant_receipt` object and the `Provenant-Receipt` header.
 // Shape only: every field checked, every violation collected, bounded before it is paid for. Signatures, digests and
 // key bindings are checked by lib/receipt/index.ts (node:crypto); docs/serving.md is the byte-level reference.
-import { INTOTO_PAYLOAD_TYPE, isPlainObject, parseEcSpki, parseEnvelope, type DsseEnvelope } from "../dsse/core.ts";
-import { fromBase64, isHex, toHex } from "../encoding/index.ts";
-import { MalformedInputError, type ErrorCode } from "../errors.ts";
-import { createSha256 } from "../hash/index.ts";
+import {
+  INTOTO_PAYLOAD_TYPE,
+  decodeBase64,
+  isPlainObject,
+  parseEcSpki,
+  parseEnvelope,
+  type DsseEnvelope,
+} from "../dsse/core.ts";
+import { equalBytes, fromBase64, isHex, toHex } from "../encoding/index.ts";
+import { MalformedInputError, VerificationError, type ErrorCode } from "../errors.ts";
+import { createSha256, sha256 } from "../hash/index.ts";
 import { parseStrictJsonBytes, parseStrictJsonText } from "../json/index.ts";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
@@ -390,6 +397,35 @@ export function validateServingStatement(json: unknown): ServingStatement {
   }
   c.throwIfAny("serving statement");
   return json as ServingStatement;
+}
+
+/**
+ * A serving statement envelope read and bound, its signature not yet checked: the payload a valid serving statement
+ * (its servingKey a SERVING_KEY_CURVE SPKI) whose logId is SHA-256 of that key (STATEMENT_INVALID), and, given the
+ * bundle's signer K, that key (BINDING_KEY_MISMATCH). Browser-safe: the one reader behind lib/receipt
+ * verifyServingStatement (node:crypto) and the SDK's checkReceipt (WebCrypto), which then verify the envelope with
+ * `spki` and take SHA-256 of `payload` as the manifest digest.
+ */
+export function readServingStatement(
+  envelope: DsseEnvelope,
+  signer?: Uint8Array,
+): { statement: ServingStatement; payload: Uint8Array; spki: Uint8Array; logId: string } {
+  const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
+  const statement = validateServingStatement(
+    parseStatementBytes(envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
+  );
+  // validateServingStatement has read servingKey as a SERVING_KEY_CURVE SPKI in base64.
+  const spki = decodeBase64(statement.predicate.servingKey.publicKey, "DSSE_MALFORMED", "servingKey.publicKey");
+  const logId = toHex(sha256(spki));
+  if (logId !== statement.predicate.log.logId)
+    throw new MalformedInputError("STATEMENT_INVALID", "the serving statement's logId is not SHA-256 of its key", {
+      details: { path: "predicate.log.logId", expected: logId, actual: statement.predicate.log.logId },
+    });
+  if (signer !== undefined && !equalBytes(signer, spki))
+    throw new VerificationError("BINDING_KEY_MISMATCH", "the serving key is not the bundle's signer", {
+      details: { expected: toHex(sha256(signer)), actual: logId },
+    });
+  return { statement, payload, spki, logId };
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   parseReceiptText,
   parseSalt,
   payloadDigestOf,
+  readServingStatement,
   receiptDigestMismatches,
   saltedDigest,
   servingCheckpointText,
@@ -151,6 +152,25 @@ describe("serving statement", () => {
     const forged = signStatementPayload(encodeStatement(statement), other.privateKey, other.logId);
     assert.throws(() => verifyServingStatement(forged), code("DSSE_BAD_SIGNATURE"));
     assert.throws(() => verifyServingStatement(serving().envelope, other.spki), code("BINDING_KEY_MISMATCH"));
+  });
+
+  it("when read by readServingStatement (the reader shared with the WebCrypto twin), it binds logId and signer, not the signature", () => {
+    const other = key();
+    const read = readServingStatement(serving().envelope, S.spki);
+    assert.deepEqual([read.logId, read.spki], [S.logId, S.spki]);
+    assert.equal(sha256Hex(read.payload), SERVING_MANIFEST);
+    assert.throws(() => readServingStatement(serving().envelope, other.spki), code("BINDING_KEY_MISMATCH"));
+    // The statement names S but its log id is another key's: the reader refuses it before any signature.
+    const { statement } = serving();
+    const swapped = structuredClone(statement);
+    swapped.predicate.servingKey = { publicKey: Buffer.from(other.spki).toString("base64"), keyid: S.logId };
+    const envelope = signStatementPayload(encodeStatement(swapped), other.privateKey, other.logId);
+    assert.throws(() => readServingStatement(envelope), code("STATEMENT_INVALID"));
+    assert.throws(() => verifyServingStatement(envelope), code("STATEMENT_INVALID"));
+    // A signature by another key passes the reader: it is the caller's to check (DSSE_BAD_SIGNATURE there).
+    const forged = signStatementPayload(encodeStatement(statement), other.privateKey, other.logId);
+    assert.equal(readServingStatement(forged).logId, S.logId);
+    assert.throws(() => verifyServingStatement(forged), code("DSSE_BAD_SIGNATURE"));
   });
 
   it("when its log id is not the key's digest, or a field is unknown, it is STATEMENT_INVALID", () => {

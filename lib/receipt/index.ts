@@ -28,7 +28,6 @@ import {
 import {
   ANONYMOUS_CLIENT,
   MAX_RECEIPT_PAYLOAD_BYTES,
-  MAX_SERVING_PAYLOAD_BYTES,
   MAX_USAGE_PAYLOAD_BYTES,
   PREDICATE_RECEIPT,
   PREDICATE_SERVING,
@@ -37,6 +36,7 @@ import {
   SERVING_KEY_CURVE,
   STATEMENT_TYPE,
   parseStatementBytes,
+  readServingStatement,
   receiptDigestMismatches,
   servingOrigin,
   validateReceiptStatement,
@@ -81,6 +81,7 @@ export {
   parseReceiptText,
   parseSalt,
   parseStatementBytes,
+  readServingStatement,
   receiptDigestMismatches,
   servingOrigin,
   toReceiptInput,
@@ -385,21 +386,9 @@ export interface VerifiedServing {
  * keyid = logId = SHA-256(SPKI). STATEMENT_INVALID, DSSE_BAD_SIGNATURE or BINDING_KEY_MISMATCH otherwise.
  */
 export function verifyServingStatement(envelope: DsseEnvelope, signer?: Uint8Array): VerifiedServing {
-  const payload = decodeBase64(envelope.payload, "DSSE_MALFORMED", "payload");
-  const statement = validateServingStatement(
-    parseStatementBytes(envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
-  );
-  const spki = decodeBase64(statement.predicate.servingKey.publicKey, "DSSE_MALFORMED", "servingKey.publicKey");
+  // The reading and binding are lib/receipt/core's (shared with the SDK's WebCrypto twin); the signature is here.
+  const { statement, payload, spki, logId } = readServingStatement(envelope, signer);
   const publicKey = servingPublicKey(spki);
-  const logId = logIdOf(spki);
-  if (logId !== statement.predicate.log.logId)
-    throw new MalformedInputError("STATEMENT_INVALID", "the serving statement's logId is not SHA-256 of its key", {
-      details: { path: "predicate.log.logId", expected: logId, actual: statement.predicate.log.logId },
-    });
-  if (signer !== undefined && !Buffer.from(signer).equals(Buffer.from(spki)))
-    throw new VerificationError("BINDING_KEY_MISMATCH", "the serving key is not the bundle's signer", {
-      details: { expected: logIdOf(signer), actual: logId },
-    });
   verifyEnvelope(envelope, publicKey);
   return { statement, manifestDigest: sha256Hex(payload), logId, publicKey };
 }

@@ -37,13 +37,11 @@ import {
 } from "../../lib/merkle/core.ts";
 import {
   MAX_RECEIPT_PAYLOAD_BYTES,
-  MAX_SERVING_PAYLOAD_BYTES,
-  SERVING_KEY_CURVE,
   parseStatementBytes,
+  readServingStatement,
   receiptDigestMismatches,
   servingOrigin,
   validateReceiptStatement,
-  validateServingStatement,
   type ReceiptStatement,
   type ServingStatement,
 } from "../../lib/receipt/core.ts";
@@ -342,30 +340,14 @@ export async function verifyEnvelopeWeb(
 }
 
 /**
- * A serving statement as lib/receipt verifyServingStatement reads it, over WebCrypto: the statement's servingKey is
- * P-256 (SERVING_KEY_CURVE) and is the bundle's signer K (BINDING_KEY_MISMATCH), logId = SHA-256 of it, and K signed
- * the envelope.
+ * A serving statement read and bound by lib/receipt/core readServingStatement (as verifyServingStatement reads it),
+ * then its signature by S checked over WebCrypto.
  */
 async function verifyServingWeb(
   evidence: ServingEvidence,
   subtle: SubtleCrypto,
 ): Promise<{ statement: ServingStatement; manifestDigest: string; logId: string; spki: Uint8Array; key: WebKey }> {
-  const payload = decodeBase64(evidence.envelope.payload, "DSSE_MALFORMED", "payload");
-  const statement = validateServingStatement(
-    parseStatementBytes(evidence.envelope.payloadType, payload, MAX_SERVING_PAYLOAD_BYTES, "STATEMENT_INVALID"),
-  );
-  const spki = decodeBase64(statement.predicate.servingKey.publicKey, "DSSE_MALFORMED", "servingKey.publicKey");
-  if (parseEcSpki(spki).curve !== SERVING_KEY_CURVE)
-    throw malformed("STATEMENT_INVALID", `the serving key is not ${SERVING_KEY_CURVE}`, "predicate.servingKey");
-  const logId = toHex(sha256(spki));
-  if (logId !== statement.predicate.log.logId)
-    throw malformed(
-      "STATEMENT_INVALID",
-      "the serving statement's logId is not SHA-256 of its key",
-      "predicate.log.logId",
-    );
-  if (!equalBytes(spki, evidence.signer))
-    throw new VerificationError("BINDING_KEY_MISMATCH", "the serving key is not the serving bundle's signer");
+  const { statement, payload, spki, logId } = readServingStatement(evidence.envelope, evidence.signer);
   const key = await importWebKey(spki, subtle);
   if ((await verifyEnvelopeWeb(evidence.envelope, key, subtle)) === undefined)
     throw new VerificationError("DSSE_BAD_SIGNATURE", "the serving statement is not signed by its serving key");
